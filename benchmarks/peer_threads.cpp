@@ -1,0 +1,180 @@
+// Peer `threads`: one std::thread per worker, fed through a std::mutex +
+// std::condition_variable + std::deque queue; B replies through std::promise.
+// Only the two-thread workloads (A2, B2, C2) and D make sense for it; D uses
+// bench::idle_threads (10,000) workers, not 100,000.
+//
+// Written the way one would write it for speed: the producer notifies only
+// when it makes the queue non-empty, and the worker takes the whole queue in
+// one swap under the lock and processes the batch outside of it.
+#include "support.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <latch>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace {
+
+template <class Message>
+class thread_worker {
+ public:
+  /// Starts the thread; `handle(Message&)` runs on it for every message.
+  /// `capacity` bounds the queue (push blocks while it is full).
+  template <class Handler>
+  thread_worker(std::size_t capacity, Handler handle, std::latch* started = nullptr)
+      : capacity_(capacity), thread_([this, handle, started]() mutable {
+          if (started) started->count_down();
+          run(handle);
+        }) {}
+
+  ~thread_worker() { stop(); }
+
+  thread_worker(const thread_worker&) = delete;
+  thread_worker& operator=(const thread_worker&) = delete;
+
+  void push(Message m) {
+    std::unique_lock lock(mutex_);
+    if (queue_.size() >= capacity_) not_full_.wait(lock, [&] { return queue_.size() < capacity_; });
+    const bool was_empty = queue_.empty();
+    queue_.push_back(std::move(m));
+    lock.unlock();
+    if (was_empty) not_empty_.notify_one();
+  }
+
+  /// Asks the thread to finish (after draining) without waiting.
+  void request_stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    not_empty_.notify_one();
+  }
+
+  void stop() {
+    if (!thread_.joinable()) return;
+    request_stop();
+    thread_.join();
+  }
+
+ private:
+  template <class Handler>
+  void run(Handler& handle) {
+    std::deque<Message> batch;
+    for (;;) {
+      {
+        std::unique_lock lock(mutex_);
+        not_empty_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+        if (queue_.empty()) return;  // stopping and drained
+        batch.swap(queue_);
+      }
+      if (capacity_ != unbounded) not_full_.notify_one();
+      for (auto& m : batch) handle(m);
+      batch.clear();
+    }
+  }
+
+ public:
+  static constexpr std::size_t unbounded = std::numeric_limits<std::size_t>::max();
+
+ private:
+  std::size_t capacity_;
+  std::mutex mutex_;
+  std::condition_variable not_empty_;
+  std::condition_variable not_full_;
+  std::deque<Message> queue_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts after everything above is constructed
+};
+
+using value_worker = thread_worker<std::uint64_t>;
+
+void fire(benchmark::State& state, std::size_t capacity) {
+  for (auto _ : state) {
+    std::uint64_t sum = 0;
+    std::size_t got = 0;
+    bench::stamp begin, end;
+    {
+      std::latch started{1};
+      value_worker w(
+          capacity,
+          [&](std::uint64_t v) {
+            sum += v;
+            if (++got == bench::fire_count) end = bench::stamp::now();
+          },
+          &started);
+      started.wait();
+      begin = bench::stamp::now();
+      for (std::uint64_t i = 0; i < bench::fire_count; ++i) w.push(i);
+    }  // joins the worker
+    if (sum != bench::expected_sum(bench::fire_count)) return bench::fail(state, "wrong sum");
+    bench::record(state, begin, end, bench::fire_count);
+  }
+}
+
+struct echo_request {
+  std::uint64_t value;
+  std::promise<std::uint64_t> reply;
+};
+
+void roundtrip(benchmark::State& state) {
+  for (auto _ : state) {
+    bool ok = true;
+    bench::stamp begin, end;
+    {
+      std::latch started{1};
+      thread_worker<echo_request> w(
+          thread_worker<echo_request>::unbounded,
+          [](echo_request& r) { r.reply.set_value(r.value + 1); }, &started);
+      started.wait();
+      begin = bench::stamp::now();
+      for (std::uint64_t i = 0; i < bench::roundtrip_count; ++i) {
+        std::promise<std::uint64_t> p;
+        auto reply = p.get_future();
+        w.push(echo_request{i, std::move(p)});
+        ok = ok && reply.get() == i + 1;
+      }
+      end = bench::stamp::now();
+    }
+    if (!ok) return bench::fail(state, "wrong reply");
+    bench::record(state, begin, end, bench::roundtrip_count);
+  }
+}
+
+void idle(benchmark::State& state) {
+  for (auto _ : state) {
+    const std::size_t n = bench::idle_threads;
+    bench::idle_run run(n);
+    std::vector<std::unique_ptr<value_worker>> table;
+    table.reserve(n);
+    std::vector<std::uint64_t> sums(n, 0);
+    std::latch started{static_cast<std::ptrdiff_t>(n)};
+    run.launch_begin();
+    for (std::size_t i = 0; i < n; ++i)
+      table.push_back(std::make_unique<value_worker>(
+          value_worker::unbounded, [&sums, i](std::uint64_t v) { sums[i] += v; }, &started));
+    started.wait();  // every thread is running (and about to wait for work)
+    run.launch_end();
+    run.shutdown_begin();
+    for (auto& w : table) w->request_stop();
+    table.clear();  // joins
+    run.shutdown_end();
+    run.record(state);
+    bench::label(state, "10000 workers (threads peer capped at 10k)");
+  }
+}
+
+[[maybe_unused]] const bool registered = [] {
+  bench::add("A2/threads", [](benchmark::State& s) { fire(s, value_worker::unbounded); });
+  bench::add("B2/threads", roundtrip);
+  bench::add("C2/threads", [](benchmark::State& s) { fire(s, bench::bounded_capacity); });
+  bench::add("D/threads", idle);
+  return true;
+}();
+
+}  // namespace

@@ -1,0 +1,42 @@
+include(CMakePackageConfigHelpers)
+
+set(package workers)
+
+# A header-only library is architecture independent: its config goes to the data directory.
+set(WORKERS_INSTALL_CMAKEDIR
+    "${CMAKE_INSTALL_DATADIR}/${package}"
+    CACHE STRING "Install path for the CMake package config of workers")
+mark_as_advanced(WORKERS_INSTALL_CMAKEDIR)
+
+install(
+  DIRECTORY "${PROJECT_SOURCE_DIR}/include/"
+  DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
+  COMPONENT workers_Development)
+
+install(
+  TARGETS workers
+  EXPORT workersTargets
+  INCLUDES
+  DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
+
+write_basic_package_version_file(
+  "${PROJECT_BINARY_DIR}/${package}ConfigVersion.cmake"
+  COMPATIBILITY SameMajorVersion
+  ARCH_INDEPENDENT)
+
+configure_package_config_file(
+  "${PROJECT_SOURCE_DIR}/cmake/${package}Config.cmake.in"
+  "${PROJECT_BINARY_DIR}/${package}Config.cmake"
+  INSTALL_DESTINATION "${WORKERS_INSTALL_CMAKEDIR}")
+
+install(
+  FILES "${PROJECT_BINARY_DIR}/${package}Config.cmake"
+        "${PROJECT_BINARY_DIR}/${package}ConfigVersion.cmake"
+  DESTINATION "${WORKERS_INSTALL_CMAKEDIR}"
+  COMPONENT workers_Development)
+
+install(
+  EXPORT workersTargets
+  NAMESPACE workers::
+  DESTINATION "${WORKERS_INSTALL_CMAKEDIR}"
+  COMPONENT workers_Development)

@@ -1,0 +1,178 @@
+#pragma once
+
+/// @file
+/// @brief Concepts for the three parameters of a group: `Name`, `Request`, `Types`.
+///
+/// Requirements, numbered as the compile errors refer to them:
+///
+/// **Name** (`name_parameter`)
+///   1. `N::base` is a range of strings (the group's path, joined with `-` in names);
+///   2. `N::type` names one worker: hashable with `std::hash`, equality-comparable,
+///      copyable and formattable with fmt.
+///
+/// **Request** (`request_parameter`)
+///   1. `Q::types` is `workers::request_types<R...>`, the closed set of requests;
+///   2. every `R` is a `request`: a movable object type with `R::result_type` and
+///      `R::error_type`, both non-void movable object types (use `workers::unit` for "nothing");
+///   3. `Q::view_type` is copyable and formattable, and `Q::view(const R&)` returns it for every
+///   `R`.
+///
+/// **Types** (`types_parameter`)
+///   1. `T::state_type` and `T::parameters_type` are object types;
+///   2. `T::view_type` is copyable and formattable and
+///      `T::view(const state_type&, const parameters_type&)` returns it.
+///
+/// A minimal conforming set:
+/// @code
+/// struct name { static constexpr std::string_view base[] = {"demo"}; using type = std::string; };
+/// struct ping { using result_type = int; using error_type = std::string; };
+/// struct requests {
+///   using types = workers::request_types<ping>;
+///   using view_type = std::string;
+///   static view_type view(const ping&) { return "ping"; }
+/// };
+/// struct types {
+///   using state_type = int;
+///   using parameters_type = int;
+///   using view_type = int;
+///   static int view(const int& state, const int&) { return state; }
+/// };
+/// @endcode
+
+#include <fmt/format.h>
+
+#include <concepts>
+#include <cstddef>
+#include <functional>
+#include <ranges>
+#include <string_view>
+#include <type_traits>
+
+namespace workers {
+
+/// @brief The closed set of request types a group accepts.
+template <class... R>
+struct request_types {};
+
+/// @brief The result of a request that answers nothing (OCaml's `unit`).
+struct unit {
+  friend bool operator==(unit, unit) noexcept = default;
+  template <class Stream>
+  friend Stream& operator<<(Stream& os, unit) {
+    os << "()";
+    return os;
+  }
+};
+
+/// @brief A type fmt can format.
+template <class T>
+concept formattable = fmt::is_formattable<T>::value;
+
+namespace detail {
+template <class R>
+concept has_result_and_error = requires {
+  typename R::result_type;
+  typename R::error_type;
+};
+template <class T>
+concept movable_object = std::is_object_v<T> && std::move_constructible<T>;
+template <class T>
+concept hashable = requires(const T& t) {
+  { std::hash<T>{}(t) } -> std::convertible_to<std::size_t>;
+};
+template <class N>
+concept has_base_and_type = requires {
+  typename N::type;
+  N::base;
+};
+template <class N>
+concept string_range =
+    std::ranges::range<N> && std::convertible_to<std::ranges::range_value_t<N>, std::string_view>;
+template <class Q>
+concept has_types_and_view = requires {
+  typename Q::types;
+  typename Q::view_type;
+};
+template <class T>
+concept has_state_parameters_view = requires {
+  typename T::state_type;
+  typename T::parameters_type;
+  typename T::view_type;
+};
+template <class T>
+concept state_viewable = requires(const typename T::state_type& s,
+                                  const typename T::parameters_type& p) {
+  { T::view(s, p) } -> std::convertible_to<typename T::view_type>;
+};
+}  // namespace detail
+
+/// @brief Request requirement 2: one request type with its result and error types.
+template <class R>
+concept request = detail::movable_object<R> && detail::has_result_and_error<R> &&
+    detail::movable_object<typename R::result_type> &&
+    detail::movable_object<typename R::error_type>;
+
+/// @brief Name requirement 2: the type naming one worker.
+template <class T>
+concept worker_name =
+    std::copyable<T> && std::equality_comparable<T> && formattable<T> && detail::hashable<T>;
+
+/// @brief The `Name` parameter of a group.
+template <class N>
+concept name_parameter = detail::has_base_and_type<N> && detail::string_range<decltype(N::base)> &&
+    worker_name<typename N::type>;
+
+namespace detail {
+template <class T>
+inline constexpr bool is_request_types = false;
+template <class... R>
+inline constexpr bool is_request_types<request_types<R...>> = true;
+
+template <class Q, class R>
+concept viewable_request = request<R> && requires(const R& r) {
+  { Q::view(r) } -> std::convertible_to<typename Q::view_type>;
+};
+
+template <class Q, class List>
+inline constexpr bool all_viewable = false;
+template <class Q, class... R>
+inline constexpr bool all_viewable<Q, request_types<R...>> = (viewable_request<Q, R> && ...);
+
+template <class R, class List>
+inline constexpr bool contains = false;
+template <class R, class... Rs>
+inline constexpr bool contains<R, request_types<Rs...>> = (std::is_same_v<R, Rs> || ...);
+
+template <class R, class List>
+inline constexpr std::size_t index_of = 0;
+template <class R, class First, class... Rest>
+inline constexpr std::size_t index_of<R, request_types<First, Rest...>> =
+    std::is_same_v<R, First> ? 0 : 1 + index_of<R, request_types<Rest...>>;
+}  // namespace detail
+
+/// @brief The `Request` parameter of a group.
+template <class Q>
+concept request_parameter = detail::has_types_and_view<Q> &&
+    detail::is_request_types<typename Q::types> && std::copyable<typename Q::view_type> &&
+    formattable<typename Q::view_type> && detail::all_viewable<Q, typename Q::types>;
+
+/// @brief `R` is one of the requests of the set `Q`.
+template <class R, class Q>
+concept request_of = detail::contains < std::remove_cvref_t<R>,
+typename Q::types > ;
+
+/// @brief The `Types` parameter of a group.
+template <class T>
+concept types_parameter =
+    detail::has_state_parameters_view<T> && std::is_object_v<typename T::state_type> &&
+    std::is_object_v<typename T::parameters_type> && std::copyable<typename T::view_type> &&
+    formattable<typename T::view_type> && detail::state_viewable<T>;
+
+}  // namespace workers
+
+template <>
+struct fmt::formatter<workers::unit> : fmt::formatter<std::string_view> {
+  auto format(workers::unit, format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format("()", ctx);
+  }
+};

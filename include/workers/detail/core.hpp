@@ -1,0 +1,397 @@
+#pragma once
+
+// The part of a worker that does not depend on its handlers: buffer, status,
+// waiters, introspection, and the close bookkeeping shared by every buffer kind.
+// Locks: `batch_mutex_` (worker side and introspection) is taken before
+// `mutex_` (producers), never the other way round.
+
+#include <workers/buffer_kind.hpp>
+#include <workers/canceler.hpp>
+#include <workers/clock.hpp>
+#include <workers/detail/entry.hpp>
+#include <workers/detail/queue_buffer.hpp>
+#include <workers/detail/service.hpp>
+#include <workers/detail/waiter.hpp>
+#include <workers/error.hpp>
+#include <workers/status.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/append.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace workers::detail {
+
+namespace asio = boost::asio;
+
+template <class Def, class Kind>
+class table_state;
+
+enum class phase : std::uint8_t { launching, running, closing, closed };
+enum class wake_reason : std::uint8_t { ready, timed_out };
+
+template <class Kind, class Entry>
+struct buffer_for;
+template <class Bound, class Entry>
+struct buffer_for<queue<Bound>, Entry> {
+  using type = queue_buffer<Entry>;
+};
+
+template <class Def, class Kind>
+class core : public abandonable, public std::enable_shared_from_this<core<Def, Kind>> {
+ public:
+  using name_type = typename Def::name_type;
+  using state_type = typename Def::state_type;
+  using parameters_type = typename Def::parameters_type;
+  using view_type = typename Def::request_view;
+  using entry_type = entry<Def>;
+  using strand_type = asio::strand<asio::any_io_executor>;
+  using table_type = table_state<Def, Kind>;
+
+  core(strand_type strand, name_type name, parameters_type parameters,
+       std::weak_ptr<table_type> table, std::optional<clock::duration> timeout)
+      : strand_(std::move(strand)),
+        name_(std::move(name)),
+        parameters_(std::move(parameters)),
+        table_(std::move(table)),
+        timeout_(timeout),
+        born_(clock::now()),
+        since_(born_) {}
+
+  core(const core&) = delete;
+  core& operator=(const core&) = delete;
+
+  ~core() {
+    if (service_) service_->remove(registration_);
+  }
+
+  const name_type& name() const noexcept { return name_; }
+  std::string full_name() const { return Def::full_name(name_); }
+  const parameters_type& parameters() const noexcept { return parameters_; }
+  const strand_type& strand() const noexcept { return strand_; }
+  bool on_strand() const noexcept { return strand_.running_in_this_thread(); }
+
+  // ---- producers, any thread ----
+
+  // Enqueues unless the worker is closing; `e` is left untouched when refused.
+  bool push(entry_type&& e) {
+    std::unique_lock lock(mutex_);
+    if (closing_.load(std::memory_order_relaxed)) return false;
+    buffer_.push(std::move(e));
+    wake_locked(lock, wake_reason::ready);
+    return true;
+  }
+
+  bool is_shutting_down() const noexcept { return closing_.load(std::memory_order_acquire); }
+  phase current_phase() const noexcept { return phase_.load(std::memory_order_acquire); }
+
+  // Starts closing; false if it already was (crash errors are then added). From another thread, the
+  // handler in flight is cancelled; from the worker's own strand (a handler asking for its own
+  // worker's end) it is not, since it is the caller.
+  bool begin_close(std::optional<error_list> crash = std::nullopt) {
+    std::unique_lock lock(mutex_);
+    if (closing_.load(std::memory_order_relaxed)) {
+      if (crash) {
+        if (!crash_errors_) crash_errors_.emplace();
+        crash_errors_->insert(crash_errors_->end(), crash->begin(), crash->end());
+      }
+      return false;
+    }
+    closing_.store(true, std::memory_order_release);
+    crash_errors_ = std::move(crash);
+    if (phase_.load(std::memory_order_relaxed) == phase::running) set_phase_locked(phase::closing);
+    wake_locked(lock, wake_reason::ready);
+    if (!on_strand())
+      asio::post(strand_, [self = this->shared_from_this()] { self->cancel_in_flight(); });
+    return true;
+  }
+
+  // Completes with an empty error code once the worker is closed.
+  template <class Token>
+  auto wait_for_completion(Token&& token) {
+    return asio::async_initiate<Token, void(error_code)>(
+        [this](auto handler) { wait_closed(std::move(handler)); }, token);
+  }
+
+  template <class Handler>
+  void wait_closed(Handler&& handler) {
+    using op_t = waiter_op<error_code, std::decay_t<Handler>, strand_type>;
+    auto* op = op_t::create(std::forward<Handler>(handler), strand_);
+    std::unique_lock lock(mutex_);
+    if (phase_.load(std::memory_order_relaxed) == phase::closed) {
+      lock.unlock();
+      op->answer(error_code{}, true);
+      op->release();
+      return;
+    }
+    // Callers that gave up stay listed until close; sweep them when the list
+    // has doubled, so that repeated timed waits do not grow it forever.
+    if (completion_waiters_.size() >= 2 * swept_size_ + 8) {
+      std::erase_if(completion_waiters_, [](const waiter_ref& w) { return w.get()->cancelled(); });
+      swept_size_ = completion_waiters_.size();
+    }
+    completion_waiters_.emplace_back(op);
+  }
+
+  // Made on first use: most workers never hand theirs out.
+  workers::canceler get_canceler() {
+    std::lock_guard lock(mutex_);
+    if (!canceler_) {
+      canceler_ = workers::canceler();
+      if (phase_.load(std::memory_order_relaxed) == phase::closed) canceler_->cancel();
+    }
+    return *canceler_;
+  }
+
+  std::optional<error_list> crash_errors() const {
+    std::lock_guard lock(mutex_);
+    return crash_errors_;
+  }
+
+  // ---- introspection, any thread ----
+
+  std::size_t table_size() const {
+    auto table = table_.lock();
+    return table ? table->size() : 0;
+  }
+
+  worker_status status() const {
+    std::lock_guard lock(mutex_);
+    switch (phase_.load(std::memory_order_relaxed)) {
+      case phase::launching:
+        return launching{since_};
+      case phase::running:
+        return running{since_};
+      case phase::closing:
+        return closing{born_, since_};
+      case phase::closed:
+        break;
+    }
+    return closed{born_, since_, crash_errors_};
+  }
+
+  std::optional<active_request<view_type>> current_request() const {
+    std::lock_guard lock(batch_mutex_);
+    if (!current_) return std::nullopt;
+    return active_request<view_type>{current_->pushed, treated_, view_of(*current_)};
+  }
+
+  std::vector<pending_request<view_type>> pending_requests() const {
+    std::vector<pending_request<view_type>> out;
+    std::scoped_lock lock(batch_mutex_, mutex_);
+    out.reserve(buffer_.size());
+    buffer_.for_each_pending([&](const entry_type& e) { out.push_back({e.pushed, view_of(e)}); });
+    return out;
+  }
+
+  std::size_t pending_requests_length() const {
+    std::scoped_lock lock(batch_mutex_, mutex_);
+    return buffer_.size();
+  }
+
+  // ---- state: the worker's strand only ----
+
+  state_type* state_ptr() noexcept { return state_ ? &*state_ : nullptr; }
+
+  state_type& state_checked() {
+    switch (current_phase()) {
+      case phase::launching:
+        throw std::logic_error("workers: state of worker " + full_name() +
+                               " requested before its launch completed");
+      case phase::closed:
+        throw std::logic_error("workers: state of worker " + full_name() +
+                               " requested after it closed");
+      default:
+        break;
+    }
+    if (!on_strand())
+      throw std::logic_error("workers: state of worker " + full_name() +
+                             " requested outside its strand; use with_state");
+    if (!state_) throw std::logic_error("workers: state of worker " + full_name() + " is gone");
+    return *state_;
+  }
+
+ protected:
+  // ---- worker side: the strand only ----
+
+  void register_with_service() {
+    service_ = &asio::use_service<worker_service>(
+        asio::query(strand_.get_inner_executor(), asio::execution::context));
+    registration_ = service_->add(this->weak_from_this());
+  }
+
+  entry_type* take_next() {
+    std::lock_guard lock(batch_mutex_);
+    current_ = buffer_.next(mutex_);
+    if (current_) treated_ = clock::now();
+    return current_;
+  }
+  void clear_current() {
+    std::lock_guard lock(batch_mutex_);
+    current_ = nullptr;
+  }
+  clock::time_point treated_at() const noexcept { return treated_; }
+
+  // Parks the loop until a push, a shutdown or the idle timeout.
+  template <class Token>
+  auto sleep(Token&& token) {
+    const std::uint64_t generation = ++sleep_generation_;
+    if (timeout_) {
+      if (!timer_) timer_.emplace(strand_);
+      timer_->expires_after(*timeout_);
+      timer_->async_wait([self = this->shared_from_this(), generation](error_code ec) {
+        if (!ec) self->wake_on_timeout(generation);
+      });
+    }
+    return asio::async_initiate<Token, void(wake_reason)>(
+        [this](auto handler) {
+          std::unique_lock lock(mutex_);
+          if (!buffer_.incoming_empty() || closing_.load(std::memory_order_relaxed)) {
+            lock.unlock();
+            asio::post(strand_, asio::append(std::move(handler), wake_reason::ready));
+            return;
+          }
+          wake_.emplace(std::move(handler));
+        },
+        token);
+  }
+  void cancel_timer() {
+    if (timer_) timer_->cancel();
+  }
+
+  void set_running(std::optional<state_type>&& state) {
+    state_ = std::move(state);
+    std::lock_guard lock(mutex_);
+    set_phase_locked(closing_.load(std::memory_order_relaxed) ? phase::closing : phase::running);
+  }
+
+  void add_crash_error(std::string what) {
+    std::lock_guard lock(mutex_);
+    if (!crash_errors_) crash_errors_.emplace();
+    crash_errors_->push_back(std::move(what));
+  }
+
+  // Refuses further pushes and answers every queued caller.
+  void drain_closed() {
+    std::vector<entry_type> pending;
+    {
+      std::scoped_lock lock(batch_mutex_, mutex_);
+      closing_.store(true, std::memory_order_release);
+      current_ = nullptr;
+      pending = buffer_.take_all();
+    }
+    const auto errors = crash_errors();
+    for (auto& e : pending) answer_error(e, worker_closed{errors});
+  }
+
+  // The last step of every close: drop the state, leave the table, become
+  // closed, then answer whoever waits for that.
+  void finish_close() {
+    state_.reset();
+    cancel_timer();
+    if (auto table = table_.lock()) table->erase(name_, this);
+    std::vector<waiter_ref> waiters;
+    std::optional<workers::canceler> hooks;
+    {
+      std::lock_guard lock(mutex_);
+      set_phase_locked(phase::closed);
+      waiters.swap(completion_waiters_);
+      hooks = canceler_;
+    }
+    if (hooks) hooks->cancel();
+    for (auto& w : waiters) static_cast<waiter<error_code>*>(w.get())->answer(error_code{});
+    if (service_) {
+      service_->remove(registration_);
+      service_ = nullptr;
+    }
+  }
+
+  // Called by the service when the execution context is destroyed.
+  void abandon() noexcept override {
+    auto keep = this->shared_from_this();
+    std::optional<asio::any_completion_handler<void(wake_reason)>> wake;
+    std::vector<waiter_ref> waiters;
+    std::vector<entry_type> pending;
+    {
+      std::scoped_lock lock(batch_mutex_, mutex_);
+      closing_.store(true, std::memory_order_release);
+      wake.swap(wake_);
+      waiters.swap(completion_waiters_);
+      current_ = nullptr;
+      pending = buffer_.take_all();
+    }
+    service_ = nullptr;
+  }
+
+  virtual void cancel_in_flight() = 0;
+
+  asio::cancellation_signal cancel_signal_;
+
+ private:
+  view_type view_of(const entry_type& e) const {
+    return std::visit([](const auto& r) -> view_type { return Def::request_param::view(r); },
+                      e.request);
+  }
+
+  void set_phase_locked(phase p) {
+    phase_.store(p, std::memory_order_release);
+    since_ = clock::now();
+  }
+
+  void wake_locked(std::unique_lock<std::mutex>& lock, wake_reason why) {
+    if (!wake_) return;
+    auto handler = std::move(*wake_);
+    wake_.reset();
+    lock.unlock();
+    asio::post(strand_, asio::append(std::move(handler), why));
+  }
+
+  void wake_on_timeout(std::uint64_t generation) {
+    std::unique_lock lock(mutex_);
+    if (generation == sleep_generation_) wake_locked(lock, wake_reason::timed_out);
+  }
+
+  strand_type strand_;
+  name_type name_;
+  parameters_type parameters_;
+  std::weak_ptr<table_type> table_;
+  std::optional<clock::duration> timeout_;
+  std::optional<state_type> state_;
+
+  mutable std::mutex mutex_;  // producers: buffer intake, wake-up, status, waiters
+  typename buffer_for<Kind, entry_type>::type buffer_;
+  std::optional<asio::any_completion_handler<void(wake_reason)>> wake_;
+  std::atomic<bool> closing_{false};
+  std::atomic<phase> phase_{phase::launching};
+  clock::time_point born_, since_;
+  std::optional<error_list> crash_errors_;
+  std::vector<waiter_ref> completion_waiters_;
+  std::size_t swept_size_ = 0;
+  std::optional<workers::canceler> canceler_;
+
+  mutable std::mutex batch_mutex_;  // worker side: current request
+  entry_type* current_ = nullptr;
+  clock::time_point treated_;
+
+  std::uint64_t sleep_generation_ = 0;  // strand only, read under mutex_
+  std::optional<asio::steady_timer> timer_;
+  worker_service* service_ = nullptr;
+  worker_service::registration registration_{};
+};
+
+}  // namespace workers::detail

@@ -1,0 +1,373 @@
+#pragma once
+
+// A worker with its handlers: launch, the loop, request treatment, and the
+// close path that every buffer kind shares.
+
+#include <workers/clock.hpp>
+#include <workers/detail/core.hpp>
+#include <workers/detail/entry.hpp>
+#include <workers/handlers.hpp>
+#include <workers/message_error.hpp>
+#include <workers/worker.hpp>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/recycling_allocator.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <cstddef>
+#include <exception>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace workers::detail {
+
+// Awaits `f()` if it returns an awaitable, else returns its value: lets the
+// asynchronous path call plain and awaitable handlers alike.
+template <class F>
+asio::awaitable<awaited_t<std::invoke_result_t<F&>>> await_call(F f) {
+  if constexpr (is_awaitable_v<std::invoke_result_t<F&>>)
+    co_return co_await f();
+  else
+    co_return f();
+}
+
+// What on_launch returns once awaited, and its launch error type.
+template <class H, class Self, class Def, bool HasLaunch>
+struct launch_traits {
+  using type = typename Def::state_type;
+  using error_type = no_launch_error;
+  static constexpr bool is_async = false;
+};
+template <class H, class Self, class Def>
+struct launch_traits<H, Self, Def, true> {
+  using returned = decltype(std::declval<H&>().on_launch(
+      std::declval<Self&>(), std::declval<const typename Def::name_type&>(),
+      std::declval<const typename Def::parameters_type&>()));
+  using type = awaited_t<returned>;
+  static constexpr bool is_async = is_awaitable_v<returned>;
+  using error_type =
+      typename std::conditional_t<is_result<type>, type, result<int, no_launch_error>>::error_type;
+};
+
+template <class Def, class Kind, class H>
+class worker_impl final : public core<Def, Kind> {
+  using base = core<Def, Kind>;
+
+ public:
+  using handle_type = worker<Def, Kind>;
+  using entry_type = typename base::entry_type;
+  using state_type = typename Def::state_type;
+  using name_type = typename Def::name_type;
+  using parameters_type = typename Def::parameters_type;
+
+  // Requests handled in a row before the loop yields to the executor, so a
+  // worker that never has to wait cannot starve the others.
+  static constexpr std::size_t fairness_budget = 128;
+
+  // ---- what on_launch returns ----
+  static constexpr bool has_launch = has_on_launch<H, handle_type, name_type, parameters_type>;
+  using launch_return = typename launch_traits<H, handle_type, Def, has_launch>::type;
+  static constexpr bool launch_returns_result = is_result<launch_return>;
+  using launch_error_type = typename launch_traits<H, handle_type, Def, has_launch>::error_type;
+  using launch_result = result<handle_type, workers::launch_error<launch_error_type>>;
+  static constexpr bool launch_is_async = launch_traits<H, handle_type, Def, has_launch>::is_async;
+
+  template <class... Args>
+  explicit worker_impl(H handlers, Args&&... args)
+      : base(std::forward<Args>(args)...), handlers_(std::move(handlers)) {}
+
+  // ---- launch: on the strand ----
+
+  launch_result launch_plain(handle_type self) {
+    try {
+      if constexpr (has_launch)
+        return finish_launch(self, handlers_.on_launch(self, this->name(), this->parameters()));
+      else
+        return finish_launch(self, state_type{});
+    } catch (...) {
+      return fail_launch(errc::handler_exception, {}, std::current_exception());
+    }
+  }
+
+  asio::awaitable<launch_result> launch_async(handle_type self) {
+    std::exception_ptr failure;
+    try {
+      auto r = co_await handlers_.on_launch(self, this->name(), this->parameters());
+      co_return finish_launch(self, std::move(r));
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    co_return fail_launch(errc::handler_exception, {}, failure);
+  }
+
+  launch_result name_taken() {
+    return {boost::system::in_place_error,
+            workers::launch_error<launch_error_type>{
+                errc::name_taken,
+                fmt::format("workers: a worker named {} is already live in this table",
+                            this->full_name()),
+                std::nullopt, nullptr}};
+  }
+
+ private:
+  launch_result finish_launch(handle_type& self, launch_return&& r) {
+    if constexpr (launch_returns_result) {
+      if (!r) return fail_launch(errc::launch_failed, std::move(r.error()), nullptr);
+      this->set_running(std::move(*r));
+    } else {
+      this->set_running(std::move(r));
+    }
+    this->register_with_service();
+    asio::co_spawn(this->strand(), run(self),
+                   asio::bind_cancellation_slot(this->cancel_signal_.slot(), asio::detached));
+    return self;
+  }
+
+  // A failed launch leaves no trace: whatever on_launch pushed is answered
+  // `closed`, the name leaves the table, on_close does not run (it never ran).
+  launch_result fail_launch(errc code, std::optional<launch_error_type> error,
+                            std::exception_ptr ex) {
+    this->begin_close();
+    this->drain_closed();
+    this->finish_close();
+    std::string message =
+        code == errc::handler_exception
+            ? fmt::format("workers: launch of {} failed: on_launch threw: {}", this->full_name(),
+                          describe(ex))
+            : fmt::format("workers: launch of {} failed: on_launch returned an error",
+                          this->full_name());
+    return {boost::system::in_place_error,
+            workers::launch_error<launch_error_type>{make_error_code(code), std::move(message),
+                                                     std::move(error), std::move(ex)}};
+  }
+
+  // ---- the loop ----
+
+  asio::awaitable<void> run(handle_type self) {
+    co_await asio::this_coro::throw_if_cancelled(false);
+    std::size_t budget = fairness_budget;
+    for (;;) {
+      while (!this->is_shutting_down()) {
+        if (--budget == 0) {
+          budget = fairness_budget;
+          this->clear_current();
+          co_await asio::post(this->strand(), asio::use_awaitable);
+          continue;
+        }
+        entry_type* e = this->take_next();
+        if (!e) break;
+        if (e->reply && e->reply.get()->cancelled()) {
+          e->reply.reset();  // its caller gave up while it was queued: skip it
+          continue;
+        }
+        auto pending = std::visit(
+            [&](const auto& r) -> std::optional<asio::awaitable<void>> {
+              using R = std::decay_t<decltype(r)>;
+              if constexpr (plain_request<R>) {
+                treat_plain(self, *e, r);
+                return std::nullopt;
+              } else {
+                return treat_async(self, *e, r);
+              }
+            },
+            e->request);
+        if (pending) {
+          in_flight_async_ = true;
+          co_await std::move(*pending);
+          in_flight_async_ = false;
+        }
+      }
+      if (this->is_shutting_down()) break;
+      const auto why = co_await this->sleep(
+          asio::bind_allocator(asio::recycling_allocator<void>(), asio::use_awaitable));
+      this->cancel_timer();
+      if (why == wake_reason::timed_out && !this->is_shutting_down()) {
+        if constexpr (has_on_no_request<H, handle_type>) {
+          try {
+            in_flight_async_ = is_awaitable_v<decltype(handlers_.on_no_request(self))>;
+            co_await await_call([&] { return handlers_.on_no_request(self); });
+          } catch (...) {
+            crash(std::current_exception(), "on_no_request");
+          }
+          in_flight_async_ = false;
+        }
+      }
+    }
+    co_await close(self);
+  }
+
+  asio::awaitable<void> close(handle_type& self) {
+    co_await asio::this_coro::reset_cancellation_state();
+    closing_path_ = true;
+    this->drain_closed();
+    if constexpr (has_on_close<H, handle_type>) {
+      std::exception_ptr failure;
+      try {
+        co_await await_call([&] { return handlers_.on_close(self); });
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      if (failure) this->add_crash_error("on_close threw: " + describe(failure));
+    }
+    this->finish_close();
+  }
+
+  void cancel_in_flight() override {
+    if (in_flight_async_ && !closing_path_) {
+      cancel_emitted_ = true;
+      this->cancel_signal_.emit(asio::cancellation_type::terminal);
+    }
+  }
+
+  // ---- one request ----
+
+  template <class R>
+  using handler_result = result<typename R::result_type, typename R::error_type>;
+
+  template <class R>
+  static constexpr bool plain_request = [] {
+    bool plain = !is_awaitable_v<decltype(std::declval<H&>().on_request(
+        std::declval<handle_type&>(), std::declval<const R&>()))>;
+    if constexpr (has_on_completion<H, handle_type, R>)
+      plain = plain && !is_awaitable_v<decltype(std::declval<H&>().on_completion(
+                           std::declval<handle_type&>(), std::declval<const R&>(),
+                           std::declval<const typename R::result_type&>(),
+                           std::declval<const request_status&>()))>;
+    if constexpr (has_on_error<H, handle_type, R>)
+      plain =
+          plain && !is_awaitable_v<decltype(std::declval<H&>().on_error(
+                       std::declval<handle_type&>(), std::declval<const request_status&>(),
+                       std::declval<const R&>(), std::declval<const typename R::error_type&>()))>;
+    return plain;
+  }();
+
+  request_status status_of(const entry_type& e) const {
+    return {e.pushed, this->treated_at() - e.pushed, clock::now() - this->treated_at()};
+  }
+
+  template <class R>
+  static void answer(entry_type& e, handler_result<R>&& res) {
+    if (!e.reply) return;
+    using E = typename R::error_type;
+    if (res)
+      reply_of<R>(e.reply)->answer(reply_result<R>(std::move(*res)));
+    else
+      reply_of<R>(e.reply)->answer(
+          reply_result<R>(boost::system::in_place_error,
+                          message_error<E>(request_error<E>{std::move(res.error())})));
+    e.reply.reset();
+  }
+
+  void apply(const error_action& action) {
+    switch (action.what()) {
+      case error_action::kind::proceed:
+        break;
+      case error_action::kind::shutdown:
+        this->begin_close();
+        break;
+      case error_action::kind::crash:
+        this->begin_close(action.errors());
+        break;
+    }
+  }
+
+  void crash(std::exception_ptr ex, const char* where) {
+    this->begin_close(error_list{fmt::format("{} threw: {}", where, describe(ex))});
+  }
+
+  // A handler threw while treating `e`. If the worker cancelled it on the way
+  // to closing, the exception is that cancellation: the caller gets `closed`.
+  void treat_exception(entry_type& e, std::exception_ptr ex) {
+    if (cancel_emitted_ && this->is_shutting_down()) {
+      answer_error(e, worker_closed{this->crash_errors()});
+      return;
+    }
+    answer_error(e, handler_exception{ex});
+    crash(ex, "on_request");
+  }
+
+  // The waiter is answered after on_completion/on_error, which see the result
+  // by reference; if one of them throws, the request's own outcome still
+  // reaches its caller before the worker crashes.
+  template <class R>
+  void treat_plain(handle_type& self, entry_type& e, const R& r) {
+    std::optional<handler_result<R>> res;
+    try {
+      res.emplace(handlers_.on_request(self, r));
+    } catch (...) {
+      treat_exception(e, std::current_exception());
+      return;
+    }
+    try {
+      if (*res) {
+        if constexpr (has_on_completion<H, handle_type, R>)
+          handlers_.on_completion(self, r, **res, status_of(e));
+        answer<R>(e, std::move(*res));
+      } else {
+        auto action = error_action::proceed();
+        if constexpr (has_on_error<H, handle_type, R>)
+          action = handlers_.on_error(self, status_of(e), r, res->error());
+        answer<R>(e, std::move(*res));
+        apply(action);
+      }
+    } catch (...) {
+      answer<R>(e, std::move(*res));
+      crash(std::current_exception(), res->has_value() ? "on_completion" : "on_error");
+    }
+  }
+
+  template <class R>
+  asio::awaitable<void> treat_async(handle_type& self, entry_type& e, const R& r) {
+    std::optional<handler_result<R>> res;
+    std::exception_ptr failure;
+    try {
+      res.emplace(co_await await_call([&] { return handlers_.on_request(self, r); }));
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if (failure) {
+      treat_exception(e, failure);
+      co_return;
+    }
+    try {
+      if (*res) {
+        if constexpr (has_on_completion<H, handle_type, R>) {
+          const auto st = status_of(e);
+          co_await await_call([&] { return handlers_.on_completion(self, r, **res, st); });
+        }
+        answer<R>(e, std::move(*res));
+      } else {
+        auto action = error_action::proceed();
+        if constexpr (has_on_error<H, handle_type, R>) {
+          const auto st = status_of(e);
+          action =
+              co_await await_call([&] { return handlers_.on_error(self, st, r, res->error()); });
+        }
+        answer<R>(e, std::move(*res));
+        apply(action);
+      }
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if (failure) {
+      const bool succeeded = res->has_value();
+      answer<R>(e, std::move(*res));
+      crash(failure, succeeded ? "on_completion" : "on_error");
+    }
+  }
+
+  H handlers_;
+  bool in_flight_async_ = false;  // strand only
+  bool cancel_emitted_ = false;
+  bool closing_path_ = false;
+};
+
+}  // namespace workers::detail

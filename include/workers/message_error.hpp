@@ -1,0 +1,112 @@
+#pragma once
+
+/// @file
+/// @brief `message_error<E>`: why waiting for a request's result gave no result.
+
+#include <workers/error.hpp>
+#include <workers/status.hpp>
+
+#include <boost/assert/source_location.hpp>
+#include <boost/system/result.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <fmt/format.h>
+
+#include <exception>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace workers {
+
+/// @brief A result: a value of type `T` or an error of type `E`
+/// (`boost::system::result`, so `has_value()`, `*r`, `r.error()`).
+template <class T, class E>
+using result = boost::system::result<T, E>;
+
+/// @brief The worker closed before answering: shut down (`crash_errors` empty)
+/// or crashed (`crash_errors` set). Upstream's `Closed`.
+struct worker_closed {
+  std::optional<error_list> crash_errors;
+};
+/// @brief The request's handler returned the request's own error. Upstream's `Request_error`.
+template <class E>
+struct request_error {
+  E error;
+};
+/// @brief A handler threw while treating the request. Upstream's `Any`.
+struct handler_exception {
+  std::exception_ptr exception;
+};
+/// @brief The request left a dropbox without being handled (merged away or replaced).
+struct request_dropped {};
+/// @brief The caller stopped waiting (per-operation cancellation).
+struct request_cancelled {};
+
+/// @brief Why `push_request_and_wait` / `put_request_and_wait` gave no result.
+///
+/// A `std::variant` of the cases above, with `code()` mapping each case to a
+/// `workers::errc`. The request's own error `E` travels typed.
+template <class E>
+class message_error : public std::variant<worker_closed, request_error<E>, handler_exception,
+                                          request_dropped, request_cancelled> {
+ public:
+  using error_type = E;
+  using base = std::variant<worker_closed, request_error<E>, handler_exception, request_dropped,
+                            request_cancelled>;
+  using base::base;
+
+  /// @brief The case as an error code of `workers::category()`.
+  error_code code() const noexcept {
+    constexpr errc codes[] = {errc::closed, errc::request_failed, errc::handler_exception,
+                              errc::dropped, errc::cancelled};
+    return make_error_code(codes[this->index()]);
+  }
+  bool is_closed() const noexcept { return std::holds_alternative<worker_closed>(*this); }
+  bool is_request_error() const noexcept { return std::holds_alternative<request_error<E>>(*this); }
+  bool is_exception() const noexcept { return std::holds_alternative<handler_exception>(*this); }
+  /// @brief The request's own error; precondition: `is_request_error()`.
+  const E& error() const { return std::get<request_error<E>>(*this).error; }
+};
+
+/// @brief What a push-and-wait completes with: the request's result or a message error.
+template <class R>
+using reply_result = result<typename R::result_type, message_error<typename R::error_type>>;
+
+/// @brief Thrown by `reply_result::value()` on an error (found by ADL from
+/// `boost::system::result`).
+class message_error_exception : public boost::system::system_error {
+ public:
+  using boost::system::system_error::system_error;
+};
+
+template <class E>
+[[noreturn]] void throw_exception_from_error(const message_error<E>& e,
+                                             const boost::source_location&) {
+  if (const auto* ex = std::get_if<handler_exception>(&e)) std::rethrow_exception(ex->exception);
+  throw message_error_exception(e.code());
+}
+
+}  // namespace workers
+
+template <class E>
+struct fmt::formatter<workers::message_error<E>> : workers::detail::simple_formatter {
+  auto format(const workers::message_error<E>& e, format_context& ctx) const {
+    auto out = ctx.out();
+    if (const auto* c = std::get_if<workers::worker_closed>(&e)) {
+      if (!c->crash_errors) return fmt::format_to(out, "closed");
+      return fmt::format_to(out, "closed (crashed: {})", *c->crash_errors);
+    }
+    if (const auto* r = std::get_if<workers::request_error<E>>(&e)) {
+      if constexpr (fmt::is_formattable<E>::value)
+        return fmt::format_to(out, "request error: {}", r->error);
+      else
+        return fmt::format_to(out, "request error");
+    }
+    if (const auto* x = std::get_if<workers::handler_exception>(&e))
+      return fmt::format_to(out, "exception: {}", workers::detail::describe(x->exception));
+    if (std::holds_alternative<workers::request_dropped>(e)) return fmt::format_to(out, "dropped");
+    return fmt::format_to(out, "cancelled");
+  }
+};

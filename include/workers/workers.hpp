@@ -1,0 +1,18 @@
+#pragma once
+
+/// @file
+/// @brief Umbrella header: everything public.
+
+#include <workers/buffer_kind.hpp>
+#include <workers/canceler.hpp>
+#include <workers/clock.hpp>
+#include <workers/concepts.hpp>
+#include <workers/error.hpp>
+#include <workers/group.hpp>
+#include <workers/handlers.hpp>
+#include <workers/launch.hpp>
+#include <workers/message_error.hpp>
+#include <workers/status.hpp>
+#include <workers/table.hpp>
+#include <workers/version.hpp>
+#include <workers/worker.hpp>

@@ -1,0 +1,9 @@
+// expect: the handlers have no on_request\(self, const R&\) for one request type
+// Handlers that handle ping but forget pong.
+#include "group.hpp"
+
+struct only_ping {
+  workers::result<int, std::string> on_request(cf_worker&, const ping&) { return 1; }
+};
+
+int main() { launch_with(only_ping{}); }

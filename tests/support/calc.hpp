@@ -1,0 +1,208 @@
+#pragma once
+
+// A test group whose handlers record what happens to them.
+
+#include <workers/workers.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace test {
+
+namespace asio = boost::asio;
+using gate_channel = asio::experimental::concurrent_channel<void(boost::system::error_code)>;
+
+struct calc_name {
+  static constexpr std::string_view base[] = {"test", "calc"};
+  using type = std::string;
+};
+
+// Adds to the state; answers the new sum.
+struct add {
+  using result_type = int;
+  using error_type = std::string;
+  int amount = 0;
+};
+// Fails with its message.
+struct fail {
+  using result_type = workers::unit;
+  using error_type = std::string;
+  std::string message;
+};
+// Throws from on_request.
+struct boom {
+  using result_type = workers::unit;
+  using error_type = std::string;
+};
+// Suspends: signals `entered`, then waits until `release` gets a message (or cancellation).
+struct hold {
+  using result_type = int;
+  using error_type = std::string;
+  std::shared_ptr<gate_channel> entered;
+  std::shared_ptr<gate_channel> release;
+};
+// Asks for its own worker's shutdown from inside the handler.
+struct stop_self {
+  using result_type = workers::unit;
+  using error_type = std::string;
+};
+
+struct calc_requests {
+  using types = workers::request_types<add, fail, boom, hold, stop_self>;
+  using view_type = std::string;
+  static std::string view(const add& r) { return fmt::format("add {}", r.amount); }
+  static std::string view(const fail& r) { return fmt::format("fail {}", r.message); }
+  static std::string view(const boom&) { return "boom"; }
+  static std::string view(const hold&) { return "hold"; }
+  static std::string view(const stop_self&) { return "stop_self"; }
+};
+
+enum class on_error_policy { proceed, shutdown, crash, throws };
+
+struct calc_parameters {
+  int initial = 0;
+  on_error_policy policy = on_error_policy::proceed;
+  bool fail_launch = false;
+  bool throw_on_close = false;
+};
+
+struct calc_types {
+  using state_type = int;
+  using parameters_type = calc_parameters;
+  using view_type = int;
+  static int view(const int& state, const calc_parameters&) { return state; }
+};
+
+using calc = workers::make_single<calc_name, calc_requests, calc_types>;
+using kind = workers::queue<workers::infinite>;
+using calc_worker = calc::worker<kind>;
+using calc_table = calc::table<kind>;
+
+// What the handlers saw, readable from the test thread.
+struct journal {
+  std::mutex mutex;
+  std::vector<std::string> events;
+  std::atomic<int> closes{0};
+  std::atomic<int> releases{0};  // a resource released from on_error and on_close
+  bool resource_held = true;     // strand only
+
+  void log(std::string e) {
+    std::lock_guard lock(mutex);
+    events.push_back(std::move(e));
+  }
+  std::vector<std::string> snapshot() {
+    std::lock_guard lock(mutex);
+    return events;
+  }
+};
+
+struct calc_handlers {
+  std::shared_ptr<journal> j = std::make_shared<journal>();
+
+  workers::result<int, std::string> on_launch(calc_worker&, const std::string& name,
+                                              const calc_parameters& p) {
+    j->log("launch " + name);
+    if (p.fail_launch) return {boost::system::in_place_error, "refused"};
+    return p.initial;
+  }
+  workers::result<int, std::string> on_request(calc_worker& self, const add& r) {
+    auto& s = workers::state(self);
+    s += r.amount;
+    return s;
+  }
+  workers::result<workers::unit, std::string> on_request(calc_worker&, const fail& r) {
+    return {boost::system::in_place_error, r.message};
+  }
+  workers::result<workers::unit, std::string> on_request(calc_worker&, const boom&) {
+    throw std::runtime_error("boom");
+  }
+  asio::awaitable<workers::result<int, std::string>> on_request(calc_worker&, const hold& r) {
+    r.entered->try_send(boost::system::error_code{});
+    co_await r.release->async_receive(asio::use_awaitable);
+    co_return 1;
+  }
+  // shutdown from inside a handler completes at once instead of deadlocking.
+  asio::awaitable<workers::result<workers::unit, std::string>> on_request(calc_worker& self,
+                                                                          const stop_self&) {
+    co_await workers::shutdown(self);
+    j->log("stop_self returned");
+    co_return workers::unit{};
+  }
+  template <class R>
+  void on_completion(calc_worker&, const R& r, const typename R::result_type&,
+                     const workers::request_status&) {
+    j->log("done " + calc_requests::view(r));
+  }
+  template <class R>
+  workers::error_action on_error(calc_worker& self, const workers::request_status&, const R& r,
+                                 const typename R::error_type& e) {
+    j->log(fmt::format("error {}: {}", calc_requests::view(r), e));
+    switch (self.parameters().policy) {
+      case on_error_policy::proceed:
+        return workers::error_action::proceed();
+      case on_error_policy::shutdown:
+        release();
+        return workers::error_action::shutdown();
+      case on_error_policy::crash:
+        release();
+        return workers::error_action::crash({"crashed: " + e});
+      case on_error_policy::throws:
+        throw std::runtime_error("on_error threw");
+    }
+    return workers::error_action::proceed();
+  }
+  void on_close(calc_worker& self) {
+    j->log("close");
+    ++j->closes;
+    release();
+    if (self.parameters().throw_on_close) throw std::runtime_error("close failed");
+  }
+
+  void release() {
+    if (std::exchange(j->resource_held, false)) ++j->releases;
+  }
+};
+
+inline calc_table make_table() { return calc::create_table(workers::infinite_queue{}); }
+
+// Launches a worker or fails the test. Handlers are passed as named objects
+// (lvalues): GCC 12 mishandles class temporaries created inside a co_await
+// expression (see README, "Compilers").
+inline asio::awaitable<calc_worker> launch_ok(calc_table table, std::string name, calc_handlers h,
+                                              calc_parameters p) {
+  auto ex = co_await asio::this_coro::executor;
+  auto r = co_await workers::launch(table, ex, std::move(name), p, std::move(h));
+  if (!r) throw std::runtime_error(fmt::format("launch failed: {}", r.error()));
+  co_return *r;
+}
+inline asio::awaitable<calc_worker> launch_ok(calc_table table, std::string name, calc_handlers h) {
+  co_return co_await launch_ok(std::move(table), std::move(name), std::move(h), calc_parameters{});
+}
+inline asio::awaitable<calc_worker> launch_ok(calc_table table, std::string name) {
+  calc_handlers h;
+  co_return co_await launch_ok(std::move(table), std::move(name), std::move(h), calc_parameters{});
+}
+
+inline std::shared_ptr<gate_channel> make_gate(const asio::any_io_executor& ex) {
+  return std::make_shared<gate_channel>(ex, 1);
+}
+
+}  // namespace test

@@ -1,0 +1,80 @@
+// The parameter and handler concepts, checked in both directions.
+
+#include "support/calc.hpp"
+#include "support/catch.hpp"
+
+namespace {
+struct no_base {
+  using type = std::string;
+};
+struct unhashable_name {
+  static constexpr std::string_view base[] = {"x"};
+  struct type {
+    bool operator==(const type&) const = default;
+  };
+};
+struct no_error {
+  using result_type = int;
+};
+struct void_result {
+  using result_type = void;
+  using error_type = int;
+};
+struct no_view_requests {
+  using types = workers::request_types<test::add>;
+  using view_type = std::string;
+};
+struct not_a_list {
+  using types = std::tuple<test::add>;
+  using view_type = std::string;
+  static std::string view(const test::add&) { return ""; }
+};
+struct bad_types {
+  using state_type = int;
+  using parameters_type = int;
+  using view_type = int;
+};
+
+struct only_add {
+  workers::result<int, std::string> on_request(test::calc_worker&, const test::add&) { return 1; }
+};
+struct wrong_result {
+  workers::result<long, std::string> on_request(test::calc_worker&, const test::add&) { return 1; }
+};
+struct async_add {
+  boost::asio::awaitable<workers::result<int, std::string>> on_request(test::calc_worker&,
+                                                                       const test::add&) {
+    co_return 1;
+  }
+};
+}  // namespace
+
+TEST_CASE("concepts: parameters that conform are accepted") {
+  STATIC_REQUIRE(workers::name_parameter<test::calc_name>);
+  STATIC_REQUIRE(workers::request_parameter<test::calc_requests>);
+  STATIC_REQUIRE(workers::types_parameter<test::calc_types>);
+  STATIC_REQUIRE(workers::request<test::add>);
+  STATIC_REQUIRE(workers::request_of<test::add, test::calc_requests>);
+}
+
+TEST_CASE("concepts: parameters that do not conform are rejected") {
+  STATIC_REQUIRE_FALSE(workers::name_parameter<no_base>);
+  STATIC_REQUIRE_FALSE(workers::name_parameter<unhashable_name>);
+  STATIC_REQUIRE_FALSE(workers::request<no_error>);
+  STATIC_REQUIRE_FALSE(workers::request<void_result>);
+  STATIC_REQUIRE_FALSE(workers::request_parameter<no_view_requests>);
+  STATIC_REQUIRE_FALSE(workers::request_parameter<not_a_list>);
+  STATIC_REQUIRE_FALSE(workers::types_parameter<bad_types>);
+  STATIC_REQUIRE_FALSE(workers::request_of<int, test::calc_requests>);
+}
+
+TEST_CASE("concepts: on_request handlers, plain or awaitable, with the right result type") {
+  STATIC_REQUIRE(workers::on_request_handler<only_add, test::calc_worker, test::add>);
+  STATIC_REQUIRE(workers::on_request_handler<async_add, test::calc_worker, test::add>);
+  STATIC_REQUIRE_FALSE(workers::on_request_handler<wrong_result, test::calc_worker, test::add>);
+  STATIC_REQUIRE_FALSE(workers::has_on_request<only_add, test::calc_worker, test::fail>);
+  STATIC_REQUIRE(workers::has_on_close<test::calc_handlers, test::calc_worker>);
+  STATIC_REQUIRE_FALSE(workers::has_on_close<only_add, test::calc_worker>);
+  STATIC_REQUIRE(workers::has_on_error<test::calc_handlers, test::calc_worker, test::fail>);
+  STATIC_REQUIRE(workers::has_on_completion<test::calc_handlers, test::calc_worker, test::add>);
+}

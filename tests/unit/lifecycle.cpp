@@ -1,0 +1,294 @@
+// Launch, tables, status, state and shutdown.
+
+#include "support/calc.hpp"
+#include "support/catch.hpp"
+#include "support/run.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+using namespace test;
+using workers::errc;
+
+TEST_CASE("launch: runs on_launch, registers the worker by name, status is running") {
+  asio::io_context io;
+  auto table = make_table();
+  run(io, [&]() -> asio::awaitable<void> {
+    calc_handlers h;
+    auto w = co_await launch_ok(table, "a", h, {.initial = 7});
+    REQUIRE(std::holds_alternative<workers::running>(workers::status(w)));
+    REQUIRE(w.full_name() == "test-calc_a");
+    REQUIRE(table.size() == 1);
+    auto found = workers::find_opt(table, "a");
+    REQUIRE(found);
+    REQUIRE(*found == w);
+    REQUIRE_FALSE(workers::find_opt(table, "b"));
+    auto all = workers::list(table);
+    REQUIRE(all.size() == 1);
+    REQUIRE(all[0].first == "a");
+    auto s = co_await workers::with_state(w, [](int& state) { return state; });
+    REQUIRE(s == 7);
+    REQUIRE(h.j->snapshot() == std::vector<std::string>{"launch a"});
+    co_await workers::shutdown(w);
+  });
+}
+
+TEST_CASE("launch: a name live in the table is rejected with an error naming the worker") {
+  asio::io_context io;
+  auto table = make_table();
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_ok(table, "dup");
+    calc_handlers other;
+    auto again =
+        co_await workers::launch(table, io.get_executor(), "dup", calc_parameters{}, other);
+    REQUIRE_FALSE(again.has_value());
+    REQUIRE(again.error().code == errc::name_taken);
+    REQUIRE(again.error().message.find("test-calc_dup") != std::string::npos);
+    REQUIRE(table.size() == 1);
+    co_await workers::shutdown(w);
+    // Once closed, the name is free again.
+    auto third = co_await launch_ok(table, "dup");
+    co_await workers::shutdown(third);
+  });
+}
+
+TEST_CASE("launch: a failed launch returns the handlers' error and leaves no trace") {
+  asio::io_context io;
+  auto table = make_table();
+  run(io, [&]() -> asio::awaitable<void> {
+    calc_handlers h;
+    auto r = co_await workers::launch(table, io.get_executor(), "f",
+                                      calc_parameters{.fail_launch = true}, h);
+    REQUIRE_FALSE(r.has_value());
+    REQUIRE(r.error().code == errc::launch_failed);
+    REQUIRE(r.error().error == std::optional<std::string>("refused"));
+    REQUIRE(r.error().message.find("test-calc_f") != std::string::npos);
+    REQUIRE(table.size() == 0);
+    REQUIRE_FALSE(workers::find_opt(table, "f"));
+    REQUIRE(h.j->closes == 0);  // it never ran, so it does not close
+    auto w = co_await launch_ok(table, "f");
+    co_await workers::shutdown(w);
+  });
+}
+
+namespace {
+struct self_pushing : calc_handlers {
+  workers::result<int, std::string> on_launch(calc_worker& self, const std::string&,
+                                              const calc_parameters& p) {
+    // During on_launch there is no state yet, and the queue already accepts pushes.
+    j->log(workers::state_opt(self) == nullptr ? "no state yet" : "state?");
+    workers::push_request_now(self, add{5});
+    return p.initial;
+  }
+};
+struct throwing_launch : calc_handlers {
+  workers::result<int, std::string> on_launch(calc_worker&, const std::string&,
+                                              const calc_parameters&) {
+    throw std::runtime_error("cannot start");
+  }
+};
+struct async_launch : calc_handlers {
+  asio::awaitable<int> on_launch(calc_worker&, const std::string&, const calc_parameters& p) {
+    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(1));
+    co_await t.async_wait(asio::use_awaitable);
+    co_return p.initial + 1;
+  }
+};
+}  // namespace
+
+TEST_CASE("launch: on_launch may push requests to its own worker") {
+  asio::io_context io;
+  auto table = make_table();
+  run(io, [&]() -> asio::awaitable<void> {
+    self_pushing h;
+    auto r =
+        co_await workers::launch(table, io.get_executor(), "p", calc_parameters{.initial = 10}, h);
+    REQUIRE(r.has_value());
+    auto sum = co_await workers::push_request_and_wait(*r, add{0});
+    REQUIRE(*sum == 15);
+    REQUIRE(h.j->snapshot().at(0) == "no state yet");
+    co_await workers::shutdown(*r);
+  });
+}
+
+TEST_CASE("launch: an on_launch that throws fails the launch with the exception") {
+  asio::io_context io;
+  auto table = make_table();
+  run(io, [&]() -> asio::awaitable<void> {
+    throwing_launch h;
+    auto r = co_await workers::launch(table, io.get_executor(), "t", calc_parameters{}, h);
+    REQUIRE_FALSE(r.has_value());
+    REQUIRE(r.error().code == errc::handler_exception);
+    REQUIRE(r.error().exception);
+    REQUIRE(r.error().message.find("cannot start") != std::string::npos);
+    REQUIRE(table.size() == 0);
+  });
+}
+
+TEST_CASE("launch: an awaitable on_launch, a deferred token and a future token work") {
+  asio::io_context io;
+  auto table = make_table();
+  run(io, [&]() -> asio::awaitable<void> {
+    async_launch h;
+    auto op = workers::launch(table, io.get_executor(), "c", calc_parameters{.initial = 1}, h,
+                              asio::deferred);
+    auto r = co_await std::move(op)(asio::use_awaitable);
+    REQUIRE(r.has_value());
+    auto sum = co_await workers::push_request_and_wait(*r, add{0}, asio::deferred);
+    REQUIRE(*sum == 2);
+    co_await workers::shutdown(*r, asio::deferred);
+  });
+  // From a plain thread, with a future.
+  asio::io_context io2;
+  auto guard = asio::make_work_guard(io2);
+  std::thread runner([&] { io2.run(); });
+  auto fut = workers::launch(table, io2.get_executor(), "f", calc_parameters{.initial = 3},
+                             calc_handlers{}, asio::use_future);
+  auto w = fut.get();
+  REQUIRE(w.has_value());
+  REQUIRE(*workers::push_request_and_wait(*w, add{4}, asio::use_future).get() == 7);
+  workers::shutdown(*w, asio::use_future).get();
+  guard.reset();
+  runner.join();
+}
+
+TEST_CASE("shutdown: running → closing → closed, on_close once, leaves the table, state dropped") {
+  asio::io_context io;
+  auto table = make_table();
+  calc_handlers h;
+  calc_worker w;
+  run(io, [&]() -> asio::awaitable<void> {
+    w = co_await launch_ok(table, "s", h);
+    auto gate_in = make_gate(io.get_executor());
+    auto gate_out = make_gate(io.get_executor());
+    workers::push_request_now(w, hold{gate_in, gate_out});
+    co_await gate_in->async_receive(asio::use_awaitable);
+    workers::trigger_shutdown(w);
+    REQUIRE(workers::is_shutting_down(w));
+    // The handler in flight holds the close back until it is cancelled, so closing is visible.
+    const auto st = workers::status(w);
+    REQUIRE((std::holds_alternative<workers::closing>(st) ||
+             std::holds_alternative<workers::closed>(st)));
+    co_await workers::wait_for_completion(w);
+  });
+  const auto st = workers::status(w);
+  REQUIRE(std::holds_alternative<workers::closed>(st));
+  REQUIRE_FALSE(std::get<workers::closed>(st).crash_errors);
+  REQUIRE(h.j->closes == 1);
+  REQUIRE(table.size() == 0);
+  REQUIRE_THROWS_AS(workers::state(w), std::logic_error);
+  REQUIRE(workers::state_opt(w) == nullptr);
+  // A second shutdown of a closed worker completes at once and changes nothing.
+  asio::io_context io2;
+  run(io2, [&]() -> asio::awaitable<void> { co_await workers::shutdown(w); });
+  REQUIRE(h.j->closes == 1);
+}
+
+TEST_CASE("state: throws a clear logic_error off the strand, before launch and after close") {
+  asio::io_context io;
+  auto table = make_table();
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_ok(table, "st");
+    // The test coroutine is not on the worker's strand.
+    try {
+      (void)workers::state(w);
+      FAIL("state() off the strand must throw");
+    } catch (const std::logic_error& e) {
+      REQUIRE(std::string(e.what()).find("test-calc_st") != std::string::npos);
+      REQUIRE(std::string(e.what()).find("with_state") != std::string::npos);
+    }
+    co_await workers::shutdown(w);
+    try {
+      (void)workers::state(w);
+      FAIL("state() after close must throw");
+    } catch (const std::logic_error& e) {
+      REQUIRE(std::string(e.what()).find("closed") != std::string::npos);
+    }
+    auto ran = co_await workers::with_state(w, [](int&) {});
+    REQUIRE_FALSE(ran);
+    auto value = co_await workers::with_state(w, [](int& s) { return s; });
+    REQUIRE_FALSE(value);
+  });
+}
+
+TEST_CASE("shutdown: called from inside a handler it completes at once, no deadlock") {
+  asio::io_context io;
+  auto table = make_table();
+  calc_handlers h;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_ok(table, "in", h);
+    auto r = co_await workers::push_request_and_wait(w, stop_self{});
+    REQUIRE(r.has_value());  // the handler that asked for its worker's end is not cancelled
+    co_await workers::wait_for_completion(w);
+    REQUIRE(std::holds_alternative<workers::closed>(workers::status(w)));
+  });
+  REQUIRE(h.j->snapshot() ==
+          std::vector<std::string>{"launch in", "stop_self returned", "done stop_self", "close"});
+}
+
+TEST_CASE(
+    "wait_for_completion: completes when the worker closes, at once if closed, and is "
+    "cancellable") {
+  using namespace asio::experimental::awaitable_operators;
+  asio::io_context io;
+  auto table = make_table();
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_ok(table, "wait");
+    // A caller who stops waiting (here: a timer wins the race) gets operation_aborted.
+    asio::steady_timer t(io, std::chrono::milliseconds(5));
+    auto first = co_await (workers::wait_for_completion(w) || t.async_wait(asio::use_awaitable));
+    REQUIRE(first.index() == 1);
+    REQUIRE(std::holds_alternative<workers::running>(workers::status(w)));
+    // Many timed-out waits must not pile up.
+    for (int i = 0; i < 50; ++i) {
+      asio::steady_timer t2(io, std::chrono::microseconds(1));
+      co_await (workers::wait_for_completion(w) || t2.async_wait(asio::use_awaitable));
+    }
+    workers::trigger_shutdown(w);
+    co_await workers::wait_for_completion(w);
+    co_await workers::wait_for_completion(w);  // closed already: completes at once
+  });
+}
+
+TEST_CASE("canceler: hooks run once when the worker closes, and at once afterwards") {
+  asio::io_context io;
+  auto table = make_table();
+  int before = 0, after = 0;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_ok(table, "cx");
+    auto c = workers::canceler(w);
+    c.on_cancel([&] { ++before; });
+    REQUIRE_FALSE(c.canceled());
+    REQUIRE(before == 0);
+    co_await workers::shutdown(w);
+    REQUIRE(c.canceled());
+    REQUIRE(before == 1);
+    workers::canceler(w).on_cancel([&] { ++after; });
+    REQUIRE(after == 1);
+  });
+  REQUIRE(before == 1);
+}
+
+namespace {
+struct idle_handlers : calc_handlers {
+  std::shared_ptr<gate_channel> ticks;
+  void on_no_request(calc_worker&) { ticks->try_send(boost::system::error_code{}); }
+};
+}  // namespace
+
+TEST_CASE("timeout: on_no_request runs after the idle timeout, not while requests flow") {
+  asio::io_context io;
+  auto table = make_table();
+  run(io, [&]() -> asio::awaitable<void> {
+    idle_handlers h;
+    h.ticks = std::make_shared<gate_channel>(io, 16);
+    auto r = co_await workers::launch(table, io.get_executor(), "idle", calc_parameters{}, h,
+                                      workers::launch_options{std::chrono::milliseconds(2)});
+    REQUIRE(r.has_value());
+    co_await h.ticks->async_receive(asio::use_awaitable);
+    co_await h.ticks->async_receive(asio::use_awaitable);
+    auto sum = co_await workers::push_request_and_wait(*r, add{1});
+    REQUIRE(*sum == 1);
+    co_await h.ticks->async_receive(asio::use_awaitable);
+    co_await workers::shutdown(*r);
+  });
+}
