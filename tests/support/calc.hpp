@@ -201,8 +201,19 @@ inline asio::awaitable<calc_worker> launch_ok(calc_table table, std::string name
   co_return co_await launch_ok(std::move(table), std::move(name), std::move(h), calc_parameters{});
 }
 
-inline std::shared_ptr<gate_channel> make_gate(const asio::any_io_executor& ex) {
-  return std::make_shared<gate_channel>(ex, 1);
-}
+// Keeps a worker busy on demand: push `request()`, await `entered()` to know
+// its handler runs, and `open()` to let it finish.
+class busy_gate {
+ public:
+  explicit busy_gate(const asio::any_io_executor& ex)
+      : in_(std::make_shared<gate_channel>(ex, 1)), out_(std::make_shared<gate_channel>(ex, 1)) {}
+  hold request() const { return {in_, out_}; }
+  asio::awaitable<void> entered() const { co_await in_->async_receive(asio::use_awaitable); }
+  void open() const { out_->try_send(boost::system::error_code{}); }
+
+ private:
+  std::shared_ptr<gate_channel> in_;
+  std::shared_ptr<gate_channel> out_;
+};
 
 }  // namespace test

@@ -25,10 +25,9 @@ TEST_CASE("closing: waiters in flight, queued and arriving after close each get 
   calc_handlers h;
   run(io, [&]() -> asio::awaitable<void> {
     auto w = co_await launch_ok(table, "c", h);
-    auto in = make_gate(io.get_executor());
-    auto out = make_gate(io.get_executor());
-    auto in_flight = workers::push_request_and_wait(w, hold{in, out}, asio::use_future);
-    co_await in->async_receive(asio::use_awaitable);
+    busy_gate gate(io.get_executor());
+    auto in_flight = workers::push_request_and_wait(w, gate.request(), asio::use_future);
+    co_await gate.entered();
     std::vector<std::future<workers::reply_result<add>>> queued;
     for (int i = 0; i < 3; ++i)
       queued.push_back(workers::push_request_and_wait(w, add{1}, asio::use_future));
@@ -57,13 +56,12 @@ TEST_CASE("crash: a throwing handler crashes the worker, its caller gets the exc
   calc_worker w;
   run(io, [&]() -> asio::awaitable<void> {
     w = co_await launch_ok(table, "x", h);
-    auto in = make_gate(io.get_executor());
-    auto out = make_gate(io.get_executor());
-    workers::push_request_now(w, hold{in, out});
-    co_await in->async_receive(asio::use_awaitable);
+    busy_gate gate(io.get_executor());
+    workers::push_request_now(w, gate.request());
+    co_await gate.entered();
     auto thrower = workers::push_request_and_wait(w, boom{}, asio::use_future);
     auto after = workers::push_request_and_wait(w, add{1}, asio::use_future);
-    out->try_send(boost::system::error_code{});
+    gate.open();
     co_await workers::wait_for_completion(w);
     auto t = thrower.get();
     REQUIRE_FALSE(t.has_value());
@@ -205,10 +203,9 @@ TEST_CASE(
   calc_handlers h;
   run(io, [&]() -> asio::awaitable<void> {
     auto w = co_await launch_ok(table, "cn", h);
-    auto in = make_gate(io.get_executor());
-    auto out = make_gate(io.get_executor());
-    workers::push_request_now(w, hold{in, out});
-    co_await in->async_receive(asio::use_awaitable);
+    busy_gate gate(io.get_executor());
+    workers::push_request_now(w, gate.request());
+    co_await gate.entered();
     asio::cancellation_signal signal;
     std::optional<workers::reply_result<add>> got;
     workers::push_request_and_wait(
@@ -220,7 +217,7 @@ TEST_CASE(
     REQUIRE_FALSE(got);
     while (!got) co_await asio::post(io, asio::use_awaitable);
     REQUIRE(got->error().code() == errc::cancelled);
-    out->try_send(boost::system::error_code{});
+    gate.open();
     auto got9 = co_await workers::push_request_and_wait(w, add{1});
     REQUIRE(*got9 == 1);  // 100 was never added
     co_await workers::shutdown(w);
@@ -235,19 +232,18 @@ TEST_CASE(
   calc_handlers h;
   run(io, [&]() -> asio::awaitable<void> {
     auto w = co_await launch_ok(table, "cn2", h);
-    auto in = make_gate(io.get_executor());
-    auto out = make_gate(io.get_executor());
+    busy_gate gate(io.get_executor());
     asio::cancellation_signal signal;
     std::optional<workers::reply_result<hold>> got;
     workers::push_request_and_wait(
-        w, hold{in, out},
+        w, gate.request(),
         asio::bind_cancellation_slot(signal.slot(),
                                      [&](workers::reply_result<hold> r) { got = std::move(r); }));
-    co_await in->async_receive(asio::use_awaitable);
+    co_await gate.entered();
     signal.emit(asio::cancellation_type::terminal);
     while (!got) co_await asio::post(io, asio::use_awaitable);
     REQUIRE(got->error().code() == errc::cancelled);
-    out->try_send(boost::system::error_code{});
+    gate.open();
     auto got10 = co_await workers::push_request_and_wait(w, add{1});
     REQUIRE(*got10 == 1);
     co_await workers::shutdown(w);

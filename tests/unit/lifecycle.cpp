@@ -158,10 +158,9 @@ TEST_CASE("shutdown: running → closing → closed, on_close once, leaves the t
   calc_worker w;
   run(io, [&]() -> asio::awaitable<void> {
     w = co_await launch_ok(table, "s", h);
-    auto gate_in = make_gate(io.get_executor());
-    auto gate_out = make_gate(io.get_executor());
-    workers::push_request_now(w, hold{gate_in, gate_out});
-    co_await gate_in->async_receive(asio::use_awaitable);
+    busy_gate gate(io.get_executor());
+    workers::push_request_now(w, gate.request());
+    co_await gate.entered();
     workers::trigger_shutdown(w);
     REQUIRE(workers::is_shutting_down(w));
     // The handler in flight holds the close back until it is cancelled, so closing is visible.

@@ -54,11 +54,10 @@ TEST_CASE("introspection: current and pending requests while the worker is busy"
   run(io, [&]() -> asio::awaitable<void> {
     auto w = co_await launch_ok(table, "busy");
     REQUIRE_FALSE(workers::current_request(w));
-    auto in = make_gate(io.get_executor());
-    auto out = make_gate(io.get_executor());
+    busy_gate gate(io.get_executor());
     const auto before = workers::clock::now();
-    workers::push_request_now(w, hold{in, out});
-    co_await in->async_receive(asio::use_awaitable);
+    workers::push_request_now(w, gate.request());
+    co_await gate.entered();
     for (int i = 1; i <= 3; ++i) workers::push_request_now(w, add{i});
     auto current = workers::current_request(w);
     REQUIRE(current);
@@ -74,7 +73,7 @@ TEST_CASE("introspection: current and pending requests while the worker is busy"
     REQUIRE(info.queue_length == 3);
     REQUIRE(info.instances_number == 1);
     REQUIRE(std::holds_alternative<workers::running>(info.status));
-    out->try_send(boost::system::error_code{});
+    gate.open();
     auto got12 = co_await workers::push_request_and_wait(w, add{0});
     REQUIRE(*got12 == 6);
     REQUIRE(workers::pending_requests_length(w) == 0);

@@ -279,14 +279,21 @@ class worker_impl final : public core<Def, Kind> {
     }
   }
 
+  // An exception thrown while the worker was cancelling its handler on the way
+  // to closing is that cancellation, not a crash.
+  bool cancelled_by_close() const noexcept {
+    return cancel_emitted_ && this->is_shutting_down();
+  }
+
   void crash(std::exception_ptr ex, const char* where) {
+    if (cancelled_by_close()) return;
     this->begin_close(error_list{fmt::format("{} threw: {}", where, describe(ex))});
   }
 
-  // A handler threw while treating `e`. If the worker cancelled it on the way
-  // to closing, the exception is that cancellation: the caller gets `closed`.
+  // A handler threw while treating `e`: its caller gets the exception, or
+  // `closed` when the throw was the close's cancellation.
   void treat_exception(entry_type& e, std::exception_ptr ex) {
-    if (cancel_emitted_ && this->is_shutting_down()) {
+    if (cancelled_by_close()) {
       answer_error(e, worker_closed{this->crash_errors()});
       return;
     }

@@ -1,0 +1,299 @@
+// Peer `workers`: the library itself.  One group ("bench", workers named by a
+// std::size_t) whose only request `value` carries a std::uint64_t; the state is
+// the running sum.  The handler is a plain function (no coroutine frame): it
+// adds the value to `workers::state(self)` and answers v + 1.
+//
+//   A1/A2  push_request_now (infinite queue, synchronous, never blocks).
+//   B1/B2  co_await push_request_and_wait from a caller coroutine.
+//   D      bench::idle_workers workers launched into one table, then
+//          trigger_shutdown for all and wait_for_completion for each.
+// C1/C2 are not registered: bounded queues do not exist in the library yet.
+//
+// Every worker is shut down (and awaited) before its io_context is destroyed.
+// Launching, and the shutdown at the end of A/B, happen outside [begin, end].
+#include "support.hpp"
+
+#include <workers/workers.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <latch>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+// ---- the group ------------------------------------------------------------------
+
+struct bench_name {
+  static constexpr std::string_view base[] = {"bench"};
+  using type = std::size_t;
+};
+
+struct value {
+  using result_type = std::uint64_t;
+  using error_type = int;
+  std::uint64_t v;
+};
+
+struct bench_requests {
+  using types = workers::request_types<value>;
+  using view_type = std::uint64_t;
+  static std::uint64_t view(const value& r) { return r.v; }
+};
+
+struct bench_types {
+  using state_type = std::uint64_t;  // the sum
+  using parameters_type = int;
+  using view_type = std::uint64_t;
+  static std::uint64_t view(const std::uint64_t& s, const int&) { return s; }
+};
+
+using group = workers::make_single<bench_name, bench_requests, bench_types>;
+using kind = workers::queue<workers::infinite>;
+using W = group::worker<kind>;
+using table_t = group::table<kind>;
+
+// What the A workloads observe from inside the worker.  Written on the
+// worker's strand only; read by the benchmark after a synchronisation (same
+// thread, the latch, or the timer's completion).
+struct fire_counters {
+  std::size_t got = 0;
+  std::uint64_t sum = 0;  // the state, copied when the batch is complete
+  bench::stamp end{};
+  asio::steady_timer* done = nullptr;  // A1: wakes the producer coroutine
+  std::latch* finished = nullptr;      // A2: wakes the producer thread
+};
+
+struct sum_handlers {
+  fire_counters* counters = nullptr;  // null for B and D
+
+  workers::result<std::uint64_t, int> on_request(W& self, const value& r) {
+    std::uint64_t& s = workers::state(self);
+    s += r.v;
+    if (counters && ++counters->got == bench::fire_count) {
+      counters->end = bench::stamp::now();
+      counters->sum = s;
+      if (counters->done) counters->done->cancel();
+      if (counters->finished) counters->finished->count_down();
+    }
+    return {boost::system::in_place_value, r.v + 1};  // T and E are both integers
+  }
+};
+
+// Launches worker 0 of `table` on `ex` from a non-io thread and waits until its
+// loop is parked (with_state runs on the strand after the loop's first step).
+W launch_blocking(const table_t& table, const asio::io_context::executor_type& ex,
+                  const sum_handlers& handlers, std::thread& runner, asio::io_context& ctx) {
+  auto launched = workers::launch(table, ex, std::size_t{0}, 0, handlers, asio::use_future);
+  runner = std::thread([&ctx] { ctx.run(); });
+  auto r = launched.get();
+  if (!r.has_value()) return W{};
+  W w = *r;
+  workers::with_state(
+      w, [](std::uint64_t&) {}, asio::use_future)
+      .get();
+  return w;
+}
+
+// ---- A1: producer coroutine and worker on one thread ------------------------------
+
+asio::awaitable<void> a1_producer(table_t table, fire_counters& c, bench::stamp& begin, bool& ok) {
+  auto ex = co_await asio::this_coro::executor;
+  sum_handlers handlers{&c};
+  auto launched = co_await workers::launch(table, ex, std::size_t{0}, 0, handlers);
+  if (!launched.has_value()) co_return;
+  W w = *launched;
+  asio::steady_timer done(ex, asio::steady_timer::time_point::max());
+  c.done = &done;
+
+  begin = bench::stamp::now();
+  for (std::uint64_t i = 0; i < bench::fire_count; ++i) workers::push_request_now(w, value{i});
+  if (c.got < bench::fire_count) {
+    error_code ec;  // operation_aborted: the worker cancelled the timer
+    co_await done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  c.done = nullptr;
+  co_await workers::shutdown(w);  // throws on error
+  ok = table.size() == 0;
+}
+
+void a1(benchmark::State& state) {
+  bench::pin_cpu pin;
+  for (auto _ : state) {
+    asio::io_context ctx{1};
+    auto table = group::create_table(workers::infinite_queue{});
+    fire_counters c;
+    bench::stamp begin;
+    bool ok = false;
+    asio::co_spawn(ctx, a1_producer(table, c, begin, ok), asio::detached);
+    ctx.run();
+    if (!ok || c.got != bench::fire_count) return bench::fail(state, "worker did not finish");
+    if (c.sum != bench::expected_sum(bench::fire_count)) return bench::fail(state, "wrong sum");
+    bench::record(state, begin, c.end, bench::fire_count);
+  }
+}
+
+// ---- A2: producer on the benchmark thread, worker on another ----------------------
+
+void a2(benchmark::State& state) {
+  for (auto _ : state) {
+    asio::io_context ctx{1};
+    auto table = group::create_table(workers::infinite_queue{});
+    std::latch finished{1};
+    fire_counters c;
+    c.finished = &finished;
+    const sum_handlers handlers{&c};
+    std::thread runner;
+    const W w = launch_blocking(table, ctx.get_executor(), handlers, runner, ctx);
+    if (!w) {
+      runner.join();
+      return bench::fail(state, "launch failed");
+    }
+
+    const bench::stamp begin = bench::stamp::now();
+    for (std::uint64_t i = 0; i < bench::fire_count; ++i) workers::push_request_now(w, value{i});
+    finished.wait();
+
+    workers::shutdown(w, asio::use_future).get();  // throws on error
+    runner.join();
+    if (table.size() != 0) return bench::fail(state, "shutdown failed");
+    if (c.sum != bench::expected_sum(bench::fire_count)) return bench::fail(state, "wrong sum");
+    bench::record(state, begin, c.end, bench::fire_count);
+  }
+}
+
+// ---- B: push_request_and_wait round trips -------------------------------------------
+
+asio::awaitable<void> round_trips(W w, bench::stamp& begin, bench::stamp& end, bool& ok) {
+  begin = bench::stamp::now();
+  for (std::uint64_t i = 0; i < bench::roundtrip_count; ++i) {
+    auto r = co_await workers::push_request_and_wait(w, value{i});
+    ok = ok && r.has_value() && *r == i + 1;
+  }
+  end = bench::stamp::now();
+}
+
+asio::awaitable<void> b1_caller(table_t table, bench::stamp& begin, bench::stamp& end, bool& ok) {
+  auto ex = co_await asio::this_coro::executor;
+  const sum_handlers handlers{};
+  auto launched = co_await workers::launch(table, ex, std::size_t{0}, 0, handlers);
+  if (!launched.has_value()) {
+    ok = false;
+    co_return;
+  }
+  W w = *launched;
+  co_await round_trips(w, begin, end, ok);
+  co_await workers::shutdown(w);
+  ok = ok && table.size() == 0;
+}
+
+void b1(benchmark::State& state) {
+  bench::pin_cpu pin;
+  for (auto _ : state) {
+    asio::io_context ctx{1};
+    auto table = group::create_table(workers::infinite_queue{});
+    bench::stamp begin, end;
+    bool ok = true;
+    asio::co_spawn(ctx, b1_caller(table, begin, end, ok), asio::detached);
+    ctx.run();
+    if (!ok || end.time == bench::clock::time_point{}) return bench::fail(state, "wrong reply");
+    bench::record(state, begin, end, bench::roundtrip_count);
+  }
+}
+
+asio::awaitable<void> b2_caller(W w, bench::stamp& begin, bench::stamp& end, bool& ok) {
+  co_await round_trips(w, begin, end, ok);
+  co_await workers::shutdown(w);
+}
+
+void b2(benchmark::State& state) {
+  for (auto _ : state) {
+    asio::io_context worker_ctx{1};
+    asio::io_context caller_ctx{1};
+    auto table = group::create_table(workers::infinite_queue{});
+    const sum_handlers handlers{};
+    std::thread runner;
+    const W w = launch_blocking(table, worker_ctx.get_executor(), handlers, runner, worker_ctx);
+    if (!w) {
+      runner.join();
+      return bench::fail(state, "launch failed");
+    }
+    bench::stamp begin, end;
+    bool ok = true;
+    asio::co_spawn(caller_ctx, b2_caller(w, begin, end, ok), asio::detached);
+    caller_ctx.run();
+    runner.join();
+    if (!ok || table.size() != 0 || end.time == bench::clock::time_point{})
+      return bench::fail(state, "wrong reply");
+    bench::record(state, begin, end, bench::roundtrip_count);
+  }
+}
+
+// ---- D: idle workers --------------------------------------------------------------
+
+void idle(benchmark::State& state) {
+  bench::pin_cpu pin;
+  for (auto _ : state) {
+    const std::size_t n = bench::idle_workers;
+    bench::idle_run run(n);
+    std::size_t launched = 0;
+    std::size_t closed = 0;
+    bool table_empty = false;
+    {
+      asio::io_context ctx{1};
+      auto table = group::create_table(workers::infinite_queue{});
+      const sum_handlers handlers{};
+      std::vector<W> ws(n);
+
+      run.launch_begin();
+      for (std::size_t i = 0; i < n; ++i)
+        workers::launch(table, ctx.get_executor(), i, 0, handlers, [&ws, &launched, i](auto r) {
+          if (!r.has_value()) return;
+          ws[i] = std::move(*r);
+          ++launched;
+        });
+      while (launched < n && ctx.poll() != 0) {
+      }  // every launch answered, every loop parked on its first wait
+      run.launch_end();
+
+      run.shutdown_begin();
+      for (const auto& w : ws)
+        if (w) workers::trigger_shutdown(w);
+      for (const auto& w : ws)
+        if (w) workers::wait_for_completion(w, [&closed](error_code ec) { closed += !ec; });
+      ctx.run();  // returns once every worker has closed
+      table_empty = table.size() == 0;
+      ws.clear();
+      run.shutdown_end();
+    }
+    if (launched != n) return bench::fail(state, "launch failed");
+    if (closed != n || !table_empty) return bench::fail(state, "workers did not stop");
+    run.record(state);
+    bench::label(state, "100000 workers");
+  }
+}
+
+[[maybe_unused]] const bool registered = [] {
+  bench::add("A1/workers", a1);
+  bench::add("A2/workers", a2);
+  bench::add("B1/workers", b1);
+  bench::add("B2/workers", b2);
+  bench::add("D/workers", idle);
+  return true;
+}();
+
+}  // namespace
