@@ -125,7 +125,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   template <class Token>
   auto wait_for_completion(Token&& token) {
     return asio::async_initiate<Token, void(error_code)>(
-        [this](auto handler) { wait_closed(std::move(handler)); }, token);
+        [this](auto handler) { this->wait_closed(std::move(handler)); }, token);
   }
 
   template <class Handler>
