@@ -281,9 +281,7 @@ class worker_impl final : public core<Def, Kind> {
 
   // An exception thrown while the worker was cancelling its handler on the way
   // to closing is that cancellation, not a crash.
-  bool cancelled_by_close() const noexcept {
-    return cancel_emitted_ && this->is_shutting_down();
-  }
+  bool cancelled_by_close() const noexcept { return cancel_emitted_ && this->is_shutting_down(); }
 
   void crash(std::exception_ptr ex, const char* where) {
     if (cancelled_by_close()) return;
