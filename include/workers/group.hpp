@@ -9,7 +9,11 @@
 #include <workers/table.hpp>
 #include <workers/worker.hpp>
 
+#include <fmt/format.h>
+
 #include <memory>
+#include <stdexcept>
+#include <type_traits>
 
 namespace workers {
 
@@ -35,8 +39,14 @@ struct make_group {
     using table = workers::table<definition, Kind>;
 
     /// @brief Creates an empty table for this buffer kind.
+    /// @throws std::invalid_argument for a `bounded_queue` of size 0.
     template <class BufferKind>
     static table<typename BufferKind::tag> create_table(BufferKind kind) {
+      if constexpr (std::is_same_v<BufferKind, bounded_queue>)
+        if (kind.size < 1)
+          throw std::invalid_argument(
+              fmt::format("workers: a bounded queue needs a size of at least 1 (table of {})",
+                          definition::base_name()));
       return table<typename BufferKind::tag>(
           std::make_shared<detail::table_state<definition, typename BufferKind::tag>>(
               std::move(kind)));

@@ -23,12 +23,11 @@ class table_state {
  public:
   using name_type = typename Def::name_type;
   using core_type = core<Def, Kind>;
-  using kind_value =
-      std::conditional_t<std::is_same_v<Kind, queue<infinite>>, infinite_queue, void*>;
+  using kind_value = typename detail::kind_value<Kind>::type;
 
   explicit table_state(kind_value kind) : kind_(std::move(kind)) {}
 
-  const kind_value& kind() const noexcept { return kind_; }
+  std::size_t capacity() const noexcept { return capacity_of(kind_); }
 
   bool try_insert(const name_type& name, std::shared_ptr<core_type> c) {
     std::lock_guard lock(mutex_);

@@ -16,6 +16,7 @@
 #include <workers/concepts.hpp>
 #include <workers/detail/core.hpp>
 #include <workers/detail/entry.hpp>
+#include <workers/detail/queue_buffer.hpp>
 #include <workers/detail/waiter.hpp>
 #include <workers/error.hpp>
 #include <workers/message_error.hpp>
@@ -30,6 +31,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -101,16 +103,41 @@ class worker {
 
 /// @brief Enqueues `request` (queue workers).
 ///
-/// Completion signature: `void(bool)`: true if enqueued, false if the worker is
-/// closing or closed. On an infinite queue it never waits.
+/// Completion signature: `void(error_code, bool)`: true if enqueued, false if
+/// the worker is closing or closed. On an infinite queue it never waits; on a
+/// full bounded queue it waits for room, producers being admitted in FIFO
+/// order, and completes with false if the worker closes meanwhile.
+/// Per-operation cancellation (any type) of a push waiting for room: it
+/// completes with `operation_aborted` and its request is not enqueued.
 template <class Def, class Kind, class R, class Token = default_token>
 requires detail::is_queue<Kind>
 auto push_request(const worker<Def, Kind>& w, R request, Token&& token = {}) {
   detail::check_request<R, Def>();
-  return boost::asio::async_initiate<Token, void(bool)>(
-      [](auto handler, std::shared_ptr<detail::core<Def, Kind>> core, R r) {
-        const bool ok = core->push({std::move(r), clock::now(), {}});
-        detail::post_result(std::move(handler), core->strand(), ok);
+  using core_type = detail::core<Def, Kind>;
+  return boost::asio::async_initiate<Token, void(error_code, bool)>(
+      [](auto handler, std::shared_ptr<core_type> core, R r) {
+        using outcome = typename core_type::push_outcome;
+        typename core_type::entry_type e{std::move(r), clock::now(), {}};
+        const auto first = core->push(e, false);
+        if (first != outcome::full) {
+          detail::post_result(std::move(handler), core->strand(), error_code{},
+                              first == outcome::queued);
+          return;
+        }
+        using op_type = detail::waiter_op<std::tuple<error_code, bool>, decltype(handler),
+                                          typename core_type::strand_type>;
+        detail::waiter_ref op(op_type::create(std::move(handler), core->strand()));
+        auto* waiter = static_cast<detail::push_waiter*>(op.get());
+        switch (core->push(e, true, &op)) {
+          case outcome::queued:
+            waiter->answer({error_code{}, true}, true);
+            break;
+          case outcome::refused:
+            waiter->answer({error_code{}, false}, true);
+            break;
+          default:
+            break;  // parked: the worker admits it, or the close answers it
+        }
       },
       token, w.core_ptr(), std::move(request));
 }
@@ -120,7 +147,17 @@ auto push_request(const worker<Def, Kind>& w, R request, Token&& token = {}) {
 template <class Def, class R>
 bool push_request_now(const worker<Def, queue<infinite>>& w, R request) {
   detail::check_request<R, Def>();
-  return w.core().push({std::move(request), clock::now(), {}});
+  typename detail::core<Def, queue<infinite>>::entry_type e{std::move(request), clock::now(), {}};
+  return w.core().push(e, false) == detail::core<Def, queue<infinite>>::push_outcome::queued;
+}
+
+/// @brief Enqueues `request` if there is room (bounded queues).
+/// @return false if the queue is full (or producers wait for room) or the worker is closed.
+template <class Def, class R>
+bool try_push_request_now(const worker<Def, queue<bounded>>& w, R request) {
+  detail::check_request<R, Def>();
+  typename detail::core<Def, queue<bounded>>::entry_type e{std::move(request), clock::now(), {}};
+  return w.core().push(e, false) == detail::core<Def, queue<bounded>>::push_outcome::queued;
 }
 
 /// @brief Enqueues `request` and completes with its result.
@@ -129,11 +166,11 @@ bool push_request_now(const worker<Def, queue<infinite>>& w, R request) {
 /// `result<R::result_type, message_error<R::error_type>>`: the value, or
 /// `worker_closed` (with the crash errors if it crashed), `request_error` (the
 /// request's own error), `handler_exception` (the handler threw) or
-/// `request_cancelled`.
+/// `request_cancelled`. On a full bounded queue it first waits for room.
 ///
 /// Per-operation cancellation (any type): the caller is answered at once with
-/// `request_cancelled`; a request still queued is then skipped, one being
-/// handled runs to its end.
+/// `request_cancelled`; a request still queued (or waiting for room) is then
+/// dropped unhandled, one being handled runs to its end.
 template <class Def, class Kind, class R, class Token = default_token>
 requires detail::is_queue<Kind>
 auto push_request_and_wait(const worker<Def, Kind>& w, R request, Token&& token = {}) {
@@ -145,7 +182,7 @@ auto push_request_and_wait(const worker<Def, Kind>& w, R request, Token&& token 
             detail::waiter_op<reply_result<R>, decltype(handler), typename core_type::strand_type>;
         auto* op = op_type::create(std::move(handler), core->strand());
         typename core_type::entry_type e{std::move(r), clock::now(), detail::waiter_ref(op)};
-        if (!core->push(std::move(e)))
+        if (core->push(e, true) == core_type::push_outcome::refused)
           detail::answer_error(e, worker_closed{core->crash_errors()}, true);
       },
       token, w.core_ptr(), std::move(request));

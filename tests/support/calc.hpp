@@ -95,6 +95,8 @@ using calc = workers::make_single<calc_name, calc_requests, calc_types>;
 using kind = workers::queue<workers::infinite>;
 using calc_worker = calc::worker<kind>;
 using calc_table = calc::table<kind>;
+using bounded_worker = calc::worker<workers::queue<workers::bounded>>;
+using bounded_table = calc::table<workers::queue<workers::bounded>>;
 
 // What the handlers saw, readable from the test thread.
 struct journal {
@@ -117,42 +119,48 @@ struct journal {
 struct calc_handlers {
   std::shared_ptr<journal> j = std::make_shared<journal>();
 
-  workers::result<int, std::string> on_launch(calc_worker&, const std::string& name,
+  template <class W>
+  workers::result<int, std::string> on_launch(W&, const std::string& name,
                                               const calc_parameters& p) {
     j->log("launch " + name);
     if (p.fail_launch) return {boost::system::in_place_error, "refused"};
     return p.initial;
   }
-  workers::result<int, std::string> on_request(calc_worker& self, const add& r) {
+  template <class W>
+  workers::result<int, std::string> on_request(W& self, const add& r) {
     auto& s = workers::state(self);
     s += r.amount;
     return s;
   }
-  workers::result<workers::unit, std::string> on_request(calc_worker&, const fail& r) {
+  template <class W>
+  workers::result<workers::unit, std::string> on_request(W&, const fail& r) {
     return {boost::system::in_place_error, r.message};
   }
-  workers::result<workers::unit, std::string> on_request(calc_worker&, const boom&) {
+  template <class W>
+  workers::result<workers::unit, std::string> on_request(W&, const boom&) {
     throw std::runtime_error("boom");
   }
-  asio::awaitable<workers::result<int, std::string>> on_request(calc_worker&, const hold& r) {
+  template <class W>
+  asio::awaitable<workers::result<int, std::string>> on_request(W&, const hold& r) {
     r.entered->try_send(boost::system::error_code{});
     co_await r.release->async_receive(asio::use_awaitable);
     co_return 1;
   }
   // shutdown from inside a handler completes at once instead of deadlocking.
-  asio::awaitable<workers::result<workers::unit, std::string>> on_request(calc_worker& self,
+  template <class W>
+  asio::awaitable<workers::result<workers::unit, std::string>> on_request(W& self,
                                                                           const stop_self&) {
     co_await workers::shutdown(self);
     j->log("stop_self returned");
     co_return workers::unit{};
   }
-  template <class R>
-  void on_completion(calc_worker&, const R& r, const typename R::result_type&,
+  template <class W, class R>
+  void on_completion(W&, const R& r, const typename R::result_type&,
                      const workers::request_status&) {
     j->log("done " + calc_requests::view(r));
   }
-  template <class R>
-  workers::error_action on_error(calc_worker& self, const workers::request_status&, const R& r,
+  template <class W, class R>
+  workers::error_action on_error(W& self, const workers::request_status&, const R& r,
                                  const typename R::error_type& e) {
     j->log(fmt::format("error {}: {}", calc_requests::view(r), e));
     switch (self.parameters().policy) {
@@ -169,7 +177,8 @@ struct calc_handlers {
     }
     return workers::error_action::proceed();
   }
-  void on_close(calc_worker& self) {
+  template <class W>
+  void on_close(W& self) {
     j->log("close");
     ++j->closes;
     release();
@@ -182,21 +191,28 @@ struct calc_handlers {
 };
 
 inline calc_table make_table() { return calc::create_table(workers::infinite_queue{}); }
+inline bounded_table make_bounded_table(std::size_t size) {
+  return calc::create_table(workers::bounded_queue{size});
+}
 
 // Launches a worker or fails the test. Handlers are passed as named objects
 // (lvalues): GCC 12 mishandles class temporaries created inside a co_await
 // expression (see README, "Compilers").
-inline asio::awaitable<calc_worker> launch_ok(calc_table table, std::string name, calc_handlers h,
-                                              calc_parameters p) {
+template <class Table>
+asio::awaitable<typename Table::worker_type> launch_ok(Table table, std::string name,
+                                                       calc_handlers h, calc_parameters p) {
   auto ex = co_await asio::this_coro::executor;
   auto r = co_await workers::launch(table, ex, std::move(name), p, std::move(h));
   if (!r) throw std::runtime_error(fmt::format("launch failed: {}", r.error()));
   co_return *r;
 }
-inline asio::awaitable<calc_worker> launch_ok(calc_table table, std::string name, calc_handlers h) {
+template <class Table>
+asio::awaitable<typename Table::worker_type> launch_ok(Table table, std::string name,
+                                                       calc_handlers h) {
   co_return co_await launch_ok(std::move(table), std::move(name), std::move(h), calc_parameters{});
 }
-inline asio::awaitable<calc_worker> launch_ok(calc_table table, std::string name) {
+template <class Table>
+asio::awaitable<typename Table::worker_type> launch_ok(Table table, std::string name) {
   calc_handlers h;
   co_return co_await launch_ok(std::move(table), std::move(name), std::move(h), calc_parameters{});
 }

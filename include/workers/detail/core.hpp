@@ -27,6 +27,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -64,12 +65,14 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   using table_type = table_state<Def, Kind>;
 
   core(strand_type strand, name_type name, parameters_type parameters,
-       std::weak_ptr<table_type> table, std::optional<clock::duration> timeout)
+       std::weak_ptr<table_type> table, std::optional<clock::duration> timeout,
+       std::size_t capacity)
       : strand_(std::move(strand)),
         name_(std::move(name)),
         parameters_(std::move(parameters)),
         table_(std::move(table)),
         timeout_(timeout),
+        buffer_(capacity),
         born_(clock::now()),
         since_(born_) {}
 
@@ -88,13 +91,22 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
 
   // ---- producers, any thread ----
 
-  // Enqueues unless the worker is closing; `e` is left untouched when refused.
-  bool push(entry_type&& e) {
+  enum class push_outcome { queued, waiting, full, refused };
+
+  // Enqueues `e` unless the worker is closing. A full bounded queue parks the
+  // producer when `may_wait` (with its push waiter, if any) and answers `full`
+  // otherwise. `e` and `push_waiter` are left untouched unless queued or parked.
+  push_outcome push(entry_type& e, bool may_wait, waiter_ref* push_waiter = nullptr) {
     std::unique_lock lock(mutex_);
-    if (closing_.load(std::memory_order_relaxed)) return false;
+    if (closing_.load(std::memory_order_relaxed)) return push_outcome::refused;
+    if (buffer_.must_wait()) {
+      if (!may_wait) return push_outcome::full;
+      buffer_.block(std::move(e), push_waiter ? std::move(*push_waiter) : waiter_ref{});
+      return push_outcome::waiting;
+    }
     buffer_.push(std::move(e));
     wake_locked(lock, wake_reason::ready);
-    return true;
+    return push_outcome::queued;
   }
 
   bool is_shutting_down() const noexcept { return closing_.load(std::memory_order_acquire); }
@@ -115,8 +127,10 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     closing_.store(true, std::memory_order_release);
     crash_errors_ = std::move(crash);
     if (phase_.load(std::memory_order_relaxed) == phase::running) set_phase_locked(phase::closing);
+    // A parked loop has no handler in flight: waking it is enough.
+    const bool parked = wake_.has_value();
     wake_locked(lock, wake_reason::ready);
-    if (!on_strand())
+    if (!parked && !on_strand())
       asio::post(strand_, [self = this->shared_from_this()] { self->cancel_in_flight(); });
     return true;
   }
@@ -236,10 +250,17 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   }
 
   entry_type* take_next() {
-    std::lock_guard lock(batch_mutex_);
-    current_ = buffer_.next(mutex_);
-    if (current_) treated_ = clock::now();
-    return current_;
+    entry_type* e;
+    {
+      std::lock_guard lock(batch_mutex_);
+      e = current_ = buffer_.next(mutex_, admitted_);
+      if (e) treated_ = clock::now();
+    }
+    if (!admitted_.empty()) {
+      for (auto& w : admitted_) static_cast<push_waiter*>(w.get())->answer({error_code{}, true});
+      admitted_.clear();
+    }
+    return e;
   }
   void clear_current() {
     std::lock_guard lock(batch_mutex_);
@@ -286,17 +307,23 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     crash_errors_->push_back(std::move(what));
   }
 
-  // Refuses further pushes and answers every queued caller.
+  // Refuses further pushes and answers every queued caller, and every
+  // producer still waiting for room (with false: not enqueued).
   void drain_closed() {
     std::vector<entry_type> pending;
+    std::deque<typename buffer_type::blocked_push> blocked;
     {
       std::scoped_lock lock(batch_mutex_, mutex_);
       closing_.store(true, std::memory_order_release);
       current_ = nullptr;
-      pending = buffer_.take_all();
+      pending = buffer_.take_all(blocked);
     }
     const auto errors = crash_errors();
     for (auto& e : pending) answer_error(e, worker_closed{errors});
+    for (auto& b : blocked) {
+      answer_error(b.entry, worker_closed{errors});
+      if (b.push) static_cast<push_waiter*>(b.push.get())->answer({error_code{}, false});
+    }
   }
 
   // The last step of every close: drop the state, leave the table, become
@@ -327,13 +354,14 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     std::optional<asio::any_completion_handler<void(wake_reason)>> wake;
     std::vector<waiter_ref> waiters;
     std::vector<entry_type> pending;
+    std::deque<typename buffer_type::blocked_push> blocked;
     {
       std::scoped_lock lock(batch_mutex_, mutex_);
       closing_.store(true, std::memory_order_release);
       wake.swap(wake_);
       waiters.swap(completion_waiters_);
       current_ = nullptr;
-      pending = buffer_.take_all();
+      pending = buffer_.take_all(blocked);
     }
     service_ = nullptr;
   }
@@ -373,8 +401,11 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   std::optional<clock::duration> timeout_;
   std::optional<state_type> state_;
 
+  using buffer_type = typename buffer_for<Kind, entry_type>::type;
+
   mutable std::mutex mutex_;  // producers: buffer intake, wake-up, status, waiters
-  typename buffer_for<Kind, entry_type>::type buffer_;
+  buffer_type buffer_;
+  std::vector<waiter_ref> admitted_;  // strand only: producers let in by take_next
   std::optional<asio::any_completion_handler<void(wake_reason)>> wake_;
   std::atomic<bool> closing_{false};
   std::atomic<phase> phase_{phase::launching};

@@ -5,24 +5,57 @@
 // producers' lock again, so a busy worker takes the producers' lock once per
 // batch, not once per request. Both vectors keep their capacity, so steady
 // state pushes do not allocate.
+//
+// A bounded queue (capacity > 0) holds exactly `capacity` requests. Producers
+// that find it full wait in `blocked_`, oldest first; each request the worker
+// takes admits the oldest of them. That accounting needs the producers' lock
+// once per request, which only bounded queues pay.
+
+#include <workers/detail/waiter.hpp>
 
 #include <cstddef>
+#include <deque>
 #include <mutex>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 namespace workers::detail {
 
+// What a push that waits for room completes with: (error, enqueued).
+using push_waiter = waiter<std::tuple<error_code, bool>>;
+
 template <class Entry>
 class queue_buffer {
  public:
-  // Under the producers' lock.
-  void push(Entry&& e) { incoming_.push_back(std::move(e)); }
+  // A producer waiting for room. `push` is null for push-and-wait, whose caller
+  // rides in the entry's reply.
+  struct blocked_push {
+    Entry entry;
+    waiter_ref push;
+  };
+
+  explicit queue_buffer(std::size_t capacity) : capacity_(capacity) {}
+
+  // ---- under the producers' lock ----
+
+  // Whether a newcomer must wait: full, or others already wait (FIFO).
+  bool must_wait() const noexcept {
+    return capacity_ != 0 && (count_ >= capacity_ || !blocked_.empty());
+  }
+  void push(Entry&& e) {
+    incoming_.push_back(std::move(e));
+    if (capacity_ != 0) ++count_;
+  }
+  void block(Entry&& e, waiter_ref push) { blocked_.push_back({std::move(e), std::move(push)}); }
   bool incoming_empty() const noexcept { return incoming_.empty(); }
 
-  // Worker side, under the batch lock; takes `producers` to refill. The entry
-  // returned stays valid until the next call.
-  Entry* next(std::mutex& producers) {
+  // ---- worker side, under the batch lock; takes `producers` when needed ----
+
+  // The next entry, valid until the next call. Bounded queues admit waiting
+  // producers into the room it leaves; their push waiters land in `admitted`
+  // to be answered once the locks are released.
+  Entry* next(std::mutex& producers, std::vector<waiter_ref>& admitted) {
     if (pos_ == batch_.size()) {
       batch_.clear();
       pos_ = 0;
@@ -30,17 +63,25 @@ class queue_buffer {
       batch_.swap(incoming_);
       if (batch_.empty()) return nullptr;
     }
-    return &batch_[pos_++];
+    Entry* e = &batch_[pos_++];
+    if (capacity_ != 0) {
+      std::lock_guard lock(producers);
+      --count_;
+      admit(admitted);
+    }
+    return e;
   }
 
-  // Under both locks.
+  // ---- under both locks ----
+
   std::size_t size() const noexcept { return batch_.size() - pos_ + incoming_.size(); }
   template <class F>
   void for_each_pending(F&& f) const {
     for (std::size_t i = pos_; i < batch_.size(); ++i) f(batch_[i]);
     for (const auto& e : incoming_) f(e);
   }
-  std::vector<Entry> take_all() {
+  // Empties the queue and the waiting producers.
+  std::vector<Entry> take_all(std::deque<blocked_push>& blocked) {
     std::vector<Entry> out;
     out.reserve(size());
     for (std::size_t i = pos_; i < batch_.size(); ++i) out.push_back(std::move(batch_[i]));
@@ -48,13 +89,32 @@ class queue_buffer {
     batch_.clear();
     incoming_.clear();
     pos_ = 0;
+    count_ = 0;
+    blocked.swap(blocked_);
     return out;
   }
 
  private:
+  // Oldest first; a producer that gave up (cancelled) is dropped unqueued.
+  void admit(std::vector<waiter_ref>& admitted) {
+    while (count_ < capacity_ && !blocked_.empty()) {
+      auto b = std::move(blocked_.front());
+      blocked_.pop_front();
+      const bool gave_up =
+          b.push ? b.push.get()->cancelled() : (b.entry.reply && b.entry.reply.get()->cancelled());
+      if (gave_up) continue;
+      incoming_.push_back(std::move(b.entry));
+      ++count_;
+      if (b.push) admitted.push_back(std::move(b.push));
+    }
+  }
+
+  std::size_t capacity_;   // 0: unbounded
+  std::size_t count_ = 0;  // incoming + batch remaining, kept for bounded queues
   std::vector<Entry> incoming_;
   std::vector<Entry> batch_;
   std::size_t pos_ = 0;
+  std::deque<blocked_push> blocked_;
 };
 
 }  // namespace workers::detail

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <tuple>
 #include <utility>
 
 namespace workers::detail {
@@ -78,12 +79,21 @@ class waiter_ref {
   waiter_base* w_ = nullptr;
 };
 
+template <class T>
+inline constexpr bool is_tuple = false;
+template <class... T>
+inline constexpr bool is_tuple<std::tuple<T...>> = true;
+
 // What a cancelled waiter completes with.
 template <class T>
 struct cancelled_value;
 template <>
 struct cancelled_value<error_code> {
   static error_code get() { return asio::error::operation_aborted; }
+};
+template <>
+struct cancelled_value<std::tuple<error_code, bool>> {
+  static std::tuple<error_code, bool> get() { return {asio::error::operation_aborted, false}; }
 };
 template <class T, class E>
 struct cancelled_value<result<T, message_error<E>>> {
@@ -92,7 +102,8 @@ struct cancelled_value<result<T, message_error<E>>> {
   }
 };
 
-// A waiter that completes with one value of type T.
+// A waiter that completes with one value of type T; a std::tuple is spread
+// over the handler's arguments.
 template <class T>
 class waiter : public waiter_base {
  public:
@@ -187,7 +198,10 @@ class waiter_op final : public waiter<T> {
     T value(std::move(*value_));
     auto work = std::move(work_);
     this->release();
-    std::move(handler)(std::move(value));
+    if constexpr (is_tuple<T>)
+      std::apply(std::move(handler), std::move(value));
+    else
+      std::move(handler)(std::move(value));
   }
 
   void destroy() noexcept override {

@@ -1,0 +1,9 @@
+// expect: no matching function for call to.*push_request_now
+// push_request_now exists only for infinite queues: a bounded queue must be
+// pushed with push_request (which waits for room) or try_push_request_now.
+#include "group.hpp"
+
+int main() {
+  cf_group::worker<workers::queue<workers::bounded>> w;
+  workers::push_request_now(w, ping{});
+}
