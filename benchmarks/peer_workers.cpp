@@ -5,12 +5,14 @@
 //
 //   A1/A2  push_request_now (infinite queue, synchronous, never blocks).
 //   B1/B2  co_await push_request_and_wait from a caller coroutine.
+//   C1/C2  bounded_queue{bench::bounded_capacity}: try_push_request_now first;
+//          when full, co_await push_request (C1) or block on
+//          push_request(..., use_future).get() (C2) until admitted.
 //   D      bench::idle_workers workers launched into one table, then
 //          trigger_shutdown for all and wait_for_completion for each.
-// C1/C2 are not registered: bounded queues do not exist in the library yet.
 //
 // Every worker is shut down (and awaited) before its io_context is destroyed.
-// Launching, and the shutdown at the end of A/B, happen outside [begin, end].
+// Launching, and the shutdown at the end of A/B/C, happen outside [begin, end].
 #include "support.hpp"
 
 #include <workers/workers.hpp>
@@ -66,22 +68,26 @@ using group = workers::make_single<bench_name, bench_requests, bench_types>;
 using kind = workers::queue<workers::infinite>;
 using W = group::worker<kind>;
 using table_t = group::table<kind>;
+using bounded_kind = workers::queue<workers::bounded>;
+using BW = group::worker<bounded_kind>;
+using bounded_table_t = group::table<bounded_kind>;
 
-// What the A workloads observe from inside the worker.  Written on the
+// What the A and C workloads observe from inside the worker.  Written on the
 // worker's strand only; read by the benchmark after a synchronisation (same
 // thread, the latch, or the timer's completion).
 struct fire_counters {
   std::size_t got = 0;
   std::uint64_t sum = 0;  // the state, copied when the batch is complete
   bench::stamp end{};
-  asio::steady_timer* done = nullptr;  // A1: wakes the producer coroutine
-  std::latch* finished = nullptr;      // A2: wakes the producer thread
+  asio::steady_timer* done = nullptr;  // A1/C1: wakes the producer coroutine
+  std::latch* finished = nullptr;      // A2/C2: wakes the producer thread
 };
 
 struct sum_handlers {
   fire_counters* counters = nullptr;  // null for B and D
 
-  workers::result<std::uint64_t, int> on_request(W& self, const value& r) {
+  template <class Self>  // W or BW
+  workers::result<std::uint64_t, int> on_request(Self& self, const value& r) {
     std::uint64_t& s = workers::state(self);
     s += r.v;
     if (counters && ++counters->got == bench::fire_count) {
@@ -96,13 +102,16 @@ struct sum_handlers {
 
 // Launches worker 0 of `table` on `ex` from a non-io thread and waits until its
 // loop is parked (with_state runs on the strand after the loop's first step).
-W launch_blocking(const table_t& table, const asio::io_context::executor_type& ex,
-                  const sum_handlers& handlers, std::thread& runner, asio::io_context& ctx) {
+template <class Kind>
+group::worker<Kind> launch_blocking(const group::table<Kind>& table,
+                                    const asio::io_context::executor_type& ex,
+                                    const sum_handlers& handlers, std::thread& runner,
+                                    asio::io_context& ctx) {
   auto launched = workers::launch(table, ex, std::size_t{0}, 0, handlers, asio::use_future);
   runner = std::thread([&ctx] { ctx.run(); });
   auto r = launched.get();
-  if (!r.has_value()) return W{};
-  W w = *r;
+  if (!r.has_value()) return group::worker<Kind>{};
+  group::worker<Kind> w = *r;
   workers::with_state(
       w, [](std::uint64_t&) {}, asio::use_future)
       .get();
@@ -243,6 +252,77 @@ void b2(benchmark::State& state) {
   }
 }
 
+// ---- C1: bounded queue, producer coroutine and worker on one thread ----------------
+
+asio::awaitable<void> c1_producer(bounded_table_t table, fire_counters& c, bench::stamp& begin,
+                                  bool& ok) {
+  auto ex = co_await asio::this_coro::executor;
+  sum_handlers handlers{&c};
+  auto launched = co_await workers::launch(table, ex, std::size_t{0}, 0, handlers);
+  if (!launched.has_value()) co_return;
+  BW w = *launched;
+  asio::steady_timer done(ex, asio::steady_timer::time_point::max());
+  c.done = &done;
+
+  begin = bench::stamp::now();
+  for (std::uint64_t i = 0; i < bench::fire_count; ++i)
+    if (!workers::try_push_request_now(w, value{i})) co_await workers::push_request(w, value{i});
+  if (c.got < bench::fire_count) {
+    error_code ec;  // operation_aborted: the worker cancelled the timer
+    co_await done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  c.done = nullptr;
+  co_await workers::shutdown(w);  // throws on error
+  ok = table.size() == 0;
+}
+
+void c1(benchmark::State& state) {
+  bench::pin_cpu pin;
+  for (auto _ : state) {
+    asio::io_context ctx{1};
+    auto table = group::create_table(workers::bounded_queue{bench::bounded_capacity});
+    fire_counters c;
+    bench::stamp begin;
+    bool ok = false;
+    asio::co_spawn(ctx, c1_producer(table, c, begin, ok), asio::detached);
+    ctx.run();
+    if (!ok || c.got != bench::fire_count) return bench::fail(state, "worker did not finish");
+    if (c.sum != bench::expected_sum(bench::fire_count)) return bench::fail(state, "wrong sum");
+    bench::record(state, begin, c.end, bench::fire_count);
+  }
+}
+
+// ---- C2: bounded queue, producer on the benchmark thread, worker on another -------
+
+void c2(benchmark::State& state) {
+  for (auto _ : state) {
+    asio::io_context ctx{1};
+    auto table = group::create_table(workers::bounded_queue{bench::bounded_capacity});
+    std::latch finished{1};
+    fire_counters c;
+    c.finished = &finished;
+    const sum_handlers handlers{&c};
+    std::thread runner;
+    const BW w = launch_blocking(table, ctx.get_executor(), handlers, runner, ctx);
+    if (!w) {
+      runner.join();
+      return bench::fail(state, "launch failed");
+    }
+
+    const bench::stamp begin = bench::stamp::now();
+    for (std::uint64_t i = 0; i < bench::fire_count; ++i)
+      if (!workers::try_push_request_now(w, value{i}))
+        workers::push_request(w, value{i}, asio::use_future).get();  // blocks until admitted
+    finished.wait();
+
+    workers::shutdown(w, asio::use_future).get();  // throws on error
+    runner.join();
+    if (table.size() != 0) return bench::fail(state, "shutdown failed");
+    if (c.sum != bench::expected_sum(bench::fire_count)) return bench::fail(state, "wrong sum");
+    bench::record(state, begin, c.end, bench::fire_count);
+  }
+}
+
 // ---- D: idle workers --------------------------------------------------------------
 
 void idle(benchmark::State& state) {
@@ -292,6 +372,8 @@ void idle(benchmark::State& state) {
   bench::add("A2/workers", a2);
   bench::add("B1/workers", b1);
   bench::add("B2/workers", b2);
+  bench::add("C1/workers", c1);
+  bench::add("C2/workers", c2);
   bench::add("D/workers", idle);
   return true;
 }();

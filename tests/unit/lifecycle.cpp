@@ -6,6 +6,8 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include <future>
+
 using namespace test;
 using workers::errc;
 
@@ -290,4 +292,35 @@ TEST_CASE("timeout: on_no_request runs after the idle timeout, not while request
     co_await h.ticks->async_receive(asio::use_awaitable);
     co_await workers::shutdown(*r);
   });
+}
+
+TEST_CASE("teardown: destroying the io_context with live workers and waiting callers is clean") {
+  auto table = make_table();
+  calc_handlers h;
+  calc_worker busy, idle;
+  std::future<workers::reply_result<add>> queued;
+  {
+    asio::io_context io;
+    run(io, [&]() -> asio::awaitable<void> {
+      busy = co_await launch_ok(table, "busy", h);
+      idle = co_await launch_ok(table, "idle");
+      busy_gate gate(io.get_executor());
+      workers::push_request_now(busy, gate.request());
+      co_await gate.entered();  // busy is suspended in an awaitable handler
+      queued = workers::push_request_and_wait(busy, add{1}, asio::use_future);
+    });
+    REQUIRE(table.size() == 2);
+  }  // no shutdown: the context dies with a handler in flight, a queued caller and a parked loop
+  REQUIRE(table.size() == 0);
+  for (const auto* w : {&busy, &idle}) {
+    const auto st = workers::status(*w);
+    REQUIRE(std::holds_alternative<workers::closed>(st));
+    REQUIRE(std::get<workers::closed>(st).crash_errors->at(0).find("abandoned") !=
+            std::string::npos);
+  }
+  // The queued caller was abandoned with the context, as Asio abandons pending operations.
+  REQUIRE_THROWS_AS(queued.get(), std::future_error);
+  REQUIRE(h.j->closes == 0);
+  // A push to a worker whose context is gone is refused.
+  REQUIRE_FALSE(workers::push_request_now(idle, add{1}));
 }

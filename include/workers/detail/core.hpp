@@ -86,8 +86,14 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   const name_type& name() const noexcept { return name_; }
   std::string full_name() const { return Def::full_name(name_); }
   const parameters_type& parameters() const noexcept { return parameters_; }
-  const strand_type& strand() const noexcept { return strand_; }
-  bool on_strand() const noexcept { return strand_.running_in_this_thread(); }
+  // Throws once the execution context is gone: nothing can run there any more.
+  const strand_type& strand() const {
+    if (!strand_)
+      throw std::logic_error("workers: the execution context of worker " + full_name() +
+                             " was destroyed");
+    return *strand_;
+  }
+  bool on_strand() const noexcept { return strand_ && strand_->running_in_this_thread(); }
 
   // ---- producers, any thread ----
 
@@ -131,7 +137,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     const bool parked = wake_.has_value();
     wake_locked(lock, wake_reason::ready);
     if (!parked && !on_strand())
-      asio::post(strand_, [self = this->shared_from_this()] { self->cancel_in_flight(); });
+      asio::post(*strand_, [self = this->shared_from_this()] { self->cancel_in_flight(); });
     return true;
   }
 
@@ -145,7 +151,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   template <class Handler>
   void wait_closed(Handler&& handler) {
     using op_t = waiter_op<error_code, std::decay_t<Handler>, strand_type>;
-    auto* op = op_t::create(std::forward<Handler>(handler), strand_);
+    auto* op = op_t::create(std::forward<Handler>(handler), strand());
     std::unique_lock lock(mutex_);
     if (phase_.load(std::memory_order_relaxed) == phase::closed) {
       lock.unlock();
@@ -245,7 +251,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
 
   void register_with_service() {
     service_ = &asio::use_service<worker_service>(
-        asio::query(strand_.get_inner_executor(), asio::execution::context));
+        asio::query(strand_->get_inner_executor(), asio::execution::context));
     registration_ = service_->add(this->weak_from_this());
   }
 
@@ -273,7 +279,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   auto sleep(Token&& token) {
     const std::uint64_t generation = ++sleep_generation_;
     if (timeout_) {
-      if (!timer_) timer_.emplace(strand_);
+      if (!timer_) timer_.emplace(*strand_);
       timer_->expires_after(*timeout_);
       timer_->async_wait([self = this->shared_from_this(), generation](error_code ec) {
         if (!ec) self->wake_on_timeout(generation);
@@ -284,7 +290,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
           std::unique_lock lock(mutex_);
           if (!buffer_.incoming_empty() || closing_.load(std::memory_order_relaxed)) {
             lock.unlock();
-            asio::post(strand_, asio::append(std::move(handler), wake_reason::ready));
+            asio::post(*strand_, asio::append(std::move(handler), wake_reason::ready));
             return;
           }
           wake_.emplace(std::move(handler));
@@ -348,7 +354,10 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     }
   }
 
-  // Called by the service when the execution context is destroyed.
+  // Called by the service when the execution context is destroyed: its
+  // handlers will never run again, so the worker is closed on the spot, as
+  // crashed, and leaves its table; its pending callers are abandoned with the
+  // context's other pending operations (no handler runs, on_close included).
   void abandon() noexcept override {
     auto keep = this->shared_from_this();
     std::optional<asio::any_completion_handler<void(wake_reason)>> wake;
@@ -358,11 +367,19 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     {
       std::scoped_lock lock(batch_mutex_, mutex_);
       closing_.store(true, std::memory_order_release);
+      if (!crash_errors_) crash_errors_.emplace();
+      crash_errors_->push_back("abandoned: its execution context was destroyed");
+      set_phase_locked(phase::closed);
       wake.swap(wake_);
       waiters.swap(completion_waiters_);
       current_ = nullptr;
       pending = buffer_.take_all(blocked);
     }
+    if (auto table = table_.lock()) table->erase(name_, this);
+    // What refers to the context must go before its services do.
+    timer_.reset();
+    cancel_signal_.slot().clear();
+    strand_.reset();
     service_ = nullptr;
   }
 
@@ -386,7 +403,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     auto handler = std::move(*wake_);
     wake_.reset();
     lock.unlock();
-    asio::post(strand_, asio::append(std::move(handler), why));
+    asio::post(*strand_, asio::append(std::move(handler), why));
   }
 
   void wake_on_timeout(std::uint64_t generation) {
@@ -394,7 +411,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     if (generation == sleep_generation_) wake_locked(lock, wake_reason::timed_out);
   }
 
-  strand_type strand_;
+  std::optional<strand_type> strand_;  // reset when the execution context is destroyed
   name_type name_;
   parameters_type parameters_;
   std::weak_ptr<table_type> table_;
