@@ -31,6 +31,7 @@
 #include <latch>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -69,8 +70,6 @@ using kind = workers::queue<workers::infinite>;
 using W = group::worker<kind>;
 using table_t = group::table<kind>;
 using bounded_kind = workers::queue<workers::bounded>;
-using BW = group::worker<bounded_kind>;
-using bounded_table_t = group::table<bounded_kind>;
 
 // What the A and C workloads observe from inside the worker.  Written on the
 // worker's strand only; read by the benchmark after a synchronisation (same
@@ -118,19 +117,47 @@ group::worker<Kind> launch_blocking(const group::table<Kind>& table,
   return w;
 }
 
-// ---- A1: producer coroutine and worker on one thread ------------------------------
+// ---- A and C: fire and forget, on an infinite (A) or a bounded (C) queue ----------
 
-asio::awaitable<void> a1_producer(table_t table, fire_counters& c, bench::stamp& begin, bool& ok) {
+template <class Kind>
+group::table<Kind> make_table() {
+  if constexpr (std::is_same_v<Kind, bounded_kind>)
+    return group::create_table(workers::bounded_queue{bench::bounded_capacity});
+  else
+    return group::create_table(workers::infinite_queue{});
+}
+
+// From a plain thread: blocks until admitted when the bounded queue is full.
+template <class Kind>
+void push_one_blocking(const group::worker<Kind>& w, std::uint64_t i) {
+  if constexpr (std::is_same_v<Kind, bounded_kind>) {
+    if (!workers::try_push_request_now(w, value{i}))
+      workers::push_request(w, value{i}, asio::use_future).get();
+  } else {
+    workers::push_request_now(w, value{i});
+  }
+}
+
+// A1/C1: producer coroutine and worker on one thread.
+template <class Kind>
+asio::awaitable<void> one_thread_producer(group::table<Kind> table, fire_counters& c,
+                                          bench::stamp& begin, bool& ok) {
   auto ex = co_await asio::this_coro::executor;
   sum_handlers handlers{&c};
   auto launched = co_await workers::launch(table, ex, std::size_t{0}, 0, handlers);
   if (!launched.has_value()) co_return;
-  W w = *launched;
+  group::worker<Kind> w = *launched;
   asio::steady_timer done(ex, asio::steady_timer::time_point::max());
   c.done = &done;
 
   begin = bench::stamp::now();
-  for (std::uint64_t i = 0; i < bench::fire_count; ++i) workers::push_request_now(w, value{i});
+  for (std::uint64_t i = 0; i < bench::fire_count; ++i) {
+    if constexpr (std::is_same_v<Kind, bounded_kind>) {
+      if (!workers::try_push_request_now(w, value{i})) co_await workers::push_request(w, value{i});
+    } else {
+      workers::push_request_now(w, value{i});
+    }
+  }
   if (c.got < bench::fire_count) {
     error_code ec;  // operation_aborted: the worker cancelled the timer
     co_await done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -140,15 +167,16 @@ asio::awaitable<void> a1_producer(table_t table, fire_counters& c, bench::stamp&
   ok = table.size() == 0;
 }
 
-void a1(benchmark::State& state) {
+template <class Kind>
+void fire_one_thread(benchmark::State& state) {
   bench::pin_cpu pin;
   for (auto _ : state) {
     asio::io_context ctx{1};
-    auto table = group::create_table(workers::infinite_queue{});
+    auto table = make_table<Kind>();
     fire_counters c;
     bench::stamp begin;
     bool ok = false;
-    asio::co_spawn(ctx, a1_producer(table, c, begin, ok), asio::detached);
+    asio::co_spawn(ctx, one_thread_producer<Kind>(table, c, begin, ok), asio::detached);
     ctx.run();
     if (!ok || c.got != bench::fire_count) return bench::fail(state, "worker did not finish");
     if (c.sum != bench::expected_sum(bench::fire_count)) return bench::fail(state, "wrong sum");
@@ -156,25 +184,25 @@ void a1(benchmark::State& state) {
   }
 }
 
-// ---- A2: producer on the benchmark thread, worker on another ----------------------
-
-void a2(benchmark::State& state) {
+// A2/C2: producer on the benchmark thread, worker on another.
+template <class Kind>
+void fire_two_threads(benchmark::State& state) {
   for (auto _ : state) {
     asio::io_context ctx{1};
-    auto table = group::create_table(workers::infinite_queue{});
+    auto table = make_table<Kind>();
     std::latch finished{1};
     fire_counters c;
     c.finished = &finished;
     const sum_handlers handlers{&c};
     std::thread runner;
-    const W w = launch_blocking(table, ctx.get_executor(), handlers, runner, ctx);
+    const auto w = launch_blocking(table, ctx.get_executor(), handlers, runner, ctx);
     if (!w) {
       runner.join();
       return bench::fail(state, "launch failed");
     }
 
     const bench::stamp begin = bench::stamp::now();
-    for (std::uint64_t i = 0; i < bench::fire_count; ++i) workers::push_request_now(w, value{i});
+    for (std::uint64_t i = 0; i < bench::fire_count; ++i) push_one_blocking(w, i);
     finished.wait();
 
     workers::shutdown(w, asio::use_future).get();  // throws on error
@@ -252,77 +280,6 @@ void b2(benchmark::State& state) {
   }
 }
 
-// ---- C1: bounded queue, producer coroutine and worker on one thread ----------------
-
-asio::awaitable<void> c1_producer(bounded_table_t table, fire_counters& c, bench::stamp& begin,
-                                  bool& ok) {
-  auto ex = co_await asio::this_coro::executor;
-  sum_handlers handlers{&c};
-  auto launched = co_await workers::launch(table, ex, std::size_t{0}, 0, handlers);
-  if (!launched.has_value()) co_return;
-  BW w = *launched;
-  asio::steady_timer done(ex, asio::steady_timer::time_point::max());
-  c.done = &done;
-
-  begin = bench::stamp::now();
-  for (std::uint64_t i = 0; i < bench::fire_count; ++i)
-    if (!workers::try_push_request_now(w, value{i})) co_await workers::push_request(w, value{i});
-  if (c.got < bench::fire_count) {
-    error_code ec;  // operation_aborted: the worker cancelled the timer
-    co_await done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-  c.done = nullptr;
-  co_await workers::shutdown(w);  // throws on error
-  ok = table.size() == 0;
-}
-
-void c1(benchmark::State& state) {
-  bench::pin_cpu pin;
-  for (auto _ : state) {
-    asio::io_context ctx{1};
-    auto table = group::create_table(workers::bounded_queue{bench::bounded_capacity});
-    fire_counters c;
-    bench::stamp begin;
-    bool ok = false;
-    asio::co_spawn(ctx, c1_producer(table, c, begin, ok), asio::detached);
-    ctx.run();
-    if (!ok || c.got != bench::fire_count) return bench::fail(state, "worker did not finish");
-    if (c.sum != bench::expected_sum(bench::fire_count)) return bench::fail(state, "wrong sum");
-    bench::record(state, begin, c.end, bench::fire_count);
-  }
-}
-
-// ---- C2: bounded queue, producer on the benchmark thread, worker on another -------
-
-void c2(benchmark::State& state) {
-  for (auto _ : state) {
-    asio::io_context ctx{1};
-    auto table = group::create_table(workers::bounded_queue{bench::bounded_capacity});
-    std::latch finished{1};
-    fire_counters c;
-    c.finished = &finished;
-    const sum_handlers handlers{&c};
-    std::thread runner;
-    const BW w = launch_blocking(table, ctx.get_executor(), handlers, runner, ctx);
-    if (!w) {
-      runner.join();
-      return bench::fail(state, "launch failed");
-    }
-
-    const bench::stamp begin = bench::stamp::now();
-    for (std::uint64_t i = 0; i < bench::fire_count; ++i)
-      if (!workers::try_push_request_now(w, value{i}))
-        workers::push_request(w, value{i}, asio::use_future).get();  // blocks until admitted
-    finished.wait();
-
-    workers::shutdown(w, asio::use_future).get();  // throws on error
-    runner.join();
-    if (table.size() != 0) return bench::fail(state, "shutdown failed");
-    if (c.sum != bench::expected_sum(bench::fire_count)) return bench::fail(state, "wrong sum");
-    bench::record(state, begin, c.end, bench::fire_count);
-  }
-}
-
 // ---- D: idle workers --------------------------------------------------------------
 
 void idle(benchmark::State& state) {
@@ -368,12 +325,12 @@ void idle(benchmark::State& state) {
 }
 
 [[maybe_unused]] const bool registered = [] {
-  bench::add("A1/workers", a1);
-  bench::add("A2/workers", a2);
+  bench::add("A1/workers", fire_one_thread<kind>);
+  bench::add("A2/workers", fire_two_threads<kind>);
   bench::add("B1/workers", b1);
   bench::add("B2/workers", b2);
-  bench::add("C1/workers", c1);
-  bench::add("C2/workers", c2);
+  bench::add("C1/workers", fire_one_thread<bounded_kind>);
+  bench::add("C2/workers", fire_two_threads<bounded_kind>);
   bench::add("D/workers", idle);
   return true;
 }();
