@@ -15,7 +15,6 @@
 #include <workers/error.hpp>
 #include <workers/status.hpp>
 
-#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/append.hpp>
 #include <boost/asio/async_result.hpp>
@@ -23,6 +22,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -274,9 +274,10 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   }
   clock::time_point treated_at() const noexcept { return treated_; }
 
-  // Parks the loop until a push, a shutdown or the idle timeout.
-  template <class Token>
-  auto sleep(Token&& token) {
+  // Parks the loop until a push, a shutdown or the idle timeout. The loop's
+  // own completion handler is kept as it is, not type-erased: erasing it cost
+  // allocations on every park.
+  auto sleep() {
     const std::uint64_t generation = ++sleep_generation_;
     if (timeout_) {
       if (!timer_) timer_.emplace(*strand_);
@@ -285,7 +286,8 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
         if (!ec) self->wake_on_timeout(generation);
       });
     }
-    return asio::async_initiate<Token, void(wake_reason)>(
+    asio::use_awaitable_t<> token;
+    return asio::async_initiate<asio::use_awaitable_t<>, void(wake_reason)>(
         [this](auto handler) {
           std::unique_lock lock(mutex_);
           if (!buffer_.incoming_empty() || closing_.load(std::memory_order_relaxed)) {
@@ -360,7 +362,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   // context's other pending operations (no handler runs, on_close included).
   void abandon() noexcept override {
     auto keep = this->shared_from_this();
-    std::optional<asio::any_completion_handler<void(wake_reason)>> wake;
+    std::optional<parked_loop> wake;
     std::vector<waiter_ref> waiters;
     std::vector<entry_type> pending;
     std::deque<typename buffer_type::blocked_push> blocked;
@@ -370,7 +372,10 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
       if (!crash_errors_) crash_errors_.emplace();
       crash_errors_->push_back("abandoned: its execution context was destroyed");
       set_phase_locked(phase::closed);
-      wake.swap(wake_);
+      if (wake_) {
+        wake.emplace(std::move(*wake_));
+        wake_.reset();
+      }
       waiters.swap(completion_waiters_);
       current_ = nullptr;
       pending = buffer_.take_all(blocked);
@@ -423,7 +428,9 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   mutable std::mutex mutex_;  // producers: buffer intake, wake-up, status, waiters
   buffer_type buffer_;
   std::vector<waiter_ref> admitted_;  // strand only: producers let in by take_next
-  std::optional<asio::any_completion_handler<void(wake_reason)>> wake_;
+  using parked_loop =
+      typename asio::async_result<asio::use_awaitable_t<>, void(wake_reason)>::handler_type;
+  std::optional<parked_loop> wake_;
   std::atomic<bool> closing_{false};
   std::atomic<phase> phase_{phase::launching};
   clock::time_point born_, since_;

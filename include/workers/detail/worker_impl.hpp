@@ -11,12 +11,10 @@
 #include <workers/worker.hpp>
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/recycling_allocator.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -186,8 +184,7 @@ class worker_impl final : public core<Def, Kind> {
         }
       }
       if (this->is_shutting_down()) break;
-      const auto why = co_await this->sleep(
-          asio::bind_allocator(asio::recycling_allocator<void>(), asio::use_awaitable));
+      const auto why = co_await this->sleep();
       this->cancel_timer();
       if (why == wake_reason::timed_out && !this->is_shutting_down()) {
         if constexpr (has_on_no_request<H, handle_type>) {
