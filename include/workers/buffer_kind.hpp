@@ -29,26 +29,47 @@ struct bounded_queue {
   std::size_t size = 0;
 };
 
+/// @brief Tag: a single slot into which each put is merged.
+struct dropbox {};
+/// @brief Tag: no buffer; the worker reads its next request from a source.
+struct callback {};
+
+/// @brief Buffer kind value: a dropbox whose puts go through `merge`
+/// (`create_table(merging_dropbox{merge})`).
+///
+/// `merge(self, any_request incoming, const any_request* pending)` returns
+/// `merged<any_request>`, `std::optional<any_request>` or `any_request`; it runs
+/// on the worker's strand, between requests or while a handler is suspended,
+/// so it may read the worker's state. See `put_request`.
+template <class Merge>
+struct merging_dropbox {
+  using tag = dropbox;
+  Merge merge;
+};
+template <class Merge>
+merging_dropbox(Merge) -> merging_dropbox<Merge>;
+
+/// @brief Buffer kind value: a worker that awaits `read(self)` for its next
+/// request (`create_table(callback_source{read})`).
+///
+/// `read(self)` returns `std::optional<any_request>`, or an `asio::awaitable`
+/// of it: a request, or none at the end of the source, after which the worker
+/// closes normally. It runs on the worker's strand when the worker is ready
+/// for its next request; an idle timeout does not cancel it.
+template <class Read>
+struct callback_source {
+  using tag = callback;
+  Read read;
+};
+template <class Read>
+callback_source(Read) -> callback_source<Read>;
+
 namespace detail {
 template <class Kind>
 inline constexpr bool is_queue = false;
 template <class Bound>
 inline constexpr bool is_queue<queue<Bound>> = true;
 
-// The capacity a buffer kind value gives its queues (0: unbounded).
-inline std::size_t capacity_of(const infinite_queue&) noexcept { return 0; }
-inline std::size_t capacity_of(const bounded_queue& k) noexcept { return k.size; }
-
-template <class Tag>
-struct kind_value;
-template <>
-struct kind_value<queue<infinite>> {
-  using type = infinite_queue;
-};
-template <>
-struct kind_value<queue<bounded>> {
-  using type = bounded_queue;
-};
 }  // namespace detail
 
 }  // namespace workers

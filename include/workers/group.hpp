@@ -5,15 +5,13 @@
 
 #include <workers/buffer_kind.hpp>
 #include <workers/concepts.hpp>
+#include <workers/detail/buffer_config.hpp>
 #include <workers/detail/group_def.hpp>
 #include <workers/table.hpp>
 #include <workers/worker.hpp>
 
-#include <fmt/format.h>
-
 #include <memory>
-#include <stdexcept>
-#include <type_traits>
+#include <utility>
 
 namespace workers {
 
@@ -38,18 +36,18 @@ struct make_group {
     template <class Kind>
     using table = workers::table<definition, Kind>;
 
-    /// @brief Creates an empty table for this buffer kind.
+    /// @brief A request of any of the group's types (`std::variant` of them),
+    /// as a dropbox's merge and a callback's read see them.
+    using any_request = typename definition::request_variant;
+
+    /// @brief Creates an empty table for this buffer kind: `infinite_queue{}`,
+    /// `bounded_queue{size}`, `merging_dropbox{merge}` or `callback_source{read}`.
     /// @throws std::invalid_argument for a `bounded_queue` of size 0.
     template <class BufferKind>
     static table<typename BufferKind::tag> create_table(BufferKind kind) {
-      if constexpr (std::is_same_v<BufferKind, bounded_queue>)
-        if (kind.size < 1)
-          throw std::invalid_argument(
-              fmt::format("workers: a bounded queue needs a size of at least 1 (table of {})",
-                          definition::base_name()));
       return table<typename BufferKind::tag>(
           std::make_shared<detail::table_state<definition, typename BufferKind::tag>>(
-              std::move(kind)));
+              detail::make_config<definition>(std::move(kind))));
     }
   };
 };

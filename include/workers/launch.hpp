@@ -122,7 +122,7 @@ auto launch(const table<Def, Kind>& t, const Executor& ex, typename Def::name_ty
       token,
       std::make_shared<impl_type>(std::move(handlers), strand, std::move(name),
                                   std::move(parameters), std::weak_ptr(t.state()), options.timeout,
-                                  t.state()->capacity()),
+                                  t.state()->config()),
       t.state());
 }
 

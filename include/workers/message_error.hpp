@@ -66,6 +66,8 @@ class message_error : public std::variant<worker_closed, request_error<E>, handl
   bool is_closed() const noexcept { return std::holds_alternative<worker_closed>(*this); }
   bool is_request_error() const noexcept { return std::holds_alternative<request_error<E>>(*this); }
   bool is_exception() const noexcept { return std::holds_alternative<handler_exception>(*this); }
+  bool is_dropped() const noexcept { return std::holds_alternative<request_dropped>(*this); }
+  bool is_cancelled() const noexcept { return std::holds_alternative<request_cancelled>(*this); }
   /// @brief The request's own error; precondition: `is_request_error()`.
   const E& error() const { return std::get<request_error<E>>(*this).error; }
 };

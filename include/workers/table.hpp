@@ -23,11 +23,13 @@ class table_state {
  public:
   using name_type = typename Def::name_type;
   using core_type = core<Def, Kind>;
-  using kind_value = typename detail::kind_value<Kind>::type;
+  using config_type = buffer_config<Def, Kind>;
 
-  explicit table_state(kind_value kind) : kind_(std::move(kind)) {}
+  explicit table_state(config_type config)
+      : config_(std::make_shared<const config_type>(std::move(config))) {}
 
-  std::size_t capacity() const noexcept { return capacity_of(kind_); }
+  // Shared with the workers, which may outlive the table.
+  const std::shared_ptr<const config_type>& config() const noexcept { return config_; }
 
   bool try_insert(const name_type& name, std::shared_ptr<core_type> c) {
     std::lock_guard lock(mutex_);
@@ -63,7 +65,7 @@ class table_state {
  private:
   mutable std::mutex mutex_;
   std::unordered_map<name_type, std::shared_ptr<core_type>> workers_;
-  kind_value kind_;
+  std::shared_ptr<const config_type> config_;
 };
 }  // namespace detail
 

@@ -75,6 +75,7 @@ class worker {
   using state_type = typename Def::state_type;
   using parameters_type = typename Def::parameters_type;
   using request_view = typename Def::request_view;
+  using any_request = typename Def::request_variant;
   using state_view = typename Def::state_view;
   using executor_type = boost::asio::strand<boost::asio::any_io_executor>;
 

@@ -7,10 +7,12 @@
 #include <workers/canceler.hpp>
 #include <workers/clock.hpp>
 #include <workers/concepts.hpp>
+#include <workers/dropbox.hpp>
 #include <workers/error.hpp>
 #include <workers/group.hpp>
 #include <workers/handlers.hpp>
 #include <workers/launch.hpp>
+#include <workers/merged.hpp>
 #include <workers/message_error.hpp>
 #include <workers/status.hpp>
 #include <workers/table.hpp>

@@ -4,6 +4,7 @@
 
 #include <workers/workers.hpp>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/deferred.hpp>
@@ -20,9 +21,12 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 namespace test {
@@ -77,11 +81,38 @@ struct calc_requests {
 
 enum class on_error_policy { proceed, shutdown, crash, throws };
 
+// A worker that never runs out of work: each request it handles submits the
+// next one to itself (queues and dropbox), or its read returns one at once (callback).
+enum class spin_mode { none, adds, fails };
+
+using calc_any = std::variant<add, fail, boom, hold, stop_self>;
+
+// What a callback worker of the tests reads: requests sent from any thread,
+// in order; closing it ends the source.
+class request_stream {
+ public:
+  explicit request_stream(const asio::any_io_executor& ex) : channel_(ex, 1 << 16) {}
+  bool send(calc_any r) { return channel_.try_send(boost::system::error_code{}, std::move(r)); }
+  // Ends the stream after what was sent (closing the channel would discard that).
+  void close() { channel_.try_send(boost::system::error_code{}, std::nullopt); }
+  asio::awaitable<std::optional<calc_any>> read() {
+    auto [ec, r] = co_await channel_.async_receive(asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return std::nullopt;
+    co_return r;
+  }
+
+ private:
+  asio::experimental::concurrent_channel<void(boost::system::error_code, std::optional<calc_any>)>
+      channel_;
+};
+
 struct calc_parameters {
   int initial = 0;
   on_error_policy policy = on_error_policy::proceed;
   bool fail_launch = false;
   bool throw_on_close = false;
+  spin_mode spin = spin_mode::none;
+  std::shared_ptr<request_stream> stream = nullptr;  // callback workers
 };
 
 struct calc_types {
@@ -92,11 +123,34 @@ struct calc_types {
 };
 
 using calc = workers::make_single<calc_name, calc_requests, calc_types>;
+static_assert(std::is_same_v<calc::any_request, calc_any>);
 using kind = workers::queue<workers::infinite>;
 using calc_worker = calc::worker<kind>;
 using calc_table = calc::table<kind>;
 using bounded_worker = calc::worker<workers::queue<workers::bounded>>;
 using bounded_table = calc::table<workers::queue<workers::bounded>>;
+using dropbox_worker = calc::worker<workers::dropbox>;
+using dropbox_table = calc::table<workers::dropbox>;
+using callback_worker = calc::worker<workers::callback>;
+using callback_table = calc::table<workers::callback>;
+
+// What a spinning worker submits to itself next.
+template <class W>
+void spin_next(const W& self) {
+  calc_any next = add{1};
+  if (self.parameters().spin == spin_mode::fails) next = fail{"spin"};
+  using K = typename W::kind;
+  std::visit(
+      [&](auto r) {
+        if constexpr (std::is_same_v<K, workers::queue<workers::infinite>>)
+          workers::push_request_now(self, r);
+        else if constexpr (std::is_same_v<K, workers::queue<workers::bounded>>)
+          workers::try_push_request_now(self, r);
+        else if constexpr (std::is_same_v<K, workers::dropbox>)
+          workers::put_request(self, r);
+      },
+      next);
+}
 
 // What the handlers saw, readable from the test thread.
 struct journal {
@@ -130,10 +184,12 @@ struct calc_handlers {
   workers::result<int, std::string> on_request(W& self, const add& r) {
     auto& s = workers::state(self);
     s += r.amount;
+    if (self.parameters().spin != spin_mode::none) spin_next(self);
     return s;
   }
   template <class W>
-  workers::result<workers::unit, std::string> on_request(W&, const fail& r) {
+  workers::result<workers::unit, std::string> on_request(W& self, const fail& r) {
+    if (self.parameters().spin != spin_mode::none) spin_next(self);
     return {boost::system::in_place_error, r.message};
   }
   template <class W>
@@ -193,6 +249,30 @@ struct calc_handlers {
 inline calc_table make_table() { return calc::create_table(workers::infinite_queue{}); }
 inline bounded_table make_bounded_table(std::size_t size) {
   return calc::create_table(workers::bounded_queue{size});
+}
+
+// Adds merge into one add of their sum, which the callers of both follow; any
+// other put replaces the pending request, whose callers are dropped.
+inline workers::merged<calc_any> merge_adds(dropbox_worker&, calc_any incoming,
+                                            const calc_any* pending) {
+  if (pending && std::holds_alternative<add>(*pending) && std::holds_alternative<add>(incoming))
+    return {add{std::get<add>(*pending).amount + std::get<add>(incoming).amount},
+            workers::follow::both};
+  return incoming;
+}
+inline dropbox_table make_dropbox_table() {
+  return calc::create_table(workers::merging_dropbox{merge_adds});
+}
+
+// Reads the worker's stream; a spinning worker's read returns at once.
+inline callback_table make_callback_table() {
+  return calc::create_table(workers::callback_source{
+      [](callback_worker& self) -> asio::awaitable<std::optional<calc_any>> {
+        const auto& p = self.parameters();
+        if (p.spin == spin_mode::adds) co_return std::optional<calc_any>(add{1});
+        if (p.spin == spin_mode::fails) co_return std::optional<calc_any>(fail{"spin"});
+        co_return co_await p.stream->read();
+      }});
 }
 
 // Launches a worker or fails the test. Handlers are passed as named objects

@@ -8,8 +8,11 @@
 #include <workers/buffer_kind.hpp>
 #include <workers/canceler.hpp>
 #include <workers/clock.hpp>
+#include <workers/detail/buffer_config.hpp>
+#include <workers/detail/dropbox_buffer.hpp>
 #include <workers/detail/entry.hpp>
 #include <workers/detail/queue_buffer.hpp>
+#include <workers/detail/read_demand.hpp>
 #include <workers/detail/service.hpp>
 #include <workers/detail/waiter.hpp>
 #include <workers/error.hpp>
@@ -46,11 +49,15 @@ class table_state;
 enum class phase : std::uint8_t { launching, running, closing, closed };
 enum class wake_reason : std::uint8_t { ready, timed_out };
 
-template <class Kind, class Entry>
-struct buffer_for;
-template <class Bound, class Entry>
-struct buffer_for<queue<Bound>, Entry> {
-  using type = queue_buffer<Entry>;
+// The buffer of each kind. A callback worker's reader hands over one request
+// at a time, through an unbounded queue that thus holds at most one.
+template <class Kind, class Def>
+struct buffer_for {
+  using type = queue_buffer<entry<Def>>;
+};
+template <class Def>
+struct buffer_for<dropbox, Def> {
+  using type = dropbox_buffer<Def>;
 };
 
 template <class Def, class Kind>
@@ -63,16 +70,21 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   using entry_type = entry<Def>;
   using strand_type = asio::strand<asio::any_io_executor>;
   using table_type = table_state<Def, Kind>;
+  using config_type = buffer_config<Def, Kind>;
+  using any_request = typename Def::request_variant;
+  static constexpr bool is_dropbox = std::is_same_v<Kind, dropbox>;
+  static constexpr bool is_callback = std::is_same_v<Kind, callback>;
 
   core(strand_type strand, name_type name, parameters_type parameters,
        std::weak_ptr<table_type> table, std::optional<clock::duration> timeout,
-       std::size_t capacity)
+       std::shared_ptr<const config_type> config)
       : strand_(std::move(strand)),
         name_(std::move(name)),
         parameters_(std::move(parameters)),
         table_(std::move(table)),
         timeout_(timeout),
-        buffer_(capacity),
+        config_(std::move(config)),
+        buffer_(capacity_of(*config_)),
         born_(clock::now()),
         since_(born_) {}
 
@@ -86,6 +98,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   const name_type& name() const noexcept { return name_; }
   std::string full_name() const { return Def::full_name(name_); }
   const parameters_type& parameters() const noexcept { return parameters_; }
+  const config_type& config() const noexcept { return *config_; }
   // Throws once the execution context is gone: nothing can run there any more.
   const strand_type& strand() const {
     if (!strand_)
@@ -111,11 +124,28 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
       return push_outcome::waiting;
     }
     buffer_.push(std::move(e));
+    if constexpr (is_dropbox) {
+      // A busy worker merges the put as soon as its strand is free: the slot,
+      // not the inbox, is what waits.
+      if (!wake_ && !merge_scheduled_) {
+        merge_scheduled_ = true;
+        lock.unlock();
+        asio::post(*strand_, [self = this->shared_from_this()] { self->merge_pass(); });
+        return push_outcome::queued;
+      }
+    }
     wake_locked(lock, wake_reason::ready);
     return push_outcome::queued;
   }
 
   bool is_shutting_down() const noexcept { return closing_.load(std::memory_order_acquire); }
+
+  // Crashes the worker from its strand outside any handler (a dropbox's merge,
+  // a callback's read): the handler in flight, if any, is cancelled.
+  void fail(std::string what) {
+    begin_close(error_list{std::move(what)});
+    cancel_in_flight();
+  }
   phase current_phase() const noexcept { return phase_.load(std::memory_order_acquire); }
 
   // Starts closing; false if it already was (crash errors are then added). From another thread, the
@@ -256,6 +286,10 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   }
 
   entry_type* take_next() {
+    if constexpr (is_dropbox) {
+      merge_puts();
+      if (is_shutting_down()) return nullptr;  // a merge crashed it: the slot is drained at close
+    }
     entry_type* e;
     {
       std::lock_guard lock(batch_mutex_);
@@ -301,6 +335,24 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   }
   void cancel_timer() {
     if (timer_) timer_->cancel();
+  }
+
+ public:
+  // Callback workers: the loop and the reader meet here (strand only).
+  auto& demand() noexcept { return demand_; }
+  asio::cancellation_signal& reader_signal() noexcept { return reader_signal_; }
+
+ protected:
+  // Callback workers: the loop wants its next request.
+  void want_request() {
+    if constexpr (is_callback) demand_.want(*strand_);
+  }
+  // Callback workers: a reader waiting for demand ends; a pending read is cancelled.
+  void stop_reader() {
+    if constexpr (is_callback) {
+      demand_.release(*strand_);
+      reader_signal_.emit(asio::cancellation_type::terminal);
+    }
   }
 
   void set_running(std::optional<state_type>&& state) {
@@ -384,6 +436,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     // What refers to the context must go before its services do.
     timer_.reset();
     cancel_signal_.slot().clear();
+    reader_signal_.slot().clear();
     strand_.reset();
     service_ = nullptr;
   }
@@ -411,6 +464,40 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     asio::post(*strand_, asio::append(std::move(handler), why));
   }
 
+  // Dropbox: a merge pass scheduled by a put while the loop was not parked.
+  // Before the loop runs (launching) the puts wait for it; after close they
+  // were answered by drain_closed.
+  void merge_pass() {
+    {
+      std::lock_guard lock(mutex_);
+      merge_scheduled_ = false;
+    }
+    if (current_phase() == phase::launching || is_shutting_down()) return;
+    merge_puts();
+    std::unique_lock lock(mutex_);
+    if (!buffer_.incoming_empty()) wake_locked(lock, wake_reason::ready);
+  }
+
+  // Dropbox: folds the waiting puts into the slot, on the strand. A merge
+  // that throws crashes the worker; the buffer gave its put's caller the exception.
+  void merge_puts() {
+    if constexpr (is_dropbox) {
+      {
+        std::lock_guard lock(mutex_);
+        if (buffer_.inbox_empty()) return;
+      }
+      worker<Def, Kind> self(this->shared_from_this());
+      try {
+        buffer_.merge_inbox(batch_mutex_, mutex_,
+                            [&](any_request&& in, const any_request* pending) {
+                              return config_->merge(self, std::move(in), pending);
+                            });
+      } catch (...) {
+        fail("merge threw: " + describe(std::current_exception()));
+      }
+    }
+  }
+
   void wake_on_timeout(std::uint64_t generation) {
     std::unique_lock lock(mutex_);
     if (generation == sleep_generation_) wake_locked(lock, wake_reason::timed_out);
@@ -422,8 +509,9 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   std::weak_ptr<table_type> table_;
   std::optional<clock::duration> timeout_;
   std::optional<state_type> state_;
+  std::shared_ptr<const config_type> config_;  // shared with the table
 
-  using buffer_type = typename buffer_for<Kind, entry_type>::type;
+  using buffer_type = typename buffer_for<Kind, Def>::type;
 
   mutable std::mutex mutex_;  // producers: buffer intake, wake-up, status, waiters
   buffer_type buffer_;
@@ -431,6 +519,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   using parked_loop =
       typename asio::async_result<asio::use_awaitable_t<>, void(wake_reason)>::handler_type;
   std::optional<parked_loop> wake_;
+  bool merge_scheduled_ = false;  // dropbox: a merge pass is posted
   std::atomic<bool> closing_{false};
   std::atomic<phase> phase_{phase::launching};
   clock::time_point born_, since_;
@@ -444,6 +533,8 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   clock::time_point treated_;
 
   std::uint64_t sleep_generation_ = 0;  // strand only, read under mutex_
+  [[no_unique_address]] std::conditional_t<is_callback, read_demand, no_read_demand> demand_;
+  asio::cancellation_signal reader_signal_;  // callback: cancels a pending read at close
   std::optional<asio::steady_timer> timer_;
   worker_service* service_ = nullptr;
   worker_service::registration registration_{};

@@ -1,10 +1,18 @@
 #pragma once
 
-// One queued request: the request itself, its push time, and the caller waiting
-// for its result, if any.
+// One queued request: the request itself, its push time, and the callers
+// waiting for its result, if any (one, or a chain of them for a dropbox request
+// that others were merged into).
 
 #include <workers/clock.hpp>
 #include <workers/detail/waiter.hpp>
+
+#include <boost/mp11/algorithm.hpp>
+
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+#include <variant>
 
 namespace workers::detail {
 
@@ -21,20 +29,49 @@ waiter<reply_result<R>>* reply_of(const waiter_ref& w) noexcept {
   return static_cast<waiter<reply_result<R>>*>(w.get());
 }
 
-// Answers an entry's caller with a message error, whatever its request type.
+// Calls `f.template operator()<R>()` for the alternative R at `index` of `Variant`.
+template <class Variant, class F>
+decltype(auto) with_alternative(std::size_t index, F&& f) {
+  return boost::mp11::mp_with_index<std::variant_size_v<Variant>>(index, [&](auto i) {
+    return f.template operator()<std::variant_alternative_t<decltype(i)::value, Variant>>();
+  });
+}
+
+// Answers every waiter of the chain `head` with `value`: copies for all but
+// the last. Chains of more than one only form where the value is copyable.
+template <class R>
+void answer_chain(waiter_ref head, reply_result<R>&& value, bool immediate = false) {
+  while (head) {
+    waiter_ref next = head.take_next();
+    if constexpr (std::is_copy_constructible_v<reply_result<R>>) {
+      if (next) {
+        reply_of<R>(head)->answer(reply_result<R>(value), immediate);
+        head = std::move(next);
+        continue;
+      }
+    }
+    reply_of<R>(head)->answer(std::move(value), immediate);
+    return;
+  }
+}
+
+// Answers the chain `head`, waiting on a request of alternative `index`, with a
+// message error.
 template <class Def, class Error>
-void answer_error(entry<Def>& e, Error err, bool immediate = false) {
-  if (!e.reply) return;
-  std::visit(
-      [&](const auto& r) {
-        using R = std::decay_t<decltype(r)>;
-        using E = typename R::error_type;
-        reply_of<R>(e.reply)->answer(
-            reply_result<R>(boost::system::in_place_error, message_error<E>(std::move(err))),
-            immediate);
-      },
-      e.request);
-  e.reply.reset();
+void answer_error(std::size_t index, waiter_ref head, const Error& err, bool immediate = false) {
+  if (!head) return;
+  with_alternative<typename Def::request_variant>(index, [&]<class R>() {
+    using E = typename R::error_type;
+    answer_chain<R>(std::move(head),
+                    reply_result<R>(boost::system::in_place_error, message_error<E>(err)),
+                    immediate);
+  });
+}
+
+// Answers an entry's callers with a message error, whatever its request type.
+template <class Def, class Error>
+void answer_error(entry<Def>& e, const Error& err, bool immediate = false) {
+  answer_error<Def>(e.request.index(), std::move(e.reply), err, immediate);
 }
 
 }  // namespace workers::detail

@@ -31,12 +31,32 @@ namespace asio = boost::asio;
 // cancellation slot while it is installed, one for a completion in flight. The
 // answer is claimed once by a compare-exchange, so the worker and a cancellation
 // racing on two threads cannot both answer.
+//
+// Waiters of the same request (a dropbox request that others' merged into)
+// form a chain: each owns a reference to the next. Only the worker side
+// touches the chain, and a waiter is destroyed only once the worker side has
+// let go of it, so the chain needs no synchronization.
 class waiter_base {
  public:
   bool cancelled() const noexcept { return state_.load(std::memory_order_acquire) == cancelled_; }
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      waiter_base* next = next_;
+      destroy();
+      if (next) next->release();
+    }
+  }
+
+  // ---- the chain: worker side only ----
+  waiter_base* next() const noexcept { return next_; }
+  // Detaches the rest of the chain; the caller owns the reference it returns.
+  waiter_base* take_next() noexcept { return std::exchange(next_, nullptr); }
+  // Appends a chain (owned reference) at the end of this one.
+  void append(waiter_base* tail) noexcept {
+    waiter_base* w = this;
+    while (w->next_) w = w->next_;
+    w->next_ = tail;
   }
 
  protected:
@@ -52,6 +72,7 @@ class waiter_base {
  private:
   std::atomic<int> refs_{1};
   std::atomic<std::uint8_t> state_{waiting_};
+  waiter_base* next_ = nullptr;
 };
 
 // Owning reference to a waiter, held by the worker side. Dropping it without an
@@ -73,7 +94,16 @@ class waiter_ref {
     if (auto* w = std::exchange(w_, nullptr)) w->release();
   }
   waiter_base* get() const noexcept { return w_; }
+  waiter_base* release_ownership() noexcept { return std::exchange(w_, nullptr); }
   explicit operator bool() const noexcept { return w_ != nullptr; }
+  // The next waiter of the chain, detached and owned.
+  waiter_ref take_next() noexcept { return waiter_ref(w_->take_next()); }
+  // Whether every waiter of the chain gave up.
+  bool all_cancelled() const noexcept {
+    for (auto* w = w_; w; w = w->next())
+      if (!w->cancelled()) return false;
+    return true;
+  }
 
  private:
   waiter_base* w_ = nullptr;

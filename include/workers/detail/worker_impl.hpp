@@ -4,6 +4,7 @@
 // close path that every buffer kind shares.
 
 #include <workers/clock.hpp>
+#include <workers/detail/callback_reader.hpp>
 #include <workers/detail/core.hpp>
 #include <workers/detail/entry.hpp>
 #include <workers/handlers.hpp>
@@ -124,6 +125,9 @@ class worker_impl final : public core<Def, Kind> {
       this->set_running(std::move(r));
     }
     this->register_with_service();
+    if constexpr (base::is_callback)
+      asio::co_spawn(this->strand(), read_requests(this->shared_from_this(), self),
+                     asio::bind_cancellation_slot(this->reader_signal().slot(), asio::detached));
     asio::co_spawn(this->strand(), run(self),
                    asio::bind_cancellation_slot(this->cancel_signal_.slot(), asio::detached));
     return self;
@@ -162,8 +166,10 @@ class worker_impl final : public core<Def, Kind> {
         }
         entry_type* e = this->take_next();
         if (!e) break;
-        if (e->reply && e->reply.get()->cancelled()) {
-          e->reply.reset();  // its caller gave up while it was queued: skip it
+        // A queued request whose caller gave up is skipped. A dropbox request
+        // may hold puts made without a caller, so it is handled all the same.
+        if (!base::is_dropbox && e->reply && e->reply.all_cancelled()) {
+          e->reply.reset();
           continue;
         }
         auto pending = std::visit(
@@ -184,6 +190,7 @@ class worker_impl final : public core<Def, Kind> {
         }
       }
       if (this->is_shutting_down()) break;
+      this->want_request();
       const auto why = co_await this->sleep();
       this->cancel_timer();
       if (why == wake_reason::timed_out && !this->is_shutting_down()) {
@@ -204,6 +211,7 @@ class worker_impl final : public core<Def, Kind> {
   asio::awaitable<void> close(handle_type& self) {
     co_await asio::this_coro::reset_cancellation_state();
     closing_path_ = true;
+    this->stop_reader();
     this->drain_closed();
     if constexpr (has_on_close<H, handle_type>) {
       std::exception_ptr failure;
@@ -255,12 +263,11 @@ class worker_impl final : public core<Def, Kind> {
     if (!e.reply) return;
     using E = typename R::error_type;
     if (res)
-      reply_of<R>(e.reply)->answer(reply_result<R>(std::move(*res)));
+      answer_chain<R>(std::move(e.reply), reply_result<R>(std::move(*res)));
     else
-      reply_of<R>(e.reply)->answer(
-          reply_result<R>(boost::system::in_place_error,
-                          message_error<E>(request_error<E>{std::move(res.error())})));
-    e.reply.reset();
+      answer_chain<R>(std::move(e.reply),
+                      reply_result<R>(boost::system::in_place_error,
+                                      message_error<E>(request_error<E>{std::move(res.error())})));
   }
 
   void apply(const error_action& action) {

@@ -1,0 +1,63 @@
+#pragma once
+
+/// @file
+/// @brief The operations of dropbox workers: `put_request`, `put_request_and_wait`.
+///
+/// A dropbox holds at most one request. Each put is merged into it by the
+/// table's `merge(self, incoming, pending)` (see `merging_dropbox` and
+/// `merged`), on the worker's strand: between two requests, or while a handler
+/// is suspended, never concurrently with a handler, so merge may read the
+/// worker's state. Puts are merged in the order they were made; one becomes
+/// visible to `pending_requests` once merged.
+
+#include <workers/buffer_kind.hpp>
+#include <workers/clock.hpp>
+#include <workers/detail/core.hpp>
+#include <workers/detail/entry.hpp>
+#include <workers/detail/waiter.hpp>
+#include <workers/message_error.hpp>
+#include <workers/worker.hpp>
+
+#include <boost/asio/async_result.hpp>
+
+#include <memory>
+#include <utility>
+
+namespace workers {
+
+/// @brief Puts `request` into the dropbox, to be merged with the pending one.
+/// @return false if the worker is closing or closed (the request is discarded).
+template <class Def, class R>
+bool put_request(const worker<Def, dropbox>& w, R request) {
+  detail::check_request<R, Def>();
+  typename detail::core<Def, dropbox>::entry_type e{std::move(request), clock::now(), {}};
+  return w.core().push(e, false) == detail::core<Def, dropbox>::push_outcome::queued;
+}
+
+/// @brief Puts `request` into the dropbox and completes with the outcome of
+/// the request it ends up in.
+///
+/// Completion signature: `void(reply_result<R>)`, as `push_request_and_wait`,
+/// plus `request_dropped` when the merge removed the request from the slot
+/// without this caller following its replacement. A merge that throws gives
+/// its put's caller `handler_exception` and crashes the worker.
+/// Per-operation cancellation (any type): answered at once with
+/// `request_cancelled`. The request stays in the slot and is handled: it may
+/// hold other puts, merged into it.
+template <class Def, class R, class Token = default_token>
+auto put_request_and_wait(const worker<Def, dropbox>& w, R request, Token&& token = {}) {
+  detail::check_request<R, Def>();
+  using core_type = detail::core<Def, dropbox>;
+  return boost::asio::async_initiate<Token, void(reply_result<R>)>(
+      [](auto handler, std::shared_ptr<core_type> core, R r) {
+        using op_type =
+            detail::waiter_op<reply_result<R>, decltype(handler), typename core_type::strand_type>;
+        auto* op = op_type::create(std::move(handler), core->strand());
+        typename core_type::entry_type e{std::move(r), clock::now(), detail::waiter_ref(op)};
+        if (core->push(e, false) == core_type::push_outcome::refused)
+          detail::answer_error(e, worker_closed{core->crash_errors()}, true);
+      },
+      token, w.core_ptr(), std::move(request));
+}
+
+}  // namespace workers

@@ -1,0 +1,329 @@
+// What only a dropbox or a callback worker does: merging with its callers
+// following or dropped, merge and read faults, reading on demand, and
+// upstream's scenarios for both kinds.
+
+#include "support/calc.hpp"
+#include "support/catch.hpp"
+#include "support/run.hpp"
+
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+
+using namespace test;
+using workers::errc;
+
+namespace {
+
+// Collects completions from callbacks on any thread, for a coroutine to await.
+template <class T>
+class collector {
+ public:
+  explicit collector(const asio::any_io_executor& ex)
+      : channel_(std::make_shared<channel>(ex, 64)) {}
+  auto handler() const {
+    return [c = channel_](T v) { c->try_send(boost::system::error_code{}, std::move(v)); };
+  }
+  asio::awaitable<T> next() const {
+    co_return co_await channel_->async_receive(asio::use_awaitable);
+  }
+
+ private:
+  using channel = asio::experimental::concurrent_channel<void(boost::system::error_code, T)>;
+  std::shared_ptr<channel> channel_;
+};
+
+template <class T, class E>
+errc code_of(const workers::result<T, workers::message_error<E>>& r) {
+  return r ? errc{} : static_cast<errc>(r.error().code().value());
+}
+
+// Parameters are taken by reference to a named object: see README, Compilers.
+template <class W>
+asio::awaitable<W> launch_as(const calc::table<typename W::kind>& table, std::string name,
+                             calc_handlers& h, const calc_parameters& p) {
+  auto r =
+      co_await workers::launch(table, co_await asio::this_coro::executor, std::move(name), p, h);
+  if (!r) throw std::runtime_error(fmt::format("launch failed: {}", r.error()));
+  co_return *r;
+}
+
+// Every put's decision in one merge, keyed by what is put:
+//   add onto add: one add of the sum, both callers follow;
+//   add of a negative amount: keep the pending request, its caller follows;
+//   boom: keep the pending request (the caller cannot follow another type), or empty;
+//   stop_self: the merge throws;
+//   anything else replaces the pending request, whose callers are dropped.
+workers::merged<calc_any> decide(dropbox_worker& self, calc_any in, const calc_any* pending) {
+  (void)workers::state(self);  // merge runs on the worker's strand: the state is readable
+  const bool onto_add = pending && std::holds_alternative<add>(*pending);
+  if (auto* a = std::get_if<add>(&in); a && onto_add) {
+    if (a->amount < 0) return workers::merged<calc_any>::keep_pending(workers::follow::incoming);
+    return {add{std::get<add>(*pending).amount + a->amount}, workers::follow::both};
+  }
+  if (std::holds_alternative<boom>(in))
+    return pending ? workers::merged<calc_any>::keep_pending(workers::follow::incoming)
+                   : workers::merged<calc_any>::empty();
+  if (std::holds_alternative<stop_self>(in)) throw std::runtime_error("merge failed");
+  return in;
+}
+
+const calc_parameters no_parameters{};
+
+}  // namespace
+
+TEST_CASE("dropbox: one put taken, then 10 puts while busy merge into one (A 1, A 10)") {
+  asio::io_context io;
+  auto table = make_dropbox_table();
+  calc_handlers h;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_as<dropbox_worker>(table, "d", h, no_parameters);
+    busy_gate gate(io.get_executor());
+    collector<workers::reply_result<hold>> first(io.get_executor());
+    collector<workers::reply_result<add>> adds(io.get_executor());
+    workers::put_request_and_wait(w, gate.request(), first.handler());
+    co_await gate.entered();
+    REQUIRE(workers::pending_requests_length(w) == 0);
+    for (int i = 0; i < 10; ++i) workers::put_request_and_wait(w, add{1}, adds.handler());
+    co_await workers::with_state(w, [](int&) {});  // after the merges, on the strand
+    const auto pending = workers::pending_requests(w);
+    REQUIRE(pending.size() == 1);
+    REQUIRE(pending[0].view == "add 10");
+    REQUIRE(workers::information(w).queue_length == 1);
+    REQUIRE(workers::current_request(w)->view == "hold");
+    gate.open();
+    auto a1 = co_await first.next();
+    REQUIRE(*a1 == 1);
+    for (int i = 0; i < 10; ++i) {
+      auto a10 = co_await adds.next();  // every caller followed into the one add
+      REQUIRE(a10.has_value());
+      REQUIRE(*a10 == 10);
+    }
+    co_await workers::shutdown(w);
+  });
+  REQUIRE(h.j->snapshot() ==
+          std::vector<std::string>{"launch d", "done hold", "done add 10", "close"});
+}
+
+TEST_CASE("dropbox: callers follow the merged request or are dropped, as the merge says") {
+  asio::io_context io;
+  auto table = calc::create_table(workers::merging_dropbox{decide});
+  calc_handlers h;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_as<dropbox_worker>(table, "d", h, no_parameters);
+    busy_gate gate(io.get_executor());
+    workers::put_request(w, gate.request());
+    co_await gate.entered();
+    collector<workers::reply_result<add>> adds(io.get_executor());
+    collector<workers::reply_result<boom>> booms(io.get_executor());
+    collector<workers::reply_result<fail>> fails(io.get_executor());
+
+    workers::put_request_and_wait(w, add{1}, adds.handler());
+    workers::put_request_and_wait(w, add{2}, adds.handler());   // add 3, both follow
+    workers::put_request_and_wait(w, boom{}, booms.handler());  // kept pending: dropped
+    auto b = co_await booms.next();
+    REQUIRE(code_of(b) == errc::dropped);
+    REQUIRE(b.error().is_dropped());
+    co_await workers::with_state(w, [](int&) {});
+    REQUIRE(workers::pending_requests(w).at(0).view == "add 3");
+
+    workers::put_request_and_wait(w, fail{"x"}, fails.handler());  // replaces: the adds are dropped
+    for (int i = 0; i < 2; ++i) {
+      auto a = co_await adds.next();
+      REQUIRE(code_of(a) == errc::dropped);
+    }
+    REQUIRE(workers::pending_requests(w).at(0).view == "fail x");
+    gate.open();
+    auto f = co_await fails.next();
+    REQUIRE(code_of(f) == errc::request_failed);
+
+    // Idle: boom onto an empty slot empties it; nothing is handled.
+    workers::put_request_and_wait(w, boom{}, booms.handler());
+    auto b2 = co_await booms.next();
+    REQUIRE(code_of(b2) == errc::dropped);
+
+    // A caller that follows the pending request of its own type gets its result.
+    workers::put_request(w, gate.request());
+    co_await gate.entered();
+    workers::put_request_and_wait(w, add{5}, adds.handler());
+    workers::put_request_and_wait(w, add{-1}, adds.handler());  // keep pending, follow it
+    gate.open();
+    for (int i = 0; i < 2; ++i) {
+      auto a = co_await adds.next();
+      REQUIRE(a.has_value());
+      REQUIRE(*a == 5);
+    }
+    co_await workers::shutdown(w);
+  });
+  const auto events = h.j->snapshot();
+  REQUIRE(std::count(events.begin(), events.end(), "done add 5") == 1);
+  REQUIRE(std::count(events.begin(), events.end(), "done add 3") == 0);
+  REQUIRE(std::count(events.begin(), events.end(), "error fail x: x") == 1);
+}
+
+TEST_CASE("dropbox: a merge that throws crashes the worker, its put's caller gets the exception") {
+  asio::io_context io;
+  auto table = calc::create_table(workers::merging_dropbox{decide});
+  calc_handlers h;
+  dropbox_worker w;
+  run(io, [&]() -> asio::awaitable<void> {
+    w = co_await launch_as<dropbox_worker>(table, "d", h, no_parameters);
+    busy_gate gate(io.get_executor());
+    collector<workers::reply_result<hold>> held(io.get_executor());
+    collector<workers::reply_result<add>> adds(io.get_executor());
+    collector<workers::reply_result<stop_self>> thrower(io.get_executor());
+    workers::put_request_and_wait(w, gate.request(), held.handler());
+    co_await gate.entered();
+    workers::put_request_and_wait(w, add{1}, adds.handler());
+    workers::put_request_and_wait(w, stop_self{}, thrower.handler());
+    auto t = co_await thrower.next();
+    REQUIRE(code_of(t) == errc::handler_exception);
+    REQUIRE_THROWS_WITH(t.value(), "merge failed");
+    // The handler in flight is cancelled, the pending caller closed, both with the crash errors.
+    auto hr = co_await held.next();
+    auto a = co_await adds.next();
+    REQUIRE(code_of(hr) == errc::closed);
+    REQUIRE(code_of(a) == errc::closed);
+    REQUIRE(std::get<workers::worker_closed>(a.error()).crash_errors.has_value());
+    co_await workers::wait_for_completion(w);
+  });
+  const auto st = std::get<workers::closed>(workers::status(w));
+  REQUIRE(st.crash_errors == workers::error_list{"merge threw: merge failed"});
+  REQUIRE(h.j->closes == 1);
+}
+
+TEST_CASE("dropbox: a cancelled caller is answered at once, its request still handled") {
+  asio::io_context io;
+  auto table = make_dropbox_table();
+  calc_handlers h;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_as<dropbox_worker>(table, "d", h, no_parameters);
+    busy_gate gate(io.get_executor());
+    workers::put_request(w, gate.request());
+    co_await gate.entered();
+    asio::cancellation_signal signal;
+    collector<workers::reply_result<add>> adds(io.get_executor());
+    workers::put_request_and_wait(w, add{4},
+                                  asio::bind_cancellation_slot(signal.slot(), adds.handler()));
+    signal.emit(asio::cancellation_type::terminal);
+    auto a = co_await adds.next();
+    REQUIRE(code_of(a) == errc::cancelled);
+    gate.open();
+    auto s = co_await workers::put_request_and_wait(w, add{0});
+    REQUIRE(*s == 4);  // merged with the add 4 it found in the slot
+    co_await workers::shutdown(w);
+  });
+}
+
+namespace {
+struct idle_handlers : calc_handlers {
+  std::shared_ptr<gate_channel> idle;
+  template <class W>
+  void on_no_request(W&) {
+    idle->try_send(boost::system::error_code{});
+  }
+};
+}  // namespace
+
+TEST_CASE("callback: reads 10 requests in order, and the end of the stream closes it normally") {
+  asio::io_context io;
+  auto table = make_callback_table();
+  calc_handlers h;
+  callback_worker w;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto stream = std::make_shared<request_stream>(io.get_executor());
+    const calc_parameters p{.stream = stream};
+    w = co_await launch_as<callback_worker>(table, "c", h, p);
+    for (int i = 1; i <= 10; ++i) stream->send(add{i});
+    stream->close();
+    co_await workers::wait_for_completion(w);
+  });
+  std::vector<std::string> expected{"launch c"};
+  for (int i = 1; i <= 10; ++i) expected.push_back(fmt::format("done add {}", i));
+  expected.push_back("close");
+  REQUIRE(h.j->snapshot() == expected);
+  REQUIRE_FALSE(std::get<workers::closed>(workers::status(w)).crash_errors);
+}
+
+TEST_CASE("callback: a plain read is called only when the worker wants a request") {
+  asio::io_context io;
+  auto source = std::make_shared<std::deque<calc_any>>();
+  auto reads = std::make_shared<int>(0);  // the strand only
+  auto table = calc::create_table(
+      workers::callback_source{[source, reads](callback_worker&) -> std::optional<calc_any> {
+        ++*reads;
+        if (source->empty()) return std::nullopt;
+        auto r = std::move(source->front());
+        source->pop_front();
+        return r;
+      }});
+  calc_handlers h;
+  busy_gate gate(io.get_executor());
+  source->push_back(gate.request());
+  for (int i = 1; i <= 3; ++i) source->push_back(add{i});
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_as<callback_worker>(table, "c", h, no_parameters);
+    co_await gate.entered();
+    // Busy: nothing was read ahead, nothing is pending.
+    const auto while_busy = co_await workers::with_state(w, [&](int&) { return *reads; });
+    REQUIRE(while_busy == 1);
+    REQUIRE(workers::pending_requests_length(w) == 0);
+    REQUIRE(workers::current_request(w)->view == "hold");
+    gate.open();
+    co_await workers::wait_for_completion(w);  // the source ran dry
+  });
+  REQUIRE(*reads == 5);  // hold, three adds, and the end
+  REQUIRE(h.j->snapshot() == std::vector<std::string>{"launch c", "done hold", "done add 1",
+                                                      "done add 2", "done add 3", "close"});
+}
+
+TEST_CASE("callback: the idle timeout fires while a read is pending and loses nothing") {
+  asio::io_context io;
+  auto table = make_callback_table();
+  idle_handlers h;
+  h.idle = std::make_shared<gate_channel>(io.get_executor(), 1024);
+  run(io, [&]() -> asio::awaitable<void> {
+    auto stream = std::make_shared<request_stream>(io.get_executor());
+    const calc_parameters p{.stream = stream};
+    const workers::launch_options idle_after{std::chrono::milliseconds(2)};
+    auto r = co_await workers::launch(table, io.get_executor(), "c", p, h, idle_after);
+    auto w = *r;
+    for (int amount : {5, 7}) {
+      for (int i = 0; i < 3; ++i) co_await h.idle->async_receive(asio::use_awaitable);
+      stream->send(add{amount});
+    }
+    busy_gate gate(io.get_executor());
+    stream->send(gate.request());
+    co_await gate.entered();
+    gate.open();
+    const auto sum = co_await workers::with_state(w, [](int& s) { return s; });
+    REQUIRE(sum == 12);
+    co_await workers::shutdown(w);
+  });
+  REQUIRE(h.j->closes == 1);
+}
+
+TEST_CASE("callback: a read that throws crashes the worker") {
+  asio::io_context io;
+  auto table = calc::create_table(workers::callback_source{
+      [](callback_worker& self) -> asio::awaitable<std::optional<calc_any>> {
+        auto r = co_await self.parameters().stream->read();
+        if (r && std::holds_alternative<boom>(*r)) throw std::runtime_error("bad read");
+        co_return r;
+      }});
+  calc_handlers h;
+  callback_worker w;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto stream = std::make_shared<request_stream>(io.get_executor());
+    const calc_parameters p{.stream = stream};
+    w = co_await launch_as<callback_worker>(table, "c", h, p);
+    stream->send(add{1});
+    stream->send(boom{});
+    co_await workers::wait_for_completion(w);
+  });
+  REQUIRE(std::get<workers::closed>(workers::status(w)).crash_errors ==
+          workers::error_list{"read threw: bad read"});
+  REQUIRE(h.j->snapshot() == std::vector<std::string>{"launch c", "done add 1", "close"});
+}
