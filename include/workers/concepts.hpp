@@ -161,6 +161,20 @@ template <class R, class Q>
 concept request_of = detail::contains < std::remove_cvref_t<R>,
 typename Q::types > ;
 
+/// @brief Whether the handler of a request of type `R` sees its caller's
+/// cancellation: opt in with `static constexpr bool cancel_with_caller = true;`
+/// in `R`. Then, when the caller of a push-and-wait cancels while an awaitable
+/// `on_request` handles the request, the handler's awaited operations are
+/// cancelled (terminal), and what the handler throws then is that
+/// cancellation, not a crash. Without it the handler runs to its end.
+template <class R>
+inline constexpr bool cancels_with_caller = [] {
+  if constexpr (requires { R::cancel_with_caller; })
+    return static_cast<bool>(R::cancel_with_caller);
+  else
+    return false;
+}();
+
 /// @brief The `Types` parameter of a group.
 template <class T>
 concept types_parameter =

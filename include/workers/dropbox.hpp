@@ -13,14 +13,8 @@
 #include <workers/buffer_kind.hpp>
 #include <workers/clock.hpp>
 #include <workers/detail/core.hpp>
-#include <workers/detail/entry.hpp>
-#include <workers/detail/waiter.hpp>
-#include <workers/message_error.hpp>
 #include <workers/worker.hpp>
 
-#include <boost/asio/async_result.hpp>
-
-#include <memory>
 #include <utility>
 
 namespace workers {
@@ -47,17 +41,7 @@ bool put_request(const worker<Def, dropbox>& w, R request) {
 template <class Def, class R, class Token = default_token>
 auto put_request_and_wait(const worker<Def, dropbox>& w, R request, Token&& token = {}) {
   detail::check_request<R, Def>();
-  using core_type = detail::core<Def, dropbox>;
-  return boost::asio::async_initiate<Token, void(reply_result<R>)>(
-      [](auto handler, std::shared_ptr<core_type> core, R r) {
-        using op_type =
-            detail::waiter_op<reply_result<R>, decltype(handler), typename core_type::strand_type>;
-        auto* op = op_type::create(std::move(handler), core->strand());
-        typename core_type::entry_type e{std::move(r), clock::now(), detail::waiter_ref(op)};
-        if (core->push(e, false) == core_type::push_outcome::refused)
-          detail::answer_error(e, worker_closed{core->crash_errors()}, true);
-      },
-      token, w.core_ptr(), std::move(request));
+  return detail::push_and_wait(w, std::move(request), std::forward<Token>(token));
 }
 
 }  // namespace workers

@@ -41,6 +41,9 @@ namespace workers {
 /// @brief The default completion token: `co_await op(...)` works out of the box.
 using default_token = boost::asio::use_awaitable_t<>;
 
+template <class Def, class Kind>
+class worker;
+
 namespace detail {
 template <class Def, class Kind>
 class table_state;
@@ -51,6 +54,24 @@ void post_result(Handler&& handler, const Executor& fallback, Args&&... args) {
   auto ex = boost::asio::get_associated_executor(handler, fallback);
   boost::asio::post(
       ex, boost::asio::append(std::forward<Handler>(handler), std::forward<Args>(args)...));
+}
+
+// Enqueues `request` with its caller's completion handler as its reply, or
+// answers `closed` at once if the worker is closing: push_request_and_wait and
+// put_request_and_wait.
+template <class Def, class Kind, class R, class Token>
+auto push_and_wait(const worker<Def, Kind>& w, R request, Token&& token) {
+  using core_type = core<Def, Kind>;
+  return boost::asio::async_initiate<Token, void(reply_result<R>)>(
+      [](auto handler, std::shared_ptr<core_type> core, R r) {
+        using op_type =
+            waiter_op<reply_result<R>, decltype(handler), typename core_type::strand_type>;
+        auto* op = op_type::create(std::move(handler), core->strand());
+        typename core_type::entry_type e{std::move(r), clock::now(), waiter_ref(op)};
+        if (core->push(e, true) == core_type::push_outcome::refused)
+          answer_error(e, worker_closed{core->crash_errors()}, true);
+      },
+      token, w.core_ptr(), std::move(request));
 }
 
 template <class R, class Def>
@@ -171,22 +192,13 @@ bool try_push_request_now(const worker<Def, queue<bounded>>& w, R request) {
 ///
 /// Per-operation cancellation (any type): the caller is answered at once with
 /// `request_cancelled`; a request still queued (or waiting for room) is then
-/// dropped unhandled, one being handled runs to its end.
+/// dropped unhandled, one being handled runs to its end, unless its type opts
+/// in to having its handler cancelled too (see `cancels_with_caller`).
 template <class Def, class Kind, class R, class Token = default_token>
 requires detail::is_queue<Kind>
 auto push_request_and_wait(const worker<Def, Kind>& w, R request, Token&& token = {}) {
   detail::check_request<R, Def>();
-  using core_type = detail::core<Def, Kind>;
-  return boost::asio::async_initiate<Token, void(reply_result<R>)>(
-      [](auto handler, std::shared_ptr<core_type> core, R r) {
-        using op_type =
-            detail::waiter_op<reply_result<R>, decltype(handler), typename core_type::strand_type>;
-        auto* op = op_type::create(std::move(handler), core->strand());
-        typename core_type::entry_type e{std::move(r), clock::now(), detail::waiter_ref(op)};
-        if (core->push(e, true) == core_type::push_outcome::refused)
-          detail::answer_error(e, worker_closed{core->crash_errors()}, true);
-      },
-      token, w.core_ptr(), std::move(request));
+  return detail::push_and_wait(w, std::move(request), std::forward<Token>(token));
 }
 
 /// @brief Starts closing the worker and returns at once.

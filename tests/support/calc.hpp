@@ -63,6 +63,10 @@ struct hold {
   std::shared_ptr<gate_channel> entered;
   std::shared_ptr<gate_channel> release;
 };
+// A hold whose handler sees its caller's cancellation (it opts in).
+struct patient_hold : hold {
+  static constexpr bool cancel_with_caller = true;
+};
 // Asks for its own worker's shutdown from inside the handler.
 struct stop_self {
   using result_type = workers::unit;
@@ -70,12 +74,13 @@ struct stop_self {
 };
 
 struct calc_requests {
-  using types = workers::request_types<add, fail, boom, hold, stop_self>;
+  using types = workers::request_types<add, fail, boom, hold, stop_self, patient_hold>;
   using view_type = std::string;
   static std::string view(const add& r) { return fmt::format("add {}", r.amount); }
   static std::string view(const fail& r) { return fmt::format("fail {}", r.message); }
   static std::string view(const boom&) { return "boom"; }
   static std::string view(const hold&) { return "hold"; }
+  static std::string view(const patient_hold&) { return "patient hold"; }
   static std::string view(const stop_self&) { return "stop_self"; }
 };
 
@@ -85,7 +90,7 @@ enum class on_error_policy { proceed, shutdown, crash, throws };
 // next one to itself (queues and dropbox), or its read returns one at once (callback).
 enum class spin_mode { none, adds, fails };
 
-using calc_any = std::variant<add, fail, boom, hold, stop_self>;
+using calc_any = std::variant<add, fail, boom, hold, stop_self, patient_hold>;
 
 // What a callback worker of the tests reads: requests sent from any thread,
 // in order; closing it ends the source.

@@ -7,6 +7,11 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <chrono>
 
 using namespace test;
 using workers::errc;
@@ -249,4 +254,62 @@ TEST_CASE(
     co_await workers::shutdown(w);
   });
   REQUIRE(h.j->snapshot().at(1) == "done hold");
+}
+
+TEST_CASE(
+    "cancellation: a request that opts in has its handler cancelled with its caller, the worker "
+    "goes on") {
+  asio::io_context io;
+  auto table = make_table();
+  calc_handlers h;
+  calc_worker w;
+  run(io, [&]() -> asio::awaitable<void> {
+    w = co_await launch_ok(table, "cn3", h);
+    busy_gate gate(io.get_executor());
+    asio::cancellation_signal signal;
+    std::optional<workers::reply_result<patient_hold>> got;
+    patient_hold patient{gate.request()};
+    workers::push_request_and_wait(
+        w, patient,
+        asio::bind_cancellation_slot(signal.slot(), [&](auto r) { got = std::move(r); }));
+    co_await gate.entered();
+    signal.emit(asio::cancellation_type::terminal);
+    // The handler's wait on the gate is cancelled: the next request runs without opening it.
+    auto after = co_await workers::push_request_and_wait(w, add{2});
+    REQUIRE(*after == 2);
+    REQUIRE(got);
+    REQUIRE(got->error().code() == errc::cancelled);
+    // After an answer, cancelling has no effect.
+    signal.emit(asio::cancellation_type::terminal);
+    auto again = co_await workers::push_request_and_wait(w, add{1});
+    REQUIRE(*again == 3);
+    co_await workers::shutdown(w);
+  });
+  // Not a crash; the cancelled handler completed nothing.
+  REQUIRE_FALSE(std::get<workers::closed>(workers::status(w)).crash_errors);
+  const auto events = h.j->snapshot();
+  REQUIRE(std::find(events.begin(), events.end(), "done patient hold") == events.end());
+}
+
+TEST_CASE("cancellation: a call timeout with awaitable operators") {
+  using namespace boost::asio::experimental::awaitable_operators;
+  asio::io_context io;
+  auto table = make_table();
+  calc_handlers h;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_ok(table, "cn4", h);
+    busy_gate gate(io.get_executor());
+    patient_hold patient{gate.request()};
+    asio::steady_timer timeout(io, std::chrono::milliseconds(20));
+    // Whichever completes first wins; the other is cancelled.
+    auto outcome = co_await (workers::push_request_and_wait(w, patient, asio::use_awaitable) ||
+                             timeout.async_wait(asio::use_awaitable));
+    REQUIRE(outcome.index() == 1);  // timed out: the request was cancelled with its handler
+    timeout.expires_after(std::chrono::seconds(10));
+    auto fast = co_await (workers::push_request_and_wait(w, add{5}, asio::use_awaitable) ||
+                          timeout.async_wait(asio::use_awaitable));
+    REQUIRE(fast.index() == 0);
+    REQUIRE(*std::get<0>(fast) == 5);
+    co_await workers::shutdown(w);
+  });
 }

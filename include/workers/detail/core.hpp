@@ -140,6 +140,17 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
 
   bool is_shutting_down() const noexcept { return closing_.load(std::memory_order_acquire); }
 
+  // From the caller's cancellation, any thread.
+  void post_cancel_for_caller(std::uint64_t request) noexcept {
+    try {
+      if (strand_)
+        asio::post(*strand_, [self = this->shared_from_this(), request] {
+          self->cancel_for_caller(request);
+        });
+    } catch (...) {  // out of memory: the handler runs to its end, as without the opt-in
+    }
+  }
+
   // Crashes the worker from its strand outside any handler (a dropbox's merge,
   // a callback's read): the handler in flight, if any, is cancelled.
   void fail(std::string what) {
@@ -442,6 +453,9 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   }
 
   virtual void cancel_in_flight() = 0;
+  // On the strand: the caller of request number `request` cancelled; cancel its handler if
+  // it is still the one in flight.
+  virtual void cancel_for_caller(std::uint64_t request) = 0;
 
   asio::cancellation_signal cancel_signal_;
 

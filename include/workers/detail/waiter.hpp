@@ -27,6 +27,19 @@ namespace workers::detail {
 
 namespace asio = boost::asio;
 
+// What a caller's cancellation also does, when the request opted in to it:
+// cancel the handler working on it. Armed by the worker while it handles the
+// request; whichever of the cancellation and the worker takes it first from
+// the waiter runs (`fire`) or discards (`drop`) it, exactly once.
+class cancel_hook {
+ public:
+  virtual void fire() noexcept = 0;
+  virtual void drop() noexcept = 0;
+
+ protected:
+  ~cancel_hook() = default;
+};
+
 // References: one for whoever queued the waiter (the worker), one for the caller's
 // cancellation slot while it is installed, one for a completion in flight. The
 // answer is claimed once by a compare-exchange, so the worker and a cancellation
@@ -39,6 +52,21 @@ namespace asio = boost::asio;
 class waiter_base {
  public:
   bool cancelled() const noexcept { return state_.load(std::memory_order_acquire) == cancelled_; }
+
+  // Worker side: arms `h` for the caller's cancellation; fires it at once if
+  // the caller has cancelled already.
+  void arm(cancel_hook* h) noexcept {
+    hook_.store(h, std::memory_order_release);
+    if (cancelled()) fire_hook();
+  }
+  // Worker side: the request is done; a hook not fired is discarded.
+  void disarm() noexcept {
+    if (auto* h = hook_.exchange(nullptr, std::memory_order_acq_rel)) h->drop();
+  }
+  void fire_hook() noexcept {
+    if (auto* h = hook_.exchange(nullptr, std::memory_order_acq_rel)) h->fire();
+  }
+
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -72,6 +100,7 @@ class waiter_base {
  private:
   std::atomic<int> refs_{1};
   std::atomic<std::uint8_t> state_{waiting_};
+  std::atomic<cancel_hook*> hook_{nullptr};
   waiter_base* next_ = nullptr;
 };
 
@@ -185,7 +214,10 @@ class waiter_op final : public waiter<T> {
     ~cancel_handler() { op->release(); }
     void operator()(asio::cancellation_type_t type) const {
       if (type == asio::cancellation_type::none) return;
-      if (op->claim(waiter_base::cancelled_)) op->complete(cancelled_value<T>::get(), true);
+      if (op->claim(waiter_base::cancelled_)) {
+        op->complete(cancelled_value<T>::get(), true);
+        op->fire_hook();
+      }
     }
   };
   struct completion {

@@ -20,7 +20,9 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -187,6 +189,9 @@ class worker_impl final : public core<Def, Kind> {
           in_flight_async_ = true;
           co_await std::move(*pending);
           in_flight_async_ = false;
+          // A cancellation emitted for a caller must not linger for the next handlers.
+          if (std::exchange(caller_cancel_emitted_, false))
+            co_await asio::this_coro::reset_cancellation_state();
         }
       }
       if (this->is_shutting_down()) break;
@@ -223,6 +228,42 @@ class worker_impl final : public core<Def, Kind> {
       if (failure) this->add_crash_error("on_close threw: " + describe(failure));
     }
     this->finish_close();
+  }
+
+  // The hook a cancellable request's waiter carries while it is handled.
+  class caller_cancel final : public cancel_hook {
+   public:
+    caller_cancel(std::weak_ptr<base> core, std::uint64_t request)
+        : core_(std::move(core)), request_(request) {}
+    void fire() noexcept override {
+      if (auto c = core_.lock()) c->post_cancel_for_caller(request_);
+      delete this;
+    }
+    void drop() noexcept override { delete this; }
+
+   private:
+    std::weak_ptr<base> core_;
+    std::uint64_t request_;
+  };
+
+  // Arms the caller's cancellation of `e` if R opted in and it has one caller;
+  // returns the waiter to disarm once the handler is done.
+  template <class R>
+  waiter_base* arm_caller_cancel(entry_type& e) {
+    if constexpr (cancels_with_caller<R>) {
+      if (e.reply && !e.reply.get()->next()) {
+        e.reply.get()->arm(new caller_cancel(this->weak_from_this(), ++request_serial_));
+        return e.reply.get();
+      }
+    }
+    return nullptr;
+  }
+
+  void cancel_for_caller(std::uint64_t request) override {
+    if (request == request_serial_ && in_flight_async_ && !closing_path_) {
+      caller_cancel_emitted_ = true;
+      this->cancel_signal_.emit(asio::cancellation_type::terminal);
+    }
   }
 
   void cancel_in_flight() override {
@@ -295,6 +336,10 @@ class worker_impl final : public core<Def, Kind> {
   // A handler threw while treating `e`: its caller gets the exception, or
   // `closed` when the throw was the close's cancellation.
   void treat_exception(entry_type& e, std::exception_ptr ex) {
+    if (caller_cancel_emitted_) {  // its caller's cancellation: answered already
+      answer_error(e, request_cancelled{});
+      return;
+    }
     if (cancelled_by_close()) {
       answer_error(e, worker_closed{this->crash_errors()});
       return;
@@ -337,11 +382,13 @@ class worker_impl final : public core<Def, Kind> {
   asio::awaitable<void> treat_async(handle_type& self, entry_type& e, const R& r) {
     std::optional<handler_result<R>> res;
     std::exception_ptr failure;
+    waiter_base* armed = arm_caller_cancel<R>(e);
     try {
       res.emplace(co_await await_call([&] { return handlers_.on_request(self, r); }));
     } catch (...) {
       failure = std::current_exception();
     }
+    if (armed) armed->disarm();
     if (failure) {
       treat_exception(e, failure);
       co_return;
@@ -376,6 +423,8 @@ class worker_impl final : public core<Def, Kind> {
   H handlers_;
   bool in_flight_async_ = false;  // strand only
   bool cancel_emitted_ = false;
+  bool caller_cancel_emitted_ = false;
+  std::uint64_t request_serial_ = 0;  // numbers the cancellable requests handled
   bool closing_path_ = false;
 };
 

@@ -1,0 +1,645 @@
+#pragma once
+
+// Model-based testing: a reference model of one worker (plain, single-threaded,
+// written from the SPEC's rules, not from the library's code) and a driver that
+// runs the same operations on the real library, on a single-threaded
+// io_context run to quiescence after each operation, so that both are
+// deterministic. After every operation the driver compares what each caller
+// was answered, the handled history, the status and the pending count.
+//
+// Shared by the model test (random sequences from seeds) and the fuzz target
+// (sequences decoded from bytes).
+
+#include "support/calc.hpp"
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace test::model {
+
+enum class kind : std::uint8_t { infinite, bounded, dropbox };
+
+enum class op_kind : std::uint8_t {
+  push,        // fire and forget: push_request_now / try_push_request_now / put_request
+  push_async,  // push_request (waits for room on a full bounded queue); put_request on a dropbox
+  push_wait,   // push_request_and_wait / put_request_and_wait
+  cancel,      // cancels the arg-th caller (any type of cancellation)
+  release,     // lets the hold in flight finish
+  trigger,     // trigger_shutdown
+  shutdown,    // shutdown (a caller)
+  wait,        // wait_for_completion (a caller)
+  count
+};
+
+enum class req_kind : std::uint8_t { add, proceed, stop, crash, boom, hold, count };
+
+struct op {
+  op_kind what = op_kind::push;
+  req_kind req = req_kind::add;
+  std::uint8_t arg = 0;  // add: the amount; cancel: which caller
+};
+
+struct sequence {
+  kind k = kind::infinite;
+  std::size_t capacity = 1;  // bounded
+  std::vector<op> ops;
+};
+
+inline std::string describe(const op& o) {
+  static constexpr const char* ops[] = {"push",    "push_async", "push_wait", "cancel",
+                                        "release", "trigger",    "shutdown",  "wait"};
+  static constexpr const char* reqs[] = {"add", "proceed", "stop", "crash", "boom", "hold"};
+  if (o.what == op_kind::cancel) return fmt::format("cancel #{}", o.arg);
+  if (o.what > op_kind::push_wait) return ops[static_cast<int>(o.what)];
+  if (o.req == req_kind::add) return fmt::format("{} add {}", ops[static_cast<int>(o.what)], o.arg);
+  return fmt::format("{} {}", ops[static_cast<int>(o.what)], reqs[static_cast<int>(o.req)]);
+}
+
+inline std::string describe(const sequence& s) {
+  static constexpr const char* kinds[] = {"infinite", "bounded", "dropbox"};
+  std::vector<std::string> ops;
+  for (const auto& o : s.ops) ops.push_back(describe(o));
+  return fmt::format("{}{} [{}]", kinds[static_cast<int>(s.k)],
+                     s.k == kind::bounded ? fmt::format("({})", s.capacity) : "",
+                     fmt::join(ops, "; "));
+}
+
+// ---- the reference model ----
+
+class reference {
+ public:
+  explicit reference(const sequence& s) : kind_(s.k), capacity_(s.capacity) {}
+
+  struct request {
+    req_kind r;
+    int amount;
+    std::vector<int> callers;  // waiting callers (a dropbox request may have several)
+  };
+
+  // What each caller is answered, by caller number.
+  std::vector<std::optional<std::string>> answers;
+  std::vector<std::string> history;
+  int closes = 0;
+
+  bool closed() const { return closed_; }
+  bool crashed() const { return crashed_; }
+  std::size_t pending() const { return kind_ == kind::dropbox ? (slot_ ? 1 : 0) : queue_.size(); }
+  // The hold in flight, by the id it was pushed with (its `amount`), if any.
+  std::optional<int> hold_in_flight() const {
+    if (!in_flight_) return std::nullopt;
+    return in_flight_->amount;
+  }
+
+  int new_caller() {
+    answers.emplace_back();
+    return static_cast<int>(answers.size()) - 1;
+  }
+
+  // Fire-and-forget push: whether it was taken.
+  bool push(req_kind r, int amount) {
+    if (closed_) return false;
+    if (kind_ == kind::bounded && must_wait()) return false;
+    enqueue({r, amount, {}});
+    run();
+    return true;
+  }
+
+  // push_request: a caller completing with "push:true/false/aborted".
+  void push_async(int caller, req_kind r, int amount) {
+    if (closed_) return answer(caller, "push:false");
+    if (kind_ == kind::bounded && must_wait()) {
+      blocked_.push_back({{r, amount, {}}, caller});
+      return;
+    }
+    enqueue({r, amount, {}});
+    answer(caller, "push:true");
+    run();
+  }
+
+  void push_wait(int caller, req_kind r, int amount) {
+    if (closed_) return answer(caller, closed_text());
+    if (kind_ == kind::bounded && must_wait()) {
+      blocked_.push_back({{r, amount, {caller}}, -1});
+      return;
+    }
+    enqueue({r, amount, {caller}});
+    run();
+  }
+
+  void cancel(int caller) {
+    if (caller < 0 || caller >= static_cast<int>(answers.size()) || answers[caller]) return;
+    const bool special = caller < static_cast<int>(cancel_text_.size()) && cancel_text_[caller];
+    answer(caller, special ? *cancel_text_[caller] : "cancelled");
+  }
+
+  void release() {
+    if (!in_flight_) return;
+    auto r = std::move(*in_flight_);
+    in_flight_.reset();
+    history.push_back("hold");
+    for (int c : r.callers) answer(c, "ok:1");
+    run();
+  }
+
+  void trigger() {
+    if (!closed_) close(false);
+  }
+  void wait(int caller) {
+    cancel_text_.resize(answers.size());
+    cancel_text_[caller] = "aborted";
+    if (closed_)
+      answer(caller, "done");
+    else
+      completion_.push_back(caller);
+  }
+  // Cancelling a push waiting for room, or a wait, answers differently.
+  void note_push_caller(int caller) {
+    cancel_text_.resize(answers.size());
+    cancel_text_[caller] = "push:aborted";
+  }
+
+ private:
+  struct blocked_push {
+    request r;
+    int push_caller;  // -1 for a push_wait, whose caller rides in r.callers
+  };
+
+  bool must_wait() const { return queue_.size() >= capacity_ || !blocked_.empty(); }
+  bool answered(int c) const { return answers[c].has_value(); }
+  void answer(int c, std::string what) {
+    if (!answers[c]) answers[c] = std::move(what);
+  }
+  std::string closed_text() const { return crashed_ ? "closed:crash" : "closed"; }
+
+  void enqueue(request r) {
+    if (kind_ != kind::dropbox) {
+      queue_.push_back(std::move(r));
+      return;
+    }
+    // The tests' merge: adds sum up and both callers follow; anything else
+    // replaces the pending request, whose callers are dropped.
+    if (slot_ && slot_->r == req_kind::add && r.r == req_kind::add) {
+      slot_->amount += r.amount;
+      slot_->callers.insert(slot_->callers.end(), r.callers.begin(), r.callers.end());
+      return;
+    }
+    if (slot_)
+      for (int c : slot_->callers) answer(c, "dropped");
+    slot_ = std::move(r);
+  }
+
+  std::optional<request> take() {
+    if (kind_ == kind::dropbox) {
+      auto r = std::move(slot_);
+      slot_.reset();
+      return r;
+    }
+    if (queue_.empty()) return std::nullopt;
+    auto r = std::move(queue_.front());
+    queue_.pop_front();
+    // Each request taken admits the oldest producers waiting for room; one
+    // that gave up is dropped unqueued.
+    while (kind_ == kind::bounded && queue_.size() < capacity_ && !blocked_.empty()) {
+      auto b = std::move(blocked_.front());
+      blocked_.pop_front();
+      const bool gave_up = b.push_caller >= 0 ? answered(b.push_caller)
+                                              : (!b.r.callers.empty() && answered(b.r.callers[0]));
+      if (gave_up) continue;
+      queue_.push_back(std::move(b.r));
+      if (b.push_caller >= 0) answer(b.push_caller, "push:true");
+    }
+    return r;
+  }
+
+  // The worker handles what it has until it blocks on a hold or closes.
+  void run() {
+    while (!closed_ && !in_flight_) {
+      auto r = take();
+      if (!r) return;
+      // A queued request whose caller gave up is skipped (a dropbox's is not).
+      if (kind_ != kind::dropbox && !r->callers.empty() && answered(r->callers[0])) continue;
+      switch (r->r) {
+        case req_kind::add:
+          sum_ += r->amount;
+          history.push_back(fmt::format("add {}", r->amount));
+          for (int c : r->callers) answer(c, fmt::format("ok:{}", sum_));
+          break;
+        case req_kind::proceed:
+        case req_kind::stop:
+        case req_kind::crash:
+          history.push_back("fail");
+          for (int c : r->callers) answer(c, "request_error");
+          if (r->r == req_kind::stop) close(false);
+          if (r->r == req_kind::crash) close(true);
+          break;
+        case req_kind::boom:
+          for (int c : r->callers) answer(c, "exception");
+          close(true);
+          break;
+        case req_kind::hold:
+          in_flight_ = std::move(r);
+          break;
+        case req_kind::count:
+          break;
+      }
+    }
+  }
+
+  void close(bool crash) {
+    closed_ = true;
+    crashed_ = crash;
+    const auto text = closed_text();
+    if (in_flight_)  // cancelled by the close
+      for (int c : in_flight_->callers) answer(c, text);
+    in_flight_.reset();
+    for (auto& r : queue_)
+      for (int c : r.callers) answer(c, text);
+    queue_.clear();
+    if (slot_)
+      for (int c : slot_->callers) answer(c, text);
+    slot_.reset();
+    for (auto& b : blocked_) {
+      for (int c : b.r.callers) answer(c, text);
+      if (b.push_caller >= 0) answer(b.push_caller, "push:false");
+    }
+    blocked_.clear();
+    ++closes;
+    for (int c : completion_) answer(c, "done");
+    completion_.clear();
+  }
+
+  kind kind_;
+  std::size_t capacity_;
+  bool closed_ = false;
+  bool crashed_ = false;
+  int sum_ = 0;
+  std::deque<request> queue_;
+  std::optional<request> slot_;
+  std::deque<blocked_push> blocked_;
+  std::optional<request> in_flight_;
+  std::vector<int> completion_;
+  std::vector<std::optional<std::string>> cancel_text_;
+};
+
+// ---- the real library ----
+
+// What a completion said, in the model's words.
+inline std::string outcome(boost::system::error_code ec) { return ec ? "aborted" : "done"; }
+inline std::string outcome(boost::system::error_code ec, bool pushed) {
+  if (ec) return "push:aborted";
+  return pushed ? "push:true" : "push:false";
+}
+template <class T, class E>
+std::string outcome(const workers::result<T, workers::message_error<E>>& r) {
+  if (r) {
+    if constexpr (std::is_same_v<T, int>)
+      return fmt::format("ok:{}", *r);
+    else
+      return "ok";
+  }
+  const auto& e = r.error();
+  switch (static_cast<workers::errc>(e.code().value())) {
+    case workers::errc::closed:
+      return std::get<workers::worker_closed>(e).crash_errors ? "closed:crash" : "closed";
+    case workers::errc::request_failed:
+      return "request_error";
+    case workers::errc::handler_exception:
+      return "exception";
+    case workers::errc::dropped:
+      return "dropped";
+    case workers::errc::cancelled:
+      return "cancelled";
+    default:
+      return fmt::format("unexpected {}", e.code().message());
+  }
+}
+
+// Handlers of the model's requests: `fail` carries its on_error decision.
+struct model_handlers {
+  std::shared_ptr<std::vector<std::string>> history = std::make_shared<std::vector<std::string>>();
+  std::shared_ptr<int> closes = std::make_shared<int>(0);
+
+  template <class W>
+  workers::result<int, std::string> on_request(W& self, const add& r) {
+    history->push_back(fmt::format("add {}", r.amount));
+    return workers::state(self) += r.amount;
+  }
+  template <class W>
+  workers::result<workers::unit, std::string> on_request(W&, const fail& r) {
+    history->push_back("fail");
+    return {boost::system::in_place_error, r.message};
+  }
+  template <class W>
+  workers::result<workers::unit, std::string> on_request(W&, const boom&) {
+    throw std::runtime_error("boom");
+  }
+  template <class W>
+  asio::awaitable<workers::result<int, std::string>> on_request(W&, const hold& r) {
+    co_await r.release->async_receive(asio::use_awaitable);
+    history->push_back("hold");
+    co_return 1;
+  }
+  template <class W>
+  workers::result<workers::unit, std::string> on_request(W&, const stop_self&) {
+    return workers::unit{};
+  }
+  template <class W, class R>
+  workers::error_action on_error(W&, const workers::request_status&, const R&,
+                                 const std::string& e) {
+    if (e == "stop") return workers::error_action::shutdown();
+    if (e == "crash") return workers::error_action::crash({"crashed"});
+    return workers::error_action::proceed();
+  }
+  template <class W>
+  void on_close(W&) {
+    ++*closes;
+  }
+};
+
+// Runs `s` on the library and on the model; returns what differs first, or
+// nothing when every observation agreed.
+template <class Table>
+std::optional<std::string> run_on(const sequence& s, Table table) {
+  using W = typename Table::worker_type;
+  using K = typename W::kind;
+  asio::io_context io(1);
+  const auto settle = [&] {
+    for (;;) {
+      io.restart();
+      if (io.poll() == 0) return;
+    }
+  };
+
+  reference model(s);
+  model_handlers h;
+  struct caller {
+    asio::cancellation_signal signal;
+    std::vector<std::string> got;
+  };
+  std::deque<caller> callers;  // stable addresses: the signals are bound to operations
+  const auto record = [&callers](int c) {
+    return [&callers, c](auto&&... args) { callers[c].got.push_back(outcome(args...)); };
+  };
+  std::vector<std::shared_ptr<gate_channel>> gates;  // one per hold; its index is its id
+
+  std::optional<W> w;
+  workers::launch(table, io.get_executor(), "m", calc_parameters{}, h, [&](auto r) {
+    if (r) w = *r;
+  });
+  settle();
+  if (!w) return "launch failed";
+
+  const auto make = [&](const op& o) -> calc_any {
+    switch (o.req) {
+      case req_kind::add:
+        return add{o.arg};
+      case req_kind::proceed:
+        return fail{"proceed"};
+      case req_kind::stop:
+        return fail{"stop"};
+      case req_kind::crash:
+        return fail{"crash"};
+      case req_kind::boom:
+        return boom{};
+      default: {
+        gates.push_back(std::make_shared<gate_channel>(io.get_executor(), 1));
+        return hold{std::make_shared<gate_channel>(io.get_executor(), 1), gates.back()};
+      }
+    }
+  };
+
+  for (std::size_t step = 0; step < s.ops.size(); ++step) {
+    const op& o = s.ops[step];
+    // An add's amount; a hold's id, the index of its gate.
+    const int amount = o.req == req_kind::add    ? o.arg
+                       : o.req == req_kind::hold ? static_cast<int>(gates.size())
+                                                 : 0;
+    switch (o.what) {
+      case op_kind::push: {
+        auto r = make(o);
+        bool taken = false;
+        std::visit(
+            [&](auto req) {
+              if constexpr (std::is_same_v<K, workers::queue<workers::infinite>>)
+                taken = workers::push_request_now(*w, std::move(req));
+              else if constexpr (std::is_same_v<K, workers::queue<workers::bounded>>)
+                taken = workers::try_push_request_now(*w, std::move(req));
+              else
+                taken = workers::put_request(*w, std::move(req));
+            },
+            std::move(r));
+        const bool expected = model.push(o.req, amount);
+        if (taken != expected)
+          return fmt::format("step {}: {} answered {}, the model {}", step, describe(o), taken,
+                             expected);
+        break;
+      }
+      case op_kind::push_async: {
+        const int c = model.new_caller();
+        callers.emplace_back();
+        model.note_push_caller(c);
+        auto r = make(o);
+        if constexpr (std::is_same_v<K, workers::dropbox>) {
+          const bool taken = std::visit(
+              [&](auto req) { return workers::put_request(*w, std::move(req)); }, std::move(r));
+          callers[c].got.push_back(fmt::format("push:{}", taken));
+        } else {
+          std::visit(
+              [&](auto req) {
+                workers::push_request(
+                    *w, std::move(req),
+                    asio::bind_cancellation_slot(callers[c].signal.slot(), record(c)));
+              },
+              std::move(r));
+        }
+        model.push_async(c, o.req, amount);
+        break;
+      }
+      case op_kind::push_wait: {
+        const int c = model.new_caller();
+        callers.emplace_back();
+        auto r = make(o);
+        std::visit(
+            [&](auto req) {
+              auto token = asio::bind_cancellation_slot(callers[c].signal.slot(), record(c));
+              if constexpr (std::is_same_v<K, workers::dropbox>)
+                workers::put_request_and_wait(*w, std::move(req), std::move(token));
+              else
+                workers::push_request_and_wait(*w, std::move(req), std::move(token));
+            },
+            std::move(r));
+        model.push_wait(c, o.req, amount);
+        break;
+      }
+      case op_kind::cancel:
+        if (!callers.empty()) {
+          const int c = o.arg % static_cast<int>(callers.size());
+          callers[c].signal.emit(asio::cancellation_type::terminal);
+          model.cancel(c);
+        }
+        break;
+      case op_kind::release:
+        if (auto id = model.hold_in_flight()) gates.at(*id)->try_send(boost::system::error_code{});
+        model.release();
+        break;
+      case op_kind::trigger:
+        workers::trigger_shutdown(*w);
+        model.trigger();
+        break;
+      case op_kind::shutdown:
+      case op_kind::wait: {
+        const int c = model.new_caller();
+        callers.emplace_back();
+        auto token = asio::bind_cancellation_slot(callers[c].signal.slot(), record(c));
+        if (o.what == op_kind::shutdown) {
+          workers::shutdown(*w, std::move(token));
+          model.trigger();
+        } else {
+          workers::wait_for_completion(*w, std::move(token));
+        }
+        model.wait(c);
+        break;
+      }
+      case op_kind::count:
+        break;
+    }
+    settle();
+    // Compare every observation.
+    for (std::size_t c = 0; c < callers.size(); ++c) {
+      const auto& got = callers[c].got;
+      const auto& want = model.answers[c];
+      if (got.size() > 1)
+        return fmt::format("step {}: caller #{} answered {} times: {}", step, c, got.size(),
+                           fmt::join(got, ", "));
+      const std::optional<std::string> real =
+          got.empty() ? std::nullopt : std::optional<std::string>(got[0]);
+      if (real != want)
+        return fmt::format("step {} ({}): caller #{} got {}, the model says {}", step, describe(o),
+                           c, real.value_or("nothing"), want.value_or("nothing"));
+    }
+    if (*h.history != model.history)
+      return fmt::format("step {} ({}): history [{}], the model [{}]", step, describe(o),
+                         fmt::join(*h.history, ", "), fmt::join(model.history, ", "));
+    const auto st = workers::status(*w);
+    const bool closed = std::holds_alternative<workers::closed>(st);
+    if (closed != model.closed())
+      return fmt::format("step {} ({}): closed is {}, the model says {}", step, describe(o), closed,
+                         model.closed());
+    if (closed && std::get<workers::closed>(st).crash_errors.has_value() != model.crashed())
+      return fmt::format("step {} ({}): crashed differs from the model", step, describe(o));
+    if (workers::pending_requests_length(*w) != model.pending())
+      return fmt::format("step {} ({}): {} pending, the model says {}", step, describe(o),
+                         workers::pending_requests_length(*w), model.pending());
+  }
+
+  // The end: close, then every caller has been answered exactly once.
+  workers::trigger_shutdown(*w);
+  model.trigger();
+  settle();
+  for (std::size_t c = 0; c < callers.size(); ++c)
+    if (callers[c].got.size() != 1)
+      return fmt::format("end: caller #{} answered {} times", c, callers[c].got.size());
+  if (*h.closes != 1 || model.closes != 1)
+    return fmt::format("end: on_close ran {} times", *h.closes);
+  if (table.size() != 0) return std::string("end: the worker is still in its table");
+  return std::nullopt;
+}
+
+}  // namespace test::model
+
+namespace test::model {
+
+// Runs `s` on a fresh table of its kind.
+inline std::optional<std::string> check(const sequence& s) {
+  switch (s.k) {
+    case kind::infinite:
+      return run_on(s, make_table());
+    case kind::bounded:
+      return run_on(s, make_bounded_table(s.capacity));
+    case kind::dropbox:
+      return run_on(s, make_dropbox_table());
+  }
+  return std::nullopt;
+}
+
+// A random sequence: mostly pushes of every flavour, some holds to make the
+// worker busy, cancellations, releases, and now and then a way to close.
+inline sequence generate(std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  const auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  sequence s;
+  s.k = static_cast<kind>(pick(3));
+  s.capacity = 1 + static_cast<std::size_t>(pick(3));
+  const int n = 1 + pick(30);
+  for (int i = 0; i < n; ++i) {
+    op o;
+    const int w = pick(100);
+    o.what = w < 25   ? op_kind::push
+             : w < 40 ? op_kind::push_async
+             : w < 65 ? op_kind::push_wait
+             : w < 77 ? op_kind::cancel
+             : w < 92 ? op_kind::release
+             : w < 94 ? op_kind::trigger
+             : w < 96 ? op_kind::shutdown
+                      : op_kind::wait;
+    const int r = pick(100);
+    o.req = r < 45   ? req_kind::add
+            : r < 55 ? req_kind::proceed
+            : r < 59 ? req_kind::stop
+            : r < 63 ? req_kind::crash
+            : r < 67 ? req_kind::boom
+                     : req_kind::hold;
+    o.arg = static_cast<std::uint8_t>(o.what == op_kind::cancel ? pick(16) : pick(10));
+    s.ops.push_back(o);
+  }
+  return s;
+}
+
+// The fuzzer's encoding: a byte for the kind and capacity, then three bytes per operation.
+inline sequence decode(std::span<const std::uint8_t> bytes) {
+  sequence s;
+  if (bytes.empty()) return s;
+  s.k = static_cast<kind>(bytes[0] % 3);
+  s.capacity = 1 + (bytes[0] / 3) % 3;
+  for (std::size_t i = 1; i + 3 <= bytes.size() && s.ops.size() < 64; i += 3) {
+    op o;
+    o.what = static_cast<op_kind>(bytes[i] % static_cast<int>(op_kind::count));
+    o.req = static_cast<req_kind>(bytes[i + 1] % static_cast<int>(req_kind::count));
+    o.arg = static_cast<std::uint8_t>(bytes[i + 2] % 16);
+    s.ops.push_back(o);
+  }
+  return s;
+}
+
+// Removes operations one at a time while the sequence still fails: what is
+// left is a minimal sequence to replay.
+inline sequence shrink(sequence s) {
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (std::size_t i = 0; i < s.ops.size(); ++i) {
+      sequence shorter = s;
+      shorter.ops.erase(shorter.ops.begin() + static_cast<std::ptrdiff_t>(i));
+      if (check(shorter)) {
+        s = std::move(shorter);
+        progress = true;
+        break;
+      }
+    }
+  }
+  return s;
+}
+
+}  // namespace test::model
