@@ -189,16 +189,27 @@ class reference {
       queue_.push_back(std::move(r));
       return;
     }
-    // The tests' merge: adds sum up and both callers follow; anything else
-    // replaces the pending request, whose callers are dropped.
-    if (slot_ && slot_->r == req_kind::add && r.r == req_kind::add) {
+    // The rules of model_merge, one outcome each.
+    const auto join = [&](request& into, const request& from) {
+      into.callers.insert(into.callers.end(), from.callers.begin(), from.callers.end());
+    };
+    const auto drop = [&](const request& x) {
+      for (int c : x.callers) answer(c, "dropped");
+    };
+    if (!slot_ && r.r == req_kind::add && r.amount == 0) return drop(r);  // empty
+    if (slot_ && slot_->r == req_kind::add && r.r == req_kind::add) {     // sum, both follow
       slot_->amount += r.amount;
-      slot_->callers.insert(slot_->callers.end(), r.callers.begin(), r.callers.end());
-      return;
+      return join(*slot_, r);
     }
-    if (slot_)
-      for (int c : slot_->callers) answer(c, "dropped");
+    if (slot_ && r.r == req_kind::proceed) {  // keep pending, the incoming caller follows
+      if (is_fail(slot_->r)) return join(*slot_, r);
+      return drop(r);  // ... if it can: a caller only follows a request of its own type
+    }
+    if (slot_) drop(*slot_);  // replace, the incoming caller follows
     slot_ = std::move(r);
+  }
+  static bool is_fail(req_kind r) {
+    return r == req_kind::proceed || r == req_kind::stop || r == req_kind::crash;
   }
 
   std::optional<request> take() {
@@ -562,6 +573,24 @@ std::optional<std::string> run_on(const sequence& s, Table table) {
 
 namespace test::model {
 
+// The model's dropbox merge, one outcome of each kind:
+//   add 0 put into an empty slot: empty (its caller is dropped);
+//   add onto add: one add of the sum, both callers follow;
+//   a failing request that proceeds, onto a pending one: keep the pending one,
+//     the incoming caller follows it (if it is a fail too: same type);
+//   anything else: replaces the pending request, whose callers are dropped.
+inline workers::merged<calc_any> model_merge(dropbox_worker&, calc_any in,
+                                             const calc_any* pending) {
+  using merged = workers::merged<calc_any>;
+  const auto* a = std::get_if<add>(&in);
+  if (!pending && a && a->amount == 0) return merged::empty();
+  if (pending && a && std::holds_alternative<add>(*pending))
+    return {add{std::get<add>(*pending).amount + a->amount}, workers::follow::both};
+  if (pending && std::holds_alternative<fail>(in) && std::get<fail>(in).message == "proceed")
+    return merged::keep_pending(workers::follow::incoming);
+  return in;
+}
+
 // Runs `s` on a fresh table of its kind.
 inline std::optional<std::string> check(const sequence& s) {
   switch (s.k) {
@@ -570,7 +599,7 @@ inline std::optional<std::string> check(const sequence& s) {
     case kind::bounded:
       return run_on(s, make_bounded_table(s.capacity));
     case kind::dropbox:
-      return run_on(s, make_dropbox_table());
+      return run_on(s, calc::create_table(workers::merging_dropbox{model_merge}));
   }
   return std::nullopt;
 }
