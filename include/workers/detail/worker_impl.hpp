@@ -252,7 +252,8 @@ class worker_impl final : public core<Def, Kind> {
   waiter_base* arm_caller_cancel(entry_type& e) {
     if constexpr (cancels_with_caller<R>) {
       if (e.reply && !e.reply.get()->next()) {
-        e.reply.get()->arm(new caller_cancel(this->weak_from_this(), ++request_serial_));
+        armed_request_ = ++request_serial_;
+        e.reply.get()->arm(new caller_cancel(this->weak_from_this(), armed_request_));
         return e.reply.get();
       }
     }
@@ -260,7 +261,8 @@ class worker_impl final : public core<Def, Kind> {
   }
 
   void cancel_for_caller(std::uint64_t request) override {
-    if (request == request_serial_ && in_flight_async_ && !closing_path_) {
+    // Only while that request's handler runs: a late cancellation must not hit the next one.
+    if (request == armed_request_ && in_flight_async_ && !closing_path_) {
       caller_cancel_emitted_ = true;
       this->cancel_signal_.emit(asio::cancellation_type::terminal);
     }
@@ -388,7 +390,10 @@ class worker_impl final : public core<Def, Kind> {
     } catch (...) {
       failure = std::current_exception();
     }
-    if (armed) armed->disarm();
+    if (armed) {
+      armed->disarm();
+      armed_request_ = 0;
+    }
     if (failure) {
       treat_exception(e, failure);
       co_return;
@@ -425,6 +430,7 @@ class worker_impl final : public core<Def, Kind> {
   bool cancel_emitted_ = false;
   bool caller_cancel_emitted_ = false;
   std::uint64_t request_serial_ = 0;  // numbers the cancellable requests handled
+  std::uint64_t armed_request_ = 0;   // the one whose handler runs, if any
   bool closing_path_ = false;
 };
 
