@@ -313,3 +313,36 @@ TEST_CASE("cancellation: a call timeout with awaitable operators") {
     co_await workers::shutdown(w);
   });
 }
+
+TEST_CASE("cancellation: a caller's late cancellation does not reach the next request") {
+  asio::io_context io;  // one thread: the order of the strand's handlers is fixed
+  auto table = make_table();
+  calc_handlers h;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_ok(table, "cn5", h);
+    busy_gate first(io.get_executor()), second(io.get_executor());
+    asio::cancellation_signal signal;
+    std::optional<workers::reply_result<patient_hold>> got;
+    patient_hold patient{first.request()};
+    workers::push_request_and_wait(
+        w, patient,
+        asio::bind_cancellation_slot(signal.slot(), [&](auto r) { got = std::move(r); }));
+    auto next = workers::push_request_and_wait(w, second.request(), asio::use_future);
+    co_await first.entered();
+    // The handler is let go, then its caller cancels: the cancellation reaches
+    // the worker only after the handler has finished and the next one started.
+    first.open();
+    signal.emit(asio::cancellation_type::terminal);
+    co_await second.entered();
+    while (!got) co_await asio::post(io, asio::use_awaitable);
+    REQUIRE(got->error().code() == errc::cancelled);
+    second.open();  // the next handler was not cancelled: it waits for this
+    auto after = co_await workers::push_request_and_wait(w, add{1});
+    REQUIRE(*after == 1);
+    auto n = next.get();
+    REQUIRE(n.has_value());
+    co_await workers::shutdown(w);
+  });
+  const auto events = h.j->snapshot();
+  REQUIRE(std::find(events.begin(), events.end(), "done hold") != events.end());
+}
