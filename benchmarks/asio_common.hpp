@@ -125,9 +125,9 @@ struct idle_worker {
 template <class Loop>
 void idle(benchmark::State& state, Loop loop) {
   bench::pin_cpu pin;
-  for (auto _ : state) {
+  for (auto _ : state) for (int round = 0; round < 2; ++round) {
     const std::size_t n = bench::idle_workers;
-    bench::idle_run run(n);
+    bench::idle_run run(n, round);
     std::size_t alive = n;
     {
       asio::io_context ctx{1};

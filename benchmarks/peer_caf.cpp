@@ -279,9 +279,9 @@ void idle(benchmark::State& state) {
   bench::pin_cpu pin;
   caf::actor_system_config cfg = make_config(1);
   caf::actor_system sys{cfg};
-  for (auto _ : state) {
+  for (auto _ : state) for (int round = 0; round < 2; ++round) {
     const std::size_t n = bench::idle_workers;
-    bench::idle_run run(n);
+    bench::idle_run run(n, round);
     std::vector<caf::actor> table;
     table.reserve(n);
     std::latch started{static_cast<std::ptrdiff_t>(n)};

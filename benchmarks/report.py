@@ -15,7 +15,8 @@ import statistics
 import sys
 from collections import OrderedDict
 
-COUNTERS = ("allocs_per_op", "bytes_per_worker", "launch_ns", "shutdown_ns")
+COUNTERS = ("allocs_per_op", "bytes_per_worker", "launch_ns", "shutdown_ns", "cold_launch_ns",
+            "cold_shutdown_ns")
 TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 PEER_ORDER = ("workers", "asio_try_first", "asio_naive", "asio_handler_reply", "threads", "caf")
 

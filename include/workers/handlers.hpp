@@ -73,6 +73,16 @@ struct launch_error {
   std::exception_ptr exception;
 };
 
+/// @brief What `result<worker, launch_error<E>>::value()` throws on a failed
+/// launch: the exception `on_launch` threw, else a `boost::system::system_error`
+/// with the code and the message naming the worker.
+template <class E>
+[[noreturn]] void throw_exception_from_error(const launch_error<E>& e,
+                                             const boost::source_location&) {
+  if (e.exception) std::rethrow_exception(e.exception);
+  throw boost::system::system_error(e.code, e.message);
+}
+
 namespace detail {
 template <class T>
 struct awaited {

@@ -89,7 +89,7 @@ auto launch(const table<Def, Kind>& t, const Executor& ex, typename Def::name_ty
   using impl_type = detail::worker_impl<Def, Kind, H>;
   static_assert(detail::check_handlers<H, worker<Def, Kind>, Def>());
   using launch_result = typename impl_type::launch_result;
-  auto strand = boost::asio::make_strand(boost::asio::any_io_executor(ex));
+  auto strand = detail::worker_strand::make(boost::asio::any_io_executor(ex));
   return boost::asio::async_initiate<Token, void(launch_result)>(
       [](auto handler, std::shared_ptr<impl_type> impl,
          std::shared_ptr<detail::table_state<Def, Kind>> state) {

@@ -324,3 +324,43 @@ TEST_CASE("teardown: destroying the io_context with live workers and waiting cal
   // A push to a worker whose context is gone is refused.
   REQUIRE_FALSE(workers::push_request_now(idle, add{1}));
 }
+
+TEST_CASE("lifecycle: an idle worker keeps run() going until it closes, like a pending operation") {
+  asio::io_context io;
+  auto table = make_table();
+  calc_handlers h;
+  auto launched =
+      workers::launch(table, io.get_executor(), "idle", calc_parameters{}, h, asio::use_future);
+  std::thread runner([&] { io.run(); });
+  auto w = launched.get().value();
+  // Between these calls the worker is idle with nothing queued: run() must not return.
+  for (int i = 0; i < 3; ++i) {
+    auto state = workers::with_state(w, [](int& s) { return s; }, asio::use_future);
+    REQUIRE(state.wait_for(watchdog) == std::future_status::ready);
+    auto r = workers::push_request_and_wait(w, add{1}, asio::use_future);
+    REQUIRE(r.wait_for(watchdog) == std::future_status::ready);
+    REQUIRE(r.get().value() == i + 1);
+  }
+  workers::trigger_shutdown(w);
+  runner.join();  // returns once the worker has closed
+  REQUIRE(table.size() == 0);
+  REQUIRE(h.j->closes == 1);
+}
+
+TEST_CASE("launch: value() of a failed launch throws system_error naming the worker") {
+  asio::io_context io;
+  auto table = make_table();
+  calc_handlers h;
+  calc_parameters refuse;
+  refuse.fail_launch = true;
+  auto launched = workers::launch(table, io.get_executor(), "no", refuse, h, asio::use_future);
+  io.run();
+  auto r = launched.get();
+  try {
+    (void)r.value();
+    FAIL("value() did not throw");
+  } catch (const boost::system::system_error& e) {
+    REQUIRE(e.code() == errc::launch_failed);
+    REQUIRE(std::string(e.what()).find("test-calc_no") != std::string::npos);
+  }
+}

@@ -22,6 +22,7 @@
 #include <boost/asio/append.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -30,13 +31,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace workers::detail {
@@ -60,6 +61,23 @@ struct buffer_for<dropbox, Def> {
   using type = dropbox_buffer<Def>;
 };
 
+// A worker's strand, as its handle shows it, and the same strand typed when it
+// runs on an io_context: the worker posts to itself through the typed one,
+// which skips the type-erased executor's conversions.
+struct worker_strand {
+  using io_strand_type = asio::strand<asio::io_context::executor_type>;
+  asio::strand<asio::any_io_executor> strand;
+  std::optional<io_strand_type> io_strand;
+
+  static worker_strand make(const asio::any_io_executor& ex) {
+    if (const auto* io = ex.target<asio::io_context::executor_type>()) {
+      io_strand_type typed(*io);
+      return {asio::strand<asio::any_io_executor>(typed), typed};
+    }
+    return {asio::make_strand(ex), std::nullopt};
+  }
+};
+
 template <class Def, class Kind>
 class core : public abandonable, public std::enable_shared_from_this<core<Def, Kind>> {
  public:
@@ -75,10 +93,11 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   static constexpr bool is_dropbox = std::is_same_v<Kind, dropbox>;
   static constexpr bool is_callback = std::is_same_v<Kind, callback>;
 
-  core(strand_type strand, name_type name, parameters_type parameters,
+  core(worker_strand strand, name_type name, parameters_type parameters,
        std::weak_ptr<table_type> table, std::optional<clock::duration> timeout,
        std::shared_ptr<const config_type> config)
-      : strand_(std::move(strand)),
+      : strand_(std::move(strand.strand)),
+        io_strand_(std::move(strand.io_strand)),
         name_(std::move(name)),
         parameters_(std::move(parameters)),
         table_(std::move(table)),
@@ -92,7 +111,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   core& operator=(const core&) = delete;
 
   ~core() {
-    if (service_) service_->remove(registration_);
+    if (service_) service_->remove(this);
   }
 
   const name_type& name() const noexcept { return name_; }
@@ -127,7 +146,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     if constexpr (is_dropbox) {
       // A busy worker merges the put as soon as its strand is free: the slot,
       // not the inbox, is what waits.
-      if (!wake_ && !merge_scheduled_) {
+      if (!parked_ && !merge_scheduled_) {
         merge_scheduled_ = true;
         lock.unlock();
         asio::post(*strand_, [self = this->shared_from_this()] { self->merge_pass(); });
@@ -175,7 +194,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     crash_errors_ = std::move(crash);
     if (phase_.load(std::memory_order_relaxed) == phase::running) set_phase_locked(phase::closing);
     // A parked loop has no handler in flight: waking it is enough.
-    const bool parked = wake_.has_value();
+    const bool parked = parked_;
     wake_locked(lock, wake_reason::ready);
     if (!parked && !on_strand())
       asio::post(*strand_, [self = this->shared_from_this()] { self->cancel_in_flight(); });
@@ -247,9 +266,10 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   }
 
   std::optional<active_request<view_type>> current_request() const {
-    std::lock_guard lock(batch_mutex_);
-    if (!current_) return std::nullopt;
-    return active_request<view_type>{current_->pushed, treated_, view_of(*current_)};
+    std::lock_guard lock(batch_mutex_);  // the current entry stays in place meanwhile
+    const entry_type* e = current_.load(std::memory_order_acquire);
+    if (!e) return std::nullopt;
+    return active_request<view_type>{e->pushed, e->treated, view_of(*e)};
   }
 
   std::vector<pending_request<view_type>> pending_requests() const {
@@ -290,22 +310,46 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
  protected:
   // ---- worker side: the strand only ----
 
+  // A running worker counts as outstanding work of its execution context, as a
+  // pending operation does: run() does not return while it may get requests.
+  // An io_context's executor says so without the allocation of a type-erased one.
+  void hold_work() {
+    const auto& inner = strand_->get_inner_executor();
+    if (const auto* io = inner.template target<asio::io_context::executor_type>())
+      work_.template emplace<io_work>(asio::prefer(*io, asio::execution::outstanding_work.tracked));
+    else
+      work_.template emplace<std::unique_ptr<asio::any_io_executor>>(
+          std::make_unique<asio::any_io_executor>(
+              asio::prefer(inner, asio::execution::outstanding_work.tracked)));
+  }
+
   void register_with_service() {
     service_ = &asio::use_service<worker_service>(
         asio::query(strand_->get_inner_executor(), asio::execution::context));
-    registration_ = service_->add(this->weak_from_this());
+    service_->add(this);
   }
 
-  entry_type* take_next() {
+  // The next request, or null. A queue that finds nothing parks the loop
+  // (`parked`) under the lock it took to look.
+  entry_type* take_next(bool& parked) {
     if constexpr (is_dropbox) {
       merge_puts();
       if (is_shutting_down()) return nullptr;  // a merge crashed it: the slot is drained at close
     }
+    // The batch lock only guards moving or destroying entries, which a queue
+    // does once per batch; taking the next entry of a batch needs no lock.
     entry_type* e;
-    {
+    const auto park_if_empty = [&] { parked = park_locked(); };
+    if (buffer_.next_moves_entries()) {
       std::lock_guard lock(batch_mutex_);
-      e = current_ = buffer_.next(mutex_, admitted_);
-      if (e) treated_ = clock::now();
+      current_.store(nullptr, std::memory_order_relaxed);
+      e = buffer_.next(mutex_, admitted_, park_if_empty);
+    } else {
+      e = buffer_.next(mutex_, admitted_, park_if_empty);
+    }
+    if (e) {
+      e->treated = clock::now();
+      current_.store(e, std::memory_order_release);
     }
     if (!admitted_.empty()) {
       for (auto& w : admitted_) static_cast<push_waiter*>(w.get())->answer({error_code{}, true});
@@ -314,35 +358,36 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     return e;
   }
   void clear_current() {
-    std::lock_guard lock(batch_mutex_);
-    current_ = nullptr;
+    current_.store(nullptr, std::memory_order_release);
   }
-  clock::time_point treated_at() const noexcept { return treated_; }
 
-  // Parks the loop until a push, a shutdown or the idle timeout. The loop's
-  // own completion handler is kept as it is, not type-erased: erasing it cost
-  // allocations on every park.
-  auto sleep() {
-    const std::uint64_t generation = ++sleep_generation_;
-    if (timeout_) {
-      if (!timer_) timer_.emplace(*strand_);
+  // Parks the loop until a push, a shutdown or the idle timeout, which post
+  // `resume`; false if there is something to do already. A parked worker is
+  // a flag, not a suspended coroutine: waking it is one post to its strand.
+  bool park() {
+    std::lock_guard lock(mutex_);
+    return park_locked();
+  }
+  // Once parked: arms the idle timeout, and lets a callback worker's reader read.
+  void while_parked() {
+    want_request();
+    if (timeout_) {  // a wake-up before it fires runs `resume` after this: it cancels the timer
+      const std::uint64_t generation = ++sleep_generation_;
+      if (!timer_) timer_ = std::make_unique<asio::steady_timer>(*strand_);
       timer_->expires_after(*timeout_);
       timer_->async_wait([self = this->shared_from_this(), generation](error_code ec) {
         if (!ec) self->wake_on_timeout(generation);
       });
     }
-    asio::use_awaitable_t<> token;
-    return asio::async_initiate<asio::use_awaitable_t<>, void(wake_reason)>(
-        [this](auto handler) {
-          std::unique_lock lock(mutex_);
-          if (!buffer_.incoming_empty() || closing_.load(std::memory_order_relaxed)) {
-            lock.unlock();
-            asio::post(*strand_, asio::append(std::move(handler), wake_reason::ready));
-            return;
-          }
-          wake_.emplace(std::move(handler));
-        },
-        token);
+  }
+  // Runs `resume(why)` on the strand. The worker keeps itself alive until it
+  // closes (see worker_impl), so the handler needs no reference count.
+  void post_resume(wake_reason why) {
+    auto f = [this, why] { this->resume(why); };
+    if (io_strand_)
+      asio::post(*io_strand_, f);
+    else
+      asio::post(*strand_, f);
   }
   void cancel_timer() {
     if (timer_) timer_->cancel();
@@ -382,11 +427,11 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   // producer still waiting for room (with false: not enqueued).
   void drain_closed() {
     std::vector<entry_type> pending;
-    std::deque<typename buffer_type::blocked_push> blocked;
+    typename buffer_type::blocked_list blocked;
     {
       std::scoped_lock lock(batch_mutex_, mutex_);
       closing_.store(true, std::memory_order_release);
-      current_ = nullptr;
+      current_.store(nullptr, std::memory_order_relaxed);
       pending = buffer_.take_all(blocked);
     }
     const auto errors = crash_errors();
@@ -414,9 +459,10 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     if (hooks) hooks->cancel();
     for (auto& w : waiters) static_cast<waiter<error_code>*>(w.get())->answer(error_code{});
     if (service_) {
-      service_->remove(registration_);
+      service_->remove(this);
       service_ = nullptr;
     }
+    work_.template emplace<std::monostate>();
   }
 
   // Called by the service when the execution context is destroyed: its
@@ -425,34 +471,36 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   // context's other pending operations (no handler runs, on_close included).
   void abandon() noexcept override {
     auto keep = this->shared_from_this();
-    std::optional<parked_loop> wake;
     std::vector<waiter_ref> waiters;
     std::vector<entry_type> pending;
-    std::deque<typename buffer_type::blocked_push> blocked;
+    typename buffer_type::blocked_list blocked;
     {
       std::scoped_lock lock(batch_mutex_, mutex_);
       closing_.store(true, std::memory_order_release);
       if (!crash_errors_) crash_errors_.emplace();
       crash_errors_->push_back("abandoned: its execution context was destroyed");
       set_phase_locked(phase::closed);
-      if (wake_) {
-        wake.emplace(std::move(*wake_));
-        wake_.reset();
-      }
+      parked_ = false;
       waiters.swap(completion_waiters_);
-      current_ = nullptr;
+      current_.store(nullptr, std::memory_order_relaxed);
       pending = buffer_.take_all(blocked);
     }
     if (auto table = table_.lock()) table->erase(name_, this);
     // What refers to the context must go before its services do.
     timer_.reset();
+    work_.template emplace<std::monostate>();
     cancel_signal_.slot().clear();
     reader_signal_.slot().clear();
     strand_.reset();
+    io_strand_.reset();
     service_ = nullptr;
   }
 
+  // On the strand: the loop goes on after a wake-up.
+  virtual void resume(wake_reason why) = 0;
   virtual void cancel_in_flight() = 0;
+
+  std::shared_ptr<abandonable> keep_alive() noexcept override { return this->weak_from_this().lock(); }
   // On the strand: the caller of request number `request` cancelled; cancel its handler if
   // it is still the one in flight.
   virtual void cancel_for_caller(std::uint64_t request) = 0;
@@ -470,12 +518,16 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     since_ = clock::now();
   }
 
+  bool park_locked() {
+    if (!buffer_.incoming_empty() || closing_.load(std::memory_order_relaxed)) return false;
+    parked_ = true;
+    return true;
+  }
+
   void wake_locked(std::unique_lock<std::mutex>& lock, wake_reason why) {
-    if (!wake_) return;
-    auto handler = std::move(*wake_);
-    wake_.reset();
+    if (!std::exchange(parked_, false)) return;
     lock.unlock();
-    asio::post(*strand_, asio::append(std::move(handler), why));
+    post_resume(why);
   }
 
   // Dropbox: a merge pass scheduled by a put while the loop was not parked.
@@ -518,6 +570,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   }
 
   std::optional<strand_type> strand_;  // reset when the execution context is destroyed
+  std::optional<worker_strand::io_strand_type> io_strand_;  // the same strand, typed
   name_type name_;
   parameters_type parameters_;
   std::weak_ptr<table_type> table_;
@@ -530,9 +583,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   mutable std::mutex mutex_;  // producers: buffer intake, wake-up, status, waiters
   buffer_type buffer_;
   std::vector<waiter_ref> admitted_;  // strand only: producers let in by take_next
-  using parked_loop =
-      typename asio::async_result<asio::use_awaitable_t<>, void(wake_reason)>::handler_type;
-  std::optional<parked_loop> wake_;
+  bool parked_ = false;  // the loop waits for wake_locked
   bool merge_scheduled_ = false;  // dropbox: a merge pass is posted
   std::atomic<bool> closing_{false};
   std::atomic<phase> phase_{phase::launching};
@@ -543,15 +594,17 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   std::optional<workers::canceler> canceler_;
 
   mutable std::mutex batch_mutex_;  // worker side: current request
-  entry_type* current_ = nullptr;
-  clock::time_point treated_;
+  std::atomic<entry_type*> current_{nullptr};  // written on the strand
 
   std::uint64_t sleep_generation_ = 0;  // strand only, read under mutex_
   [[no_unique_address]] std::conditional_t<is_callback, read_demand, no_read_demand> demand_;
   asio::cancellation_signal reader_signal_;  // callback: cancels a pending read at close
-  std::optional<asio::steady_timer> timer_;
+  std::unique_ptr<asio::steady_timer> timer_;  // made for an idle timeout only
   worker_service* service_ = nullptr;
-  worker_service::registration registration_{};
+  using io_work = std::decay_t<decltype(asio::prefer(
+      std::declval<asio::io_context::executor_type>(), asio::execution::outstanding_work.tracked))>;
+  // From launch to close; the type-erased one is boxed, which keeps the common case small.
+  std::variant<std::monostate, io_work, std::unique_ptr<asio::any_io_executor>> work_;
 };
 
 }  // namespace workers::detail

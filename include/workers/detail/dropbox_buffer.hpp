@@ -34,6 +34,7 @@ class dropbox_buffer {
     entry_type entry;
     waiter_ref push;
   };
+  using blocked_list = std::vector<blocked_push>;
 
   explicit dropbox_buffer(std::size_t /*capacity*/) {}
 
@@ -65,8 +66,12 @@ class dropbox_buffer {
     }
   }
 
+  // Taking the slot's request destroys the previous one: under the batch lock.
+  static constexpr bool next_moves_entries() noexcept { return true; }
   // Under the batch lock: the slot's request, valid until the next call.
-  entry_type* next(std::mutex& /*producers*/, std::vector<waiter_ref>& /*admitted*/) {
+  template <class OnEmpty>
+  entry_type* next(std::mutex& /*producers*/, std::vector<waiter_ref>& /*admitted*/,
+                   const OnEmpty& /*on_empty*/) {
     taken_.reset();
     if (!slot_) return nullptr;
     taken_.emplace(std::move(*slot_));
@@ -81,7 +86,7 @@ class dropbox_buffer {
   void for_each_pending(F&& f) const {
     if (slot_) f(*slot_);
   }
-  std::vector<entry_type> take_all(std::deque<blocked_push>& /*blocked*/) {
+  std::vector<entry_type> take_all(blocked_list& /*blocked*/) {
     std::vector<entry_type> out;
     if (slot_) out.push_back(std::move(*slot_));
     slot_.reset();

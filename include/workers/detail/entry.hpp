@@ -21,6 +21,7 @@ struct entry {
   typename Def::request_variant request;
   clock::time_point pushed;
   waiter_ref reply;
+  clock::time_point treated{};  // set by the worker when it takes the request
 };
 
 // The typed waiter behind an entry's reply (its type follows the request's).

@@ -13,8 +13,9 @@
 
 #include <workers/detail/waiter.hpp>
 
+#include <atomic>
 #include <cstddef>
-#include <deque>
+#include <list>
 #include <mutex>
 #include <tuple>
 #include <utility>
@@ -34,6 +35,8 @@ class queue_buffer {
     Entry entry;
     waiter_ref push;
   };
+  // A list, not a deque: an empty one costs no allocation per worker.
+  using blocked_list = std::list<blocked_push>;
 
   explicit queue_buffer(std::size_t capacity) : capacity_(capacity) {}
 
@@ -52,18 +55,34 @@ class queue_buffer {
 
   // ---- worker side, under the batch lock; takes `producers` when needed ----
 
-  // The next entry, valid until the next call. Bounded queues admit waiting
-  // producers into the room it leaves; their push waiters land in `admitted`
-  // to be answered once the locks are released.
-  Entry* next(std::mutex& producers, std::vector<waiter_ref>& admitted) {
-    if (pos_ == batch_.size()) {
+  // Whether `next` destroys the entries of a finished batch: only then must it
+  // run under the batch lock. Within a batch, introspection reads entries
+  // from `pos_` on while the worker advances it; the swap that starts a batch
+  // happens under the producers' lock, which introspection takes as well.
+  bool next_moves_entries() const noexcept {
+    return !batch_.empty() && pos_.load(std::memory_order_relaxed) == batch_.size();
+  }
+
+  // The next entry, valid until the next call; null, after `on_empty()` under the
+  // producers' lock, if there is none. Bounded queues admit waiting producers
+  // into the room it leaves; their push waiters land in `admitted` to be
+  // answered once the locks are released.
+  template <class OnEmpty>
+  Entry* next(std::mutex& producers, std::vector<waiter_ref>& admitted, const OnEmpty& on_empty) {
+    std::size_t pos = pos_.load(std::memory_order_relaxed);
+    if (pos == batch_.size()) {
       batch_.clear();
-      pos_ = 0;
+      pos = 0;
+      pos_.store(0, std::memory_order_relaxed);
       std::lock_guard lock(producers);
       batch_.swap(incoming_);
-      if (batch_.empty()) return nullptr;
+      if (batch_.empty()) {
+        on_empty();
+        return nullptr;
+      }
     }
-    Entry* e = &batch_[pos_++];
+    Entry* e = &batch_[pos];
+    pos_.store(pos + 1, std::memory_order_release);
     if (capacity_ != 0) {
       std::lock_guard lock(producers);
       --count_;
@@ -74,21 +93,25 @@ class queue_buffer {
 
   // ---- under both locks ----
 
-  std::size_t size() const noexcept { return batch_.size() - pos_ + incoming_.size(); }
+  std::size_t size() const noexcept {
+    return batch_.size() - pos_.load(std::memory_order_acquire) + incoming_.size();
+  }
   template <class F>
   void for_each_pending(F&& f) const {
-    for (std::size_t i = pos_; i < batch_.size(); ++i) f(batch_[i]);
+    for (std::size_t i = pos_.load(std::memory_order_acquire); i < batch_.size(); ++i)
+      f(batch_[i]);
     for (const auto& e : incoming_) f(e);
   }
   // Empties the queue and the waiting producers.
-  std::vector<Entry> take_all(std::deque<blocked_push>& blocked) {
+  std::vector<Entry> take_all(blocked_list& blocked) {
     std::vector<Entry> out;
     out.reserve(size());
-    for (std::size_t i = pos_; i < batch_.size(); ++i) out.push_back(std::move(batch_[i]));
+    for (std::size_t i = pos_.load(std::memory_order_relaxed); i < batch_.size(); ++i)
+      out.push_back(std::move(batch_[i]));
     for (auto& e : incoming_) out.push_back(std::move(e));
     batch_.clear();
     incoming_.clear();
-    pos_ = 0;
+    pos_.store(0, std::memory_order_relaxed);
     count_ = 0;
     blocked.swap(blocked_);
     return out;
@@ -113,8 +136,8 @@ class queue_buffer {
   std::size_t count_ = 0;  // incoming + batch remaining, kept for bounded queues
   std::vector<Entry> incoming_;
   std::vector<Entry> batch_;
-  std::size_t pos_ = 0;
-  std::deque<blocked_push> blocked_;
+  std::atomic<std::size_t> pos_{0};  // written on the strand only
+  blocked_list blocked_;
 };
 
 }  // namespace workers::detail

@@ -6,12 +6,14 @@
 #include <workers/error.hpp>
 #include <workers/message_error.hpp>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/defer.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/recycling_allocator.hpp>
@@ -22,6 +24,7 @@
 #include <optional>
 #include <tuple>
 #include <utility>
+#include <variant>
 
 namespace workers::detail {
 
@@ -176,6 +179,56 @@ class waiter : public waiter_base {
   virtual void complete(T&& value, bool immediate) = 0;
 };
 
+// Outstanding work on a completion handler's executor, and where its
+// completion goes. An any_io_executor that wraps an io_context's executor is
+// tracked through the typed executor: tracking the type-erased one allocates.
+template <class Executor>
+class tracked_work {
+ public:
+  explicit tracked_work(const Executor& ex)
+      : ex_(asio::prefer(ex, asio::execution::outstanding_work.tracked)) {}
+  template <class F>
+  void post(F&& f, bool from_outside) const {
+    if (from_outside)
+      asio::post(ex_, std::forward<F>(f));
+    else
+      asio::defer(ex_, std::forward<F>(f));
+  }
+
+ private:
+  std::decay_t<decltype(asio::prefer(std::declval<Executor>(),
+                                     asio::execution::outstanding_work.tracked))>
+      ex_;
+};
+
+template <>
+class tracked_work<asio::any_io_executor> {
+ public:
+  explicit tracked_work(const asio::any_io_executor& ex) : ex_(track(ex)) {}
+  template <class F>
+  void post(F&& f, bool from_outside) const {
+    std::visit(
+        [&](const auto& ex) {
+          if (from_outside)
+            asio::post(ex, std::forward<F>(f));
+          else
+            asio::defer(ex, std::forward<F>(f));
+        },
+        ex_);
+  }
+
+ private:
+  using io_work = std::decay_t<decltype(asio::prefer(
+      std::declval<asio::io_context::executor_type>(), asio::execution::outstanding_work.tracked))>;
+  using variant_type = std::variant<io_work, asio::any_io_executor>;
+  static variant_type track(const asio::any_io_executor& ex) {
+    if (const auto* io = ex.target<asio::io_context::executor_type>())
+      return asio::prefer(*io, asio::execution::outstanding_work.tracked);
+    return asio::prefer(ex, asio::execution::outstanding_work.tracked);
+  }
+  variant_type ex_;
+};
+
 // The operation behind a waiter: owns the caller's completion handler, tracks
 // work on its executor, and hooks its cancellation slot.
 template <class T, class Handler, class DefaultExecutor, bool Cancellable = true>
@@ -183,8 +236,7 @@ class waiter_op final : public waiter<T> {
   using allocator_type = typename std::allocator_traits<asio::associated_allocator_t<
       Handler, asio::recycling_allocator<void>>>::template rebind_alloc<waiter_op>;
   using executor_type = asio::associated_executor_t<Handler, DefaultExecutor>;
-  using work_type = std::decay_t<decltype(asio::prefer(std::declval<executor_type>(),
-                                                       asio::execution::outstanding_work.tracked))>;
+  using work_type = tracked_work<executor_type>;
 
  public:
   // Allocates the operation with the handler's allocator (recycled by default, so
@@ -232,10 +284,7 @@ class waiter_op final : public waiter<T> {
   };
 
   waiter_op(Handler&& h, const DefaultExecutor& ex, const allocator_type& alloc)
-      : handler_(std::move(h)),
-        work_(asio::prefer(asio::get_associated_executor(handler_, ex),
-                           asio::execution::outstanding_work.tracked)),
-        alloc_(alloc) {}
+      : handler_(std::move(h)), work_(asio::get_associated_executor(handler_, ex)), alloc_(alloc) {}
 
   // Never dispatched inline: the worker answers from inside its strand, and a
   // caller resumed there would run as part of the worker (blocking it, and
@@ -244,11 +293,7 @@ class waiter_op final : public waiter<T> {
   void complete(T&& value, bool immediate) override {
     value_.emplace(std::move(value));
     this->add_ref();
-    auto ex = work_;
-    if (immediate)
-      asio::post(ex, completion(this));
-    else
-      asio::defer(ex, completion(this));
+    work_.post(completion(this), immediate);
   }
 
   // Runs on the handler's executor: the only place the slot is cleared, so it

@@ -31,7 +31,13 @@
 namespace workers::detail {
 
 // Awaits `f()` if it returns an awaitable, else returns its value: lets the
-// asynchronous path call plain and awaitable handlers alike.
+// asynchronous path call plain and awaitable handlers alike. GCC 12 flags the
+// frame of a lambda from a header as a subobject without linkage when the
+// handlers live in an anonymous namespace; the frame never crosses a TU.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsubobject-linkage"
+#endif
 template <class F>
 asio::awaitable<awaited_t<std::invoke_result_t<F&>>> await_call(F f) {
   if constexpr (is_awaitable_v<std::invoke_result_t<F&>>)
@@ -39,6 +45,9 @@ asio::awaitable<awaited_t<std::invoke_result_t<F&>>> await_call(F f) {
   else
     co_return f();
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 // What on_launch returns once awaited, and its launch error type.
 template <class H, class Self, class Def, bool HasLaunch>
@@ -130,8 +139,9 @@ class worker_impl final : public core<Def, Kind> {
     if constexpr (base::is_callback)
       asio::co_spawn(this->strand(), read_requests(this->shared_from_this(), self),
                      asio::bind_cancellation_slot(this->reader_signal().slot(), asio::detached));
-    asio::co_spawn(this->strand(), run(self),
-                   asio::bind_cancellation_slot(this->cancel_signal_.slot(), asio::detached));
+    self_ = self;
+    this->hold_work();
+    drive();  // what on_launch pushed; then the worker parks
     return self;
   }
 
@@ -154,80 +164,199 @@ class worker_impl final : public core<Def, Kind> {
   }
 
   // ---- the loop ----
+  //
+  // The loop is plain code on the strand, `drive`, run by the posts that wake
+  // it: an idle worker is a flag, not a suspended coroutine, and a plain
+  // handler runs without one. The first awaitable handler moves the loop into
+  // a coroutine, `drive_async`, which goes on until the worker is idle again.
 
-  asio::awaitable<void> run(handle_type self) {
-    co_await asio::this_coro::throw_if_cancelled(false);
-    std::size_t budget = fairness_budget;
-    for (;;) {
-      while (!this->is_shutting_down()) {
-        if (--budget == 0) {
-          budget = fairness_budget;
-          this->clear_current();
-          co_await asio::post(this->strand(), asio::use_awaitable);
-          continue;
-        }
-        entry_type* e = this->take_next();
-        if (!e) break;
-        // A queued request whose caller gave up is skipped. A dropbox request
-        // may hold puts made without a caller, so it is handled all the same.
-        if (!base::is_dropbox && e->reply && e->reply.all_cancelled()) {
-          e->reply.reset();
-          continue;
-        }
-        auto pending = std::visit(
-            [&](const auto& r) -> std::optional<asio::awaitable<void>> {
-              using R = std::decay_t<decltype(r)>;
-              if constexpr (plain_request<R>) {
-                treat_plain(self, *e, r);
-                return std::nullopt;
-              } else {
-                return treat_async(self, *e, r);
-              }
-            },
-            e->request);
-        if (pending) {
-          in_flight_async_ = true;
-          co_await std::move(*pending);
-          in_flight_async_ = false;
-          // A cancellation emitted for a caller must not linger for the next handlers.
-          if (std::exchange(caller_cancel_emitted_, false))
-            co_await asio::this_coro::reset_cancellation_state();
-        }
-      }
-      if (this->is_shutting_down()) break;
-      this->want_request();
-      const auto why = co_await this->sleep();
-      this->cancel_timer();
-      if (why == wake_reason::timed_out && !this->is_shutting_down()) {
-        if constexpr (has_on_no_request<H, handle_type>) {
-          try {
-            in_flight_async_ = is_awaitable_v<decltype(handlers_.on_no_request(self))>;
-            co_await await_call([&] { return handlers_.on_no_request(self); });
-          } catch (...) {
-            crash(std::current_exception(), "on_no_request");
+  enum class step { next, await, yield, idle, close };
+
+  // One step of the loop. `pending` receives the awaitable of an awaitable handler.
+  step advance(std::size_t& budget, std::optional<asio::awaitable<void>>& pending) {
+    if (this->is_shutting_down()) return step::close;
+    if (--budget == 0) {
+      budget = fairness_budget;
+      this->clear_current();
+      return step::yield;
+    }
+    bool parked = false;
+    entry_type* e = this->take_next(parked);
+    if (!e) {
+      if (!parked && !this->park()) return step::next;
+      this->while_parked();
+      return step::idle;
+    }
+    // A queued request whose caller gave up is skipped. A dropbox request
+    // may hold puts made without a caller, so it is handled all the same.
+    if (!base::is_dropbox && e->reply && e->reply.all_cancelled()) {
+      e->reply.reset();
+      return step::next;
+    }
+    pending = std::visit(
+        [&](const auto& r) -> std::optional<asio::awaitable<void>> {
+          using R = std::decay_t<decltype(r)>;
+          if constexpr (plain_request<R>) {
+            treat_plain(self_, *e, r);
+            return std::nullopt;
+          } else {
+            return treat_async(self_, *e, r);
           }
-          in_flight_async_ = false;
+        },
+        e->request);
+    return pending ? step::await : step::next;
+  }
+
+  void resume(wake_reason why) override {
+    this->cancel_timer();
+    if (why == wake_reason::timed_out && !this->is_shutting_down()) {
+      if constexpr (no_request_is_async) {
+        spawn_drive(no_request(), fairness_budget);
+        return;
+      } else if constexpr (has_on_no_request<H, handle_type>) {
+        try {
+          handlers_.on_no_request(self_);
+        } catch (...) {
+          crash(std::current_exception(), "on_no_request");
         }
       }
     }
-    co_await close(self);
+    drive();
   }
 
-  asio::awaitable<void> close(handle_type& self) {
-    co_await asio::this_coro::reset_cancellation_state();
+  void drive() {
+    std::size_t budget = fairness_budget;
+    std::optional<asio::awaitable<void>> pending;
+    for (;;) {
+      switch (advance(budget, pending)) {
+        case step::next:
+          continue;
+        case step::await:
+          spawn_drive(std::move(*pending), budget);
+          return;
+        case step::yield:
+          this->post_resume(wake_reason::ready);
+          return;
+        case step::idle:
+          return;
+        case step::close:
+          close();
+          return;
+      }
+    }
+  }
+
+  void spawn_drive(asio::awaitable<void> first, std::size_t budget) {
+    asio::co_spawn(this->strand(), drive_async(self_, std::move(first), budget),
+                   asio::bind_cancellation_slot(this->cancel_signal_.slot(), asio::detached));
+  }
+
+  // The loop while handlers are awaited; `self` keeps the worker alive.
+  asio::awaitable<void> drive_async(handle_type self, asio::awaitable<void> first,
+                                    std::size_t budget) {
+    co_await asio::this_coro::throw_if_cancelled(false);
+    std::optional<asio::awaitable<void>> pending(std::move(first));
+    for (;;) {
+      if (pending) {
+        in_flight_async_ = true;
+        co_await std::move(*pending);
+        pending.reset();
+        in_flight_async_ = false;
+        // A cancellation emitted for a caller must not linger for the next handlers.
+        if (std::exchange(caller_cancel_emitted_, false))
+          co_await asio::this_coro::reset_cancellation_state();
+      }
+      switch (advance(budget, pending)) {
+        case step::next:
+        case step::await:
+          continue;
+        case step::yield:
+          co_await asio::post(this->strand(), asio::use_awaitable);
+          continue;
+        case step::idle:
+          co_return;
+        case step::close:
+          co_await asio::this_coro::reset_cancellation_state();
+          enter_close();
+          if constexpr (close_is_async)
+            co_await on_close_async(self);
+          else
+            on_close_plain();
+          co_return;
+      }
+    }
+  }
+
+  static constexpr bool no_request_is_async = [] {
+    if constexpr (has_on_no_request<H, handle_type>)
+      return is_awaitable_v<decltype(std::declval<H&>().on_no_request(
+          std::declval<handle_type&>()))>;
+    else
+      return false;
+  }();
+  static constexpr bool close_is_async = [] {
+    if constexpr (has_on_close<H, handle_type>)
+      return is_awaitable_v<decltype(std::declval<H&>().on_close(std::declval<handle_type&>()))>;
+    else
+      return false;
+  }();
+
+  asio::awaitable<void> no_request() {
+    try {
+      co_await handlers_.on_no_request(self_);
+    } catch (...) {
+      crash(std::current_exception(), "on_no_request");
+    }
+  }
+
+  // ---- the close ----
+
+  void close() {
+    enter_close();
+    if constexpr (close_is_async)
+      asio::co_spawn(this->strand(), on_close_async(self_), asio::detached);
+    else
+      on_close_plain();
+  }
+
+  void enter_close() {
     closing_path_ = true;
     this->stop_reader();
     this->drain_closed();
+  }
+
+  void on_close_plain() {
     if constexpr (has_on_close<H, handle_type>) {
-      std::exception_ptr failure;
       try {
-        co_await await_call([&] { return handlers_.on_close(self); });
+        handlers_.on_close(self_);
       } catch (...) {
-        failure = std::current_exception();
+        this->add_crash_error("on_close threw: " + describe(std::current_exception()));
       }
-      if (failure) this->add_crash_error("on_close threw: " + describe(failure));
     }
+    finish();
+  }
+
+  asio::awaitable<void> on_close_async(handle_type self) {
+    std::exception_ptr failure;
+    try {
+      co_await handlers_.on_close(self);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if (failure) this->add_crash_error("on_close threw: " + describe(failure));
+    finish();
+  }
+
+  // The last step: this may be destroyed when it returns.
+  void finish() {
     this->finish_close();
+    handle_type gone = std::move(self_);
+  }
+
+  void abandon() noexcept override {
+    auto keep = this->shared_from_this();
+    base::abandon();
+    self_ = handle_type{};
   }
 
   // The hook a cancellable request's waiter carries while it is handled.
@@ -298,7 +427,7 @@ class worker_impl final : public core<Def, Kind> {
   }();
 
   request_status status_of(const entry_type& e) const {
-    return {e.pushed, this->treated_at() - e.pushed, clock::now() - this->treated_at()};
+    return {e.pushed, e.treated - e.pushed, clock::now() - e.treated};
   }
 
   template <class R>
@@ -426,6 +555,9 @@ class worker_impl final : public core<Def, Kind> {
   }
 
   H handlers_;
+  // The worker's own handle, from launch to close: a running worker lives on
+  // without any other (like an Octez worker), and the posts that wake it need none.
+  handle_type self_;
   bool in_flight_async_ = false;  // strand only
   bool cancel_emitted_ = false;
   bool caller_cancel_emitted_ = false;
