@@ -24,8 +24,8 @@ namespace workers {
 template <class Def, class R>
 bool put_request(const worker<Def, dropbox>& w, R request) {
   detail::check_request<R, Def>();
-  typename detail::core<Def, dropbox>::entry_type e{std::move(request), clock::now(), {}};
-  return w.core().push(e, false) == detail::core<Def, dropbox>::push_outcome::queued;
+  return w.core().push_now(std::move(request)) ==
+         detail::core<Def, dropbox>::push_outcome::queued;
 }
 
 /// @brief Puts `request` into the dropbox and completes with the outcome of

@@ -169,8 +169,8 @@ auto push_request(const worker<Def, Kind>& w, R request, Token&& token = {}) {
 template <class Def, class R>
 bool push_request_now(const worker<Def, queue<infinite>>& w, R request) {
   detail::check_request<R, Def>();
-  typename detail::core<Def, queue<infinite>>::entry_type e{std::move(request), clock::now(), {}};
-  return w.core().push(e, false) == detail::core<Def, queue<infinite>>::push_outcome::queued;
+  return w.core().push_now(std::move(request)) ==
+         detail::core<Def, queue<infinite>>::push_outcome::queued;
 }
 
 /// @brief Enqueues `request` if there is room (bounded queues).
@@ -178,8 +178,8 @@ bool push_request_now(const worker<Def, queue<infinite>>& w, R request) {
 template <class Def, class R>
 bool try_push_request_now(const worker<Def, queue<bounded>>& w, R request) {
   detail::check_request<R, Def>();
-  typename detail::core<Def, queue<bounded>>::entry_type e{std::move(request), clock::now(), {}};
-  return w.core().push(e, false) == detail::core<Def, queue<bounded>>::push_outcome::queued;
+  return w.core().push_now(std::move(request)) ==
+         detail::core<Def, queue<bounded>>::push_outcome::queued;
 }
 
 /// @brief Enqueues `request` and completes with its result.

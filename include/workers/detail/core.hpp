@@ -139,22 +139,23 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     if (closing_.load(std::memory_order_relaxed)) return push_outcome::refused;
     if (buffer_.must_wait()) {
       if (!may_wait) return push_outcome::full;
-      buffer_.block(std::move(e), push_waiter ? std::move(*push_waiter) : waiter_ref{});
-      return push_outcome::waiting;
+      if (buffer_.block(e, push_waiter)) return push_outcome::waiting;
+      // the worker made room meanwhile
     }
     buffer_.push(std::move(e));
-    if constexpr (is_dropbox) {
-      // A busy worker merges the put as soon as its strand is free: the slot,
-      // not the inbox, is what waits.
-      if (!parked_ && !merge_scheduled_) {
-        merge_scheduled_ = true;
-        lock.unlock();
-        asio::post(*strand_, [self = this->shared_from_this()] { self->merge_pass(); });
-        return push_outcome::queued;
-      }
-    }
-    wake_locked(lock, wake_reason::ready);
-    return push_outcome::queued;
+    return queued(lock);
+  }
+
+  // Fire and forget: the entry is built in place, without a caller, unless the
+  // worker is closing (refused) or a bounded queue is full.
+  template <class R>
+  push_outcome push_now(R&& request) {
+    const auto now = clock::now();
+    std::unique_lock lock(mutex_);
+    if (closing_.load(std::memory_order_relaxed)) return push_outcome::refused;
+    if (buffer_.must_wait()) return push_outcome::full;
+    buffer_.emplace(std::forward<R>(request), now);
+    return queued(lock);
   }
 
   bool is_shutting_down() const noexcept { return closing_.load(std::memory_order_acquire); }
@@ -516,6 +517,22 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   void set_phase_locked(phase p) {
     phase_.store(p, std::memory_order_release);
     since_ = clock::now();
+  }
+
+  // A request was queued: wake the loop if it is parked.
+  push_outcome queued(std::unique_lock<std::mutex>& lock) {
+    if constexpr (is_dropbox) {
+      // A busy worker merges the put as soon as its strand is free: the slot,
+      // not the inbox, is what waits.
+      if (!parked_ && !merge_scheduled_) {
+        merge_scheduled_ = true;
+        lock.unlock();
+        asio::post(*strand_, [self = this->shared_from_this()] { self->merge_pass(); });
+        return push_outcome::queued;
+      }
+    }
+    wake_locked(lock, wake_reason::ready);
+    return push_outcome::queued;
   }
 
   bool park_locked() {

@@ -42,7 +42,11 @@ class dropbox_buffer {
 
   bool must_wait() const noexcept { return false; }
   void push(entry_type&& e) { inbox_.push_back(std::move(e)); }
-  void block(entry_type&&, waiter_ref) noexcept {}
+  template <class... Args>
+  void emplace(Args&&... args) {
+    inbox_.emplace_back(std::forward<Args>(args)...);
+  }
+  bool block(entry_type&, waiter_ref*) noexcept { return false; }
   // Whether the worker has something to do: a put to merge or a request to take.
   bool incoming_empty() const noexcept { return inbox_.empty() && !slot_; }
   bool inbox_empty() const noexcept { return inbox_.empty(); }

@@ -8,8 +8,11 @@
 //
 // A bounded queue (capacity > 0) holds exactly `capacity` requests. Producers
 // that find it full wait in `blocked_`, oldest first; each request the worker
-// takes admits the oldest of them. That accounting needs the producers' lock
-// once per request, which only bounded queues pay.
+// takes admits the oldest of them. The count is atomic so that the worker
+// takes the producers' lock for that only while producers wait: a producer
+// about to wait says so (`has_blocked_`) before it looks at the count again,
+// and the worker looks at `has_blocked_` after it lowered the count, so one
+// of them always sees the other (both sequentially consistent).
 
 #include <workers/detail/waiter.hpp>
 
@@ -44,13 +47,26 @@ class queue_buffer {
 
   // Whether a newcomer must wait: full, or others already wait (FIFO).
   bool must_wait() const noexcept {
-    return capacity_ != 0 && (count_ >= capacity_ || !blocked_.empty());
+    return capacity_ != 0 &&
+           (count_.load(std::memory_order_relaxed) >= capacity_ || !blocked_.empty());
   }
-  void push(Entry&& e) {
-    incoming_.push_back(std::move(e));
-    if (capacity_ != 0) ++count_;
+  void push(Entry&& e) { emplace(std::move(e)); }
+  template <class... Args>
+  void emplace(Args&&... args) {
+    incoming_.emplace_back(std::forward<Args>(args)...);
+    if (capacity_ != 0) count_.fetch_add(1, std::memory_order_relaxed);
   }
-  void block(Entry&& e, waiter_ref push) { blocked_.push_back({std::move(e), std::move(push)}); }
+  // Parks `e` (and `push`, the producer's waiter, if any) until there is room;
+  // false, leaving them untouched, if the worker made room meanwhile.
+  bool block(Entry& e, waiter_ref* push) {
+    has_blocked_.store(true, std::memory_order_seq_cst);
+    if (blocked_.empty() && count_.load(std::memory_order_seq_cst) < capacity_) {
+      has_blocked_.store(false, std::memory_order_relaxed);
+      return false;
+    }
+    blocked_.push_back({std::move(e), push ? std::move(*push) : waiter_ref{}});
+    return true;
+  }
   bool incoming_empty() const noexcept { return incoming_.empty(); }
 
   // ---- worker side, under the batch lock; takes `producers` when needed ----
@@ -84,9 +100,11 @@ class queue_buffer {
     Entry* e = &batch_[pos];
     pos_.store(pos + 1, std::memory_order_release);
     if (capacity_ != 0) {
-      std::lock_guard lock(producers);
-      --count_;
-      admit(admitted);
+      count_.fetch_sub(1, std::memory_order_seq_cst);
+      if (has_blocked_.load(std::memory_order_seq_cst)) {
+        std::lock_guard lock(producers);
+        admit(admitted);
+      }
     }
     return e;
   }
@@ -112,7 +130,8 @@ class queue_buffer {
     batch_.clear();
     incoming_.clear();
     pos_.store(0, std::memory_order_relaxed);
-    count_ = 0;
+    count_.store(0, std::memory_order_relaxed);
+    has_blocked_.store(false, std::memory_order_relaxed);
     blocked.swap(blocked_);
     return out;
   }
@@ -120,20 +139,22 @@ class queue_buffer {
  private:
   // Oldest first; a producer that gave up (cancelled) is dropped unqueued.
   void admit(std::vector<waiter_ref>& admitted) {
-    while (count_ < capacity_ && !blocked_.empty()) {
+    while (count_.load(std::memory_order_relaxed) < capacity_ && !blocked_.empty()) {
       auto b = std::move(blocked_.front());
       blocked_.pop_front();
       const bool gave_up =
           b.push ? b.push.get()->cancelled() : (b.entry.reply && b.entry.reply.get()->cancelled());
       if (gave_up) continue;
       incoming_.push_back(std::move(b.entry));
-      ++count_;
+      count_.fetch_add(1, std::memory_order_relaxed);
       if (b.push) admitted.push_back(std::move(b.push));
     }
+    if (blocked_.empty()) has_blocked_.store(false, std::memory_order_relaxed);
   }
 
-  std::size_t capacity_;   // 0: unbounded
-  std::size_t count_ = 0;  // incoming + batch remaining, kept for bounded queues
+  std::size_t capacity_;                  // 0: unbounded
+  std::atomic<std::size_t> count_{0};     // bounded: incoming + batch remaining
+  std::atomic<bool> has_blocked_{false};  // bounded: producers wait (producers' lock)
   std::vector<Entry> incoming_;
   std::vector<Entry> batch_;
   std::atomic<std::size_t> pos_{0};  // written on the strand only
