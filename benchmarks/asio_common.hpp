@@ -125,31 +125,32 @@ struct idle_worker {
 template <class Loop>
 void idle(benchmark::State& state, Loop loop) {
   bench::pin_cpu pin;
-  for (auto _ : state) for (int round = 0; round < 2; ++round) {
-    const std::size_t n = bench::idle_workers;
-    bench::idle_run run(n, round);
-    std::size_t alive = n;
-    {
-      asio::io_context ctx{1};
-      std::vector<std::unique_ptr<idle_worker>> table;
-      table.reserve(n);
-      run.launch_begin();
-      for (std::size_t i = 0; i < n; ++i) {
-        table.push_back(std::make_unique<idle_worker>(ctx));
-        asio::co_spawn(asio::make_strand(ctx), loop(*table.back(), alive), asio::detached);
+  for (auto _ : state)
+    for (int round = 0; round < 2; ++round) {
+      const std::size_t n = bench::idle_workers;
+      bench::idle_run run(n, round);
+      std::size_t alive = n;
+      {
+        asio::io_context ctx{1};
+        std::vector<std::unique_ptr<idle_worker>> table;
+        table.reserve(n);
+        run.launch_begin();
+        for (std::size_t i = 0; i < n; ++i) {
+          table.push_back(std::make_unique<idle_worker>(ctx));
+          asio::co_spawn(asio::make_strand(ctx), loop(*table.back(), alive), asio::detached);
+        }
+        ctx.poll();  // every worker runs up to its first (idle) co_await
+        run.launch_end();
+        run.shutdown_begin();
+        for (auto& w : table) w->ch.close();
+        ctx.run();  // every worker observes the close and returns
+        table.clear();
+        run.shutdown_end();
       }
-      ctx.poll();  // every worker runs up to its first (idle) co_await
-      run.launch_end();
-      run.shutdown_begin();
-      for (auto& w : table) w->ch.close();
-      ctx.run();  // every worker observes the close and returns
-      table.clear();
-      run.shutdown_end();
+      if (alive != 0) return bench::fail(state, "workers did not stop");
+      run.record(state);
+      bench::label(state, "100000 workers");
     }
-    if (alive != 0) return bench::fail(state, "workers did not stop");
-    run.record(state);
-    bench::label(state, "100000 workers");
-  }
 }
 
 }  // namespace bench::asio_peer

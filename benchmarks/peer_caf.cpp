@@ -279,24 +279,25 @@ void idle(benchmark::State& state) {
   bench::pin_cpu pin;
   caf::actor_system_config cfg = make_config(1);
   caf::actor_system sys{cfg};
-  for (auto _ : state) for (int round = 0; round < 2; ++round) {
-    const std::size_t n = bench::idle_workers;
-    bench::idle_run run(n, round);
-    std::vector<caf::actor> table;
-    table.reserve(n);
-    std::latch started{static_cast<std::ptrdiff_t>(n)};
-    run.launch_begin();
-    for (std::size_t i = 0; i < n; ++i) table.push_back(sys.spawn(idle_actor, &started));
-    started.wait();  // every actor ran its initialisation and is idle
-    run.launch_end();
-    run.shutdown_begin();
-    for (auto& a : table) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-    table.clear();
-    sys.await_all_actors_done();
-    run.shutdown_end();
-    run.record(state);
-    bench::label(state, "100000 workers");
-  }
+  for (auto _ : state)
+    for (int round = 0; round < 2; ++round) {
+      const std::size_t n = bench::idle_workers;
+      bench::idle_run run(n, round);
+      std::vector<caf::actor> table;
+      table.reserve(n);
+      std::latch started{static_cast<std::ptrdiff_t>(n)};
+      run.launch_begin();
+      for (std::size_t i = 0; i < n; ++i) table.push_back(sys.spawn(idle_actor, &started));
+      started.wait();  // every actor ran its initialisation and is idle
+      run.launch_end();
+      run.shutdown_begin();
+      for (auto& a : table) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+      table.clear();
+      sys.await_all_actors_done();
+      run.shutdown_end();
+      run.record(state);
+      bench::label(state, "100000 workers");
+    }
 }
 
 [[maybe_unused]] const bool registered = [] {

@@ -147,26 +147,27 @@ void roundtrip(benchmark::State& state) {
 }
 
 void idle(benchmark::State& state) {
-  for (auto _ : state) for (int round = 0; round < 2; ++round) {
-    const std::size_t n = bench::idle_threads;
-    bench::idle_run run(n, round);
-    std::vector<std::unique_ptr<value_worker>> table;
-    table.reserve(n);
-    std::vector<std::uint64_t> sums(n, 0);
-    std::latch started{static_cast<std::ptrdiff_t>(n)};
-    run.launch_begin();
-    for (std::size_t i = 0; i < n; ++i)
-      table.push_back(std::make_unique<value_worker>(
-          value_worker::unbounded, [&sums, i](std::uint64_t v) { sums[i] += v; }, &started));
-    started.wait();  // every thread is running (and about to wait for work)
-    run.launch_end();
-    run.shutdown_begin();
-    for (auto& w : table) w->request_stop();
-    table.clear();  // joins
-    run.shutdown_end();
-    run.record(state);
-    bench::label(state, "10000 workers (threads peer capped at 10k)");
-  }
+  for (auto _ : state)
+    for (int round = 0; round < 2; ++round) {
+      const std::size_t n = bench::idle_threads;
+      bench::idle_run run(n, round);
+      std::vector<std::unique_ptr<value_worker>> table;
+      table.reserve(n);
+      std::vector<std::uint64_t> sums(n, 0);
+      std::latch started{static_cast<std::ptrdiff_t>(n)};
+      run.launch_begin();
+      for (std::size_t i = 0; i < n; ++i)
+        table.push_back(std::make_unique<value_worker>(
+            value_worker::unbounded, [&sums, i](std::uint64_t v) { sums[i] += v; }, &started));
+      started.wait();  // every thread is running (and about to wait for work)
+      run.launch_end();
+      run.shutdown_begin();
+      for (auto& w : table) w->request_stop();
+      table.clear();  // joins
+      run.shutdown_end();
+      run.record(state);
+      bench::label(state, "10000 workers (threads peer capped at 10k)");
+    }
 }
 
 [[maybe_unused]] const bool registered = [] {

@@ -289,44 +289,45 @@ void b2(benchmark::State& state) {
 
 void idle(benchmark::State& state) {
   bench::pin_cpu pin;
-  for (auto _ : state) for (int round = 0; round < 2; ++round) {
-    const std::size_t n = bench::idle_workers;
-    bench::idle_run run(n, round);
-    std::size_t launched = 0;
-    std::size_t closed = 0;
-    bool table_empty = false;
-    {
-      asio::io_context ctx{1};
-      auto table = group::create_table(workers::infinite_queue{});
-      const sum_handlers handlers{};
-      std::vector<W> ws(n);
+  for (auto _ : state)
+    for (int round = 0; round < 2; ++round) {
+      const std::size_t n = bench::idle_workers;
+      bench::idle_run run(n, round);
+      std::size_t launched = 0;
+      std::size_t closed = 0;
+      bool table_empty = false;
+      {
+        asio::io_context ctx{1};
+        auto table = group::create_table(workers::infinite_queue{});
+        const sum_handlers handlers{};
+        std::vector<W> ws(n);
 
-      run.launch_begin();
-      for (std::size_t i = 0; i < n; ++i)
-        workers::launch(table, ctx.get_executor(), i, 0, handlers, [&ws, &launched, i](auto r) {
-          if (!r.has_value()) return;
-          ws[i] = std::move(*r);
-          ++launched;
-        });
-      while (launched < n && ctx.poll() != 0) {
-      }  // every launch answered, every loop parked on its first wait
-      run.launch_end();
+        run.launch_begin();
+        for (std::size_t i = 0; i < n; ++i)
+          workers::launch(table, ctx.get_executor(), i, 0, handlers, [&ws, &launched, i](auto r) {
+            if (!r.has_value()) return;
+            ws[i] = std::move(*r);
+            ++launched;
+          });
+        while (launched < n && ctx.poll() != 0) {
+        }  // every launch answered, every loop parked on its first wait
+        run.launch_end();
 
-      run.shutdown_begin();
-      for (const auto& w : ws)
-        if (w) workers::trigger_shutdown(w);
-      for (const auto& w : ws)
-        if (w) workers::wait_for_completion(w, [&closed](error_code ec) { closed += !ec; });
-      ctx.run();  // returns once every worker has closed
-      table_empty = table.size() == 0;
-      ws.clear();
-      run.shutdown_end();
+        run.shutdown_begin();
+        for (const auto& w : ws)
+          if (w) workers::trigger_shutdown(w);
+        for (const auto& w : ws)
+          if (w) workers::wait_for_completion(w, [&closed](error_code ec) { closed += !ec; });
+        ctx.run();  // returns once every worker has closed
+        table_empty = table.size() == 0;
+        ws.clear();
+        run.shutdown_end();
+      }
+      if (launched != n) return bench::fail(state, "launch failed");
+      if (closed != n || !table_empty) return bench::fail(state, "workers did not stop");
+      run.record(state);
+      bench::label(state, "100000 workers");
     }
-    if (launched != n) return bench::fail(state, "launch failed");
-    if (closed != n || !table_empty) return bench::fail(state, "workers did not stop");
-    run.record(state);
-    bench::label(state, "100000 workers");
-  }
 }
 
 [[maybe_unused]] const bool registered = [] {

@@ -24,8 +24,7 @@ namespace workers {
 template <class Def, class R>
 bool put_request(const worker<Def, dropbox>& w, R request) {
   detail::check_request<R, Def>();
-  return w.core().push_now(std::move(request)) ==
-         detail::core<Def, dropbox>::push_outcome::queued;
+  return w.core().push_now(std::move(request)) == detail::core<Def, dropbox>::push_outcome::queued;
 }
 
 /// @brief Puts `request` into the dropbox and completes with the outcome of

@@ -10,6 +10,8 @@
 #include <workers/worker.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/append.hpp>
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -89,20 +91,31 @@ auto launch(const table<Def, Kind>& t, const Executor& ex, typename Def::name_ty
   using impl_type = detail::worker_impl<Def, Kind, H>;
   static_assert(detail::check_handlers<H, worker<Def, Kind>, Def>());
   using launch_result = typename impl_type::launch_result;
-  auto strand = detail::worker_strand::make(boost::asio::any_io_executor(ex));
+  detail::worker_strand strand{boost::asio::any_io_executor(ex)};
   return boost::asio::async_initiate<Token, void(launch_result)>(
       [](auto handler, std::shared_ptr<impl_type> impl,
          std::shared_ptr<detail::table_state<Def, Kind>> state) {
-        using op_type = detail::waiter_op<launch_result, decltype(handler),
-                                          typename impl_type::strand_type, false>;
-        auto* op = op_type::create(std::move(handler), impl->strand());
-        detail::waiter_ref reply(op);
         if (!state->try_insert(impl->name(), impl)) {
-          op->answer(impl->name_taken(), true);
+          detail::post_result(std::move(handler), impl->strand(), impl->name_taken());
           return;
         }
         worker<Def, Kind> self(impl);
-        if constexpr (impl_type::launch_is_async) {
+        if constexpr (!impl_type::launch_is_async) {
+          // One operation: the launch carries its caller's handler, and the
+          // work that keeps the caller's context running meanwhile.
+          using handler_type = decltype(handler);
+          using work_type = detail::tracked_work<
+              boost::asio::associated_executor_t<handler_type, typename impl_type::strand_type>>;
+          work_type work(boost::asio::get_associated_executor(handler, impl->strand()));
+          boost::asio::post(impl->strand(), [impl, self = std::move(self), work = std::move(work),
+                                             handler = std::move(handler)]() mutable {
+            auto r = impl->launch_plain(std::move(self));
+            work.post(boost::asio::append(std::move(handler), std::move(r)), true);
+          });
+        } else {
+          using op_type = detail::waiter_op<launch_result, decltype(handler),
+                                            typename impl_type::strand_type, false>;
+          detail::waiter_ref reply(op_type::create(std::move(handler), impl->strand()));
           boost::asio::co_spawn(
               impl->strand(),
               [](std::shared_ptr<impl_type> impl, worker<Def, Kind> self,
@@ -111,16 +124,10 @@ auto launch(const table<Def, Kind>& t, const Executor& ex, typename Def::name_ty
                 static_cast<detail::waiter<launch_result>*>(reply.get())->answer(std::move(r));
               }(impl, std::move(self), std::move(reply)),
               boost::asio::detached);
-        } else {
-          boost::asio::post(impl->strand(),
-                            [impl, self = std::move(self), reply = std::move(reply)]() mutable {
-                              static_cast<detail::waiter<launch_result>*>(reply.get())
-                                  ->answer(impl->launch_plain(std::move(self)));
-                            });
         }
       },
       token,
-      std::make_shared<impl_type>(std::move(handlers), strand, std::move(name),
+      std::make_shared<impl_type>(std::move(handlers), std::move(strand), std::move(name),
                                   std::move(parameters), std::weak_ptr(t.state()), options.timeout,
                                   t.state()->config()),
       t.state());

@@ -111,7 +111,7 @@ class worker {
   /// @brief The launch parameters.
   const parameters_type& parameters() const noexcept { return core_->parameters(); }
   /// @brief The strand the worker runs on.
-  const executor_type& get_executor() const { return core_->strand(); }
+  executor_type get_executor() const { return core_->strand(); }
 
   friend bool operator==(const worker& a, const worker& b) noexcept = default;
   explicit operator bool() const noexcept { return core_ != nullptr; }

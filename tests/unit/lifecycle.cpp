@@ -335,7 +335,8 @@ TEST_CASE("lifecycle: an idle worker keeps run() going until it closes, like a p
   auto w = launched.get().value();
   // Between these calls the worker is idle with nothing queued: run() must not return.
   for (int i = 0; i < 3; ++i) {
-    auto state = workers::with_state(w, [](int& s) { return s; }, asio::use_future);
+    auto state = workers::with_state(
+        w, [](int& s) { return s; }, asio::use_future);
     REQUIRE(state.wait_for(watchdog) == std::future_status::ready);
     auto r = workers::push_request_and_wait(w, add{1}, asio::use_future);
     REQUIRE(r.wait_for(watchdog) == std::future_status::ready);

@@ -15,6 +15,7 @@
 #include <workers/detail/read_demand.hpp>
 #include <workers/detail/service.hpp>
 #include <workers/detail/waiter.hpp>
+#include <workers/detail/worker_strand.hpp>
 #include <workers/error.hpp>
 #include <workers/status.hpp>
 
@@ -61,23 +62,6 @@ struct buffer_for<dropbox, Def> {
   using type = dropbox_buffer<Def>;
 };
 
-// A worker's strand, as its handle shows it, and the same strand typed when it
-// runs on an io_context: the worker posts to itself through the typed one,
-// which skips the type-erased executor's conversions.
-struct worker_strand {
-  using io_strand_type = asio::strand<asio::io_context::executor_type>;
-  asio::strand<asio::any_io_executor> strand;
-  std::optional<io_strand_type> io_strand;
-
-  static worker_strand make(const asio::any_io_executor& ex) {
-    if (const auto* io = ex.target<asio::io_context::executor_type>()) {
-      io_strand_type typed(*io);
-      return {asio::strand<asio::any_io_executor>(typed), typed};
-    }
-    return {asio::make_strand(ex), std::nullopt};
-  }
-};
-
 template <class Def, class Kind>
 class core : public abandonable, public std::enable_shared_from_this<core<Def, Kind>> {
  public:
@@ -96,8 +80,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   core(worker_strand strand, name_type name, parameters_type parameters,
        std::weak_ptr<table_type> table, std::optional<clock::duration> timeout,
        std::shared_ptr<const config_type> config)
-      : strand_(std::move(strand.strand)),
-        io_strand_(std::move(strand.io_strand)),
+      : strand_(std::move(strand)),
         name_(std::move(name)),
         parameters_(std::move(parameters)),
         table_(std::move(table)),
@@ -119,13 +102,13 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   const parameters_type& parameters() const noexcept { return parameters_; }
   const config_type& config() const noexcept { return *config_; }
   // Throws once the execution context is gone: nothing can run there any more.
-  const strand_type& strand() const {
-    if (!strand_)
+  strand_type strand() const {
+    if (!strand_.valid())
       throw std::logic_error("workers: the execution context of worker " + full_name() +
                              " was destroyed");
-    return *strand_;
+    return strand_.get();
   }
-  bool on_strand() const noexcept { return strand_ && strand_->running_in_this_thread(); }
+  bool on_strand() const noexcept { return strand_.running_in_this_thread(); }
 
   // ---- producers, any thread ----
 
@@ -163,10 +146,9 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   // From the caller's cancellation, any thread.
   void post_cancel_for_caller(std::uint64_t request) noexcept {
     try {
-      if (strand_)
-        asio::post(*strand_, [self = this->shared_from_this(), request] {
-          self->cancel_for_caller(request);
-        });
+      if (strand_.valid())
+        strand_.post(
+            [self = this->shared_from_this(), request] { self->cancel_for_caller(request); });
     } catch (...) {  // out of memory: the handler runs to its end, as without the opt-in
     }
   }
@@ -198,7 +180,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     const bool parked = parked_;
     wake_locked(lock, wake_reason::ready);
     if (!parked && !on_strand())
-      asio::post(*strand_, [self = this->shared_from_this()] { self->cancel_in_flight(); });
+      strand_.post([self = this->shared_from_this()] { self->cancel_in_flight(); });
     return true;
   }
 
@@ -314,19 +296,10 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   // A running worker counts as outstanding work of its execution context, as a
   // pending operation does: run() does not return while it may get requests.
   // An io_context's executor says so without the allocation of a type-erased one.
-  void hold_work() {
-    const auto& inner = strand_->get_inner_executor();
-    if (const auto* io = inner.template target<asio::io_context::executor_type>())
-      work_.template emplace<io_work>(asio::prefer(*io, asio::execution::outstanding_work.tracked));
-    else
-      work_.template emplace<std::unique_ptr<asio::any_io_executor>>(
-          std::make_unique<asio::any_io_executor>(
-              asio::prefer(inner, asio::execution::outstanding_work.tracked)));
-  }
+  void hold_work() { work_ = strand_.track(); }
 
   void register_with_service() {
-    service_ = &asio::use_service<worker_service>(
-        asio::query(strand_->get_inner_executor(), asio::execution::context));
+    service_ = &asio::use_service<worker_service>(strand_.context());
     service_->add(this);
   }
 
@@ -358,9 +331,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     }
     return e;
   }
-  void clear_current() {
-    current_.store(nullptr, std::memory_order_release);
-  }
+  void clear_current() { current_.store(nullptr, std::memory_order_release); }
 
   // Parks the loop until a push, a shutdown or the idle timeout, which post
   // `resume`; false if there is something to do already. A parked worker is
@@ -374,7 +345,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     want_request();
     if (timeout_) {  // a wake-up before it fires runs `resume` after this: it cancels the timer
       const std::uint64_t generation = ++sleep_generation_;
-      if (!timer_) timer_ = std::make_unique<asio::steady_timer>(*strand_);
+      if (!timer_) timer_ = std::make_unique<asio::steady_timer>(strand_.get());
       timer_->expires_after(*timeout_);
       timer_->async_wait([self = this->shared_from_this(), generation](error_code ec) {
         if (!ec) self->wake_on_timeout(generation);
@@ -384,11 +355,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   // Runs `resume(why)` on the strand. The worker keeps itself alive until it
   // closes (see worker_impl), so the handler needs no reference count.
   void post_resume(wake_reason why) {
-    auto f = [this, why] { this->resume(why); };
-    if (io_strand_)
-      asio::post(*io_strand_, f);
-    else
-      asio::post(*strand_, f);
+    strand_.post([this, why] { this->resume(why); });
   }
   void cancel_timer() {
     if (timer_) timer_->cancel();
@@ -402,12 +369,12 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
  protected:
   // Callback workers: the loop wants its next request.
   void want_request() {
-    if constexpr (is_callback) demand_.want(*strand_);
+    if constexpr (is_callback) demand_.want(strand_.get());
   }
   // Callback workers: a reader waiting for demand ends; a pending read is cancelled.
   void stop_reader() {
     if constexpr (is_callback) {
-      demand_.release(*strand_);
+      demand_.release(strand_.get());
       reader_signal_.emit(asio::cancellation_type::terminal);
     }
   }
@@ -463,7 +430,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
       service_->remove(this);
       service_ = nullptr;
     }
-    work_.template emplace<std::monostate>();
+    work_ = std::monostate{};
   }
 
   // Called by the service when the execution context is destroyed: its
@@ -489,11 +456,10 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     if (auto table = table_.lock()) table->erase(name_, this);
     // What refers to the context must go before its services do.
     timer_.reset();
-    work_.template emplace<std::monostate>();
+    work_ = std::monostate{};
     cancel_signal_.slot().clear();
     reader_signal_.slot().clear();
     strand_.reset();
-    io_strand_.reset();
     service_ = nullptr;
   }
 
@@ -501,7 +467,9 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   virtual void resume(wake_reason why) = 0;
   virtual void cancel_in_flight() = 0;
 
-  std::shared_ptr<abandonable> keep_alive() noexcept override { return this->weak_from_this().lock(); }
+  std::shared_ptr<abandonable> keep_alive() noexcept override {
+    return this->weak_from_this().lock();
+  }
   // On the strand: the caller of request number `request` cancelled; cancel its handler if
   // it is still the one in flight.
   virtual void cancel_for_caller(std::uint64_t request) = 0;
@@ -527,7 +495,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
       if (!parked_ && !merge_scheduled_) {
         merge_scheduled_ = true;
         lock.unlock();
-        asio::post(*strand_, [self = this->shared_from_this()] { self->merge_pass(); });
+        strand_.post([self = this->shared_from_this()] { self->merge_pass(); });
         return push_outcome::queued;
       }
     }
@@ -586,8 +554,7 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     if (generation == sleep_generation_) wake_locked(lock, wake_reason::timed_out);
   }
 
-  std::optional<strand_type> strand_;  // reset when the execution context is destroyed
-  std::optional<worker_strand::io_strand_type> io_strand_;  // the same strand, typed
+  worker_strand strand_;  // reset when the execution context is destroyed
   name_type name_;
   parameters_type parameters_;
   std::weak_ptr<table_type> table_;
@@ -600,8 +567,8 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   mutable std::mutex mutex_;  // producers: buffer intake, wake-up, status, waiters
   buffer_type buffer_;
   std::vector<waiter_ref> admitted_;  // strand only: producers let in by take_next
-  bool parked_ = false;  // the loop waits for wake_locked
-  bool merge_scheduled_ = false;  // dropbox: a merge pass is posted
+  bool parked_ = false;               // the loop waits for wake_locked
+  bool merge_scheduled_ = false;      // dropbox: a merge pass is posted
   std::atomic<bool> closing_{false};
   std::atomic<phase> phase_{phase::launching};
   clock::time_point born_, since_;
@@ -610,18 +577,15 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   std::size_t swept_size_ = 0;
   std::optional<workers::canceler> canceler_;
 
-  mutable std::mutex batch_mutex_;  // worker side: current request
+  mutable std::mutex batch_mutex_;             // worker side: current request
   std::atomic<entry_type*> current_{nullptr};  // written on the strand
 
   std::uint64_t sleep_generation_ = 0;  // strand only, read under mutex_
   [[no_unique_address]] std::conditional_t<is_callback, read_demand, no_read_demand> demand_;
-  asio::cancellation_signal reader_signal_;  // callback: cancels a pending read at close
+  asio::cancellation_signal reader_signal_;    // callback: cancels a pending read at close
   std::unique_ptr<asio::steady_timer> timer_;  // made for an idle timeout only
   worker_service* service_ = nullptr;
-  using io_work = std::decay_t<decltype(asio::prefer(
-      std::declval<asio::io_context::executor_type>(), asio::execution::outstanding_work.tracked))>;
-  // From launch to close; the type-erased one is boxed, which keeps the common case small.
-  std::variant<std::monostate, io_work, std::unique_ptr<asio::any_io_executor>> work_;
+  worker_strand::work work_;  // from launch to close
 };
 
 }  // namespace workers::detail

@@ -116,8 +116,7 @@ class queue_buffer {
   }
   template <class F>
   void for_each_pending(F&& f) const {
-    for (std::size_t i = pos_.load(std::memory_order_acquire); i < batch_.size(); ++i)
-      f(batch_[i]);
+    for (std::size_t i = pos_.load(std::memory_order_acquire); i < batch_.size(); ++i) f(batch_[i]);
     for (const auto& e : incoming_) f(e);
   }
   // Empties the queue and the waiting producers.

@@ -1,0 +1,87 @@
+#pragma once
+
+// A worker's strand. On an io_context (the common case) it is kept typed: the
+// worker posts to itself without the type-erased executor's conversions, and
+// it takes 24 bytes instead of 72; the strand<any_io_executor> that handles
+// show is made from it on demand (the same strand). On any other executor the
+// type-erased strand is kept, boxed.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace workers::detail {
+
+namespace asio = boost::asio;
+
+class worker_strand {
+ public:
+  using io_strand_type = asio::strand<asio::io_context::executor_type>;
+  using any_strand_type = asio::strand<asio::any_io_executor>;
+  // Outstanding work on the strand's context: none, or tracked by an executor.
+  using io_work = std::decay_t<decltype(asio::prefer(
+      std::declval<asio::io_context::executor_type>(), asio::execution::outstanding_work.tracked))>;
+  using work = std::variant<std::monostate, io_work, std::unique_ptr<asio::any_io_executor>>;
+
+  // A new strand of `ex`.
+  explicit worker_strand(const asio::any_io_executor& ex) {
+    if (const auto* io = ex.target<asio::io_context::executor_type>())
+      s_.emplace<io_strand_type>(*io);
+    else
+      s_.emplace<boxed>(std::make_unique<any_strand_type>(asio::make_strand(ex)));
+  }
+
+  // False once reset (the execution context is gone).
+  bool valid() const noexcept { return s_.index() != 0; }
+  void reset() noexcept { s_.emplace<std::monostate>(); }
+
+  // Precondition: valid().
+  any_strand_type get() const {
+    if (const auto* io = std::get_if<io_strand_type>(&s_)) return any_strand_type(*io);
+    return *std::get<boxed>(s_);
+  }
+
+  bool running_in_this_thread() const noexcept {
+    if (const auto* io = std::get_if<io_strand_type>(&s_)) return io->running_in_this_thread();
+    if (const auto* any = std::get_if<boxed>(&s_)) return (*any)->running_in_this_thread();
+    return false;
+  }
+
+  // Precondition: valid().
+  template <class F>
+  void post(F&& f) const {
+    if (const auto* io = std::get_if<io_strand_type>(&s_))
+      asio::post(*io, std::forward<F>(f));
+    else
+      asio::post(*std::get<boxed>(s_), std::forward<F>(f));
+  }
+
+  // Precondition: valid().
+  asio::execution_context& context() const {
+    if (const auto* io = std::get_if<io_strand_type>(&s_))
+      return asio::query(io->get_inner_executor(), asio::execution::context);
+    return asio::query(std::get<boxed>(s_)->get_inner_executor(), asio::execution::context);
+  }
+
+  // Precondition: valid(). Tracking an any_io_executor allocates; a typed one does not.
+  work track() const {
+    if (const auto* io = std::get_if<io_strand_type>(&s_))
+      return asio::prefer(io->get_inner_executor(), asio::execution::outstanding_work.tracked);
+    return std::make_unique<asio::any_io_executor>(asio::prefer(
+        std::get<boxed>(s_)->get_inner_executor(), asio::execution::outstanding_work.tracked));
+  }
+
+ private:
+  using boxed = std::unique_ptr<any_strand_type>;
+  std::variant<std::monostate, io_strand_type, boxed> s_;
+};
+
+}  // namespace workers::detail
