@@ -3,11 +3,13 @@
 // the running sum.  The handler is a plain function (no coroutine frame): it
 // adds the value to `workers::state(self)` and answers v + 1.
 //
-//   A1/A2  push_request_now (infinite queue, synchronous, never blocks).
+//   A1/A2  push_request_now (infinite queue, synchronous, never blocks); A1's
+//          producer coroutine yields every bench::unbounded_capacity pushes,
+//          as the channel peers' producers do when their channel is full.
 //   B1/B2  co_await push_request_and_wait from a caller coroutine.
 //   C1/C2  bounded_queue{bench::bounded_capacity}: try_push_request_now first;
-//          when full, co_await push_request (C1) or block on
-//          push_request(..., use_future).get() (C2) until admitted.
+//          when full, co_await push_request (C1) or push_request with a
+//          callback that releases a semaphore the producer thread waits on (C2).
 //   D      bench::idle_workers workers launched into one table, then
 //          trigger_shutdown for all and wait_for_completion for each.
 //
@@ -30,6 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <latch>
+#include <semaphore>
 #include <string_view>
 #include <thread>
 #include <type_traits>
@@ -132,8 +135,14 @@ group::table<Kind> make_table() {
 template <class Kind>
 void push_one_blocking(const group::worker<Kind>& w, std::uint64_t i) {
   if constexpr (std::is_same_v<Kind, bounded_kind>) {
-    if (!workers::try_push_request_now(w, value{i}))
-      workers::push_request(w, value{i}, asio::use_future).get();
+    if (!workers::try_push_request_now(w, value{i})) {
+      // The completion runs on the worker's strand (the handler has no
+      // executor of its own) and wakes this thread directly; use_future would
+      // add a hop through the system executor's thread pool.
+      std::binary_semaphore admitted{0};
+      workers::push_request(w, value{i}, [&admitted](error_code, bool) { admitted.release(); });
+      admitted.acquire();
+    }
   } else {
     workers::push_request_now(w, value{i});
   }

@@ -80,7 +80,10 @@ class worker_impl final : public core<Def, Kind> {
 
   // Requests handled in a row before the loop yields to the executor, so a
   // worker that never has to wait cannot starve the others.
-  static constexpr std::size_t fairness_budget = 128;
+  // As many as an Asio channel's typical capacity: a producer that pushes a
+  // channel's worth per turn on the same thread is matched, not outrun (128
+  // let a one-thread backlog grow without bound in benchmark A1).
+  static constexpr std::size_t fairness_budget = 1024;
 
   // ---- what on_launch returns ----
   static constexpr bool has_launch = has_on_launch<H, handle_type, name_type, parameters_type>;
