@@ -50,10 +50,18 @@ class queue_buffer {
     return capacity_ != 0 &&
            (count_.load(std::memory_order_relaxed) >= capacity_ || !blocked_.empty());
   }
-  void push(Entry&& e) { emplace(std::move(e)); }
-  template <class... Args>
-  void emplace(Args&&... args) {
-    incoming_.emplace_back(std::forward<Args>(args)...);
+  void push(Entry&& e) {
+    incoming_.push_back(std::move(e));
+    if (capacity_ != 0) count_.fetch_add(1, std::memory_order_relaxed);
+  }
+  // A request without a caller, built in place.
+  template <class R, class Time>
+  void emplace(R&& request, Time pushed) {
+#if defined(__cpp_aggregate_paren_init)
+    incoming_.emplace_back(std::forward<R>(request), pushed);
+#else  // Clang 14: no parenthesized aggregate initialization
+    incoming_.push_back(Entry{std::forward<R>(request), pushed, {}});
+#endif
     if (capacity_ != 0) count_.fetch_add(1, std::memory_order_relaxed);
   }
   // Parks `e` (and `push`, the producer's waiter, if any) until there is room;
