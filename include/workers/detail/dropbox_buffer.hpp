@@ -43,13 +43,9 @@ class dropbox_buffer {
   bool must_wait() const noexcept { return false; }
   void push(entry_type&& e) { inbox_.push_back(std::move(e)); }
   // A request without a caller, built in place.
-  template <class R, class Time>
-  void emplace(R&& request, Time pushed) {
-#if defined(__cpp_aggregate_paren_init)
-    inbox_.emplace_back(std::forward<R>(request), pushed);
-#else  // Clang 14: no parenthesized aggregate initialization
-    inbox_.push_back(entry_type{std::forward<R>(request), pushed, {}});
-#endif
+  template <class R>
+  void emplace(R&& request, clock::time_point pushed) {
+    emplace_entry(inbox_, std::forward<R>(request), pushed);
   }
   bool block(entry_type&, waiter_ref*) noexcept { return false; }
   // Whether the worker has something to do: a put to merge or a request to take.

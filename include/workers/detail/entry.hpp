@@ -24,6 +24,17 @@ struct entry {
   clock::time_point treated{};  // set by the worker when it takes the request
 };
 
+// Appends to `entries` the entry of a request without a caller, built in place
+// where the compiler can (Clang 14 has no parenthesized aggregate initialization).
+template <class Entries, class R>
+void emplace_entry(Entries& entries, R&& request, clock::time_point pushed) {
+#if defined(__cpp_aggregate_paren_init)
+  entries.emplace_back(std::forward<R>(request), pushed);
+#else
+  entries.push_back(typename Entries::value_type{std::forward<R>(request), pushed, {}});
+#endif
+}
+
 // The typed waiter behind an entry's reply (its type follows the request's).
 template <class R>
 waiter<reply_result<R>>* reply_of(const waiter_ref& w) noexcept {

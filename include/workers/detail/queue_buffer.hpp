@@ -14,6 +14,7 @@
 // and the worker looks at `has_blocked_` after it lowered the count, so one
 // of them always sees the other (both sequentially consistent).
 
+#include <workers/detail/entry.hpp>
 #include <workers/detail/waiter.hpp>
 
 #include <atomic>
@@ -55,13 +56,9 @@ class queue_buffer {
     if (capacity_ != 0) count_.fetch_add(1, std::memory_order_relaxed);
   }
   // A request without a caller, built in place.
-  template <class R, class Time>
-  void emplace(R&& request, Time pushed) {
-#if defined(__cpp_aggregate_paren_init)
-    incoming_.emplace_back(std::forward<R>(request), pushed);
-#else  // Clang 14: no parenthesized aggregate initialization
-    incoming_.push_back(Entry{std::forward<R>(request), pushed, {}});
-#endif
+  template <class R>
+  void emplace(R&& request, clock::time_point pushed) {
+    emplace_entry(incoming_, std::forward<R>(request), pushed);
     if (capacity_ != 0) count_.fetch_add(1, std::memory_order_relaxed);
   }
   // Parks `e` (and `push`, the producer's waiter, if any) until there is room;
