@@ -140,7 +140,7 @@ void push_one_blocking(const group::worker<Kind>& w, std::uint64_t i) {
       // executor of its own) and wakes this thread directly; use_future would
       // add a hop through the system executor's thread pool.
       std::binary_semaphore admitted{0};
-      workers::push_request(w, value{i}, [&admitted](error_code, bool) { admitted.release(); });
+      workers::push_request(w, value{i}, [&admitted](error_code) { admitted.release(); });
       admitted.acquire();
     }
   } else {

@@ -2,6 +2,7 @@
 // pushes blocks faster than the validator handles them; the queue holds at most
 // 8 of them and the producer waits for room (backpressure) instead of piling up.
 
+#include <workers/format.hpp>
 #include <workers/workers.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -111,7 +112,7 @@ asio::awaitable<int> run(validator::table<bounded> table) {
         co_return 1;
       }
       ++waits;
-      if (!co_await workers::push_request(w, std::move(block))) co_return 1;  // waits for room
+      co_await workers::push_request(w, std::move(block));  // waits for room; throws if closed
     }
     const std::size_t length = workers::pending_requests_length(w);
     if (length > queue_size) {

@@ -2,6 +2,7 @@
 // Requests succeed and fail, introspection is printed while the workers are
 // busy, and everything shuts down cleanly.
 
+#include <workers/format.hpp>
 #include <workers/workers.hpp>
 
 #include <boost/asio/co_spawn.hpp>

@@ -2,6 +2,7 @@
 // 127.0.0.1: the worker awaits its read (an Asio socket read) whenever it is
 // ready for the next request, and closes normally when the peer disconnects.
 
+#include <workers/format.hpp>
 #include <workers/workers.hpp>
 
 #include <boost/asio/as_tuple.hpp>

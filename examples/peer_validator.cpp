@@ -7,6 +7,7 @@
 // heads it already knows, and says which waiting callers follow the merged
 // request; the others get `request_dropped`.
 
+#include <workers/format.hpp>
 #include <workers/workers.hpp>
 
 #include <boost/asio/co_spawn.hpp>

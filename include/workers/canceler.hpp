@@ -3,31 +3,43 @@
 /// @file
 /// @brief `canceler`: ties other tasks' cancellation to a worker's end (upstream's `Lwt_canceler`).
 
+#include <workers/error.hpp>
+#include <workers/status.hpp>
+
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <utility>
 #include <vector>
 
 namespace workers {
 
 namespace detail {
-template <class Def, class Kind>
-class core;
+struct access;
 }
 
-/// @brief Hooks run once when a worker closes, whatever the cause.
+/// @brief Hooks run once when a worker closes, whatever the cause (a shutdown,
+/// a crash, or its execution context being destroyed).
 ///
 /// Get it with `canceler(w)`. Copies share the same hooks. A typical use is to
 /// emit an `asio::cancellation_signal` bound to another task:
 /// `canceler(w).on_cancel([&] { asio::post(ex, [&] { signal.emit(terminal); }); })`.
 /// For awaiting the end in a coroutine, `wait_for_completion(w)` is the tool.
 ///
+/// The hooks run on the worker's strand after `on_close` and before the
+/// callers of `wait_for_completion` and `shutdown` are answered (on the thread
+/// that destroys the execution context, if that is how the worker ends). A
+/// hook that throws does not keep the others from running nor any caller
+/// from being answered: what it threw is added to the worker's crash errors
+/// (`"canceler hook threw: …"`).
+///
 /// Thread safety: every member may be called from any thread.
 class canceler {
  public:
-  /// @brief Runs `f` when the worker closes (on the worker's strand), or at once,
-  /// on the calling thread, if it has closed already.
+  /// @brief Runs `f` when the worker closes, or at once, on the calling
+  /// thread, if it has closed already (then what `f` throws propagates).
   void on_cancel(std::function<void()> f) const {
     std::unique_lock lock(impl_->mutex);
     if (!impl_->done) {
@@ -38,15 +50,14 @@ class canceler {
     f();
   }
 
-  /// @brief True once the worker has closed and the hooks ran.
+  /// @brief True once the worker has closed and the hooks ran (or are running).
   bool canceled() const {
     std::lock_guard lock(impl_->mutex);
     return impl_->done;
   }
 
  private:
-  template <class Def, class Kind>
-  friend class detail::core;
+  friend struct detail::access;
 
   struct impl {
     std::mutex mutex;
@@ -54,16 +65,25 @@ class canceler {
     std::vector<std::function<void()>> hooks;
   };
 
-  canceler() : impl_(std::make_shared<impl>()) {}
+  explicit canceler(bool done) : impl_(std::make_shared<impl>()) { impl_->done = done; }
 
-  void cancel() const {
+  // Runs the hooks once; returns what those that threw said.
+  error_list cancel() const {
     std::vector<std::function<void()>> hooks;
     {
       std::lock_guard lock(impl_->mutex);
       impl_->done = true;
       hooks.swap(impl_->hooks);
     }
-    for (auto& f : hooks) f();
+    error_list failures;
+    for (auto& f : hooks) {
+      try {
+        f();
+      } catch (...) {
+        failures.push_back("canceler hook threw: " + detail::describe(std::current_exception()));
+      }
+    }
+    return failures;
   }
 
   std::shared_ptr<impl> impl_;

@@ -8,14 +8,16 @@
 /// **Name** (`name_parameter`)
 ///   1. `N::base` is a range of strings (the group's path, joined with `-` in names);
 ///   2. `N::type` names one worker: hashable with `std::hash`, equality-comparable,
-///      copyable and formattable with fmt.
+///      copyable and formattable with fmt (`workers::unit` qualifies, for a group
+///      whose workers need no name, as Octez's block validator).
 ///
 /// **Request** (`request_parameter`)
 ///   1. `Q::types` is `workers::request_types<R...>`, the closed set of requests;
 ///   2. every `R` is a `request`: a movable object type with `R::result_type` and
-///      `R::error_type`, both non-void movable object types (use `workers::unit` for "nothing");
-///   3. `Q::view_type` is copyable and formattable, and `Q::view(const R&)` returns it for every
-///   `R`.
+///      `R::error_type`, both movable object types (`workers::unit` for "nothing",
+///      `workers::never` for a request that cannot fail);
+///   3. `Q::view_type` is copyable and formattable, and `Q::view(const R&)` returns
+///      it for every `R`.
 ///
 /// **Types** (`types_parameter`)
 ///   1. `T::state_type` and `T::parameters_type` are object types;
@@ -39,6 +41,9 @@
 /// };
 /// @endcode
 
+#include <boost/mp11/algorithm.hpp>
+#include <boost/mp11/list.hpp>
+
 #include <fmt/format.h>
 
 #include <concepts>
@@ -54,7 +59,8 @@ namespace workers {
 template <class... R>
 struct request_types {};
 
-/// @brief The result of a request that answers nothing (OCaml's `unit`).
+/// @brief The result of a request that answers nothing (OCaml's `unit`); also
+/// a worker name type for groups whose workers need none.
 struct unit {
   friend bool operator==(unit, unit) noexcept = default;
   template <class Stream>
@@ -62,6 +68,13 @@ struct unit {
     os << "()";
     return os;
   }
+};
+
+/// @brief The error type of a request that cannot fail (OCaml's empty type):
+/// no value of it exists, so its `request_error` case never happens.
+struct never {
+  never() = delete;
+  friend bool operator==(const never&, const never&) noexcept = default;
 };
 
 /// @brief A type fmt can format.
@@ -133,40 +146,34 @@ concept viewable_request = request<R> && requires(const R& r) {
   { Q::view(r) } -> std::convertible_to<typename Q::view_type>;
 };
 
-template <class Q, class List>
-inline constexpr bool all_viewable = false;
-template <class Q, class... R>
-inline constexpr bool all_viewable<Q, request_types<R...>> = (viewable_request<Q, R> && ...);
-
-template <class R, class List>
-inline constexpr bool contains = false;
-template <class R, class... Rs>
-inline constexpr bool contains<R, request_types<Rs...>> = (std::is_same_v<R, Rs> || ...);
-
-template <class R, class List>
-inline constexpr std::size_t index_of = 0;
-template <class R, class First, class... Rest>
-inline constexpr std::size_t index_of<R, request_types<First, Rest...>> =
-    std::is_same_v<R, First> ? 0 : 1 + index_of<R, request_types<Rest...>>;
+template <class Q>
+struct viewable_in {
+  template <class R>
+  using fn = std::bool_constant<viewable_request<Q, R>>;
+};
+template <class Q>
+inline constexpr bool all_viewable =
+    boost::mp11::mp_all_of_q<typename Q::types, viewable_in<Q>>::value;
 }  // namespace detail
 
 /// @brief The `Request` parameter of a group.
 template <class Q>
-concept request_parameter = detail::has_types_and_view<Q> &&
-    detail::is_request_types<typename Q::types> && std::copyable<typename Q::view_type> &&
-    formattable<typename Q::view_type> && detail::all_viewable<Q, typename Q::types>;
+concept request_parameter =
+    detail::has_types_and_view<Q> && detail::is_request_types<typename Q::types> &&
+    std::copyable<typename Q::view_type> && formattable<typename Q::view_type> &&
+    detail::all_viewable<Q>;
 
 /// @brief `R` is one of the requests of the set `Q`.
 template <class R, class Q>
-concept request_of = detail::contains < std::remove_cvref_t<R>,
-typename Q::types > ;
+concept request_of = boost::mp11::mp_contains<typename Q::types, std::remove_cvref_t<R>>::value;
 
 /// @brief Whether the handler of a request of type `R` sees its caller's
 /// cancellation: opt in with `static constexpr bool cancel_with_caller = true;`
-/// in `R`. Then, when the caller of a push-and-wait cancels while an awaitable
-/// `on_request` handles the request, the handler's awaited operations are
-/// cancelled (terminal), and what the handler throws then is that
-/// cancellation, not a crash. Without it the handler runs to its end.
+/// in `R`. Then, when the caller of a push-and-wait cancels (terminal or
+/// partial) while an awaitable `on_request` handles the request, the handler's
+/// awaited operations are cancelled (terminal), and what the handler returns
+/// or throws then is that cancellation, not a crash. Without it the handler
+/// runs to its end.
 template <class R>
 inline constexpr bool cancels_with_caller = [] {
   if constexpr (requires { R::cancel_with_caller; })
@@ -185,8 +192,20 @@ concept types_parameter =
 }  // namespace workers
 
 template <>
+struct std::hash<workers::unit> {
+  std::size_t operator()(workers::unit) const noexcept { return 0; }
+};
+
+template <>
 struct fmt::formatter<workers::unit> : fmt::formatter<std::string_view> {
   auto format(workers::unit, format_context& ctx) const {
     return fmt::formatter<std::string_view>::format("()", ctx);
+  }
+};
+
+template <>
+struct fmt::formatter<workers::never> : fmt::formatter<std::string_view> {
+  auto format(const workers::never&, format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format("never", ctx);
   }
 };

@@ -11,36 +11,50 @@
 /// visible to `pending_requests` once merged.
 
 #include <workers/buffer_kind.hpp>
-#include <workers/clock.hpp>
+#include <workers/detail/access.hpp>
 #include <workers/detail/core.hpp>
+#include <workers/detail/operations.hpp>
 #include <workers/worker.hpp>
+
+#include <boost/asio/async_result.hpp>
 
 #include <utility>
 
 namespace workers {
 
-/// @brief Puts `request` into the dropbox, to be merged with the pending one.
+/// @brief Puts `request` into the dropbox, to be merged with the pending one
+/// (upstream's `Dropbox.put_request`).
 /// @return false if the worker is closing or closed (the request is discarded).
+/// Thread safety: any thread.
 template <class Def, class R>
 bool put_request(const worker<Def, dropbox>& w, R request) {
   detail::check_request<R, Def>();
-  return w.core().push_now(std::move(request)) == detail::core<Def, dropbox>::push_outcome::queued;
+  return detail::access::core(w).push_now(std::move(request)) ==
+         detail::core<Def, dropbox>::push_outcome::queued;
 }
 
 /// @brief Puts `request` into the dropbox and completes with the outcome of
-/// the request it ends up in.
+/// the request it ends up in (upstream's `Dropbox.put_request_and_wait`).
 ///
 /// Completion signature: `void(reply_result<R>)`, as `push_request_and_wait`,
 /// plus `request_dropped` when the merge removed the request from the slot
 /// without this caller following its replacement. A merge that throws gives
 /// its put's caller `handler_exception` and crashes the worker.
-/// Per-operation cancellation (any type): answered at once with
-/// `request_cancelled`. The request stays in the slot and is handled: it may
-/// hold other puts, merged into it.
-template <class Def, class R, class Token = default_token>
-auto put_request_and_wait(const worker<Def, dropbox>& w, R request, Token&& token = {}) {
+/// `redirect_error` does not apply: it is refused at compile time.
+///
+/// Per-operation cancellation: terminal and partial (total is refused: the
+/// request stays in the slot and is handled, since other puts may have been
+/// merged into it); the caller is answered `request_cancelled` at once.
+/// Thread safety: any thread.
+template <class Def, class R,
+          boost::asio::completion_token_for<typename detail::reply_signature<R>::type> Token =
+              default_token>
+auto put_request_and_wait(const worker<Def, dropbox>& w, R request, Token&& token = default_token()) {
   detail::check_request<R, Def>();
-  return detail::push_and_wait(w, std::move(request), std::forward<Token>(token));
+  detail::check_reply_token<Token>();
+  return boost::asio::async_initiate<Token, void(reply_result<R>)>(
+      detail::initiate_push_and_wait<Def, dropbox>(detail::access::core_ptr(w)), token,
+      std::move(request));
 }
 
 }  // namespace workers

@@ -2,8 +2,15 @@
 
 /// @file
 /// @brief The library's error conditions: `workers::errc` and its error category.
+///
+/// One cancellation vocabulary: a caller that stops waiting sees Asio's
+/// `asio::error::operation_aborted` (equal, as a condition, to
+/// `std::errc::operation_canceled`), whichever operation it was.
 
+#include <boost/system/error_category.hpp>
 #include <boost/system/error_code.hpp>
+#include <boost/system/error_condition.hpp>
+#include <boost/system/errc.hpp>
 
 #include <exception>
 #include <string>
@@ -16,20 +23,23 @@ using error_code = boost::system::error_code;
 
 /// @brief Library conditions, carried by `error_code` with `workers::category()`.
 enum class errc {
-  closed = 1,         ///< the worker is closed (or closing) and refuses the request
-  request_failed,     ///< the request's handler returned the request's own error
-  handler_exception,  ///< a handler threw; the exception travels with the error
-  dropped,            ///< the request left a dropbox without being handled
-  cancelled,          ///< the caller stopped waiting (per-operation cancellation)
-  name_taken,         ///< a worker of that name is already live in the table
-  launch_failed,      ///< `on_launch` returned its launch error
-  invalid_argument,   ///< a precondition on an argument does not hold
+  closed = 1,             ///< the worker is closed (or closing) and refuses the request
+  request_failed = 2,     ///< the request's handler returned the request's own error
+  handler_exception = 3,  ///< a handler threw; the exception travels with the error
+  dropped = 4,            ///< the request left a dropbox without being handled
+  name_taken = 6,         ///< a worker of that name is already live in the table
+  launch_failed = 7,      ///< `on_launch` returned its launch error
 };
 
 namespace detail {
 class error_category final : public boost::system::error_category {
  public:
+  // A fixed id: copies of the library in several binaries, or a single header
+  // beside an installed copy, share one category.
+  constexpr error_category() noexcept : boost::system::error_category(0x8f3c'6a2b'14d7'e905ULL) {}
+
   const char* name() const noexcept override { return "workers"; }
+
   std::string message(int value) const override {
     switch (static_cast<errc>(value)) {
       case errc::closed:
@@ -40,31 +50,41 @@ class error_category final : public boost::system::error_category {
         return "handler threw an exception";
       case errc::dropped:
         return "request dropped";
-      case errc::cancelled:
-        return "request cancelled by its caller";
       case errc::name_taken:
         return "worker name already taken";
       case errc::launch_failed:
         return "launch failed";
-      case errc::invalid_argument:
-        return "invalid argument";
     }
     return "unknown workers error";
   }
+
+  // The generic condition each code means, where there is one.
+  boost::system::error_condition default_error_condition(int value) const noexcept override {
+    namespace generic = boost::system::errc;
+    switch (static_cast<errc>(value)) {
+      case errc::closed:
+        return generic::make_error_condition(generic::broken_pipe);
+      case errc::name_taken:
+        return generic::make_error_condition(generic::file_exists);
+      default:
+        return {value, *this};
+    }
+  }
 };
+
+inline constexpr error_category category_instance;
 }  // namespace detail
 
 /// @brief The category of `workers::errc`.
 inline const boost::system::error_category& category() noexcept {
-  static const detail::error_category instance;
-  return instance;
+  return detail::category_instance;
 }
 
 /// @brief Makes an `error_code` of `workers::category()`; found by ADL.
 inline error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
 
 namespace detail {
-/// What an exception says of itself, for logs and crash errors.
+// What an exception says of itself, for logs and crash errors.
 inline std::string describe(const std::exception_ptr& e) {
   try {
     if (e) std::rethrow_exception(e);

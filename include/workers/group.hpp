@@ -6,7 +6,9 @@
 #include <workers/buffer_kind.hpp>
 #include <workers/concepts.hpp>
 #include <workers/detail/buffer_config.hpp>
+#include <workers/detail/access.hpp>
 #include <workers/detail/group_def.hpp>
+#include <workers/detail/table_state.hpp>
 #include <workers/table.hpp>
 #include <workers/worker.hpp>
 
@@ -45,7 +47,7 @@ struct make_group {
     /// @throws std::invalid_argument for a `bounded_queue` of size 0.
     template <class BufferKind>
     static table<typename BufferKind::tag> create_table(BufferKind kind) {
-      return table<typename BufferKind::tag>(
+      return detail::access::make_table<table<typename BufferKind::tag>>(
           std::make_shared<detail::table_state<definition, typename BufferKind::tag>>(
               detail::make_config<definition>(std::move(kind))));
     }

@@ -1,33 +1,32 @@
 #pragma once
 
 /// @file
-/// @brief The handlers concept (upstream's `HANDLERS` module type) and what handlers return.
+/// @brief The handlers of a worker (upstream's `HANDLERS` module type): the
+/// `handlers_for` concept and what handlers return.
 ///
 /// Handlers are one object given to `launch`, whose member functions the worker
 /// calls on its strand. Each may be a plain function or return an
 /// `asio::awaitable` of the same result; plain ones cost no coroutine frame.
-///
-///  | member                                        | required | returns |
-///  |-----------------------------------------------|----------|---------|
-///  | `on_launch(self, const name_type&, const parameters_type&)` | unless `state_type` is
-///  default-constructible | `state_type` or `result<state_type, LE>` | | `on_request(self, const
-///  R&)`, for every `R`   | yes      | `result<R::result_type, R::error_type>` | |
-///  `on_no_request(self)`                         | no       | `void` | | `on_completion(self,
-///  const R&, const R::result_type&, const request_status&)` | no | `void` | | `on_error(self,
-///  const request_status&, const R&, const R::error_type&)` | no (default: proceed) |
-///  `error_action` | | `on_close(self)`                              | no       | `void` |
-///
 /// `self` is the worker handle (`worker<Def, Kind>&`); a generic `auto& self` works.
+///
+/// | member | required | returns |
+/// |---|---|---|
+/// | `on_launch(self, const name_type&, const parameters_type&)` | unless `state_type` is default-constructible | `state_type`, or `result<state_type, LE>` |
+/// | `on_request(self, const R&)`, for every `R` | yes | `result<R::result_type, R::error_type>` |
+/// | `on_completion(self, const R&, const R::result_type&, const request_status&)` | no | `void` |
+/// | `on_error(self, const request_status&, const R&, const R::error_type&)` | no (default: proceed) | `error_action` |
+/// | `on_no_request(self)` | no | `void` |
+/// | `on_close(self, const close_reason&)` or `on_close(self)` | no | `void` |
 
+#include <workers/close_reason.hpp>
+#include <workers/concepts.hpp>
+#include <workers/detail/handler_concepts.hpp>
 #include <workers/error.hpp>
-#include <workers/message_error.hpp>
 #include <workers/status.hpp>
 
-#include <boost/asio/awaitable.hpp>
+#include <boost/assert/source_location.hpp>
+#include <boost/system/system_error.hpp>
 
-#include <fmt/format.h>
-
-#include <concepts>
 #include <exception>
 #include <optional>
 #include <string>
@@ -43,7 +42,7 @@ class error_action {
 
   /// @brief Take the next request (upstream's `Ok ()`).
   static error_action proceed() { return error_action(kind::proceed, {}); }
-  /// @brief Close normally.
+  /// @brief Close normally (`close_cause::on_error_shutdown`).
   static error_action shutdown() { return error_action(kind::shutdown, {}); }
   /// @brief Close as crashed with these errors (upstream's `Error errs`).
   static error_action crash(error_list errors) {
@@ -63,8 +62,9 @@ class error_action {
 struct no_launch_error {};
 
 /// @brief Why a launch failed: `on_launch` returned its error (`errc::launch_failed`,
-/// `error` set), it threw (`errc::handler_exception`, `exception` set), or the name
-/// was live in the table (`errc::name_taken`). `message` names the worker.
+/// `error` set), it threw (`errc::handler_exception`, `exception` set), the name
+/// was live in the table (`errc::name_taken`), or the worker was shut down while
+/// an awaitable `on_launch` was in flight (`errc::closed`). `message` names the worker.
 template <class LaunchError>
 struct launch_error {
   error_code code;
@@ -84,82 +84,51 @@ template <class E>
 }
 
 namespace detail {
-template <class T>
-struct awaited {
-  using type = T;
-  static constexpr bool is_awaitable = false;
+template <class H, class Worker, class R>
+concept on_completion_callable = requires(H& h, Worker& w, const R& r,
+                                          const typename R::result_type& v, const request_status& s) {
+  h.on_completion(w, r, v, s);
 };
-template <class T, class Executor>
-struct awaited<boost::asio::awaitable<T, Executor>> {
-  using type = T;
-  static constexpr bool is_awaitable = true;
+template <class H, class Worker, class R>
+concept on_error_callable = requires(H& h, Worker& w, const request_status& s, const R& r,
+                                     const typename R::error_type& e) {
+  h.on_error(w, s, r, e);
 };
-template <class T>
-using awaited_t = typename awaited<std::remove_cvref_t<T>>::type;
-template <class T>
-inline constexpr bool is_awaitable_v = awaited<std::remove_cvref_t<T>>::is_awaitable;
+// R is handled, and its optional hooks, if any, have the right shape.
+template <class H, class Worker, class R>
+concept request_handled = on_request_handler<H, Worker, R> &&
+    (!on_completion_callable<H, Worker, R> || has_on_completion<H, Worker, R>) &&
+    (!on_error_callable<H, Worker, R> || has_on_error<H, Worker, R>);
 
-template <class T>
-inline constexpr bool is_result = false;
-template <class T, class E>
-inline constexpr bool is_result<boost::system::result<T, E>> = true;
+template <class H, class Worker, class List>
+inline constexpr bool handles_all = false;
+template <class H, class Worker, class... R>
+inline constexpr bool handles_all<H, Worker, request_types<R...>> =
+    (request_handled<H, Worker, R> && ...);
+
+template <class H, class Worker>
+concept launchable = std::is_default_constructible_v<typename Worker::state_type> ||
+    has_on_launch<H, Worker, typename Worker::name_type, typename Worker::parameters_type>;
 }  // namespace detail
 
-/// @brief `T`, or an `asio::awaitable<T>`: what a handler returning `T` may return.
-template <class X, class T>
-concept returns = std::same_as<detail::awaited_t<X>, T>;
-
-/// @name Handler concepts: one per member, checked at `launch`.
-/// @{
-template <class H, class Self, class R>
-concept has_on_request = requires(H& h, Self& self, const R& r) {
-  h.on_request(self, r);
-};
-
-namespace detail {
-template <class H, class Self, class R>
-using on_request_t =
-    decltype(std::declval<H&>().on_request(std::declval<Self&>(), std::declval<const R&>()));
-}  // namespace detail
-
-template <class H, class Self, class R>
-concept on_request_handler =
-    has_on_request<H, Self, R> && returns<detail::on_request_t<H, Self, R>,
-                                          result<typename R::result_type, typename R::error_type>>;
-
-template <class H, class Self, class Name, class Parameters>
-concept has_on_launch = requires(H& h, Self& self, const Name& n, const Parameters& p) {
-  h.on_launch(self, n, p);
-};
-
-template <class H, class Self, class R>
-concept has_on_completion = requires(H& h, Self& self, const R& r, const typename R::result_type& v,
-                                     const request_status& s) {
-  { h.on_completion(self, r, v, s) } -> returns<void>;
-};
-
-template <class H, class Self, class R>
-concept has_on_error = requires(H& h, Self& self, const request_status& s, const R& r,
-                                const typename R::error_type& e) {
-  { h.on_error(self, s, r, e) } -> returns<error_action>;
-};
-
-template <class H, class Self>
-concept has_on_close = requires(H& h, Self& self) {
-  { h.on_close(self) } -> returns<void>;
-};
-
-template <class H, class Self>
-concept has_on_no_request = requires(H& h, Self& self) {
-  { h.on_no_request(self) } -> returns<void>;
-};
-/// @}
+/// @brief `H` is a handlers object for workers of type `Worker`:
+///  1. an object type;
+///  2. `on_request(self, const R&)` for every request type `R` of the set, returning
+///     `result<R::result_type, R::error_type>` or an `asio::awaitable` of it;
+///  3. `on_launch(self, name, parameters)`, unless the state is default-constructible;
+///  4. the optional members, when present, have the shapes in the table above.
+///
+/// `launch` checks the same requirements one by one, with a sentence for each
+/// (see tests/compile_fail/). A minimal conforming object:
+/// @code
+/// struct handlers {
+///   workers::result<int, std::string> on_request(my_worker&, const ping&) { return 1; }
+/// };
+/// @endcode
+template <class H, class Worker>
+concept handlers_for =
+    std::is_object_v<H> &&
+    detail::handles_all<H, Worker, typename Worker::definition::request_param::types> &&
+    detail::launchable<H, Worker>;
 
 }  // namespace workers
-
-template <class LE>
-struct fmt::formatter<workers::launch_error<LE>> : workers::detail::simple_formatter {
-  auto format(const workers::launch_error<LE>& e, format_context& ctx) const {
-    return fmt::format_to(ctx.out(), "{}", e.message);
-  }
-};

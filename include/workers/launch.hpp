@@ -1,22 +1,24 @@
 #pragma once
 
 /// @file
-/// @brief `launch`: create a worker, run `on_launch`, register it, start its loop.
+/// @brief `launch`: create a worker, run `on_launch`, register it, start its loop
+/// (upstream's `launch`).
 
+#include <workers/detail/access.hpp>
+#include <workers/detail/handler_concepts.hpp>
+#include <workers/detail/operations.hpp>
+#include <workers/detail/table_state.hpp>
 #include <workers/detail/waiter.hpp>
 #include <workers/detail/worker_impl.hpp>
+#include <workers/detail/worker_strand.hpp>
 #include <workers/handlers.hpp>
 #include <workers/table.hpp>
 #include <workers/worker.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/append.hpp>
-#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/execution.hpp>
+#include <boost/asio/execution_context.hpp>
 
 #include <chrono>
 #include <memory>
@@ -26,27 +28,50 @@
 
 namespace workers {
 
+/// @brief Options of `launch`.
+struct launch_options {
+  /// @brief When set, `on_no_request` runs after this long (steady time) without a request.
+  std::optional<std::chrono::steady_clock::duration> timeout;
+};
+
 namespace detail {
-template <class H, class Self, class Def, class R>
-consteval bool check_on_request() {
+
+// Checks one request type's handlers. A class named for the check, so that the
+// compiler's context line right by the message names the request type first:
+// "In instantiation of 'struct workers::detail::on_request_of<pong, ...>'".
+template <class R, class H, class Self>
+struct on_request_of {
   static_assert(has_on_request<H, Self, R>,
-                "workers: the handlers have no on_request(self, const R&) for one request type R "
-                "of the set; the instantiation context names R");
+                "workers: the handlers have no on_request(self, const R&) for the request type "
+                "R named in on_request_of<R, ...>");
   static_assert(!has_on_request<H, Self, R> || on_request_handler<H, Self, R>,
                 "workers: on_request(self, const R&) must return "
-                "workers::result<R::result_type, R::error_type>, or an asio::awaitable of it");
-  return true;
-}
-
-template <class H, class Self, class Def, class List>
-struct handler_check;
-template <class H, class Self, class Def, class... R>
-struct handler_check<H, Self, Def, request_types<R...>> {
-  static constexpr bool value = (check_on_request<H, Self, Def, R>() && ...);
+                "workers::result<R::result_type, R::error_type>, or an asio::awaitable of it "
+                "(R is named in on_request_of<R, ...>)");
+  static_assert(!on_completion_callable<H, Self, R> || has_on_completion<H, Self, R>,
+                "workers: on_completion(self, const R&, const R::result_type&, const "
+                "request_status&) must return void, or an asio::awaitable<void>");
+  static_assert(!on_error_callable<H, Self, R> || has_on_error<H, Self, R>,
+                "workers: on_error(self, const request_status&, const R&, const R::error_type&) "
+                "must return workers::error_action, or an asio::awaitable of it");
+  static constexpr bool value = true;
 };
+
+template <class H, class Self, class List>
+struct on_requests_of;
+template <class H, class Self, class... R>
+struct on_requests_of<H, Self, request_types<R...>> {
+  static constexpr bool value = (on_request_of<R, H, Self>::value && ...);
+};
+
+template <class H, class Self>
+concept on_close_callable = requires(H& h, Self& self, const close_reason& why) {
+  h.on_close(self, why);
+} || requires(H& h, Self& self) { h.on_close(self); };
 
 template <class H, class Self, class Def>
 consteval bool check_handlers() {
+  static_assert(std::is_object_v<H>, "workers: the handlers must be an object (passed by value)");
   using state_type = typename Def::state_type;
   constexpr bool has_launch =
       has_on_launch<H, Self, typename Def::name_type, typename Def::parameters_type>;
@@ -66,81 +91,120 @@ consteval bool check_handlers() {
                     "workers: on_launch must return the state type, or "
                     "workers::result<state_type, launch_error>");
   }
-  return handler_check<H, Self, Def, typename Def::request_param::types>::value;
+  static_assert(!on_close_callable<H, Self> || has_on_close<H, Self>,
+                "workers: on_close(self, const close_reason&) or on_close(self) must return "
+                "void, or an asio::awaitable<void>");
+  return on_requests_of<H, Self, typename Def::request_param::types>::value;
 }
-}  // namespace detail
 
-/// @brief Options of `launch`.
-struct launch_options {
-  /// @brief When set, `on_no_request` runs after this long without a request.
-  std::optional<std::chrono::steady_clock::duration> timeout;
+// What `launch` completes with for handlers H.
+template <class Def, class Kind, class H>
+using launch_result_t = typename worker_impl<Def, Kind, H>::launch_result;
+
+// An executor, or an execution context (whose executor is then used).
+template <class T>
+concept executor_or_context =
+    asio::execution::executor<std::decay_t<T>> ||
+    std::is_convertible_v<std::remove_reference_t<T>&, asio::execution_context&>;
+
+template <class T>
+asio::any_io_executor executor_of(T&& where) {
+  if constexpr (asio::execution::executor<std::decay_t<T>>)
+    return asio::any_io_executor(where);
+  else
+    return where.get_executor();
+}
+
+template <class Def, class Kind, class H>
+class initiate_launch {
+  using impl_type = worker_impl<Def, Kind, H>;
+  using launch_result = typename impl_type::launch_result;
+
+ public:
+  using executor_type = asio::any_io_executor;
+
+  initiate_launch(std::shared_ptr<table_state<Def, Kind>> table, asio::any_io_executor ex)
+      : table_(std::move(table)), ex_(std::move(ex)) {}
+  executor_type get_executor() const noexcept { return ex_; }
+
+  // The worker exists from here on: it joins its context's service (which
+  // abandons it if the context dies) and its table, then on_launch runs on
+  // its strand.
+  template <class Handler>
+  void operator()(Handler&& handler, typename Def::name_type name,
+                  typename Def::parameters_type parameters, H handlers,
+                  launch_options options) const {
+    auto impl = std::make_shared<impl_type>(
+        std::move(handlers), worker_strand(ex_), std::move(name), std::move(parameters),
+        std::weak_ptr(table_), options.timeout, table_->config());
+    waiter_ptr reply = make_waiter<launch_result>(std::move(handler), impl->executor());
+    impl->register_with_service();
+    if (!table_->try_insert(impl->name(), impl)) {
+      typed<launch_result>(reply)->answer(impl->name_taken(), true);
+      return;
+    }
+    try {
+      impl->post(waiter_job(std::move(reply), [impl](waiter_ptr& r) {
+        impl->start_launch(std::move(r));
+      }));
+    } catch (...) {
+      table_->erase(impl->name(), impl.get());
+      throw;
+    }
+  }
+
+ private:
+  std::shared_ptr<table_state<Def, Kind>> table_;
+  asio::any_io_executor ex_;
 };
 
-/// @brief Launches a worker named `name` in table `t`, on a new strand of `ex`.
+}  // namespace detail
+
+/// @brief Launches a worker named `name` in table `t`, on a new strand of `where`
+/// (an executor, or an execution context such as an `io_context`).
 ///
-/// Runs `on_launch` on the worker's strand (it may push requests to itself),
-/// then starts the loop. Completion signature: `void(result<worker, launch_error<LE>>)`
-/// where `LE` is the error type `on_launch` returns (`no_launch_error` if it
-/// cannot fail). A name live in the table gives `errc::name_taken`; a failed
-/// launch leaves no entry in the table. Not cancellable.
-template <class Def, class Kind, class Executor, class H, class Token = default_token>
-requires boost::asio::execution::executor<Executor> && std::is_object_v<H>
-auto launch(const table<Def, Kind>& t, const Executor& ex, typename Def::name_type name,
-            typename Def::parameters_type parameters, H handlers, launch_options options,
-            Token&& token = {}) {
-  using impl_type = detail::worker_impl<Def, Kind, H>;
+/// The strand is one of the *inner* executor: given a strand (another
+/// worker's `get_executor()`, or the executor a handler's coroutine sees), the
+/// worker runs on what that strand runs on, in parallel with its parent.
+/// `on_launch` runs on the worker's strand (it may push requests to itself),
+/// then the loop starts. A name live in the table is refused
+/// (`errc::name_taken`, the message names the worker); a failed launch leaves
+/// no entry in the table and runs no `on_close`.
+///
+/// Completion signature: `void(result<worker, launch_error<LE>>)` where `LE` is
+/// the error type `on_launch` returns (`no_launch_error` if it cannot fail).
+/// A shutdown while an awaitable `on_launch` is in flight cancels it; the
+/// launch then fails with `errc::closed`. `redirect_error` does not apply (the
+/// result carries the error): it is refused at compile time.
+/// Per-operation cancellation: none. Thread safety: any thread.
+template <class Def, class Kind, detail::executor_or_context Where, class N, class P, class H,
+          boost::asio::completion_token_for<void(detail::launch_result_t<Def, Kind, H>)> Token =
+              default_token>
+auto launch(const table<Def, Kind>& t, Where&& where, N&& name, P&& parameters, H handlers,
+            launch_options options, Token&& token = default_token()) {
+  static_assert(std::is_constructible_v<typename Def::name_type, N&&>,
+                "workers: launch's name must convert to the group's Name::type");
+  static_assert(std::is_constructible_v<typename Def::parameters_type, P&&>,
+                "workers: launch's parameters must convert to the group's "
+                "Types::parameters_type");
   static_assert(detail::check_handlers<H, worker<Def, Kind>, Def>());
-  using launch_result = typename impl_type::launch_result;
-  detail::worker_strand strand{boost::asio::any_io_executor(ex)};
-  return boost::asio::async_initiate<Token, void(launch_result)>(
-      [](auto handler, std::shared_ptr<impl_type> impl,
-         std::shared_ptr<detail::table_state<Def, Kind>> state) {
-        if (!state->try_insert(impl->name(), impl)) {
-          detail::post_result(std::move(handler), impl->strand(), impl->name_taken());
-          return;
-        }
-        worker<Def, Kind> self(impl);
-        if constexpr (!impl_type::launch_is_async) {
-          // One operation: the launch carries its caller's handler, and the
-          // work that keeps the caller's context running meanwhile.
-          using handler_type = decltype(handler);
-          using work_type = detail::tracked_work<
-              boost::asio::associated_executor_t<handler_type, typename impl_type::strand_type>>;
-          work_type work(boost::asio::get_associated_executor(handler, impl->strand()));
-          boost::asio::post(impl->strand(), [impl, self = std::move(self), work = std::move(work),
-                                             handler = std::move(handler)]() mutable {
-            auto r = impl->launch_plain(std::move(self));
-            work.post(boost::asio::append(std::move(handler), std::move(r)), true);
-          });
-        } else {
-          using op_type = detail::waiter_op<launch_result, decltype(handler),
-                                            typename impl_type::strand_type, false>;
-          detail::waiter_ref reply(op_type::create(std::move(handler), impl->strand()));
-          boost::asio::co_spawn(
-              impl->strand(),
-              [](std::shared_ptr<impl_type> impl, worker<Def, Kind> self,
-                 detail::waiter_ref reply) -> boost::asio::awaitable<void> {
-                auto r = co_await impl->launch_async(std::move(self));
-                static_cast<detail::waiter<launch_result>*>(reply.get())->answer(std::move(r));
-              }(impl, std::move(self), std::move(reply)),
-              boost::asio::detached);
-        }
-      },
-      token,
-      std::make_shared<impl_type>(std::move(handlers), std::move(strand), std::move(name),
-                                  std::move(parameters), std::weak_ptr(t.state()), options.timeout,
-                                  t.state()->config()),
-      t.state());
+  detail::check_reply_token<Token>();
+  return boost::asio::async_initiate<Token, void(detail::launch_result_t<Def, Kind, H>)>(
+      detail::initiate_launch<Def, Kind, H>(detail::access::table_state(t),
+                                            detail::executor_of(std::forward<Where>(where))),
+      token, typename Def::name_type(std::forward<N>(name)),
+      typename Def::parameters_type(std::forward<P>(parameters)), std::move(handlers), options);
 }
 
 /// @brief `launch` without options (no idle timeout).
-template <class Def, class Kind, class Executor, class H, class Token = default_token>
-requires boost::asio::execution::executor<Executor> && std::is_object_v<H> &&
-    (!std::is_same_v<std::decay_t<Token>, launch_options>)auto launch(
-        const table<Def, Kind>& t, const Executor& ex, typename Def::name_type name,
-        typename Def::parameters_type parameters, H handlers, Token&& token = {}) {
-  return launch(t, ex, std::move(name), std::move(parameters), std::move(handlers),
-                launch_options{}, std::forward<Token>(token));
+template <class Def, class Kind, detail::executor_or_context Where, class N, class P, class H,
+          boost::asio::completion_token_for<void(detail::launch_result_t<Def, Kind, H>)> Token =
+              default_token>
+requires(!std::is_same_v<std::decay_t<Token>, launch_options>)
+auto launch(const table<Def, Kind>& t, Where&& where, N&& name, P&& parameters, H handlers,
+            Token&& token = default_token()) {
+  return launch(t, std::forward<Where>(where), std::forward<N>(name), std::forward<P>(parameters),
+                std::move(handlers), launch_options{}, std::forward<Token>(token));
 }
 
 }  // namespace workers

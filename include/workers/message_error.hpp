@@ -6,11 +6,10 @@
 #include <workers/error.hpp>
 #include <workers/status.hpp>
 
+#include <boost/asio/error.hpp>
 #include <boost/assert/source_location.hpp>
 #include <boost/system/result.hpp>
 #include <boost/system/system_error.hpp>
-
-#include <fmt/format.h>
 
 #include <exception>
 #include <optional>
@@ -41,7 +40,7 @@ struct handler_exception {
 };
 /// @brief The request left a dropbox without being handled (merged away or replaced).
 struct request_dropped {};
-/// @brief The caller stopped waiting (per-operation cancellation).
+/// @brief The caller stopped waiting (per-operation cancellation); `code()` is `operation_aborted`.
 struct request_cancelled {};
 
 /// @brief Why `push_request_and_wait` / `put_request_and_wait` gave no result.
@@ -57,10 +56,13 @@ class message_error : public std::variant<worker_closed, request_error<E>, handl
                             request_cancelled>;
   using base::base;
 
-  /// @brief The case as an error code of `workers::category()`.
+  /// @brief The case as an error code: `errc::closed`, `errc::request_failed`,
+  /// `errc::handler_exception`, `errc::dropped`, or, for a caller that gave up,
+  /// Asio's `operation_aborted` (as every cancelled operation of the library).
   error_code code() const noexcept {
+    if (is_cancelled()) return boost::asio::error::operation_aborted;
     constexpr errc codes[] = {errc::closed, errc::request_failed, errc::handler_exception,
-                              errc::dropped, errc::cancelled};
+                              errc::dropped};
     return make_error_code(codes[this->index()]);
   }
   bool is_closed() const noexcept { return std::holds_alternative<worker_closed>(*this); }
@@ -91,24 +93,3 @@ template <class E>
 }
 
 }  // namespace workers
-
-template <class E>
-struct fmt::formatter<workers::message_error<E>> : workers::detail::simple_formatter {
-  auto format(const workers::message_error<E>& e, format_context& ctx) const {
-    auto out = ctx.out();
-    if (const auto* c = std::get_if<workers::worker_closed>(&e)) {
-      if (!c->crash_errors) return fmt::format_to(out, "closed");
-      return fmt::format_to(out, "closed (crashed: {})", *c->crash_errors);
-    }
-    if (const auto* r = std::get_if<workers::request_error<E>>(&e)) {
-      if constexpr (fmt::is_formattable<E>::value)
-        return fmt::format_to(out, "request error: {}", r->error);
-      else
-        return fmt::format_to(out, "request error");
-    }
-    if (const auto* x = std::get_if<workers::handler_exception>(&e))
-      return fmt::format_to(out, "exception: {}", workers::detail::describe(x->exception));
-    if (std::holds_alternative<workers::request_dropped>(e)) return fmt::format_to(out, "dropped");
-    return fmt::format_to(out, "cancelled");
-  }
-};

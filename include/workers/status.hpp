@@ -2,12 +2,12 @@
 
 /// @file
 /// @brief What introspection reports: worker status, request status, information.
+///
+/// Every time point is a `workers::clock` one (wall clock, kernel-tick
+/// resolution); every duration is in `workers::clock::duration` (nanoseconds).
+/// To format them with fmt, include `<workers/format.hpp>`.
 
 #include <workers/clock.hpp>
-
-#include <fmt/chrono.h>
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <cstddef>
 #include <optional>
@@ -74,83 +74,3 @@ struct worker_information {
 };
 
 }  // namespace workers
-
-namespace workers::detail {
-inline constexpr const char* time_format = "{:%Y-%m-%dT%H:%M:%S}";
-inline std::string format_time(clock::time_point t) {
-  return fmt::format(fmt::runtime(time_format),
-                     std::chrono::time_point_cast<std::chrono::seconds>(t));
-}
-struct simple_formatter {
-  constexpr auto parse(fmt::format_parse_context& ctx) { return ctx.begin(); }
-};
-}  // namespace workers::detail
-
-template <>
-struct fmt::formatter<workers::launching> : workers::detail::simple_formatter {
-  auto format(const workers::launching& s, format_context& ctx) const {
-    return fmt::format_to(ctx.out(), "launching since {}", workers::detail::format_time(s.since));
-  }
-};
-template <>
-struct fmt::formatter<workers::running> : workers::detail::simple_formatter {
-  auto format(const workers::running& s, format_context& ctx) const {
-    return fmt::format_to(ctx.out(), "running since {}", workers::detail::format_time(s.since));
-  }
-};
-template <>
-struct fmt::formatter<workers::closing> : workers::detail::simple_formatter {
-  auto format(const workers::closing& s, format_context& ctx) const {
-    return fmt::format_to(ctx.out(), "closing since {} (born {})",
-                          workers::detail::format_time(s.since),
-                          workers::detail::format_time(s.born));
-  }
-};
-template <>
-struct fmt::formatter<workers::closed> : workers::detail::simple_formatter {
-  auto format(const workers::closed& s, format_context& ctx) const {
-    auto out =
-        fmt::format_to(ctx.out(), "closed since {} (born {})",
-                       workers::detail::format_time(s.since), workers::detail::format_time(s.born));
-    if (s.crash_errors) out = fmt::format_to(out, ", crashed: {}", *s.crash_errors);
-    return out;
-  }
-};
-template <>
-struct fmt::formatter<workers::worker_status> : workers::detail::simple_formatter {
-  auto format(const workers::worker_status& s, format_context& ctx) const {
-    return std::visit([&](const auto& v) { return fmt::format_to(ctx.out(), "{}", v); }, s);
-  }
-};
-template <>
-struct fmt::formatter<workers::request_status> : workers::detail::simple_formatter {
-  auto format(const workers::request_status& s, format_context& ctx) const {
-    using us = std::chrono::microseconds;
-    return fmt::format_to(ctx.out(), "pushed {}, treated after {}, completed in {}",
-                          workers::detail::format_time(s.pushed),
-                          std::chrono::duration_cast<us>(s.treated),
-                          std::chrono::duration_cast<us>(s.completed));
-  }
-};
-template <class View>
-struct fmt::formatter<workers::pending_request<View>> : workers::detail::simple_formatter {
-  auto format(const workers::pending_request<View>& r, format_context& ctx) const {
-    return fmt::format_to(ctx.out(), "{} (pushed {})", r.view,
-                          workers::detail::format_time(r.pushed));
-  }
-};
-template <class View>
-struct fmt::formatter<workers::active_request<View>> : workers::detail::simple_formatter {
-  auto format(const workers::active_request<View>& r, format_context& ctx) const {
-    return fmt::format_to(ctx.out(), "{} (pushed {}, treated {})", r.view,
-                          workers::detail::format_time(r.pushed),
-                          workers::detail::format_time(r.treated));
-  }
-};
-template <>
-struct fmt::formatter<workers::worker_information> : workers::detail::simple_formatter {
-  auto format(const workers::worker_information& i, format_context& ctx) const {
-    return fmt::format_to(ctx.out(), "{} (queue length {}, {} worker(s) in table)", i.status,
-                          i.queue_length, i.instances_number);
-  }
-};

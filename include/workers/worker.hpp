@@ -3,31 +3,37 @@
 /// @file
 /// @brief The worker handle and the operations on it.
 ///
-/// Every operation is safe to call from any thread, while the worker runs on a
+/// Every operation may be called from any thread, while the worker runs on a
 /// strand of its executor. Asynchronous operations are Asio initiating
-/// functions: the completion token comes last and defaults to
-/// `asio::use_awaitable`, completion goes through the handler's associated
+/// functions: the completion token comes last, constrained by its completion
+/// signature, and defaults to the worker executor's default token
+/// (`asio::use_awaitable`); completion goes through the handler's associated
 /// executor (the worker's strand if it has none), never inline from the
-/// initiating call.
+/// initiating call; nothing happens until the operation is initiated (an
+/// operation made with `asio::deferred` and never launched has no effect); the
+/// handler's executor has outstanding work while the operation waits; memory
+/// from the handler's associated allocator is freed before the handler runs.
+///
+/// Cancellation: a caller that stops waiting sees `asio::error::operation_aborted`
+/// whichever operation it was (for push-and-wait, `message_error::code()`).
+/// Operations that need the worker's strand throw `std::logic_error` once the
+/// worker's execution context is destroyed.
 
 #include <workers/buffer_kind.hpp>
 #include <workers/canceler.hpp>
 #include <workers/clock.hpp>
 #include <workers/concepts.hpp>
+#include <workers/detail/access.hpp>
 #include <workers/detail/core.hpp>
-#include <workers/detail/entry.hpp>
-#include <workers/detail/queue_buffer.hpp>
-#include <workers/detail/waiter.hpp>
+#include <workers/detail/operations.hpp>
 #include <workers/error.hpp>
 #include <workers/message_error.hpp>
 #include <workers/status.hpp>
 
-#include <boost/asio/append.hpp>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include <cstddef>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,47 +44,23 @@
 
 namespace workers {
 
-/// @brief The default completion token: `co_await op(...)` works out of the box.
-using default_token = boost::asio::use_awaitable_t<>;
-
-template <class Def, class Kind>
-class worker;
+/// @brief The default completion token of every operation: `asio::use_awaitable`,
+/// the default token of the worker's executor.
+using default_token = boost::asio::default_completion_token_t<detail::worker_executor>;
 
 namespace detail {
-template <class Def, class Kind>
-class table_state;
-
-// Completes `handler` with `args` through its associated executor, never inline.
-template <class Handler, class Executor, class... Args>
-void post_result(Handler&& handler, const Executor& fallback, Args&&... args) {
-  auto ex = boost::asio::get_associated_executor(handler, fallback);
-  boost::asio::post(
-      ex, boost::asio::append(std::forward<Handler>(handler), std::forward<Args>(args)...));
-}
-
-// Enqueues `request` with its caller's completion handler as its reply, or
-// answers `closed` at once if the worker is closing: push_request_and_wait and
-// put_request_and_wait.
-template <class Def, class Kind, class R, class Token>
-auto push_and_wait(const worker<Def, Kind>& w, R request, Token&& token) {
-  using core_type = core<Def, Kind>;
-  return boost::asio::async_initiate<Token, void(reply_result<R>)>(
-      [](auto handler, std::shared_ptr<core_type> core, R r) {
-        using op_type =
-            waiter_op<reply_result<R>, decltype(handler), typename core_type::strand_type>;
-        auto* op = op_type::create(std::move(handler), core->strand());
-        typename core_type::entry_type e{std::move(r), clock::now(), waiter_ref(op)};
-        if (core->push(e, true) == core_type::push_outcome::refused)
-          answer_error(e, worker_closed{core->crash_errors()}, true);
-      },
-      token, w.core_ptr(), std::move(request));
-}
-
 template <class R, class Def>
 consteval void check_request() {
   static_assert(request_of<R, typename Def::request_param>,
                 "workers: this request type is not in the worker's request set "
                 "(Request::types); add it there or push one that is");
+}
+template <class Token>
+consteval void check_reply_token() {
+  static_assert(!is_redirect_error<std::decay_t<Token>>,
+                "workers: this operation completes with a result that carries its own error "
+                "(reply_result / launch result), so redirect_error has no error_code to set: "
+                "test the result instead (or use as_tuple)");
 }
 }  // namespace detail
 
@@ -98,11 +80,10 @@ class worker {
   using request_view = typename Def::request_view;
   using any_request = typename Def::request_variant;
   using state_view = typename Def::state_view;
-  using executor_type = boost::asio::strand<boost::asio::any_io_executor>;
+  /// @brief The worker's strand; its default completion token is `asio::use_awaitable`.
+  using executor_type = detail::worker_executor;
 
   worker() = default;
-  explicit worker(std::shared_ptr<detail::core<Def, Kind>> core) noexcept
-      : core_(std::move(core)) {}
 
   /// @brief The worker's name within its group.
   const name_type& name() const noexcept { return core_->name(); }
@@ -110,219 +91,223 @@ class worker {
   std::string full_name() const { return core_->full_name(); }
   /// @brief The launch parameters.
   const parameters_type& parameters() const noexcept { return core_->parameters(); }
-  /// @brief The strand the worker runs on.
-  executor_type get_executor() const { return core_->strand(); }
+  /// @brief The strand the worker runs on. Code posted there is serialized with
+  /// the worker's handlers, but is not one of them. Throws `std::logic_error`
+  /// once the worker's execution context is destroyed.
+  executor_type get_executor() const { return core_->executor(); }
 
   friend bool operator==(const worker& a, const worker& b) noexcept = default;
   explicit operator bool() const noexcept { return core_ != nullptr; }
 
-  detail::core<Def, Kind>& core() const noexcept { return *core_; }
-  const std::shared_ptr<detail::core<Def, Kind>>& core_ptr() const noexcept { return core_; }
-
  private:
+  friend struct detail::access;
+  explicit worker(std::shared_ptr<detail::core<Def, Kind>> core) noexcept
+      : core_(std::move(core)) {}
+
   std::shared_ptr<detail::core<Def, Kind>> core_;
 };
 
-/// @brief Enqueues `request` (queue workers).
+/// @brief Enqueues `request` (queue workers; upstream's `Queue.push_request`).
 ///
-/// Completion signature: `void(error_code, bool)`: true if enqueued, false if
-/// the worker is closing or closed. On an infinite queue it never waits; on a
-/// full bounded queue it waits for room, producers being admitted in FIFO
-/// order, and completes with false if the worker closes meanwhile.
-/// Per-operation cancellation (any type) of a push waiting for room: it
-/// completes with `operation_aborted` and its request is not enqueued.
-template <class Def, class Kind, class R, class Token = default_token>
+/// Completion signature: `void(error_code)`: empty once enqueued,
+/// `errc::closed` if the worker is closing or closed (the request is dropped).
+/// On an infinite queue it never waits; on a full bounded queue it waits for
+/// room, producers being admitted in FIFO order, and completes with
+/// `errc::closed` if the worker closes meanwhile.
+///
+/// Per-operation cancellation, while it waits for room: terminal, partial and
+/// total; it completes with `operation_aborted` and the request is not
+/// enqueued. Thread safety: any thread.
+template <class Def, class Kind, class R,
+          boost::asio::completion_token_for<void(error_code)> Token = default_token>
 requires detail::is_queue<Kind>
-auto push_request(const worker<Def, Kind>& w, R request, Token&& token = {}) {
+auto push_request(const worker<Def, Kind>& w, R request, Token&& token = default_token()) {
   detail::check_request<R, Def>();
-  using core_type = detail::core<Def, Kind>;
-  return boost::asio::async_initiate<Token, void(error_code, bool)>(
-      [](auto handler, std::shared_ptr<core_type> core, R r) {
-        using outcome = typename core_type::push_outcome;
-        typename core_type::entry_type e{std::move(r), clock::now(), {}};
-        const auto first = core->push(e, false);
-        if (first != outcome::full) {
-          detail::post_result(std::move(handler), core->strand(), error_code{},
-                              first == outcome::queued);
-          return;
-        }
-        using op_type = detail::waiter_op<std::tuple<error_code, bool>, decltype(handler),
-                                          typename core_type::strand_type>;
-        detail::waiter_ref op(op_type::create(std::move(handler), core->strand()));
-        auto* waiter = static_cast<detail::push_waiter*>(op.get());
-        switch (core->push(e, true, &op)) {
-          case outcome::queued:
-            waiter->answer({error_code{}, true}, true);
-            break;
-          case outcome::refused:
-            waiter->answer({error_code{}, false}, true);
-            break;
-          default:
-            break;  // parked: the worker admits it, or the close answers it
-        }
-      },
-      token, w.core_ptr(), std::move(request));
+  return boost::asio::async_initiate<Token, void(error_code)>(
+      detail::initiate_push_request<Def, Kind>(detail::access::core_ptr(w)), token,
+      std::move(request));
 }
 
-/// @brief Enqueues `request` at once (infinite queues); does nothing if the worker is closed.
-/// @return true if enqueued.
+/// @brief Enqueues `request` at once (infinite queues; upstream's `push_request_now`).
+/// @return true if enqueued, false if the worker is closing or closed.
+/// Thread safety: any thread. The request is moved into the queue under the
+/// worker's intake lock: its move constructor must not call the worker.
 template <class Def, class R>
 bool push_request_now(const worker<Def, queue<infinite>>& w, R request) {
   detail::check_request<R, Def>();
-  return w.core().push_now(std::move(request)) ==
+  return detail::access::core(w).push_now(std::move(request)) ==
          detail::core<Def, queue<infinite>>::push_outcome::queued;
 }
 
 /// @brief Enqueues `request` if there is room (bounded queues).
-/// @return false if the queue is full (or producers wait for room) or the worker is closed.
+/// @return false if the queue is full (or producers wait for room) or the
+/// worker is closing or closed. Thread safety: any thread.
 template <class Def, class R>
 bool try_push_request_now(const worker<Def, queue<bounded>>& w, R request) {
   detail::check_request<R, Def>();
-  return w.core().push_now(std::move(request)) ==
+  return detail::access::core(w).push_now(std::move(request)) ==
          detail::core<Def, queue<bounded>>::push_outcome::queued;
 }
 
-/// @brief Enqueues `request` and completes with its result.
+/// @brief Enqueues `request` and completes with its result (queue workers;
+/// upstream's `push_request_and_wait`).
 ///
 /// Completion signature: `void(reply_result<R>)`, that is
 /// `result<R::result_type, message_error<R::error_type>>`: the value, or
 /// `worker_closed` (with the crash errors if it crashed), `request_error` (the
 /// request's own error), `handler_exception` (the handler threw) or
-/// `request_cancelled`. On a full bounded queue it first waits for room.
+/// `request_cancelled`. The caller is answered as soon as the result is known,
+/// before `on_completion` / `on_error` run. On a full bounded queue it first
+/// waits for room. `redirect_error` does not apply (the result carries the
+/// error): it is refused at compile time.
 ///
-/// Per-operation cancellation (any type): the caller is answered at once with
-/// `request_cancelled`; a request still queued (or waiting for room) is then
-/// dropped unhandled, one being handled runs to its end, unless its type opts
-/// in to having its handler cancelled too (see `cancels_with_caller`).
-template <class Def, class Kind, class R, class Token = default_token>
+/// Per-operation cancellation:
+///  - while the request is queued (or waits for room): terminal, partial and
+///    total; the caller gets `request_cancelled` at once and the request is
+///    never handled;
+///  - while it is handled: terminal and partial (total is refused: the
+///    handler's effects cannot be undone); the caller gets `request_cancelled`
+///    at once; the handler runs to its end, unless the request type opts in to
+///    having its handler cancelled too (see `cancels_with_caller`).
+/// Thread safety: any thread.
+template <class Def, class Kind, class R,
+          boost::asio::completion_token_for<typename detail::reply_signature<R>::type> Token =
+              default_token>
 requires detail::is_queue<Kind>
-auto push_request_and_wait(const worker<Def, Kind>& w, R request, Token&& token = {}) {
+auto push_request_and_wait(const worker<Def, Kind>& w, R request, Token&& token = default_token()) {
   detail::check_request<R, Def>();
-  return detail::push_and_wait(w, std::move(request), std::forward<Token>(token));
+  detail::check_reply_token<Token>();
+  return boost::asio::async_initiate<Token, void(reply_result<R>)>(
+      detail::initiate_push_and_wait<Def, Kind>(detail::access::core_ptr(w)), token,
+      std::move(request));
 }
 
-/// @brief Starts closing the worker and returns at once.
+/// @brief Starts closing the worker and returns at once (upstream's `trigger_shutdown`).
+///
+/// From now on pushes are refused; the handler in flight is cancelled (unless
+/// this is called from it); queued callers are answered `closed`.
+/// Thread safety: any thread.
 template <class Def, class Kind>
 void trigger_shutdown(const worker<Def, Kind>& w) {
-  w.core().begin_close();
+  detail::access::core(w).request_close(close_cause::shutdown);
 }
 
 /// @brief Completes once the worker has closed, without triggering it.
 ///
-/// Completion signature: `void(error_code)`, empty on success.
-/// Per-operation cancellation (any type): completes with `operation_aborted`.
-template <class Def, class Kind, class Token = default_token>
-auto wait_for_completion(const worker<Def, Kind>& w, Token&& token = {}) {
-  return w.core().wait_for_completion(std::forward<Token>(token));
-}
-
-/// @brief Starts closing the worker and completes once it has closed.
-///
-/// Called from one of the worker's own handlers, it cannot wait for a close
-/// that needs that handler to return first: it triggers the shutdown and
-/// completes at once; the worker closes when the handler returns.
-/// Completion signature and cancellation: as `wait_for_completion`.
-template <class Def, class Kind, class Token = default_token>
-auto shutdown(const worker<Def, Kind>& w, Token&& token = {}) {
-  w.core().begin_close();
+/// Completion signature: `void(error_code)`, empty once closed.
+/// Per-operation cancellation: terminal, partial and total; completes with
+/// `operation_aborted`, nothing else happens. Thread safety: any thread.
+template <class Def, class Kind,
+          boost::asio::completion_token_for<void(error_code)> Token = default_token>
+auto wait_for_completion(const worker<Def, Kind>& w, Token&& token = default_token()) {
   return boost::asio::async_initiate<Token, void(error_code)>(
-      [](auto handler, std::shared_ptr<detail::core<Def, Kind>> core, bool from_inside) {
-        if (from_inside)
-          detail::post_result(std::move(handler), core->strand(), error_code{});
-        else
-          core->wait_closed(std::move(handler));
-      },
-      token, w.core_ptr(), w.core().on_strand());
+      detail::initiate_wait_for_completion<Def, Kind>(detail::access::core_ptr(w)), token);
 }
 
-/// @brief True once a shutdown was triggered (or the worker crashed).
+/// @brief Starts closing the worker and completes once it has closed
+/// (upstream's `shutdown`).
+///
+/// Called from one of the worker's own handlers (or hooks), it cannot wait for
+/// a close that needs that handler to return first: it starts the close,
+/// completes at once, and does not cancel its caller; the worker closes once
+/// the handler returns. Code that is not one of the worker's handlers (a
+/// callback run on the worker's strand, another worker's handler) waits as
+/// anyone does.
+///
+/// Completion signature: `void(error_code)`, empty once closed.
+/// Per-operation cancellation: terminal and partial (total is refused: the
+/// close, once begun, cannot be undone); completes with `operation_aborted`,
+/// the worker goes on closing. Thread safety: any thread.
+template <class Def, class Kind,
+          boost::asio::completion_token_for<void(error_code)> Token = default_token>
+auto shutdown(const worker<Def, Kind>& w, Token&& token = default_token()) {
+  return boost::asio::async_initiate<Token, void(error_code)>(
+      detail::initiate_shutdown<Def, Kind>(detail::access::core_ptr(w)), token);
+}
+
+/// @brief True once a shutdown was triggered or the worker crashed.
 template <class Def, class Kind>
 bool is_shutting_down(const worker<Def, Kind>& w) noexcept {
-  return w.core().is_shutting_down();
+  return detail::access::core(w).is_shutting_down();
 }
 
-/// @brief The worker's state.
+/// @brief The worker's state (upstream's `state`).
 ///
-/// Only on the worker's strand (its handlers, `with_state`): the state is not
-/// synchronized. Throws `std::logic_error` before the launch completed, after
+/// Only on the worker's strand (its handlers, `with_state`'s function, code
+/// posted to `get_executor()`): the state is not synchronized. Throws
+/// `std::logic_error` naming the worker before the launch completed, after
 /// the worker closed, or off the strand.
 template <class Def, class Kind>
 typename Def::state_type& state(const worker<Def, Kind>& w) {
-  return w.core().state_checked();
+  return detail::access::core(w).state_checked();
 }
 
 /// @brief The worker's state, or null before the launch completed and after close.
 /// Same thread rule as `state`: off the strand it throws `std::logic_error`.
 template <class Def, class Kind>
 typename Def::state_type* state_opt(const worker<Def, Kind>& w) {
-  auto& c = w.core();
-  const auto p = c.current_phase();
-  if (p == detail::phase::launching || p == detail::phase::closed) return nullptr;
-  return &c.state_checked();
+  return detail::access::core(w).state_opt();
 }
 
-/// @brief Runs `f(state)` on the worker's strand if the state exists.
+/// @brief Runs `f(state)` on the worker's strand if the state exists (upstream's `with_state`).
 ///
-/// Completion signature: `void(bool)` (whether `f` ran) when `f` returns void,
-/// `void(std::optional<T>)` when it returns `T`.
-template <class Def, class Kind, class F, class Token = default_token>
-auto with_state(const worker<Def, Kind>& w, F f, Token&& token = {}) {
-  using T = std::invoke_result_t<F&, typename Def::state_type&>;
-  using out = std::conditional_t<std::is_void_v<T>, bool, std::optional<T>>;
-  return boost::asio::async_initiate<Token, void(out)>(
-      [](auto handler, std::shared_ptr<detail::core<Def, Kind>> core, F fn) {
-        auto strand = core->strand();
-        boost::asio::post(strand, [handler = std::move(handler), core = std::move(core),
-                                   fn = std::move(fn)]() mutable {
-          out result{};
-          if (auto* s = core->state_ptr()) {
-            if constexpr (std::is_void_v<T>) {
-              fn(*s);
-              result = true;
-            } else {
-              result.emplace(fn(*s));
-            }
-          }
-          detail::post_result(std::move(handler), core->strand(), std::move(result));
-        });
-      },
-      token, w.core_ptr(), std::move(f));
+/// Completion signature: `void(std::exception_ptr, bool)` when `f` returns
+/// void (whether `f` ran), `void(std::exception_ptr, std::optional<T>)` when it
+/// returns `T` (its value, if it ran): what `f` threw, if anything, comes
+/// first, as with `co_spawn` (`co_await` rethrows it). The worker is not
+/// affected by what `f` throws.
+///
+/// Per-operation cancellation, before `f` runs: terminal, partial and total;
+/// `f` never runs and the exception is a `system_error` of `operation_aborted`.
+/// Thread safety: any thread; `f` runs on the strand, serialized with the handlers.
+template <class Def, class Kind, class F,
+          boost::asio::completion_token_for<void(
+              std::exception_ptr,
+              detail::with_state_value<std::invoke_result_t<F&, typename Def::state_type&>>)>
+              Token = default_token>
+auto with_state(const worker<Def, Kind>& w, F f, Token&& token = default_token()) {
+  using value = detail::with_state_value<std::invoke_result_t<F&, typename Def::state_type&>>;
+  return boost::asio::async_initiate<Token, void(std::exception_ptr, value)>(
+      detail::initiate_with_state<Def, Kind>(detail::access::core_ptr(w)), token, std::move(f));
 }
 
-/// @brief The worker's status, with timestamps.
+/// @brief The worker's status, with timestamps (`workers::clock`).
 template <class Def, class Kind>
 worker_status status(const worker<Def, Kind>& w) {
-  return w.core().status();
+  return detail::access::core(w).status();
 }
 
-/// @brief The request being treated: pushed time, treated time, view.
+/// @brief The request being treated: pushed time, treated time (`workers::clock`), view.
 template <class Def, class Kind>
-auto current_request(const worker<Def, Kind>& w) {
-  return w.core().current_request();
+std::optional<active_request<typename Def::request_view>> current_request(
+    const worker<Def, Kind>& w) {
+  return detail::access::core(w).current_request();
 }
 
-/// @brief The queued requests' push times and views, oldest first.
+/// @brief The queued requests' push times (`workers::clock`) and views, oldest first.
 template <class Def, class Kind>
-auto pending_requests(const worker<Def, Kind>& w) {
-  return w.core().pending_requests();
+std::vector<pending_request<typename Def::request_view>> pending_requests(
+    const worker<Def, Kind>& w) {
+  return detail::access::core(w).pending_requests();
 }
 
 /// @brief How many requests are queued.
 template <class Def, class Kind>
 std::size_t pending_requests_length(const worker<Def, Kind>& w) {
-  return w.core().pending_requests_length();
+  return detail::access::core(w).pending_requests_length();
 }
 
-/// @brief Workers in the table, status and queue length.
+/// @brief Workers in the table, status and queue length (upstream's `information`).
 template <class Def, class Kind>
 worker_information information(const worker<Def, Kind>& w) {
-  return {w.core().table_size(), w.core().status(), w.core().pending_requests_length()};
+  const auto& c = detail::access::core(w);
+  return {c.table_size(), c.status(), c.pending_requests_length()};
 }
 
 /// @brief Hooks run when the worker closes; see `workers::canceler`.
 template <class Def, class Kind>
 workers::canceler canceler(const worker<Def, Kind>& w) {
-  return w.core().get_canceler();
+  return detail::access::core(w).get_canceler();
 }
 
 }  // namespace workers

@@ -1,11 +1,13 @@
 #pragma once
 
 /// @file
-/// @brief Umbrella header: everything public.
+/// @brief Umbrella header: every public header but the opt-in ones
+/// (`<workers/format.hpp>`: fmt formatters for the library's types).
 
 #include <workers/buffer_kind.hpp>
 #include <workers/canceler.hpp>
 #include <workers/clock.hpp>
+#include <workers/close_reason.hpp>
 #include <workers/concepts.hpp>
 #include <workers/dropbox.hpp>
 #include <workers/error.hpp>

@@ -2,6 +2,7 @@
 
 // A test group whose handlers record what happens to them.
 
+#include <workers/format.hpp>
 #include <workers/workers.hpp>
 
 #include <boost/asio/as_tuple.hpp>

@@ -309,9 +309,11 @@ class reference {
 
 // What a completion said, in the model's words.
 inline std::string outcome(boost::system::error_code ec) { return ec ? "aborted" : "done"; }
-inline std::string outcome(boost::system::error_code ec, bool pushed) {
+// push_request: enqueued, refused (the worker is closed), or aborted (cancelled while waiting for room).
+inline std::string push_outcome(boost::system::error_code ec) {
+  if (ec == workers::errc::closed) return "push:false";
   if (ec) return "push:aborted";
-  return pushed ? "push:true" : "push:false";
+  return "push:true";
 }
 template <class T, class E>
 std::string outcome(const workers::result<T, workers::message_error<E>>& r) {
@@ -322,6 +324,7 @@ std::string outcome(const workers::result<T, workers::message_error<E>>& r) {
       return "ok";
   }
   const auto& e = r.error();
+  if (e.is_cancelled()) return "cancelled";
   switch (static_cast<workers::errc>(e.code().value())) {
     case workers::errc::closed:
       return std::get<workers::worker_closed>(e).crash_errors ? "closed:crash" : "closed";
@@ -331,8 +334,6 @@ std::string outcome(const workers::result<T, workers::message_error<E>>& r) {
       return "exception";
     case workers::errc::dropped:
       return "dropped";
-    case workers::errc::cancelled:
-      return "cancelled";
     default:
       return fmt::format("unexpected {}", e.code().message());
   }
@@ -404,6 +405,9 @@ std::optional<std::string> run_on(const sequence& s, Table table) {
   const auto record = [&callers](int c) {
     return [&callers, c](auto&&... args) { callers[c].got.push_back(outcome(args...)); };
   };
+  const auto record_push = [&callers](int c) {
+    return [&callers, c](boost::system::error_code ec) { callers[c].got.push_back(push_outcome(ec)); };
+  };
   std::vector<std::shared_ptr<gate_channel>> gates;  // one per hold; its index is its id
 
   std::optional<W> w;
@@ -472,7 +476,7 @@ std::optional<std::string> run_on(const sequence& s, Table table) {
               [&](auto req) {
                 workers::push_request(
                     *w, std::move(req),
-                    asio::bind_cancellation_slot(callers[c].signal.slot(), record(c)));
+                    asio::bind_cancellation_slot(callers[c].signal.slot(), record_push(c)));
               },
               std::move(r));
         }

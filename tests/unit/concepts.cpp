@@ -38,6 +38,34 @@ struct bad_types {
 struct only_add {
   workers::result<int, std::string> on_request(test::calc_worker&, const test::add&) { return 1; }
 };
+struct with_reason : only_add {
+  void on_close(test::calc_worker&, const workers::close_reason&) {}
+};
+struct unit_name {
+  static constexpr std::string_view base[] = {"validator"};
+  using type = workers::unit;
+};
+struct infallible {
+  using result_type = int;
+  using error_type = workers::never;
+};
+
+// A one-request group, for handlers_for.
+struct one_requests {
+  using types = workers::request_types<test::add>;
+  using view_type = std::string;
+  static std::string view(const test::add&) { return "add"; }
+};
+using one = workers::make_single<test::calc_name, one_requests, test::calc_types>;
+using one_worker = one::worker<workers::queue<workers::infinite>>;
+struct one_request_handlers {
+  workers::result<int, std::string> on_request(one_worker&, const test::add&) { return 1; }
+};
+struct one_wrong_on_error : one_request_handlers {
+  int on_error(one_worker&, const workers::request_status&, const test::add&, const std::string&) {
+    return 0;
+  }
+};
 struct wrong_result {
   workers::result<long, std::string> on_request(test::calc_worker&, const test::add&) { return 1; }
 };
@@ -68,13 +96,36 @@ TEST_CASE("concepts: parameters that do not conform are rejected") {
   STATIC_REQUIRE_FALSE(workers::request_of<int, test::calc_requests>);
 }
 
-TEST_CASE("concepts: on_request handlers, plain or awaitable, with the right result type") {
-  STATIC_REQUIRE(workers::on_request_handler<only_add, test::calc_worker, test::add>);
-  STATIC_REQUIRE(workers::on_request_handler<async_add, test::calc_worker, test::add>);
-  STATIC_REQUIRE_FALSE(workers::on_request_handler<wrong_result, test::calc_worker, test::add>);
-  STATIC_REQUIRE_FALSE(workers::has_on_request<only_add, test::calc_worker, test::fail>);
-  STATIC_REQUIRE(workers::has_on_close<test::calc_handlers, test::calc_worker>);
-  STATIC_REQUIRE_FALSE(workers::has_on_close<only_add, test::calc_worker>);
-  STATIC_REQUIRE(workers::has_on_error<test::calc_handlers, test::calc_worker, test::fail>);
-  STATIC_REQUIRE(workers::has_on_completion<test::calc_handlers, test::calc_worker, test::add>);
+TEST_CASE("concepts: the parts of the handlers concept, plain or awaitable, right result type") {
+  using workers::detail::has_on_close;
+  using workers::detail::has_on_completion;
+  using workers::detail::has_on_error;
+  using workers::detail::has_on_request;
+  using workers::detail::on_request_handler;
+  STATIC_REQUIRE(on_request_handler<only_add, test::calc_worker, test::add>);
+  STATIC_REQUIRE(on_request_handler<async_add, test::calc_worker, test::add>);
+  STATIC_REQUIRE_FALSE(on_request_handler<wrong_result, test::calc_worker, test::add>);
+  STATIC_REQUIRE_FALSE(has_on_request<only_add, test::calc_worker, test::fail>);
+  STATIC_REQUIRE(has_on_close<test::calc_handlers, test::calc_worker>);
+  STATIC_REQUIRE(has_on_close<with_reason, test::calc_worker>);
+  STATIC_REQUIRE_FALSE(has_on_close<only_add, test::calc_worker>);
+  STATIC_REQUIRE(has_on_error<test::calc_handlers, test::calc_worker, test::fail>);
+  STATIC_REQUIRE(has_on_completion<test::calc_handlers, test::calc_worker, test::add>);
+}
+
+TEST_CASE("concepts: handlers_for accepts complete handlers and rejects incomplete ones") {
+  STATIC_REQUIRE(workers::handlers_for<test::calc_handlers, test::calc_worker>);
+  STATIC_REQUIRE(workers::handlers_for<test::calc_handlers, test::dropbox_worker>);
+  STATIC_REQUIRE(workers::handlers_for<one_request_handlers, one_worker>);
+  STATIC_REQUIRE_FALSE(workers::handlers_for<only_add, test::calc_worker>);   // misses requests
+  STATIC_REQUIRE_FALSE(workers::handlers_for<one_wrong_on_error, one_worker>);  // bad on_error
+  STATIC_REQUIRE_FALSE(workers::handlers_for<one_request_handlers&, one_worker>);  // not an object
+}
+
+TEST_CASE("concepts: unit names a worker, never is an error type that cannot occur") {
+  STATIC_REQUIRE(workers::worker_name<workers::unit>);
+  STATIC_REQUIRE(workers::name_parameter<unit_name>);
+  STATIC_REQUIRE_FALSE(std::is_default_constructible_v<workers::never>);
+  STATIC_REQUIRE(workers::request<infallible>);
+  REQUIRE(std::hash<workers::unit>{}(workers::unit{}) == std::hash<workers::unit>{}(workers::unit{}));
 }

@@ -84,7 +84,7 @@ TEMPLATE_TEST_CASE("contract: requests are handled and the worker closes cleanly
     w = co_await launch_kind<TestType>(table, "k", h, p);
     REQUIRE(std::holds_alternative<workers::running>(workers::status(w)));
     REQUIRE(table.size() == 1);
-    REQUIRE(table.find_opt("k") == w);
+    REQUIRE(workers::find_opt(table, "k") == w);
     for (int i = 0; i < 100; ++i) REQUIRE(ops::submit(w, add{1}));
     co_await settle<TestType>(w);
     const int sum = co_await state_of(w);

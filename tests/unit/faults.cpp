@@ -103,8 +103,8 @@ TEST_CASE("lifecycle: a shutdown triggered during on_launch lets the launch succ
     REQUIRE(r.has_value());
     co_await workers::wait_for_completion(*r);
     REQUIRE(std::holds_alternative<workers::closed>(workers::status(*r)));
-    auto late = co_await workers::push_request(*r, add{1});
-    REQUIRE_FALSE(late);
+    auto [late] = co_await workers::push_request(*r, add{1}, asio::as_tuple(asio::use_awaitable));
+    REQUIRE(late == workers::errc::closed);
   });
   REQUIRE(h.j->closes == 1);
   REQUIRE(table.size() == 0);

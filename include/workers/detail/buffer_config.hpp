@@ -5,7 +5,7 @@
 // from the kind value, where the user's merge and read are checked.
 
 #include <workers/buffer_kind.hpp>
-#include <workers/handlers.hpp>
+#include <workers/detail/handler_traits.hpp>
 #include <workers/merged.hpp>
 
 #include <boost/asio/awaitable.hpp>

@@ -7,6 +7,8 @@
 // worker was closing, whose cancellation ends a pending read.
 
 #include <workers/clock.hpp>
+#include <workers/close_reason.hpp>
+#include <workers/detail/hook_executor.hpp>
 #include <workers/error.hpp>
 
 #include <boost/asio/awaitable.hpp>
@@ -29,20 +31,23 @@ boost::asio::awaitable<void> read_requests(std::shared_ptr<Core> core, Self self
     std::optional<typename Core::any_request> request;
     std::exception_ptr failure;
     try {
-      if (config.read_now)
+      if (config.read_now) {
+        hook_scope inside;
         request = config.read_now(self);
-      else
+      } else {
         request = co_await config.read_async(self);
+      }
     } catch (...) {
       failure = std::current_exception();
     }
     if (core->is_shutting_down()) break;  // closed meanwhile: nothing left to hand it to
     if (failure) {
-      core->fail("read threw: " + describe(failure));
+      core->request_close(close_cause::handler_exception,
+                          error_list{"read threw: " + describe(failure)});
       break;
     }
     if (!request) {
-      core->begin_close();  // end of the source
+      core->request_close(close_cause::end_of_source);
       break;
     }
     core->demand().met();

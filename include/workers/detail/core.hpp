@@ -1,16 +1,21 @@
 #pragma once
 
-// The part of a worker that does not depend on its handlers: buffer, status,
-// waiters, introspection, and the close bookkeeping shared by every buffer kind.
-// Locks: `batch_mutex_` (worker side and introspection) is taken before
-// `mutex_` (producers), never the other way round.
+// The part of a worker that does not depend on its handlers: identity, buffer,
+// lifecycle, waiters, introspection, and the steps of the close that need no
+// handler. One mutex (`mutex_`) guards the buffer's intake, the lifecycle and
+// the waiting lists; no user code runs while it is held, but the move of a
+// request into the buffer and `Request::view` (see README, "Locks").
 
 #include <workers/buffer_kind.hpp>
 #include <workers/canceler.hpp>
 #include <workers/clock.hpp>
+#include <workers/close_reason.hpp>
+#include <workers/detail/access.hpp>
 #include <workers/detail/buffer_config.hpp>
 #include <workers/detail/dropbox_buffer.hpp>
 #include <workers/detail/entry.hpp>
+#include <workers/detail/hook_executor.hpp>
+#include <workers/detail/lifecycle.hpp>
 #include <workers/detail/queue_buffer.hpp>
 #include <workers/detail/read_demand.hpp>
 #include <workers/detail/service.hpp>
@@ -20,26 +25,29 @@
 #include <workers/status.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/append.hpp>
-#include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_signal.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/assert.hpp>
+
+#include <fmt/format.h>
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
+
+namespace workers {
+template <class Def, class Kind>
+class worker;
+}  // namespace workers
 
 namespace workers::detail {
 
@@ -48,8 +56,11 @@ namespace asio = boost::asio;
 template <class Def, class Kind>
 class table_state;
 
-enum class phase : std::uint8_t { launching, running, closing, closed };
 enum class wake_reason : std::uint8_t { ready, timed_out };
+
+// The executor a worker handle shows: its strand, whose default completion
+// token is `use_awaitable`, so that `co_await op(w, ...)` needs no token.
+using worker_executor = asio::use_awaitable_t<>::executor_with_default<asio::strand<asio::any_io_executor>>;
 
 // The buffer of each kind. A callback worker's reader hands over one request
 // at a time, through an unbounded queue that thus holds at most one.
@@ -63,17 +74,18 @@ struct buffer_for<dropbox, Def> {
 };
 
 template <class Def, class Kind>
-class core : public abandonable, public std::enable_shared_from_this<core<Def, Kind>> {
+class core : public registered_worker, public std::enable_shared_from_this<core<Def, Kind>> {
  public:
   using name_type = typename Def::name_type;
   using state_type = typename Def::state_type;
   using parameters_type = typename Def::parameters_type;
   using view_type = typename Def::request_view;
   using entry_type = entry<Def>;
-  using strand_type = asio::strand<asio::any_io_executor>;
+  using executor_type = worker_executor;
   using table_type = table_state<Def, Kind>;
   using config_type = buffer_config<Def, Kind>;
   using any_request = typename Def::request_variant;
+  using handle_type = worker<Def, Kind>;
   static constexpr bool is_dropbox = std::is_same_v<Kind, dropbox>;
   static constexpr bool is_callback = std::is_same_v<Kind, callback>;
 
@@ -84,8 +96,8 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
         name_(std::move(name)),
         parameters_(std::move(parameters)),
         table_(std::move(table)),
-        timeout_(timeout),
         config_(std::move(config)),
+        timeout_(timeout),
         buffer_(capacity_of(*config_)),
         born_(clock::now()),
         since_(born_) {}
@@ -94,38 +106,113 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   core& operator=(const core&) = delete;
 
   ~core() {
-    if (service_) service_->remove(this);
+    if (registry_) registry_->remove(this);
   }
+
+  // ---- identity: any thread ----
 
   const name_type& name() const noexcept { return name_; }
   std::string full_name() const { return Def::full_name(name_); }
   const parameters_type& parameters() const noexcept { return parameters_; }
   const config_type& config() const noexcept { return *config_; }
-  // Throws once the execution context is gone: nothing can run there any more.
-  strand_type strand() const {
+  // The worker's strand. Throws once the execution context is gone: nothing can run there any more.
+  executor_type executor() const {
     if (!strand_.valid())
       throw std::logic_error("workers: the execution context of worker " + full_name() +
                              " was destroyed");
-    return strand_.get();
+    return executor_type(strand_.get());
   }
   bool on_strand() const noexcept { return strand_.running_in_this_thread(); }
+  // Whether the calling code is one of this worker's hooks (see hook_executor.hpp).
+  bool inside_hook() const noexcept { return hook_scope::marked() && on_strand(); }
 
-  // ---- producers, any thread ----
+  // Joins the service of the worker's execution context, which abandons it
+  // when the context is destroyed: from the launch's initiation on.
+  void register_with_service() {
+    registry_ = asio::use_service<worker_service>(strand_.context()).registry();
+    registry_->add(this);
+  }
+
+  // ---- lifecycle: any thread ----
+
+  phase current_phase() const noexcept { return phase_.load(std::memory_order_acquire); }
+  bool is_shutting_down() const noexcept { return refuses_work(current_phase()); }
+
+  worker_status status() const {
+    std::lock_guard lock(mutex_);
+    return status_of(phase_.load(std::memory_order_relaxed), born_, since_, reason_);
+  }
+  close_reason reason() const {
+    std::lock_guard lock(mutex_);
+    return reason_.value_or(close_reason{});
+  }
+  std::optional<error_list> crash_errors() const {
+    std::lock_guard lock(mutex_);
+    return reason_ ? reason_->crash_errors : std::nullopt;
+  }
+
+  // ---- the close (SPEC §5): the one way a worker ends ----
+  //
+  //   1. refuse new work              request_close (any thread): the phase becomes closing
+  //   2. cancel the hook in flight    close_requested (strand), unless the close
+  //                                   comes from that hook; a callback's pending read too
+  //   3. answer what is queued        drain (strand), at once and again before on_close
+  //   4. on_close(reason)             worker_impl::close_tail, once no hook is in flight
+  //   5. leave the table              end_close (strand)
+  //   6. run the canceler's hooks, answer those waiting for completion   end_close
+  //
+  // A failed launch takes the same steps but 4. A worker whose execution
+  // context dies takes them in `abandon`, but 2 and 4 (no handler runs), and its
+  // callers are abandoned instead of answered, as Asio abandons the pending
+  // operations of a destroyed context.
+
+  // Steps 1-2. Starts closing for `cause`; false if the worker was closing
+  // already, in which case `errors` are added to its crash errors.
+  bool request_close(close_cause cause, std::optional<error_list> errors = std::nullopt) {
+    const bool from_inside = inside_hook();
+    bool was_parked = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (refuses_work(phase_.load(std::memory_order_relaxed))) {
+        if (errors) add_crash_errors_locked(std::move(*errors));
+        return false;
+      }
+      reason_ = close_reason{cause, std::move(errors)};
+      transition_locked(phase::closing);
+      was_parked = std::exchange(parked_, false);
+    }
+    strand_.post([self = this->shared_from_this(), from_inside, was_parked] {
+      self->close_requested(from_inside, was_parked);
+    });
+    return true;
+  }
+
+  void add_crash_errors(error_list errors) {
+    if (errors.empty()) return;
+    std::lock_guard lock(mutex_);
+    add_crash_errors_locked(std::move(errors));
+  }
+
+  // ---- producers: any thread ----
 
   enum class push_outcome { queued, waiting, full, refused };
 
-  // Enqueues `e` unless the worker is closing. A full bounded queue parks the
-  // producer when `may_wait` (with its push waiter, if any) and answers `full`
-  // otherwise. `e` and `push_waiter` are left untouched unless queued or parked.
-  push_outcome push(entry_type& e, bool may_wait, waiter_ref* push_waiter = nullptr) {
+  // Enqueues `e`, stamped with the time under the lock (so that pending
+  // requests stay in push order), unless the worker is closing. A full bounded
+  // queue parks the producer when `may_wait` (with its push waiter, if any)
+  // and answers `full` otherwise. `e` and `push_waiter` are left untouched
+  // unless queued or parked.
+  push_outcome push(entry_type& e, bool may_wait, waiter_ptr* push_waiter = nullptr) {
+    typename buffer_type::leftovers out;  // destroyed after the lock is released
     std::unique_lock lock(mutex_);
-    if (closing_.load(std::memory_order_relaxed)) return push_outcome::refused;
+    if (refuses_work(phase_.load(std::memory_order_relaxed))) return push_outcome::refused;
+    e.pushed = clock::now();
     if (buffer_.must_wait()) {
       if (!may_wait) return push_outcome::full;
       if (buffer_.block(e, push_waiter)) return push_outcome::waiting;
       // the worker made room meanwhile
     }
-    buffer_.push(std::move(e));
+    buffer_.push(std::move(e), out);
     return queued(lock);
   }
 
@@ -133,17 +220,45 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   // worker is closing (refused) or a bounded queue is full.
   template <class R>
   push_outcome push_now(R&& request) {
-    const auto now = clock::now();
+    typename buffer_type::leftovers out;
     std::unique_lock lock(mutex_);
-    if (closing_.load(std::memory_order_relaxed)) return push_outcome::refused;
+    if (refuses_work(phase_.load(std::memory_order_relaxed))) return push_outcome::refused;
     if (buffer_.must_wait()) return push_outcome::full;
-    buffer_.emplace(std::forward<R>(request), now);
+    buffer_.emplace(std::forward<R>(request), clock::now(), out);
     return queued(lock);
   }
 
-  bool is_shutting_down() const noexcept { return closing_.load(std::memory_order_acquire); }
+  // ---- waiters: any thread ----
 
-  // From the caller's cancellation, any thread.
+  // Answers `w` (a waiter<error_code>) once the worker has closed.
+  void wait_closed(waiter_ptr w) {
+    std::vector<waiter_ptr> swept;  // destroyed after the lock is released
+    {
+      std::lock_guard lock(mutex_);
+      if (!has_ended(phase_.load(std::memory_order_relaxed))) {
+        // Callers that gave up stay listed until close; sweep them when the list
+        // has doubled, so that repeated timed waits do not grow it forever.
+        if (completion_waiters_.size() >= 2 * swept_size_ + 8) {
+          swept.swap(completion_waiters_);
+          for (auto& c : swept)
+            if (!c->gave_up()) completion_waiters_.push_back(std::move(c));
+          swept_size_ = completion_waiters_.size();
+        }
+        completion_waiters_.push_back(std::move(w));
+        return;
+      }
+    }
+    typed<error_code>(w)->answer(error_code{}, true);
+  }
+
+  // Made on first use: most workers never hand theirs out.
+  workers::canceler get_canceler() {
+    std::lock_guard lock(mutex_);
+    if (!canceler_) canceler_ = access::make_canceler(hooks_ran_);
+    return *canceler_;
+  }
+
+  // The caller of request number `request` cancelled (any thread).
   void post_cancel_for_caller(std::uint64_t request) noexcept {
     try {
       if (strand_.valid())
@@ -153,103 +268,22 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     }
   }
 
-  // Crashes the worker from its strand outside any handler (a dropbox's merge,
-  // a callback's read): the handler in flight, if any, is cancelled.
-  void fail(std::string what) {
-    begin_close(error_list{std::move(what)});
-    cancel_in_flight();
-  }
-  phase current_phase() const noexcept { return phase_.load(std::memory_order_acquire); }
-
-  // Starts closing; false if it already was (crash errors are then added). From another thread, the
-  // handler in flight is cancelled; from the worker's own strand (a handler asking for its own
-  // worker's end) it is not, since it is the caller.
-  bool begin_close(std::optional<error_list> crash = std::nullopt) {
-    std::unique_lock lock(mutex_);
-    if (closing_.load(std::memory_order_relaxed)) {
-      if (crash) {
-        if (!crash_errors_) crash_errors_.emplace();
-        crash_errors_->insert(crash_errors_->end(), crash->begin(), crash->end());
-      }
-      return false;
-    }
-    closing_.store(true, std::memory_order_release);
-    crash_errors_ = std::move(crash);
-    if (phase_.load(std::memory_order_relaxed) == phase::running) set_phase_locked(phase::closing);
-    // A parked loop has no handler in flight: waking it is enough.
-    const bool parked = parked_;
-    wake_locked(lock, wake_reason::ready);
-    if (!parked && !on_strand())
-      strand_.post([self = this->shared_from_this()] { self->cancel_in_flight(); });
-    return true;
+  // Runs `f` on the strand. Throws if the execution context is gone.
+  template <class F>
+  void post(F&& f) const {
+    if (!strand_.valid()) (void)executor();  // throws the logic_error naming the worker
+    strand_.post(std::forward<F>(f));
   }
 
-  // Completes with an empty error code once the worker is closed.
-  template <class Token>
-  auto wait_for_completion(Token&& token) {
-    return asio::async_initiate<Token, void(error_code)>(
-        [this](auto handler) { this->wait_closed(std::move(handler)); }, token);
-  }
-
-  template <class Handler>
-  void wait_closed(Handler&& handler) {
-    using op_t = waiter_op<error_code, std::decay_t<Handler>, strand_type>;
-    auto* op = op_t::create(std::forward<Handler>(handler), strand());
-    std::unique_lock lock(mutex_);
-    if (phase_.load(std::memory_order_relaxed) == phase::closed) {
-      lock.unlock();
-      op->answer(error_code{}, true);
-      op->release();
-      return;
-    }
-    // Callers that gave up stay listed until close; sweep them when the list
-    // has doubled, so that repeated timed waits do not grow it forever.
-    if (completion_waiters_.size() >= 2 * swept_size_ + 8) {
-      std::erase_if(completion_waiters_, [](const waiter_ref& w) { return w.get()->cancelled(); });
-      swept_size_ = completion_waiters_.size();
-    }
-    completion_waiters_.emplace_back(op);
-  }
-
-  // Made on first use: most workers never hand theirs out.
-  workers::canceler get_canceler() {
-    std::lock_guard lock(mutex_);
-    if (!canceler_) {
-      canceler_ = workers::canceler();
-      if (phase_.load(std::memory_order_relaxed) == phase::closed) canceler_->cancel();
-    }
-    return *canceler_;
-  }
-
-  std::optional<error_list> crash_errors() const {
-    std::lock_guard lock(mutex_);
-    return crash_errors_;
-  }
-
-  // ---- introspection, any thread ----
+  // ---- introspection: any thread ----
 
   std::size_t table_size() const {
     auto table = table_.lock();
     return table ? table->size() : 0;
   }
 
-  worker_status status() const {
-    std::lock_guard lock(mutex_);
-    switch (phase_.load(std::memory_order_relaxed)) {
-      case phase::launching:
-        return launching{since_};
-      case phase::running:
-        return running{since_};
-      case phase::closing:
-        return closing{born_, since_};
-      case phase::closed:
-        break;
-    }
-    return closed{born_, since_, crash_errors_};
-  }
-
   std::optional<active_request<view_type>> current_request() const {
-    std::lock_guard lock(batch_mutex_);  // the current entry stays in place meanwhile
+    std::lock_guard lock(mutex_);  // the current entry stays in place meanwhile
     const entry_type* e = current_.load(std::memory_order_acquire);
     if (!e) return std::nullopt;
     return active_request<view_type>{e->pushed, e->treated, view_of(*e)};
@@ -257,14 +291,14 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
 
   std::vector<pending_request<view_type>> pending_requests() const {
     std::vector<pending_request<view_type>> out;
-    std::scoped_lock lock(batch_mutex_, mutex_);
+    std::lock_guard lock(mutex_);
     out.reserve(buffer_.size());
     buffer_.for_each_pending([&](const entry_type& e) { out.push_back({e.pushed, view_of(e)}); });
     return out;
   }
 
   std::size_t pending_requests_length() const {
-    std::scoped_lock lock(batch_mutex_, mutex_);
+    std::lock_guard lock(mutex_);
     return buffer_.size();
   }
 
@@ -273,34 +307,55 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   state_type* state_ptr() noexcept { return state_ ? &*state_ : nullptr; }
 
   state_type& state_checked() {
-    switch (current_phase()) {
-      case phase::launching:
-        throw std::logic_error("workers: state of worker " + full_name() +
-                               " requested before its launch completed");
-      case phase::closed:
-        throw std::logic_error("workers: state of worker " + full_name() +
-                               " requested after it closed");
-      default:
-        break;
-    }
+    const phase p = current_phase();
+    if (p == phase::launching)
+      throw std::logic_error("workers: state of worker " + full_name() +
+                             " requested before its launch completed");
+    if (has_ended(p))
+      throw std::logic_error("workers: state of worker " + full_name() +
+                             " requested after it closed");
     if (!on_strand())
       throw std::logic_error("workers: state of worker " + full_name() +
                              " requested outside its strand; use with_state");
-    if (!state_) throw std::logic_error("workers: state of worker " + full_name() + " is gone");
+    if (!state_)
+      throw std::logic_error("workers: state of worker " + full_name() +
+                             " requested, but its launch did not give one");
     return *state_;
   }
 
+  // Null before the launch completed and after the close.
+  state_type* state_opt() {
+    const phase p = current_phase();
+    if (p == phase::launching || has_ended(p)) return nullptr;
+    if (!on_strand())
+      throw std::logic_error("workers: state of worker " + full_name() +
+                             " requested outside its strand; use with_state");
+    return state_ptr();
+  }
+
+  // Callback workers: the loop and the reader meet here (strand only).
+  auto& demand() noexcept { return demand_; }
+  asio::cancellation_signal& reader_signal() noexcept { return reader_signal_; }
+
  protected:
+  using buffer_type = typename buffer_for<Kind, Def>::type;
+  using leftovers = typename buffer_type::leftovers;
+
   // ---- worker side: the strand only ----
 
-  // A running worker counts as outstanding work of its execution context, as a
-  // pending operation does: run() does not return while it may get requests.
-  // An io_context's executor says so without the allocation of a type-erased one.
+  // The executor of the worker's coroutines (see hook_executor.hpp).
+  asio::any_io_executor hook_executor() const { return strand_.hook_executor(); }
+
+  // A launched worker counts as outstanding work of its execution context, as
+  // a pending operation does: run() does not return while it may get requests.
   void hold_work() { work_ = strand_.track(); }
 
-  void register_with_service() {
-    service_ = &asio::use_service<worker_service>(strand_.context());
-    service_->add(this);
+  // The launch gave the state: running, unless a close began meanwhile.
+  void set_running(state_type&& state) {
+    state_.emplace(std::move(state));
+    std::lock_guard lock(mutex_);
+    if (phase_.load(std::memory_order_relaxed) == phase::launching)
+      transition_locked(phase::running);
   }
 
   // The next request, or null. A queue that finds nothing parks the loop
@@ -310,30 +365,24 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
       merge_puts();
       if (is_shutting_down()) return nullptr;  // a merge crashed it: the slot is drained at close
     }
-    // The batch lock only guards moving or destroying entries, which a queue
-    // does once per batch; taking the next entry of a batch needs no lock.
-    entry_type* e;
-    const auto park_if_empty = [&] { parked = park_locked(); };
-    if (buffer_.next_moves_entries()) {
-      std::lock_guard lock(batch_mutex_);
-      current_.store(nullptr, std::memory_order_relaxed);
-      e = buffer_.next(mutex_, admitted_, park_if_empty);
-    } else {
-      e = buffer_.next(mutex_, admitted_, park_if_empty);
-    }
+    leftovers out;  // the request handled before, destroyed outside the lock
+    entry_type* e = buffer_.next(
+        mutex_, out, [&] { current_.store(nullptr, std::memory_order_relaxed); },
+        [&] { parked = park_locked(); });
+    buffer_.collect();
     if (e) {
       e->treated = clock::now();
       current_.store(e, std::memory_order_release);
     }
-    if (!admitted_.empty()) {
-      for (auto& w : admitted_) static_cast<push_waiter*>(w.get())->answer({error_code{}, true});
-      admitted_.clear();
-    }
+    for (auto& w : out.admitted) typed<error_code>(w)->answer(error_code{});
     return e;
   }
-  void clear_current() { current_.store(nullptr, std::memory_order_release); }
+  void clear_current() {
+    std::lock_guard lock(mutex_);
+    current_.store(nullptr, std::memory_order_relaxed);
+  }
 
-  // Parks the loop until a push, a shutdown or the idle timeout, which post
+  // Parks the loop until a push, a close or the idle timeout, which post
   // `resume`; false if there is something to do already. A parked worker is
   // a flag, not a suspended coroutine: waking it is one post to its strand.
   bool park() {
@@ -360,18 +409,13 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   void cancel_timer() {
     if (timer_) timer_->cancel();
   }
+  const std::optional<clock::duration>& timeout() const noexcept { return timeout_; }
 
- public:
-  // Callback workers: the loop and the reader meet here (strand only).
-  auto& demand() noexcept { return demand_; }
-  asio::cancellation_signal& reader_signal() noexcept { return reader_signal_; }
-
- protected:
   // Callback workers: the loop wants its next request.
   void want_request() {
     if constexpr (is_callback) demand_.want(strand_.get());
   }
-  // Callback workers: a reader waiting for demand ends; a pending read is cancelled.
+  // Step 2 for a callback worker: a reader waiting for demand ends; a pending read is cancelled.
   void stop_reader() {
     if constexpr (is_callback) {
       demand_.release(strand_.get());
@@ -379,102 +423,98 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
     }
   }
 
-  void set_running(std::optional<state_type>&& state) {
-    state_ = std::move(state);
-    std::lock_guard lock(mutex_);
-    set_phase_locked(closing_.load(std::memory_order_relaxed) ? phase::closing : phase::running);
-  }
-
-  void add_crash_error(std::string what) {
-    std::lock_guard lock(mutex_);
-    if (!crash_errors_) crash_errors_.emplace();
-    crash_errors_->push_back(std::move(what));
-  }
-
-  // Refuses further pushes and answers every queued caller, and every
-  // producer still waiting for room (with false: not enqueued).
-  void drain_closed() {
-    std::vector<entry_type> pending;
-    typename buffer_type::blocked_list blocked;
-    {
-      std::scoped_lock lock(batch_mutex_, mutex_);
-      closing_.store(true, std::memory_order_release);
-      current_.store(nullptr, std::memory_order_relaxed);
-      pending = buffer_.take_all(blocked);
-    }
-    const auto errors = crash_errors();
-    for (auto& e : pending) answer_error(e, worker_closed{errors});
-    for (auto& b : blocked) {
-      answer_error(b.entry, worker_closed{errors});
-      if (b.push) static_cast<push_waiter*>(b.push.get())->answer({error_code{}, false});
-    }
-  }
-
-  // The last step of every close: drop the state, leave the table, become
-  // closed, then answer whoever waits for that.
-  void finish_close() {
-    state_.reset();
-    cancel_timer();
-    if (auto table = table_.lock()) table->erase(name_, this);
-    std::vector<waiter_ref> waiters;
-    std::optional<workers::canceler> hooks;
+  // Step 3: every queued caller, and every producer still waiting for room,
+  // is answered `closed` (with the crash errors if it crashed).
+  void drain() {
+    leftovers out;
     {
       std::lock_guard lock(mutex_);
-      set_phase_locked(phase::closed);
+      buffer_.take_all(out);
+    }
+    const worker_closed why{crash_errors()};
+    for (auto& e : out.entries) answer_error(e, why);
+    for (auto& b : out.blocked) {
+      answer_error(b.entry, why);
+      if (b.push) typed<error_code>(b.push)->answer(make_error_code(errc::closed));
+    }
+  }
+
+  // Steps 5-6, after on_close: the state and the requests handled go, the
+  // worker leaves its table, the canceler's hooks run, the worker is closed and
+  // those who wait for that are answered. The caller keeps the worker alive.
+  void end_close() {
+    state_.reset();
+    cancel_timer();
+    leave_table();
+    run_canceler_hooks();
+    leftovers handled;
+    std::vector<waiter_ptr> waiters;
+    {
+      std::lock_guard lock(mutex_);
+      transition_locked(phase::closed);
+      current_.store(nullptr, std::memory_order_relaxed);
+      buffer_.take_all(handled, true);
       waiters.swap(completion_waiters_);
-      hooks = canceler_;
     }
-    if (hooks) hooks->cancel();
-    for (auto& w : waiters) static_cast<waiter<error_code>*>(w.get())->answer(error_code{});
-    if (service_) {
-      service_->remove(this);
-      service_ = nullptr;
-    }
+    for (auto& w : waiters) typed<error_code>(w)->answer(error_code{});
     work_ = std::monostate{};
   }
 
-  // Called by the service when the execution context is destroyed: its
-  // handlers will never run again, so the worker is closed on the spot, as
-  // crashed, and leaves its table; its pending callers are abandoned with the
-  // context's other pending operations (no handler runs, on_close included).
+  // Called by the service while the execution context is destroyed: no
+  // handler of it will run again (see "the close" above). A worker closed
+  // already only drops what refers to the context.
   void abandon() noexcept override {
     auto keep = this->shared_from_this();
-    std::vector<waiter_ref> waiters;
-    std::vector<entry_type> pending;
-    typename buffer_type::blocked_list blocked;
+    leftovers out;  // every request, handled or not: they may refer to the context
+    std::vector<waiter_ptr> waiters;
+    bool was_live = false;
     {
-      std::scoped_lock lock(batch_mutex_, mutex_);
-      closing_.store(true, std::memory_order_release);
-      if (!crash_errors_) crash_errors_.emplace();
-      crash_errors_->push_back("abandoned: its execution context was destroyed");
-      set_phase_locked(phase::closed);
-      parked_ = false;
-      waiters.swap(completion_waiters_);
+      std::lock_guard lock(mutex_);
+      was_live = !has_ended(phase_.load(std::memory_order_relaxed));
+      if (was_live) {
+        if (!reason_) reason_ = close_reason{close_cause::context_destroyed, std::nullopt};
+        add_crash_errors_locked({"abandoned: its execution context was destroyed"});
+        transition_locked(phase::abandoned);
+        parked_ = false;
+        waiters.swap(completion_waiters_);
+      }
       current_.store(nullptr, std::memory_order_relaxed);
-      pending = buffer_.take_all(blocked);
+      buffer_.take_all(out, true);
     }
-    if (auto table = table_.lock()) table->erase(name_, this);
+    for (auto& e : out.entries) abandon_chain(std::move(e.reply));
+    for (auto& b : out.blocked) {
+      abandon_chain(std::move(b.entry.reply));
+      if (b.push) b.push->abandon();
+    }
+    if (was_live) {
+      leave_table();
+      run_canceler_hooks();
+      for (auto& w : waiters) w->abandon();
+    }
     // What refers to the context must go before its services do.
     timer_.reset();
     work_ = std::monostate{};
     cancel_signal_.slot().clear();
     reader_signal_.slot().clear();
     strand_.reset();
-    service_ = nullptr;
+    abandoned();
   }
 
-  // On the strand: the loop goes on after a wake-up.
-  virtual void resume(wake_reason why) = 0;
-  virtual void cancel_in_flight() = 0;
-
-  std::shared_ptr<abandonable> keep_alive() noexcept override {
+  std::shared_ptr<registered_worker> keep_alive() noexcept override {
     return this->weak_from_this().lock();
   }
-  // On the strand: the caller of request number `request` cancelled; cancel its handler if
-  // it is still the one in flight.
-  virtual void cancel_for_caller(std::uint64_t request) = 0;
 
-  asio::cancellation_signal cancel_signal_;
+  // Implemented by the worker with its handlers, on the strand.
+  virtual void resume(wake_reason why) = 0;
+  // Steps 2-3 of the close, posted by request_close.
+  virtual void close_requested(bool from_inside, bool was_parked) = 0;
+  // The caller of request number `request` cancelled; cancel its handler if it
+  // is still the one in flight.
+  virtual void cancel_for_caller(std::uint64_t request) = 0;
+  // After abandon: drop what the worker holds of itself.
+  virtual void abandoned() noexcept = 0;
+
+  asio::cancellation_signal cancel_signal_;  // the loop's coroutine: the hook in flight
 
  private:
   view_type view_of(const entry_type& e) const {
@@ -482,9 +522,35 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
                       e.request);
   }
 
-  void set_phase_locked(phase p) {
-    phase_.store(p, std::memory_order_release);
+  // The one place the phase changes (under mutex_).
+  void transition_locked(phase to) {
+    BOOST_ASSERT_MSG(legal_transition(phase_.load(std::memory_order_relaxed), to),
+                     "workers: illegal lifecycle transition");
+    phase_.store(to, std::memory_order_release);
     since_ = clock::now();
+  }
+
+  void add_crash_errors_locked(error_list errors) {
+    if (!reason_) reason_ = close_reason{close_cause::handler_exception, std::nullopt};
+    if (!reason_->crash_errors) reason_->crash_errors.emplace();
+    for (auto& e : errors) reason_->crash_errors->push_back(std::move(e));
+  }
+
+  // Step 5.
+  void leave_table() {
+    if (auto table = table_.lock()) table->erase(name_, this);
+  }
+
+  // Part of step 6: the canceler's hooks run once, even if none was handed out
+  // yet (a canceler asked for later runs its hooks at once).
+  void run_canceler_hooks() {
+    std::optional<workers::canceler> hooks;
+    {
+      std::lock_guard lock(mutex_);
+      hooks_ran_ = true;
+      hooks = canceler_;
+    }
+    if (hooks) add_crash_errors(access::cancel(*hooks));
   }
 
   // A request was queued: wake the loop if it is parked.
@@ -504,7 +570,8 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   }
 
   bool park_locked() {
-    if (!buffer_.incoming_empty() || closing_.load(std::memory_order_relaxed)) return false;
+    if (!buffer_.incoming_empty() || refuses_work(phase_.load(std::memory_order_relaxed)))
+      return false;
     parked_ = true;
     return true;
   }
@@ -517,13 +584,13 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
 
   // Dropbox: a merge pass scheduled by a put while the loop was not parked.
   // Before the loop runs (launching) the puts wait for it; after close they
-  // were answered by drain_closed.
+  // were answered by drain.
   void merge_pass() {
     {
       std::lock_guard lock(mutex_);
       merge_scheduled_ = false;
     }
-    if (current_phase() == phase::launching || is_shutting_down()) return;
+    if (current_phase() != phase::running) return;
     merge_puts();
     std::unique_lock lock(mutex_);
     if (!buffer_.incoming_empty()) wake_locked(lock, wake_reason::ready);
@@ -537,14 +604,15 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
         std::lock_guard lock(mutex_);
         if (buffer_.inbox_empty()) return;
       }
-      worker<Def, Kind> self(this->shared_from_this());
+      auto self = access::make_worker<handle_type>(this->shared_from_this());
       try {
-        buffer_.merge_inbox(batch_mutex_, mutex_,
-                            [&](any_request&& in, const any_request* pending) {
-                              return config_->merge(self, std::move(in), pending);
-                            });
+        hook_scope inside;
+        buffer_.merge_inbox(mutex_, [&](any_request&& in, const any_request* pending) {
+          return config_->merge(self, std::move(in), pending);
+        });
       } catch (...) {
-        fail("merge threw: " + describe(std::current_exception()));
+        request_close(close_cause::handler_exception,
+                      error_list{"merge threw: " + describe(std::current_exception())});
       }
     }
   }
@@ -558,33 +626,28 @@ class core : public abandonable, public std::enable_shared_from_this<core<Def, K
   name_type name_;
   parameters_type parameters_;
   std::weak_ptr<table_type> table_;
+  std::shared_ptr<const config_type> config_;  // shared with the table
   std::optional<clock::duration> timeout_;
   std::optional<state_type> state_;
-  std::shared_ptr<const config_type> config_;  // shared with the table
 
-  using buffer_type = typename buffer_for<Kind, Def>::type;
-
-  mutable std::mutex mutex_;  // producers: buffer intake, wake-up, status, waiters
+  mutable std::mutex mutex_;  // buffer intake, lifecycle, waiting lists
   buffer_type buffer_;
-  std::vector<waiter_ref> admitted_;  // strand only: producers let in by take_next
-  bool parked_ = false;               // the loop waits for wake_locked
-  bool merge_scheduled_ = false;      // dropbox: a merge pass is posted
-  std::atomic<bool> closing_{false};
   std::atomic<phase> phase_{phase::launching};
   clock::time_point born_, since_;
-  std::optional<error_list> crash_errors_;
-  std::vector<waiter_ref> completion_waiters_;
+  std::optional<close_reason> reason_;
+  bool parked_ = false;           // the loop waits for wake_locked
+  bool merge_scheduled_ = false;  // dropbox: a merge pass is posted
+  bool hooks_ran_ = false;        // the canceler's hooks ran
+  std::vector<waiter_ptr> completion_waiters_;
   std::size_t swept_size_ = 0;
   std::optional<workers::canceler> canceler_;
-
-  mutable std::mutex batch_mutex_;             // worker side: current request
   std::atomic<entry_type*> current_{nullptr};  // written on the strand
 
   std::uint64_t sleep_generation_ = 0;  // strand only, read under mutex_
   [[no_unique_address]] std::conditional_t<is_callback, read_demand, no_read_demand> demand_;
   asio::cancellation_signal reader_signal_;    // callback: cancels a pending read at close
   std::unique_ptr<asio::steady_timer> timer_;  // made for an idle timeout only
-  worker_service* service_ = nullptr;
+  std::shared_ptr<worker_registry> registry_;
   worker_strand::work work_;  // from launch to close
 };
 

@@ -6,6 +6,7 @@
 
 #include <workers/clock.hpp>
 #include <workers/detail/waiter.hpp>
+#include <workers/message_error.hpp>
 
 #include <boost/mp11/algorithm.hpp>
 
@@ -20,7 +21,7 @@ template <class Def>
 struct entry {
   typename Def::request_variant request;
   clock::time_point pushed;
-  waiter_ref reply;
+  waiter_ptr reply;
   clock::time_point treated{};  // set by the worker when it takes the request
 };
 
@@ -35,12 +36,6 @@ void emplace_entry(Entries& entries, R&& request, clock::time_point pushed) {
 #endif
 }
 
-// The typed waiter behind an entry's reply (its type follows the request's).
-template <class R>
-waiter<reply_result<R>>* reply_of(const waiter_ref& w) noexcept {
-  return static_cast<waiter<reply_result<R>>*>(w.get());
-}
-
 // Calls `f.template operator()<R>()` for the alternative R at `index` of `Variant`.
 template <class Variant, class F>
 decltype(auto) with_alternative(std::size_t index, F&& f) {
@@ -49,20 +44,28 @@ decltype(auto) with_alternative(std::size_t index, F&& f) {
   });
 }
 
-// Answers every waiter of the chain `head` with `value`: copies for all but
+// Marks every caller of the chain `head` as being handled: from now on a
+// `total` cancellation is refused. False if all of them gave up already.
+inline bool start_chain(const waiter_ptr& head) noexcept {
+  bool any = false;
+  for (waiter_base* w = head.get(); w; w = w->next().get()) any = w->start() || any;
+  return any;
+}
+
+// Answers every caller of the chain `head` with `value`: copies for all but
 // the last. Chains of more than one only form where the value is copyable.
 template <class R>
-void answer_chain(waiter_ref head, reply_result<R>&& value, bool immediate = false) {
+void answer_chain(waiter_ptr head, reply_result<R>&& value, bool immediate = false) {
   while (head) {
-    waiter_ref next = head.take_next();
+    waiter_ptr next = head->take_next();
     if constexpr (std::is_copy_constructible_v<reply_result<R>>) {
       if (next) {
-        reply_of<R>(head)->answer(reply_result<R>(value), immediate);
+        typed<reply_result<R>>(head)->answer(reply_result<R>(value), immediate);
         head = std::move(next);
         continue;
       }
     }
-    reply_of<R>(head)->answer(std::move(value), immediate);
+    typed<reply_result<R>>(head)->answer(std::move(value), immediate);
     return;
   }
 }
@@ -70,7 +73,7 @@ void answer_chain(waiter_ref head, reply_result<R>&& value, bool immediate = fal
 // Answers the chain `head`, waiting on a request of alternative `index`, with a
 // message error.
 template <class Def, class Error>
-void answer_error(std::size_t index, waiter_ref head, const Error& err, bool immediate = false) {
+void answer_error(std::size_t index, waiter_ptr head, const Error& err, bool immediate = false) {
   if (!head) return;
   with_alternative<typename Def::request_variant>(index, [&]<class R>() {
     using E = typename R::error_type;
@@ -84,6 +87,15 @@ void answer_error(std::size_t index, waiter_ref head, const Error& err, bool imm
 template <class Def, class Error>
 void answer_error(entry<Def>& e, const Error& err, bool immediate = false) {
   answer_error<Def>(e.request.index(), std::move(e.reply), err, immediate);
+}
+
+// Abandons every caller of the chain `head` (the execution context is gone).
+inline void abandon_chain(waiter_ptr head) noexcept {
+  while (head) {
+    waiter_ptr next = head->take_next();
+    head->abandon();
+    head = std::move(next);
+  }
 }
 
 }  // namespace workers::detail

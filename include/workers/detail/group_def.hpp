@@ -4,25 +4,20 @@
 
 #include <workers/concepts.hpp>
 
+#include <boost/mp11/algorithm.hpp>
+
+#include <fmt/format.h>
+
 #include <string>
 #include <variant>
 
 namespace workers::detail {
 
-template <class List>
-struct variant_of;
-template <class... R>
-struct variant_of<request_types<R...>> {
-  using type = std::variant<R...>;
-};
-
 template <name_parameter Name, request_parameter Request, types_parameter Types>
 struct group_def {
-  using name_param = Name;
   using request_param = Request;
-  using types_param = Types;
   using name_type = typename Name::type;
-  using request_variant = typename variant_of<typename Request::types>::type;
+  using request_variant = boost::mp11::mp_rename<typename Request::types, std::variant>;
   using request_view = typename Request::view_type;
   using state_type = typename Types::state_type;
   using parameters_type = typename Types::parameters_type;
@@ -39,6 +34,10 @@ struct group_def {
   }
   static std::string full_name(const name_type& name) {
     return fmt::format("{}_{}", base_name(), name);
+  }
+  // The state as introspection shows it (`Types::view`).
+  static state_view view_state(const state_type& state, const parameters_type& parameters) {
+    return Types::view(state, parameters);
   }
 };
 

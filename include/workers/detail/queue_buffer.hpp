@@ -3,8 +3,15 @@
 // The FIFO behind queue workers. Producers append to `incoming_`; the worker
 // swaps the whole of it into `batch_` and drains that without touching the
 // producers' lock again, so a busy worker takes the producers' lock once per
-// batch, not once per request. Both vectors keep their capacity, so steady
-// state pushes do not allocate.
+// batch, not once per request. Three vectors rotate (incoming, batch, and the
+// finished batch in `spare_`) and keep their capacity, so steady-state pushes
+// do not allocate.
+//
+// No user code runs under the producers' lock but the move of a request into
+// the queue: whatever leaves the buffer in a critical section (a finished
+// batch, a drained queue, the old storage of a grown vector, a producer that
+// gave up) is handed out in `leftovers` and destroyed once the lock is
+// released, so a request's destructor may call the worker.
 //
 // A bounded queue (capacity > 0) holds exactly `capacity` requests. Producers
 // that find it full wait in `blocked_`, oldest first; each request the worker
@@ -17,18 +24,15 @@
 #include <workers/detail/entry.hpp>
 #include <workers/detail/waiter.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <list>
 #include <mutex>
-#include <tuple>
 #include <utility>
 #include <vector>
 
 namespace workers::detail {
-
-// What a push that waits for room completes with: (error, enqueued).
-using push_waiter = waiter<std::tuple<error_code, bool>>;
 
 template <class Entry>
 class queue_buffer {
@@ -37,10 +41,19 @@ class queue_buffer {
   // rides in the entry's reply.
   struct blocked_push {
     Entry entry;
-    waiter_ref push;
+    waiter_ptr push;
   };
   // A list, not a deque: an empty one costs no allocation per worker.
   using blocked_list = std::list<blocked_push>;
+
+  // What a critical section took out of the buffer: destroyed, or answered,
+  // once the lock is released.
+  struct leftovers {
+    std::vector<Entry> entries;  // pending requests taken out by a close
+    blocked_list blocked;        // producers still waiting, or that gave up
+    std::vector<std::vector<Entry>> storage;  // outgrown vectors (moved-from entries)
+    std::vector<waiter_ptr> admitted;         // producers let in: answered `true`
+  };
 
   explicit queue_buffer(std::size_t capacity) : capacity_(capacity) {}
 
@@ -51,52 +64,75 @@ class queue_buffer {
     return capacity_ != 0 &&
            (count_.load(std::memory_order_relaxed) >= capacity_ || !blocked_.empty());
   }
-  void push(Entry&& e) {
+  void push(Entry&& e, leftovers& out) {
+    make_room(out);
     incoming_.push_back(std::move(e));
     if (capacity_ != 0) count_.fetch_add(1, std::memory_order_relaxed);
   }
   // A request without a caller, built in place.
   template <class R>
-  void emplace(R&& request, clock::time_point pushed) {
+  void emplace(R&& request, clock::time_point pushed, leftovers& out) {
+    make_room(out);
     emplace_entry(incoming_, std::forward<R>(request), pushed);
     if (capacity_ != 0) count_.fetch_add(1, std::memory_order_relaxed);
   }
   // Parks `e` (and `push`, the producer's waiter, if any) until there is room;
   // false, leaving them untouched, if the worker made room meanwhile.
-  bool block(Entry& e, waiter_ref* push) {
+  bool block(Entry& e, waiter_ptr* push) {
     has_blocked_.store(true, std::memory_order_seq_cst);
     if (blocked_.empty() && count_.load(std::memory_order_seq_cst) < capacity_) {
       has_blocked_.store(false, std::memory_order_relaxed);
       return false;
     }
-    blocked_.push_back({std::move(e), push ? std::move(*push) : waiter_ref{}});
+    blocked_.push_back({std::move(e), push ? std::move(*push) : waiter_ptr{}});
     return true;
   }
   bool incoming_empty() const noexcept { return incoming_.empty(); }
 
-  // ---- worker side, under the batch lock; takes `producers` when needed ----
-
-  // Whether `next` destroys the entries of a finished batch: only then must it
-  // run under the batch lock. Within a batch, introspection reads entries
-  // from `pos_` on while the worker advances it; the swap that starts a batch
-  // happens under the producers' lock, which introspection takes as well.
-  bool next_moves_entries() const noexcept {
-    return !batch_.empty() && pos_.load(std::memory_order_relaxed) == batch_.size();
+  std::size_t size() const noexcept {
+    return batch_.size() - pos_.load(std::memory_order_acquire) + incoming_.size();
+  }
+  template <class F>
+  void for_each_pending(F&& f) const {
+    for (std::size_t i = pos_.load(std::memory_order_acquire); i < batch_.size(); ++i) f(batch_[i]);
+    for (const auto& e : incoming_) f(e);
   }
 
-  // The next entry, valid until the next call; null, after `on_empty()` under the
-  // producers' lock, if there is none. Bounded queues admit waiting producers
-  // into the room it leaves; their push waiters land in `admitted` to be
-  // answered once the locks are released.
-  template <class OnEmpty>
-  Entry* next(std::mutex& producers, std::vector<waiter_ref>& admitted, const OnEmpty& on_empty) {
+  // A close: every pending request and waiting producer leaves the buffer.
+  // The request being handled, if any, stays where it is, unless `everything`
+  // (the execution context is gone, and with it what the entries refer to).
+  void take_all(leftovers& out, bool everything = false) {
+    const std::size_t from = everything ? 0 : pos_.load(std::memory_order_relaxed);
+    out.entries.reserve(batch_.size() - from + incoming_.size());
+    for (std::size_t i = from; i < batch_.size(); ++i) out.entries.push_back(std::move(batch_[i]));
+    if (everything) out.storage.push_back(std::move(spare_));
+    for (auto& e : incoming_) out.entries.push_back(std::move(e));
+    pos_.store(batch_.size(), std::memory_order_release);
+    out.storage.push_back(std::move(incoming_));
+    incoming_.clear();
+    count_.store(0, std::memory_order_relaxed);
+    has_blocked_.store(false, std::memory_order_relaxed);
+    out.blocked.splice(out.blocked.end(), blocked_);
+  }
+
+  // ---- worker side: the strand ----
+
+  // The next entry, valid until the batch is finished; null, after
+  // `on_empty()` under the producers' lock, if there is none. A finished
+  // batch is swapped out under the lock (`on_rotate()` runs there too) and
+  // destroyed by `collect()` once the lock is released. Bounded queues admit
+  // waiting producers into the room the taken entry leaves.
+  template <class OnRotate, class OnEmpty>
+  Entry* next(std::mutex& producers, leftovers& out, const OnRotate& on_rotate,
+              const OnEmpty& on_empty) {
     std::size_t pos = pos_.load(std::memory_order_relaxed);
     if (pos == batch_.size()) {
-      batch_.clear();
+      std::lock_guard lock(producers);
+      on_rotate();
+      spare_.swap(batch_);
+      batch_.swap(incoming_);
       pos = 0;
       pos_.store(0, std::memory_order_relaxed);
-      std::lock_guard lock(producers);
-      batch_.swap(incoming_);
       if (batch_.empty()) {
         on_empty();
         return nullptr;
@@ -108,50 +144,36 @@ class queue_buffer {
       count_.fetch_sub(1, std::memory_order_seq_cst);
       if (has_blocked_.load(std::memory_order_seq_cst)) {
         std::lock_guard lock(producers);
-        admit(admitted);
+        admit(out);
       }
     }
     return e;
   }
 
-  // ---- under both locks ----
-
-  std::size_t size() const noexcept {
-    return batch_.size() - pos_.load(std::memory_order_acquire) + incoming_.size();
-  }
-  template <class F>
-  void for_each_pending(F&& f) const {
-    for (std::size_t i = pos_.load(std::memory_order_acquire); i < batch_.size(); ++i) f(batch_[i]);
-    for (const auto& e : incoming_) f(e);
-  }
-  // Empties the queue and the waiting producers.
-  std::vector<Entry> take_all(blocked_list& blocked) {
-    std::vector<Entry> out;
-    out.reserve(size());
-    for (std::size_t i = pos_.load(std::memory_order_relaxed); i < batch_.size(); ++i)
-      out.push_back(std::move(batch_[i]));
-    for (auto& e : incoming_) out.push_back(std::move(e));
-    batch_.clear();
-    incoming_.clear();
-    pos_.store(0, std::memory_order_relaxed);
-    count_.store(0, std::memory_order_relaxed);
-    has_blocked_.store(false, std::memory_order_relaxed);
-    blocked.swap(blocked_);
-    return out;
-  }
+  // Destroys the finished batch, outside the lock (its capacity is kept).
+  void collect() { spare_.clear(); }
 
  private:
+  // Grows `incoming_` without destroying anything under the lock: the old
+  // storage, with its moved-from entries, goes to `out`.
+  void make_room(leftovers& out) {
+    if (incoming_.size() < incoming_.capacity()) return;
+    std::vector<Entry> bigger;
+    bigger.reserve(std::max<std::size_t>(16, 2 * incoming_.capacity()));
+    for (auto& e : incoming_) bigger.push_back(std::move(e));
+    incoming_.swap(bigger);
+    if (bigger.capacity() != 0) out.storage.push_back(std::move(bigger));
+  }
+
   // Oldest first; a producer that gave up (cancelled) is dropped unqueued.
-  void admit(std::vector<waiter_ref>& admitted) {
+  void admit(leftovers& out) {
     while (count_.load(std::memory_order_relaxed) < capacity_ && !blocked_.empty()) {
-      auto b = std::move(blocked_.front());
-      blocked_.pop_front();
-      const bool gave_up =
-          b.push ? b.push.get()->cancelled() : (b.entry.reply && b.entry.reply.get()->cancelled());
+      out.blocked.splice(out.blocked.end(), blocked_, blocked_.begin());
+      auto& b = out.blocked.back();
+      const bool gave_up = b.push ? b.push->gave_up() : (b.entry.reply && b.entry.reply->gave_up());
       if (gave_up) continue;
-      incoming_.push_back(std::move(b.entry));
-      count_.fetch_add(1, std::memory_order_relaxed);
-      if (b.push) admitted.push_back(std::move(b.push));
+      push(std::move(b.entry), out);
+      if (b.push) out.admitted.push_back(std::move(b.push));
     }
     if (blocked_.empty()) has_blocked_.store(false, std::memory_order_relaxed);
   }
@@ -161,6 +183,7 @@ class queue_buffer {
   std::atomic<bool> has_blocked_{false};  // bounded: producers wait (producers' lock)
   std::vector<Entry> incoming_;
   std::vector<Entry> batch_;
+  std::vector<Entry> spare_;         // strand only: the finished batch, until collected
   std::atomic<std::size_t> pos_{0};  // written on the strand only
   blocked_list blocked_;
 };

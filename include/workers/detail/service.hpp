@@ -1,11 +1,15 @@
 #pragma once
 
-// An execution-context service that knows the live workers of its context.
-// When the context is destroyed, Asio shuts services down before it destroys
-// the handlers it still queues; our shutdown drops what the workers hold on to
-// (their own handle, pending waiters), which would otherwise keep each other
-// alive in a cycle, as Asio's own I/O objects do with their pending operations.
-// The workers form an intrusive list: registering one allocates nothing.
+// An execution-context service that knows every worker of its context, from
+// the launch's initiation until the worker is destroyed — closed workers
+// included, since their strand and timer still refer to the context. When the
+// context is destroyed, Asio shuts services down before it destroys the
+// handlers it still queues; our shutdown abandons each worker: a live one is
+// closed on the spot, and every one drops what refers to the context.
+//
+// The workers form an intrusive list in a registry that each of them co-owns,
+// so a worker destroyed after its context (a handle kept longer) unlinks
+// itself from a registry that is still there.
 
 #include <boost/asio/execution_context.hpp>
 
@@ -15,19 +19,69 @@
 
 namespace workers::detail {
 
-class abandonable {
+class registered_worker {
  public:
+  // The execution context is being destroyed; no handler of it will run again.
   virtual void abandon() noexcept = 0;
   // A reference that keeps it alive, or none if it is being destroyed.
-  virtual std::shared_ptr<abandonable> keep_alive() noexcept = 0;
+  virtual std::shared_ptr<registered_worker> keep_alive() noexcept = 0;
 
  protected:
-  ~abandonable() = default;
+  registered_worker() = default;
+  ~registered_worker() = default;
 
  private:
-  friend class worker_service;
-  abandonable* prev_ = nullptr;
-  abandonable* next_ = nullptr;
+  friend class worker_registry;
+  registered_worker* prev_ = nullptr;
+  registered_worker* next_ = nullptr;
+  bool linked_ = false;
+};
+
+class worker_registry {
+ public:
+  void add(registered_worker* w) {
+    std::lock_guard lock(mutex_);
+    if (shut_down_) return;
+    w->next_ = head_;
+    if (head_) head_->prev_ = w;
+    head_ = w;
+    w->linked_ = true;
+  }
+  void remove(registered_worker* w) noexcept {
+    std::lock_guard lock(mutex_);
+    if (!w->linked_) return;
+    if (w->prev_)
+      w->prev_->next_ = w->next_;
+    else
+      head_ = w->next_;
+    if (w->next_) w->next_->prev_ = w->prev_;
+    w->prev_ = w->next_ = nullptr;
+    w->linked_ = false;
+  }
+  // Unlinks every worker that is still alive and returns them.
+  std::vector<std::shared_ptr<registered_worker>> take_all() {
+    std::vector<std::shared_ptr<registered_worker>> live;
+    std::lock_guard lock(mutex_);
+    shut_down_ = true;
+    for (auto* w = head_; w;) {
+      auto* next = w->next_;
+      if (auto p = w->keep_alive()) live.push_back(std::move(p));
+      w->prev_ = w->next_ = nullptr;
+      w->linked_ = false;
+      w = next;
+    }
+    head_ = nullptr;
+    return live;
+  }
+  bool shut_down() const {
+    std::lock_guard lock(mutex_);
+    return shut_down_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  registered_worker* head_ = nullptr;
+  bool shut_down_ = false;
 };
 
 class worker_service final : public boost::asio::execution_context::service {
@@ -36,44 +90,17 @@ class worker_service final : public boost::asio::execution_context::service {
   static inline boost::asio::execution_context::id id;
 
   explicit worker_service(boost::asio::execution_context& ctx)
-      : boost::asio::execution_context::service(ctx) {}
+      : boost::asio::execution_context::service(ctx),
+        registry_(std::make_shared<worker_registry>()) {}
 
-  void add(abandonable* w) {
-    std::lock_guard lock(mutex_);
-    w->next_ = head_;
-    if (head_) head_->prev_ = w;
-    head_ = w;
-  }
-  // Called by a worker's destructor too: the node stays valid until it returns.
-  void remove(abandonable* w) {
-    std::lock_guard lock(mutex_);
-    if (shut_down_) return;
-    if (w->prev_)
-      w->prev_->next_ = w->next_;
-    else if (head_ == w)
-      head_ = w->next_;
-    else
-      return;  // not listed
-    if (w->next_) w->next_->prev_ = w->prev_;
-    w->prev_ = w->next_ = nullptr;
-  }
+  const std::shared_ptr<worker_registry>& registry() const noexcept { return registry_; }
 
  private:
   void shutdown() override {
-    std::vector<std::shared_ptr<abandonable>> live;
-    {
-      std::lock_guard lock(mutex_);
-      shut_down_ = true;
-      for (auto* w = head_; w; w = w->next_)
-        if (auto p = w->keep_alive()) live.push_back(std::move(p));
-      head_ = nullptr;
-    }
-    for (auto& w : live) w->abandon();
+    for (auto& w : registry_->take_all()) w->abandon();
   }
 
-  std::mutex mutex_;
-  abandonable* head_ = nullptr;
-  bool shut_down_ = false;
+  std::shared_ptr<worker_registry> registry_;
 };
 
 }  // namespace workers::detail

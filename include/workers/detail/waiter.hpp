@@ -1,7 +1,17 @@
 #pragma once
 
-// The state of one waiting caller (push-and-wait, shutdown, wait_for_completion):
-// answered exactly once, either by the worker or by the caller's own cancellation.
+// One waiting caller (push-and-wait, a push waiting for room, shutdown,
+// wait_for_completion, with_state, launch): answered exactly once, by the
+// worker, by the caller's cancellation, or abandoned with the execution
+// context — whichever claims it first.
+//
+// Owners, each through a `waiter_ptr` (boost::intrusive_ptr): the worker side
+// (a queued entry, a waiting list) and the cancellation handler installed in
+// the caller's slot. The answer does not own it: the claim moves the caller's
+// handler and the work tracked for it out into the completion, so nothing
+// that came from the handler's allocator outlives the completion's upcall,
+// and a waiter left behind by the worker or by the caller's slot is an empty
+// shell that refers to no execution context.
 
 #include <workers/error.hpp>
 #include <workers/message_error.hpp>
@@ -10,6 +20,7 @@
 #include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/defer.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
@@ -17,9 +28,12 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/recycling_allocator.hpp>
+#include <boost/smart_ptr/intrusive_ptr.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <tuple>
@@ -29,6 +43,25 @@
 namespace workers::detail {
 
 namespace asio = boost::asio;
+
+class waiter_base;
+void intrusive_ptr_add_ref(waiter_base* w) noexcept;
+void intrusive_ptr_release(waiter_base* w) noexcept;
+using waiter_ptr = boost::intrusive_ptr<waiter_base>;
+
+// Which cancellation types an operation honours before its work began (queued,
+// waiting for room, waiting for the strand) and once it began (being handled):
+// a `total` cancellation promises no side effect, so it is refused once a
+// request's handler runs.
+struct cancellation_policy {
+  asio::cancellation_type_t waiting = asio::cancellation_type::none;
+  asio::cancellation_type_t started = asio::cancellation_type::none;
+};
+inline constexpr auto any_cancellation = asio::cancellation_type::terminal |
+                                         asio::cancellation_type::partial |
+                                         asio::cancellation_type::total;
+inline constexpr auto effects_kept = asio::cancellation_type::terminal |
+                                     asio::cancellation_type::partial;
 
 // What a caller's cancellation also does, when the request opted in to it:
 // cancel the handler working on it. Armed by the worker while it handles the
@@ -43,124 +76,119 @@ class cancel_hook {
   ~cancel_hook() = default;
 };
 
-// References: one for whoever queued the waiter (the worker), one for the caller's
-// cancellation slot while it is installed, one for a completion in flight. The
-// answer is claimed once by a compare-exchange, so the worker and a cancellation
-// racing on two threads cannot both answer.
-//
-// Waiters of the same request (a dropbox request that others' merged into)
-// form a chain: each owns a reference to the next. Only the worker side
-// touches the chain, and a waiter is destroyed only once the worker side has
-// let go of it, so the chain needs no synchronization.
 class waiter_base {
  public:
-  bool cancelled() const noexcept { return state_.load(std::memory_order_acquire) == cancelled_; }
+  enum class stage : std::uint8_t { waiting, started, answered, cancelled, abandoned };
+
+  waiter_base(const waiter_base&) = delete;
+  waiter_base& operator=(const waiter_base&) = delete;
+
+  bool gave_up() const noexcept { return stage_.load(std::memory_order_acquire) == stage::cancelled; }
+
+  // Worker side: the work for this caller begins; false if the caller gave up already.
+  bool start() noexcept {
+    auto expected = stage::waiting;
+    return stage_.compare_exchange_strong(expected, stage::started, std::memory_order_acq_rel) ||
+           expected == stage::started;
+  }
+
+  // Worker side, while the context dies: the caller is never answered; its
+  // handler and tracked work are destroyed now, as Asio destroys the handlers
+  // of the operations its context abandons.
+  void abandon() noexcept {
+    if (claim(stage::abandoned)) drop_handler();
+  }
 
   // Worker side: arms `h` for the caller's cancellation; fires it at once if
   // the caller has cancelled already.
   void arm(cancel_hook* h) noexcept {
     hook_.store(h, std::memory_order_release);
-    if (cancelled()) fire_hook();
+    if (gave_up()) fire_hook();
   }
   // Worker side: the request is done; a hook not fired is discarded.
   void disarm() noexcept {
     if (auto* h = hook_.exchange(nullptr, std::memory_order_acq_rel)) h->drop();
   }
+
+  // The chain of callers of one dropbox request (worker side only).
+  const waiter_ptr& next() const noexcept { return next_; }
+  waiter_ptr take_next() noexcept { return std::move(next_); }
+  void append(waiter_ptr tail) noexcept {
+    waiter_base* w = this;
+    while (w->next_) w = w->next_.get();
+    w->next_ = std::move(tail);
+  }
+
+  friend void intrusive_ptr_add_ref(waiter_base* w) noexcept {
+    w->refs_.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Iterative, so that a long chain does not recurse.
+  friend void intrusive_ptr_release(waiter_base* w) noexcept {
+    while (w && w->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      waiter_base* next = w->next_.detach();
+      w->destroy();
+      w = next;
+    }
+  }
+
+ protected:
+  explicit waiter_base(cancellation_policy policy) noexcept : policy_(policy) {}
+  ~waiter_base() = default;
+
+  // Takes the right to answer: from waiting or started.
+  bool claim(stage to) noexcept {
+    auto s = stage_.load(std::memory_order_acquire);
+    while (s == stage::waiting || s == stage::started)
+      if (stage_.compare_exchange_weak(s, to, std::memory_order_acq_rel)) return true;
+    return false;
+  }
+  // Takes the right to answer for a cancellation of type `type`, if the
+  // policy honours it at the current stage.
+  bool claim_for_cancel(asio::cancellation_type_t type) noexcept {
+    auto s = stage_.load(std::memory_order_acquire);
+    for (;;) {
+      const auto allowed = s == stage::waiting   ? policy_.waiting
+                           : s == stage::started ? policy_.started
+                                                 : asio::cancellation_type::none;
+      if ((type & allowed) == asio::cancellation_type::none) return false;
+      if (stage_.compare_exchange_weak(s, stage::cancelled, std::memory_order_acq_rel))
+        return true;
+    }
+  }
   void fire_hook() noexcept {
     if (auto* h = hook_.exchange(nullptr, std::memory_order_acq_rel)) h->fire();
   }
 
-  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
-  void release() noexcept {
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      waiter_base* next = next_;
-      destroy();
-      if (next) next->release();
-    }
-  }
-
-  // ---- the chain: worker side only ----
-  waiter_base* next() const noexcept { return next_; }
-  // Detaches the rest of the chain; the caller owns the reference it returns.
-  waiter_base* take_next() noexcept { return std::exchange(next_, nullptr); }
-  // Appends a chain (owned reference) at the end of this one.
-  void append(waiter_base* tail) noexcept {
-    waiter_base* w = this;
-    while (w->next_) w = w->next_;
-    w->next_ = tail;
-  }
-
- protected:
-  static constexpr std::uint8_t waiting_ = 0, answered_ = 1, cancelled_ = 2;
-  waiter_base() = default;
-  ~waiter_base() = default;
-  bool claim(std::uint8_t how) noexcept {
-    auto expected = waiting_;
-    return state_.compare_exchange_strong(expected, how, std::memory_order_acq_rel);
-  }
+  virtual void drop_handler() noexcept = 0;
   virtual void destroy() noexcept = 0;
 
  private:
-  std::atomic<int> refs_{1};
-  std::atomic<std::uint8_t> state_{waiting_};
+  std::atomic<unsigned> refs_{0};
+  std::atomic<stage> stage_{stage::waiting};
+  cancellation_policy policy_;
   std::atomic<cancel_hook*> hook_{nullptr};
-  waiter_base* next_ = nullptr;
+  waiter_ptr next_;
 };
 
-// Owning reference to a waiter, held by the worker side. Dropping it without an
-// answer abandons the caller, as Asio does with operations whose context dies.
-class waiter_ref {
- public:
-  waiter_ref() = default;
-  explicit waiter_ref(waiter_base* w) noexcept : w_(w) {}
-  waiter_ref(waiter_ref&& o) noexcept : w_(std::exchange(o.w_, nullptr)) {}
-  waiter_ref& operator=(waiter_ref&& o) noexcept {
-    if (this != &o) {
-      reset();
-      w_ = std::exchange(o.w_, nullptr);
-    }
-    return *this;
-  }
-  ~waiter_ref() { reset(); }
-  void reset() noexcept {
-    if (auto* w = std::exchange(w_, nullptr)) w->release();
-  }
-  waiter_base* get() const noexcept { return w_; }
-  waiter_base* release_ownership() noexcept { return std::exchange(w_, nullptr); }
-  explicit operator bool() const noexcept { return w_ != nullptr; }
-  // The next waiter of the chain, detached and owned.
-  waiter_ref take_next() noexcept { return waiter_ref(w_->take_next()); }
-  // Whether every waiter of the chain gave up.
-  bool all_cancelled() const noexcept {
-    for (auto* w = w_; w; w = w->next())
-      if (!w->cancelled()) return false;
-    return true;
-  }
-
- private:
-  waiter_base* w_ = nullptr;
-};
-
-template <class T>
-inline constexpr bool is_tuple = false;
-template <class... T>
-inline constexpr bool is_tuple<std::tuple<T...>> = true;
-
-// What a cancelled waiter completes with.
+// What a cancelled waiter completes with: Asio's `operation_aborted`, in the
+// shape of each completion.
 template <class T>
 struct cancelled_value;
 template <>
 struct cancelled_value<error_code> {
   static error_code get() { return asio::error::operation_aborted; }
 };
-template <>
-struct cancelled_value<std::tuple<error_code, bool>> {
-  static std::tuple<error_code, bool> get() { return {asio::error::operation_aborted, false}; }
-};
 template <class T, class E>
 struct cancelled_value<result<T, message_error<E>>> {
   static result<T, message_error<E>> get() {
     return {boost::system::in_place_error, message_error<E>(request_cancelled{})};
+  }
+};
+template <class T>
+struct cancelled_value<std::tuple<std::exception_ptr, T>> {
+  static std::tuple<std::exception_ptr, T> get() {
+    return {std::make_exception_ptr(boost::system::system_error(asio::error::operation_aborted)),
+            T{}};
   }
 };
 
@@ -169,15 +197,22 @@ struct cancelled_value<result<T, message_error<E>>> {
 template <class T>
 class waiter : public waiter_base {
  public:
-  // Answers unless already answered or cancelled. `immediate` is set when called
-  // from the initiating function, which must never complete inline.
+  // Answers unless already answered, cancelled or abandoned. `immediate` is
+  // set when called from the initiating function, which must never complete
+  // inline, or from a thread that is not the worker's.
   void answer(T&& value, bool immediate = false) {
-    if (claim(answered_)) complete(std::move(value), immediate);
+    if (claim(stage::answered)) complete(std::move(value), immediate);
   }
 
  protected:
+  using waiter_base::waiter_base;
   virtual void complete(T&& value, bool immediate) = 0;
 };
+
+template <class T>
+waiter<T>* typed(const waiter_ptr& w) noexcept {
+  return static_cast<waiter<T>*>(w.get());
+}
 
 // Outstanding work on a completion handler's executor, and where its
 // completion goes. An any_io_executor that wraps an io_context's executor is
@@ -188,8 +223,8 @@ class tracked_work {
   explicit tracked_work(const Executor& ex)
       : ex_(asio::prefer(ex, asio::execution::outstanding_work.tracked)) {}
   template <class F>
-  void post(F&& f, bool from_outside) const {
-    if (from_outside)
+  void post(F&& f, bool immediate) const {
+    if (immediate)
       asio::post(ex_, std::forward<F>(f));
     else
       asio::defer(ex_, std::forward<F>(f));
@@ -206,10 +241,10 @@ class tracked_work<asio::any_io_executor> {
  public:
   explicit tracked_work(const asio::any_io_executor& ex) : ex_(track(ex)) {}
   template <class F>
-  void post(F&& f, bool from_outside) const {
+  void post(F&& f, bool immediate) const {
     std::visit(
         [&](const auto& ex) {
-          if (from_outside)
+          if (immediate)
             asio::post(ex, std::forward<F>(f));
           else
             asio::defer(ex, std::forward<F>(f));
@@ -229,29 +264,77 @@ class tracked_work<asio::any_io_executor> {
   variant_type ex_;
 };
 
-// The operation behind a waiter: owns the caller's completion handler, tracks
-// work on its executor, and hooks its cancellation slot.
-template <class T, class Handler, class DefaultExecutor, bool Cancellable = true>
+template <class T>
+inline constexpr bool is_tuple = false;
+template <class... T>
+inline constexpr bool is_tuple<std::tuple<T...>> = true;
+
+// Whether waiters completing with T can be cancelled.
+template <class T>
+concept cancellable_value = requires { cancelled_value<T>::get(); };
+
+// The completion of a waiter, posted to the handler's executor. Its storage
+// comes from the handler's allocator and Asio frees it before the upcall.
+template <class Handler, class T>
+class waiter_completion {
+ public:
+  using allocator_type = asio::associated_allocator_t<Handler>;
+
+  waiter_completion(Handler&& h, T&& value, bool clear_slot)
+      : handler_(std::move(h)), value_(std::move(value)), clear_slot_(clear_slot) {}
+
+  allocator_type get_allocator() const noexcept { return asio::get_associated_allocator(handler_); }
+
+  // Runs on the handler's executor: the only place the slot is cleared, so it
+  // never races with the caller emitting a cancellation.
+  void operator()() {
+    if (clear_slot_) asio::get_associated_cancellation_slot(handler_).clear();
+    if constexpr (is_tuple<T>)
+      std::apply(std::move(handler_), std::move(value_));
+    else
+      std::move(handler_)(std::move(value_));
+  }
+
+ private:
+  Handler handler_;
+  T value_;
+  bool clear_slot_;
+};
+
+// The operation behind a waiter: holds the caller's completion handler until
+// the waiter is claimed, with the work that keeps the handler's executor busy
+// meanwhile, and hooks the handler's cancellation slot. Its own storage is the
+// library's (a waiter may outlive the answer, held by the worker or by the
+// caller's slot), from Asio's recycling allocator.
+template <class T, class Handler, class IoExecutor>
 class waiter_op final : public waiter<T> {
-  using allocator_type = typename std::allocator_traits<asio::associated_allocator_t<
-      Handler, asio::recycling_allocator<void>>>::template rebind_alloc<waiter_op>;
-  using executor_type = asio::associated_executor_t<Handler, DefaultExecutor>;
-  using work_type = tracked_work<executor_type>;
+  using executor_type = asio::associated_executor_t<Handler, IoExecutor>;
+  using allocator_type = asio::recycling_allocator<waiter_op>;
 
  public:
-  // Allocates the operation with the handler's allocator (recycled by default, so
-  // steady-state waits do not reach the heap) and hooks its cancellation slot.
-  static waiter_op* create(Handler&& handler, const DefaultExecutor& ex) {
-    allocator_type alloc(
-        asio::get_associated_allocator(handler, asio::recycling_allocator<void>()));
-    auto* mem = std::allocator_traits<allocator_type>::allocate(alloc, 1);
-    auto* op = ::new (static_cast<void*>(mem)) waiter_op(std::move(handler), ex, alloc);
-    if constexpr (Cancellable) {
-      auto slot = asio::get_associated_cancellation_slot(op->handler_);
-      if (slot.is_connected()) {
-        op->add_ref();  // the slot's reference, dropped when the slot destroys its handler
-        op->slot_installed_ = true;
-        slot.template emplace<cancel_handler>(op);
+  // Allocates the operation and hooks the handler's cancellation slot when
+  // the policy honours some cancellation. Exception-safe: if anything throws,
+  // nothing is left behind and the exception propagates to the initiating
+  // function.
+  static waiter_ptr create(Handler&& handler, const IoExecutor& io_ex, cancellation_policy policy) {
+    allocator_type alloc;
+    waiter_op* mem = alloc.allocate(1);
+    waiter_ptr op;
+    try {
+      op.reset(::new (static_cast<void*>(mem)) waiter_op(std::move(handler), io_ex, policy));
+    } catch (...) {
+      alloc.deallocate(mem, 1);
+      throw;
+    }
+    if constexpr (cancellable_value<T>) {
+      auto* self = static_cast<waiter_op*>(op.get());
+      const auto honoured = policy.waiting | policy.started;
+      if (honoured != asio::cancellation_type::none) {
+        auto slot = asio::get_associated_cancellation_slot(*self->handler_);
+        if (slot.is_connected()) {
+          slot.template emplace<cancel_handler>(op);
+          self->slot_installed_ = true;
+        }
       }
     }
     return op;
@@ -259,69 +342,58 @@ class waiter_op final : public waiter<T> {
 
  private:
   struct cancel_handler {
-    waiter_op* op;
-    explicit cancel_handler(waiter_op* o) noexcept : op(o) {}
-    cancel_handler(const cancel_handler&) = delete;
-    cancel_handler& operator=(const cancel_handler&) = delete;
-    ~cancel_handler() { op->release(); }
+    waiter_ptr op;
+    explicit cancel_handler(waiter_ptr o) noexcept : op(std::move(o)) {}
     void operator()(asio::cancellation_type_t type) const {
-      if (type == asio::cancellation_type::none) return;
-      if (op->claim(waiter_base::cancelled_)) {
-        op->complete(cancelled_value<T>::get(), true);
-        op->fire_hook();
-      }
+      static_cast<waiter_op*>(op.get())->cancel(type);
     }
   };
-  struct completion {
-    waiter_op* op;
-    explicit completion(waiter_op* o) noexcept : op(o) {}
-    completion(completion&& o) noexcept : op(std::exchange(o.op, nullptr)) {}
-    completion& operator=(completion&&) = delete;
-    ~completion() {
-      if (op) op->release();
+
+  waiter_op(Handler&& h, const IoExecutor& io_ex, cancellation_policy policy)
+      : waiter<T>(policy), handler_(std::move(h)), work_(asio::get_associated_executor(*handler_, io_ex)) {}
+
+  void cancel(asio::cancellation_type_t type) {
+    if constexpr (cancellable_value<T>) {
+      if (!this->claim_for_cancel(type)) return;
+      complete(cancelled_value<T>::get(), true);
+      this->fire_hook();
     }
-    void operator()() { std::exchange(op, nullptr)->invoke(); }
-  };
-
-  waiter_op(Handler&& h, const DefaultExecutor& ex, const allocator_type& alloc)
-      : handler_(std::move(h)), work_(asio::get_associated_executor(handler_, ex)), alloc_(alloc) {}
-
-  // Never dispatched inline: the worker answers from inside its strand, and a
-  // caller resumed there would run as part of the worker (blocking it, and
-  // passing the strand checks of state() and shutdown()). From the worker's
-  // own thread `defer` queues to that thread's private queue, cheaper than post.
-  void complete(T&& value, bool immediate) override {
-    value_.emplace(std::move(value));
-    this->add_ref();
-    work_.post(completion(this), immediate);
   }
 
-  // Runs on the handler's executor: the only place the slot is cleared, so it
-  // never races with the caller emitting a cancellation.
-  void invoke() {
-    if (std::exchange(slot_installed_, false))
-      asio::get_associated_cancellation_slot(handler_).clear();
-    Handler handler(std::move(handler_));
-    T value(std::move(*value_));
-    auto work = std::move(work_);
-    this->release();
-    if constexpr (is_tuple<T>)
-      std::apply(std::move(handler), std::move(value));
-    else
-      std::move(handler)(std::move(value));
+  // Never dispatched inline: the worker answers from inside its strand, and a
+  // caller resumed there would run as part of the worker. From the worker's
+  // own thread `defer` queues to that thread's private queue, cheaper than post.
+  void complete(T&& value, bool immediate) override {
+    Handler handler(std::move(*handler_));
+    handler_.reset();
+    const tracked_work<executor_type> work(std::move(*work_));
+    work_.reset();
+    work.post(waiter_completion<Handler, T>(std::move(handler), std::move(value), slot_installed_),
+              immediate);
+  }
+
+  void drop_handler() noexcept override {
+    handler_.reset();
+    work_.reset();
   }
 
   void destroy() noexcept override {
-    allocator_type alloc(alloc_);
+    allocator_type alloc;
     this->~waiter_op();
-    std::allocator_traits<allocator_type>::deallocate(alloc, this, 1);
+    alloc.deallocate(this, 1);
   }
 
-  Handler handler_;
-  work_type work_;
-  allocator_type alloc_;
-  std::optional<T> value_;
+  std::optional<Handler> handler_;
+  std::optional<tracked_work<executor_type>> work_;
   bool slot_installed_ = false;
 };
+
+// Makes the waiter of `handler`, completing with T through its associated
+// executor (`io_ex` if it has none).
+template <class T, class Handler, class IoExecutor>
+waiter_ptr make_waiter(Handler&& handler, const IoExecutor& io_ex, cancellation_policy policy = {}) {
+  return waiter_op<T, std::decay_t<Handler>, IoExecutor>::create(std::forward<Handler>(handler),
+                                                                 io_ex, policy);
+}
 
 }  // namespace workers::detail

@@ -1,23 +1,47 @@
 #pragma once
 
-// A worker with its handlers: launch, the loop, request treatment, and the
-// close path that every buffer kind shares.
+// A worker with its handlers: the launch, the loop, the treatment of one
+// request, and the steps of the close that run handlers (see core.hpp, "the
+// close").
+//
+// The loop is one body, `run_loop`, shared by two drivers. While the hooks it
+// calls are plain it runs as plain code on the strand, started by the post
+// that wakes it: an idle worker is a flag, not a suspended coroutine. When a
+// hook returns an awaitable, `run_loop` returns it, and the coroutine driver
+// (`drive_async`) awaits it and calls `run_loop` again, until the worker is
+// idle. `invoke_hook` is the only place where the two differ: it gives a
+// hook's outcome to what comes next at once, or once awaited.
+//
+// Invariants (strand only):
+//  - one resume in flight: a wake-up is posted only by whoever clears
+//    `parked_` (core), or by the loop yielding, so at most one `resume`, plain
+//    drive or loop coroutine runs the loop at a time; a resume that arrives
+//    while the previous coroutine is still finishing waits for it
+//    (`driver_live_`), so that two coroutines never share the cancellation slot;
+//  - `self_` lives from the start of the launch until the close has ended (or
+//    the context died): a worker lives on without any other handle, like an
+//    Octez worker, and the posts that wake it need no reference count. Every
+//    entry point drops it last (`release_if_ended`).
 
 #include <workers/clock.hpp>
+#include <workers/close_reason.hpp>
 #include <workers/detail/callback_reader.hpp>
 #include <workers/detail/core.hpp>
 #include <workers/detail/entry.hpp>
+#include <workers/detail/handler_concepts.hpp>
+#include <workers/detail/handler_traits.hpp>
+#include <workers/detail/hook_executor.hpp>
 #include <workers/handlers.hpp>
 #include <workers/message_error.hpp>
-#include <workers/worker.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/result.hpp>
+
+#include <fmt/format.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -30,42 +54,32 @@
 
 namespace workers::detail {
 
-// Awaits `f()` if it returns an awaitable, else returns its value: lets the
-// asynchronous path call plain and awaitable handlers alike. GCC 12 flags the
-// frame of a lambda from a header as a subobject without linkage when the
-// handlers live in an anonymous namespace; the frame never crosses a TU.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wsubobject-linkage"
-#endif
-template <class F>
-asio::awaitable<awaited_t<std::invoke_result_t<F&>>> await_call(F f) {
-  if constexpr (is_awaitable_v<std::invoke_result_t<F&>>)
-    co_return co_await f();
-  else
-    co_return f();
-}
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-
 // What on_launch returns once awaited, and its launch error type.
 template <class H, class Self, class Def, bool HasLaunch>
 struct launch_traits {
   using type = typename Def::state_type;
   using error_type = no_launch_error;
-  static constexpr bool is_async = false;
 };
 template <class H, class Self, class Def>
 struct launch_traits<H, Self, Def, true> {
-  using returned = decltype(std::declval<H&>().on_launch(
+  using type = awaited_t<decltype(std::declval<H&>().on_launch(
       std::declval<Self&>(), std::declval<const typename Def::name_type&>(),
-      std::declval<const typename Def::parameters_type&>()));
-  using type = awaited_t<returned>;
-  static constexpr bool is_async = is_awaitable_v<returned>;
+      std::declval<const typename Def::parameters_type&>()))>;
   using error_type =
       typename std::conditional_t<is_result<type>, type, result<int, no_launch_error>>::error_type;
 };
+
+// A hook's outcome: what it returned, or what it threw.
+template <class T>
+using outcome = boost::system::result<T, std::exception_ptr>;
+
+// GCC 12 flags the frame of a coroutine taking a lambda from a header as a
+// subobject without linkage when the handlers live in an anonymous namespace;
+// the frame never crosses a translation unit.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsubobject-linkage"
+#endif
 
 template <class Def, class Kind, class H>
 class worker_impl final : public core<Def, Kind> {
@@ -79,288 +93,485 @@ class worker_impl final : public core<Def, Kind> {
   using parameters_type = typename Def::parameters_type;
 
   // Requests handled in a row before the loop yields to the executor, so a
-  // worker that never has to wait cannot starve the others.
-  // As many as an Asio channel's typical capacity: a producer that pushes a
-  // channel's worth per turn on the same thread is matched, not outrun (128
-  // let a one-thread backlog grow without bound in benchmark A1).
+  // worker that never has to wait cannot starve the others. As many as an
+  // Asio channel's typical capacity: a producer that pushes a channel's worth
+  // per turn on the same thread is matched, not outrun.
   static constexpr std::size_t fairness_budget = 1024;
 
-  // ---- what on_launch returns ----
   static constexpr bool has_launch = has_on_launch<H, handle_type, name_type, parameters_type>;
   using launch_return = typename launch_traits<H, handle_type, Def, has_launch>::type;
-  static constexpr bool launch_returns_result = is_result<launch_return>;
   using launch_error_type = typename launch_traits<H, handle_type, Def, has_launch>::error_type;
   using launch_result = result<handle_type, workers::launch_error<launch_error_type>>;
-  static constexpr bool launch_is_async = launch_traits<H, handle_type, Def, has_launch>::is_async;
 
   template <class... Args>
   explicit worker_impl(H handlers, Args&&... args)
       : base(std::forward<Args>(args)...), handlers_(std::move(handlers)) {}
 
-  // ---- launch: on the strand ----
-
-  launch_result launch_plain(handle_type self) {
-    try {
-      if constexpr (has_launch)
-        return finish_launch(self, handlers_.on_launch(self, this->name(), this->parameters()));
-      else
-        return finish_launch(self, state_type{});
-    } catch (...) {
-      return fail_launch(errc::handler_exception, {}, std::current_exception());
-    }
+  // On the strand, posted by the launch's initiation: runs on_launch, then the loop.
+  void start_launch(waiter_ptr reply) {
+    launch_reply_ = std::move(reply);
+    self_ = access::make_worker<handle_type>(this->shared_from_this());
+    this->hold_work();
+    drive(launch());
   }
 
-  asio::awaitable<launch_result> launch_async(handle_type self) {
-    std::exception_ptr failure;
-    try {
-      auto r = co_await handlers_.on_launch(self, this->name(), this->parameters());
-      co_return finish_launch(self, std::move(r));
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    co_return fail_launch(errc::handler_exception, {}, failure);
-  }
-
-  launch_result name_taken() {
-    return {boost::system::in_place_error,
-            workers::launch_error<launch_error_type>{
-                errc::name_taken,
-                fmt::format("workers: a worker named {} is already live in this table",
-                            this->full_name()),
-                std::nullopt, nullptr}};
+  launch_result name_taken() const {
+    return launch_failure(errc::name_taken,
+                          fmt::format("workers: a worker named {} is already live in this table",
+                                      this->full_name()),
+                          std::nullopt, nullptr);
   }
 
  private:
-  launch_result finish_launch(handle_type& self, launch_return&& r) {
-    if constexpr (launch_returns_result) {
-      if (!r) return fail_launch(errc::launch_failed, std::move(r.error()), nullptr);
-      this->set_running(std::move(*r));
+  using pending = std::optional<asio::awaitable<void>>;
+  enum class cut { none, by_close, by_caller };
+
+  // ---- hooks: plain or awaitable ----
+
+  // Calls a hook: the one place where the drivers differ. A plain hook's
+  // outcome goes to `then` at once; an awaitable's once it completes, inside
+  // the coroutine that awaits it, which then awaits what `then` returns (a
+  // further hook of the same step, never the rest of the loop).
+  template <class F, class Then>
+  pending invoke_hook(F hook, Then then) {
+    using returned = std::invoke_result_t<F&>;
+    if constexpr (is_awaitable_v<returned>) {
+      return await_hook<awaited_t<returned>>(std::move(hook), std::move(then));
     } else {
-      this->set_running(std::move(r));
+      outcome<returned> o = call(hook);
+      return then(std::move(o));
     }
-    this->register_with_service();
-    if constexpr (base::is_callback)
-      asio::co_spawn(this->strand(), read_requests(this->shared_from_this(), self),
-                     asio::bind_cancellation_slot(this->reader_signal().slot(), asio::detached));
-    self_ = self;
-    this->hold_work();
-    drive();  // what on_launch pushed; then the worker parks
-    return self;
   }
 
-  // A failed launch leaves no trace: whatever on_launch pushed is answered
-  // `closed`, the name leaves the table, on_close does not run (it never ran).
-  launch_result fail_launch(errc code, std::optional<launch_error_type> error,
-                            std::exception_ptr ex) {
-    this->begin_close();
-    this->drain_closed();
-    this->finish_close();
-    std::string message =
-        code == errc::handler_exception
-            ? fmt::format("workers: launch of {} failed: on_launch threw: {}", this->full_name(),
-                          describe(ex))
-            : fmt::format("workers: launch of {} failed: on_launch returned an error",
-                          this->full_name());
+  template <class F>
+  static outcome<std::invoke_result_t<F&>> call(F& hook) {
+    using T = std::invoke_result_t<F&>;
+    hook_scope inside;
+    try {
+      if constexpr (std::is_void_v<T>) {
+        hook();
+        return {};
+      } else {
+        return outcome<T>(boost::system::in_place_value, hook());
+      }
+    } catch (...) {
+      return outcome<T>(boost::system::in_place_error, std::current_exception());
+    }
+  }
+
+  template <class T, class F, class Then>
+  asio::awaitable<void> await_hook(F hook, Then then) {
+    std::optional<outcome<T>> o;
+    hook_in_flight_ = true;
+    try {
+      if constexpr (std::is_void_v<T>) {
+        co_await hook();
+        o.emplace();
+      } else {
+        T value = co_await hook();
+        o.emplace(boost::system::in_place_value, std::move(value));
+      }
+    } catch (...) {
+      o.emplace(boost::system::in_place_error, std::current_exception());
+    }
+    hook_in_flight_ = false;
+    if (pending next = then(std::move(*o))) co_await std::move(*next);
+  }
+
+  // Which cancellation cut the hook that just returned short, if any: what
+  // it returned or threw then is that cancellation's, and no further hook of
+  // its request runs.
+  cut take_cut() noexcept { return std::exchange(cut_, cut::none); }
+
+  // Step 2 of the close: the hook in flight, if it awaits, is cancelled
+  // (terminal) through the loop coroutine's cancellation slot.
+  void cancel_hook_in_flight() {
+    if (!hook_in_flight_ || cut_ == cut::by_close) return;
+    cut_ = cut::by_close;
+    reset_cancellation_ = true;
+    this->cancel_signal_.emit(asio::cancellation_type::terminal);
+  }
+
+  // ---- the drivers ----
+
+  // Runs what `first` left to await, if anything, in the loop coroutine; else
+  // the loop goes on as plain code.
+  void drive(pending first) {
+    if (!first) first = run_loop();
+    if (first) spawn_driver(std::move(*first));
+    release_if_ended();
+  }
+
+  void spawn_driver(asio::awaitable<void> first) {
+    driver_live_ = true;
+    asio::co_spawn(this->hook_executor(), drive_async(self_, std::move(first)),
+                   asio::bind_cancellation_slot(this->cancel_signal_.slot(),
+                                                driver_done{this->shared_from_this()}));
+  }
+
+  // The loop while hooks are awaited; `self` keeps the worker alive.
+  asio::awaitable<void> drive_async(handle_type self, asio::awaitable<void> first) {
+    co_await asio::this_coro::throw_if_cancelled(false);
+    for (pending p(std::move(first)); p;) {
+      co_await std::move(*p);
+      // A cancellation emitted for the hook must not linger for the next ones.
+      if (std::exchange(reset_cancellation_, false))
+        co_await asio::this_coro::reset_cancellation_state();
+      p = run_loop();
+    }
+    (void)self;
+  }
+
+  // Runs inside the loop coroutine's last step: what comes next waits for a
+  // later turn of the strand, once the coroutine (and the cancellation state
+  // it keeps in the slot) is gone.
+  struct driver_done {
+    std::shared_ptr<base> self;
+    void operator()(std::exception_ptr failure) {
+      auto* w = static_cast<worker_impl*>(self.get());
+      w->post([self = std::move(self), failure] {
+        static_cast<worker_impl*>(self.get())->driver_ended(failure);
+      });
+    }
+  };
+
+  void driver_ended(std::exception_ptr failure) {
+    driver_live_ = false;
+    if (failure) crash(failure, "the worker's loop");
+    if (auto why = std::exchange(resume_pending_, std::nullopt))
+      resume(*why);
+    else
+      release_if_ended();
+  }
+
+  void resume(wake_reason why) override {
+    if (driver_live_) {
+      if (!resume_pending_ || why == wake_reason::timed_out) resume_pending_ = why;
+      return;
+    }
+    this->cancel_timer();
+    drive(why == wake_reason::timed_out && !this->is_shutting_down() ? idle() : std::nullopt);
+  }
+
+  void release_if_ended() noexcept {
+    if (has_ended(this->current_phase()) && !driver_live_) self_ = handle_type{};
+  }
+
+  // ---- the loop ----
+
+  // The loop body (strand only). Handles requests until it must await a hook
+  // (it returns that), the worker is idle (parked), it has used its fairness
+  // budget (a resume is posted), or the close has ended.
+  pending run_loop() {
+    for (;;) {
+      if (this->is_shutting_down()) return close_tail();
+      if (--budget_ == 0) {
+        budget_ = fairness_budget;
+        this->clear_current();
+        this->post_resume(wake_reason::ready);
+        return std::nullopt;
+      }
+      bool parked = false;
+      entry_type* e = this->take_next(parked);
+      if (!e) {
+        if (parked || this->park()) {
+          this->while_parked();
+          return std::nullopt;
+        }
+        continue;
+      }
+      // A queued request whose caller gave up is skipped. A dropbox request
+      // may hold puts made without a caller, so it is handled all the same.
+      if (e->reply && !start_chain(e->reply) && !base::is_dropbox) {
+        e->reply.reset();
+        continue;
+      }
+      if (pending p = std::visit([&](const auto& r) { return treat(*e, r); }, e->request)) return p;
+    }
+  }
+
+  // The idle timeout fired: on_no_request.
+  pending idle() {
+    if constexpr (has_on_no_request<H, handle_type>) {
+      return invoke_hook([this] { return handlers_.on_no_request(self_); },
+                         [this](outcome<void> o) -> pending {
+                           after_hook(o, "on_no_request");
+                           return std::nullopt;
+                         });
+    } else {
+      return std::nullopt;
+    }
+  }
+
+  // ---- the launch ----
+
+  pending launch() {
+    if constexpr (has_launch) {
+      return invoke_hook(
+          [this] { return handlers_.on_launch(self_, this->name(), this->parameters()); },
+          [this](outcome<launch_return> o) -> pending {
+            launched(std::move(o));
+            return std::nullopt;
+          });
+    } else {
+      launched(outcome<launch_return>(boost::system::in_place_value, state_type{}));
+      return std::nullopt;
+    }
+  }
+
+  void launched(outcome<launch_return>&& o) {
+    if (take_cut() == cut::by_close) {
+      fail_launch(errc::closed,
+                  fmt::format("workers: launch of {} failed: it was shut down during on_launch",
+                              this->full_name()),
+                  std::nullopt, nullptr);
+      return;
+    }
+    if (!o) {
+      fail_launch(errc::handler_exception,
+                  fmt::format("workers: launch of {} failed: on_launch threw: {}",
+                              this->full_name(), describe(o.error())),
+                  std::nullopt, o.error());
+      return;
+    }
+    if constexpr (is_result<launch_return>) {
+      if (!*o) {
+        fail_launch(errc::launch_failed,
+                    fmt::format("workers: launch of {} failed: on_launch returned an error",
+                                this->full_name()),
+                    std::move(o->error()), nullptr);
+        return;
+      }
+      this->set_running(std::move(**o));
+    } else {
+      this->set_running(std::move(*o));
+    }
+    if constexpr (base::is_callback)
+      asio::co_spawn(this->hook_executor(), read_requests(this->shared_from_this(), self_),
+                     asio::bind_cancellation_slot(this->reader_signal().slot(), asio::detached));
+    answer_launch(launch_result(self_));
+  }
+
+  // A failed launch leaves no trace: the close's steps but on_close (it never
+  // ran); whatever on_launch pushed is answered `closed`; the name leaves the table.
+  void fail_launch(errc code, std::string message, std::optional<launch_error_type> error,
+                   std::exception_ptr ex) {
+    this->request_close(close_cause::launch_failed);
+    close_begun_ = true;
+    this->stop_reader();
+    this->drain();
+    this->end_close();
+    answer_launch(launch_failure(code, std::move(message), std::move(error), std::move(ex)));
+  }
+
+  static launch_result launch_failure(errc code, std::string message,
+                                      std::optional<launch_error_type> error,
+                                      std::exception_ptr ex) {
     return {boost::system::in_place_error,
             workers::launch_error<launch_error_type>{make_error_code(code), std::move(message),
                                                      std::move(error), std::move(ex)}};
   }
 
-  // ---- the loop ----
-  //
-  // The loop is plain code on the strand, `drive`, run by the posts that wake
-  // it: an idle worker is a flag, not a suspended coroutine, and a plain
-  // handler runs without one. The first awaitable handler moves the loop into
-  // a coroutine, `drive_async`, which goes on until the worker is idle again.
-
-  enum class step { next, await, yield, idle, close };
-
-  // One step of the loop. `pending` receives the awaitable of an awaitable handler.
-  step advance(std::size_t& budget, std::optional<asio::awaitable<void>>& pending) {
-    if (this->is_shutting_down()) return step::close;
-    if (--budget == 0) {
-      budget = fairness_budget;
-      this->clear_current();
-      return step::yield;
-    }
-    bool parked = false;
-    entry_type* e = this->take_next(parked);
-    if (!e) {
-      if (!parked && !this->park()) return step::next;
-      this->while_parked();
-      return step::idle;
-    }
-    // A queued request whose caller gave up is skipped. A dropbox request
-    // may hold puts made without a caller, so it is handled all the same.
-    if (!base::is_dropbox && e->reply && e->reply.all_cancelled()) {
-      e->reply.reset();
-      return step::next;
-    }
-    pending = std::visit(
-        [&](const auto& r) -> std::optional<asio::awaitable<void>> {
-          using R = std::decay_t<decltype(r)>;
-          if constexpr (plain_request<R>) {
-            treat_plain(self_, *e, r);
-            return std::nullopt;
-          } else {
-            return treat_async(self_, *e, r);
-          }
-        },
-        e->request);
-    return pending ? step::await : step::next;
+  void answer_launch(launch_result&& r) {
+    if (auto reply = std::move(launch_reply_)) typed<launch_result>(reply)->answer(std::move(r));
   }
 
-  void resume(wake_reason why) override {
-    this->cancel_timer();
-    if (why == wake_reason::timed_out && !this->is_shutting_down()) {
-      if constexpr (no_request_is_async) {
-        spawn_drive(no_request(), fairness_budget);
-        return;
-      } else if constexpr (has_on_no_request<H, handle_type>) {
-        try {
-          handlers_.on_no_request(self_);
-        } catch (...) {
-          crash(std::current_exception(), "on_no_request");
-        }
-      }
-    }
-    drive();
-  }
+  // ---- the close: the steps that run handlers ----
 
-  void drive() {
-    std::size_t budget = fairness_budget;
-    std::optional<asio::awaitable<void>> pending;
-    for (;;) {
-      switch (advance(budget, pending)) {
-        case step::next:
-          continue;
-        case step::await:
-          spawn_drive(std::move(*pending), budget);
-          return;
-        case step::yield:
-          this->post_resume(wake_reason::ready);
-          return;
-        case step::idle:
-          return;
-        case step::close:
-          close();
-          return;
-      }
-    }
-  }
-
-  void spawn_drive(asio::awaitable<void> first, std::size_t budget) {
-    asio::co_spawn(this->strand(), drive_async(self_, std::move(first), budget),
-                   asio::bind_cancellation_slot(this->cancel_signal_.slot(), asio::detached));
-  }
-
-  // The loop while handlers are awaited; `self` keeps the worker alive.
-  asio::awaitable<void> drive_async(handle_type self, asio::awaitable<void> first,
-                                    std::size_t budget) {
-    co_await asio::this_coro::throw_if_cancelled(false);
-    std::optional<asio::awaitable<void>> pending(std::move(first));
-    for (;;) {
-      if (pending) {
-        in_flight_async_ = true;
-        co_await std::move(*pending);
-        pending.reset();
-        in_flight_async_ = false;
-        // A cancellation emitted for a caller must not linger for the next handlers.
-        if (std::exchange(caller_cancel_emitted_, false))
-          co_await asio::this_coro::reset_cancellation_state();
-      }
-      switch (advance(budget, pending)) {
-        case step::next:
-        case step::await:
-          continue;
-        case step::yield:
-          co_await asio::post(this->strand(), asio::use_awaitable);
-          continue;
-        case step::idle:
-          co_return;
-        case step::close:
-          co_await asio::this_coro::reset_cancellation_state();
-          enter_close();
-          if constexpr (close_is_async)
-            co_await on_close_async(self);
-          else
-            on_close_plain();
-          co_return;
-      }
-    }
-  }
-
-  static constexpr bool no_request_is_async = [] {
-    if constexpr (has_on_no_request<H, handle_type>)
-      return is_awaitable_v<decltype(std::declval<H&>().on_no_request(
-          std::declval<handle_type&>()))>;
-    else
-      return false;
-  }();
-  static constexpr bool close_is_async = [] {
-    if constexpr (has_on_close<H, handle_type>)
-      return is_awaitable_v<decltype(std::declval<H&>().on_close(std::declval<handle_type&>()))>;
-    else
-      return false;
-  }();
-
-  asio::awaitable<void> no_request() {
-    try {
-      co_await handlers_.on_no_request(self_);
-    } catch (...) {
-      crash(std::current_exception(), "on_no_request");
-    }
-  }
-
-  // ---- the close ----
-
-  void close() {
-    enter_close();
-    if constexpr (close_is_async)
-      asio::co_spawn(this->strand(), on_close_async(self_), asio::detached);
-    else
-      on_close_plain();
-  }
-
-  void enter_close() {
-    closing_path_ = true;
+  // Steps 2-3, posted by request_close; a parked loop wakes to finish the close.
+  void close_requested(bool from_inside, bool was_parked) override {
+    if (has_ended(this->current_phase())) return;
+    if (!from_inside) cancel_hook_in_flight();
     this->stop_reader();
-    this->drain_closed();
+    this->drain();
+    if (was_parked)
+      resume(wake_reason::ready);
+    else
+      release_if_ended();
   }
 
-  void on_close_plain() {
+  // Step 3 again (for what came before the posted steps ran), step 4
+  // (on_close, told why), then steps 5-6. Once only.
+  pending close_tail() {
+    if (std::exchange(close_begun_, true)) return std::nullopt;
+    cut_ = cut::none;
+    this->stop_reader();
+    this->drain();
     if constexpr (has_on_close<H, handle_type>) {
-      try {
-        handlers_.on_close(self_);
-      } catch (...) {
-        this->add_crash_error("on_close threw: " + describe(std::current_exception()));
-      }
+      return invoke_hook(
+          [this, why = this->reason()] {
+            if constexpr (has_on_close_with_reason<H, handle_type>)
+              return handlers_.on_close(self_, why);
+            else
+              return handlers_.on_close(self_);
+          },
+          [this](outcome<void> o) -> pending {
+            if (!o) this->add_crash_errors({"on_close threw: " + describe(o.error())});
+            this->end_close();
+            return std::nullopt;
+          });
+    } else {
+      this->end_close();
+      return std::nullopt;
     }
-    finish();
   }
 
-  asio::awaitable<void> on_close_async(handle_type self) {
-    std::exception_ptr failure;
-    try {
-      co_await handlers_.on_close(self);
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    if (failure) this->add_crash_error("on_close threw: " + describe(failure));
-    finish();
-  }
-
-  // The last step: this may be destroyed when it returns.
-  void finish() {
-    this->finish_close();
-    handle_type gone = std::move(self_);
-  }
-
-  void abandon() noexcept override {
-    auto keep = this->shared_from_this();
-    base::abandon();
+  void abandoned() noexcept override {
+    if (launch_reply_) launch_reply_->abandon();
+    launch_reply_.reset();
+    armed_.reset();
     self_ = handle_type{};
   }
+
+  // ---- one request ----
+
+  template <class R>
+  using handler_result = result<typename R::result_type, typename R::error_type>;
+
+  request_status status_of(const entry_type& e) const {
+    return {e.pushed, e.treated - e.pushed, clock::now() - e.treated};
+  }
+
+  template <class R>
+  pending treat(entry_type& e, const R& r) {
+    arm_caller_cancel<R>(e);
+    return invoke_hook([this, &r] { return handlers_.on_request(self_, r); },
+                       [this, &e, &r](outcome<handler_result<R>> o) -> pending {
+                         disarm_caller_cancel();
+                         switch (take_cut()) {
+                           case cut::by_close:
+                             answer_error(e, worker_closed{this->crash_errors()});
+                             return std::nullopt;
+                           case cut::by_caller:  // answered `request_cancelled` already
+                             return std::nullopt;
+                           case cut::none:
+                             break;
+                         }
+                         if (!o) {
+                           answer_error(e, handler_exception{o.error()});
+                           crash(o.error(), "on_request");
+                           return std::nullopt;
+                         }
+                         if (*o) return succeeded<R>(e, r, std::move(**o));
+                         return failed<R>(e, r, std::move(o->error()));
+                       });
+  }
+
+  // The caller is answered first; on_completion runs after, and sees the
+  // result. A result that cannot be copied reaches its caller once
+  // on_completion has seen it.
+  template <class R>
+  pending succeeded(entry_type& e, const R& r, typename R::result_type value) {
+    using T = typename R::result_type;
+    if constexpr (has_on_completion<H, handle_type, R>) {
+      const request_status st = status_of(e);
+      if constexpr (std::is_copy_constructible_v<T>) {
+        if (e.reply) answer_value<R>(e, T(value));
+        return invoke_hook(
+            // In an optional: GCC 12 takes an empty result type captured by value for uninitialized.
+            [this, &r, st, v = std::optional<T>(std::move(value))] {
+              return handlers_.on_completion(self_, r, *v, st);
+            },
+            [this](outcome<void> o) -> pending {
+              after_hook(o, "on_completion");
+              return std::nullopt;
+            });
+      } else {
+        auto v = std::make_shared<T>(std::move(value));
+        return invoke_hook(
+            [this, &r, st, v] { return handlers_.on_completion(self_, r, std::as_const(*v), st); },
+            [this, &e, v](outcome<void> o) -> pending {
+              answer_value<R>(e, std::move(*v));
+              after_hook(o, "on_completion");
+              return std::nullopt;
+            });
+      }
+    } else {
+      answer_value<R>(e, std::move(value));
+      return std::nullopt;
+    }
+  }
+
+  // The caller gets its request_error first; on_error runs after and decides.
+  template <class R>
+  pending failed(entry_type& e, const R& r, typename R::error_type error) {
+    using E = typename R::error_type;
+    if constexpr (has_on_error<H, handle_type, R>) {
+      const request_status st = status_of(e);
+      const auto decide = [this](outcome<error_action>& o) {
+        if (take_cut() != cut::none) return;
+        if (!o)
+          crash(o.error(), "on_error");
+        else
+          apply(*o);
+      };
+      if constexpr (std::is_copy_constructible_v<E>) {
+        if (e.reply) answer_request_error<R>(e, E(error));
+        return invoke_hook(
+            [this, &r, st, err = std::optional<E>(std::move(error))] {
+              return handlers_.on_error(self_, st, r, *err);
+            },
+            [decide](outcome<error_action> o) -> pending {
+              decide(o);
+              return std::nullopt;
+            });
+      } else {
+        auto err = std::make_shared<E>(std::move(error));
+        return invoke_hook(
+            [this, &r, st, err] { return handlers_.on_error(self_, st, r, std::as_const(*err)); },
+            [&e, err, decide](outcome<error_action> o) -> pending {
+              answer_request_error<R>(e, std::move(*err));
+              decide(o);
+              return std::nullopt;
+            });
+      }
+    } else {
+      answer_request_error<R>(e, std::move(error));
+      return std::nullopt;
+    }
+  }
+
+  template <class R>
+  static void answer_value(entry_type& e, typename R::result_type&& v) {
+    if (e.reply)
+      answer_chain<R>(std::move(e.reply),
+                      reply_result<R>(boost::system::in_place_value, std::move(v)));
+  }
+  template <class R>
+  static void answer_request_error(entry_type& e, typename R::error_type&& err) {
+    using E = typename R::error_type;
+    if (e.reply)
+      answer_chain<R>(std::move(e.reply),
+                      reply_result<R>(boost::system::in_place_error,
+                                      message_error<E>(request_error<E>{std::move(err)})));
+  }
+
+  // After on_completion, on_error's failure, on_no_request: a throw crashes
+  // the worker, unless the hook was cut short.
+  void after_hook(const outcome<void>& o, const char* where) {
+    if (take_cut() != cut::none || o) return;
+    crash(o.error(), where);
+  }
+
+  void apply(const error_action& action) {
+    switch (action.what()) {
+      case error_action::kind::proceed:
+        break;
+      case error_action::kind::shutdown:
+        this->request_close(close_cause::on_error_shutdown);
+        break;
+      case error_action::kind::crash:
+        this->request_close(close_cause::crash, action.errors());
+        break;
+    }
+  }
+
+  void crash(std::exception_ptr ex, const char* where) {
+    this->request_close(close_cause::handler_exception,
+                        error_list{fmt::format("{} threw: {}", where, describe(ex))});
+  }
+
+  // ---- a caller's cancellation, for requests that opt in ----
 
   // The hook a cancellable request's waiter carries while it is handled.
   class caller_cancel final : public cancel_hook {
@@ -378,195 +589,50 @@ class worker_impl final : public core<Def, Kind> {
     std::uint64_t request_;
   };
 
-  // Arms the caller's cancellation of `e` if R opted in and it has one caller;
-  // returns the waiter to disarm once the handler is done.
+  // Arms the caller's cancellation of `e` if R opted in and it has one caller.
   template <class R>
-  waiter_base* arm_caller_cancel(entry_type& e) {
+  void arm_caller_cancel(entry_type& e) {
     if constexpr (cancels_with_caller<R>) {
-      if (e.reply && !e.reply.get()->next()) {
+      if (e.reply && !e.reply->next()) {
         armed_request_ = ++request_serial_;
-        e.reply.get()->arm(new caller_cancel(this->weak_from_this(), armed_request_));
-        return e.reply.get();
+        armed_ = e.reply;
+        armed_->arm(new caller_cancel(this->weak_from_this(), armed_request_));
       }
     }
-    return nullptr;
+  }
+  void disarm_caller_cancel() noexcept {
+    if (armed_) {
+      armed_->disarm();
+      armed_.reset();
+    }
+    armed_request_ = 0;
   }
 
   void cancel_for_caller(std::uint64_t request) override {
     // Only while that request's handler runs: a late cancellation must not hit the next one.
-    if (request == armed_request_ && in_flight_async_ && !closing_path_) {
-      caller_cancel_emitted_ = true;
-      this->cancel_signal_.emit(asio::cancellation_type::terminal);
-    }
-  }
-
-  void cancel_in_flight() override {
-    if (in_flight_async_ && !closing_path_) {
-      cancel_emitted_ = true;
-      this->cancel_signal_.emit(asio::cancellation_type::terminal);
-    }
-  }
-
-  // ---- one request ----
-
-  template <class R>
-  using handler_result = result<typename R::result_type, typename R::error_type>;
-
-  template <class R>
-  static constexpr bool plain_request = [] {
-    bool plain = !is_awaitable_v<decltype(std::declval<H&>().on_request(
-        std::declval<handle_type&>(), std::declval<const R&>()))>;
-    if constexpr (has_on_completion<H, handle_type, R>)
-      plain = plain && !is_awaitable_v<decltype(std::declval<H&>().on_completion(
-                           std::declval<handle_type&>(), std::declval<const R&>(),
-                           std::declval<const typename R::result_type&>(),
-                           std::declval<const request_status&>()))>;
-    if constexpr (has_on_error<H, handle_type, R>)
-      plain =
-          plain && !is_awaitable_v<decltype(std::declval<H&>().on_error(
-                       std::declval<handle_type&>(), std::declval<const request_status&>(),
-                       std::declval<const R&>(), std::declval<const typename R::error_type&>()))>;
-    return plain;
-  }();
-
-  request_status status_of(const entry_type& e) const {
-    return {e.pushed, e.treated - e.pushed, clock::now() - e.treated};
-  }
-
-  template <class R>
-  static void answer(entry_type& e, handler_result<R>&& res) {
-    if (!e.reply) return;
-    using E = typename R::error_type;
-    if (res)
-      answer_chain<R>(std::move(e.reply), reply_result<R>(std::move(*res)));
-    else
-      answer_chain<R>(std::move(e.reply),
-                      reply_result<R>(boost::system::in_place_error,
-                                      message_error<E>(request_error<E>{std::move(res.error())})));
-  }
-
-  void apply(const error_action& action) {
-    switch (action.what()) {
-      case error_action::kind::proceed:
-        break;
-      case error_action::kind::shutdown:
-        this->begin_close();
-        break;
-      case error_action::kind::crash:
-        this->begin_close(action.errors());
-        break;
-    }
-  }
-
-  // An exception thrown while the worker was cancelling its handler on the way
-  // to closing is that cancellation, not a crash.
-  bool cancelled_by_close() const noexcept { return cancel_emitted_ && this->is_shutting_down(); }
-
-  void crash(std::exception_ptr ex, const char* where) {
-    if (cancelled_by_close()) return;
-    this->begin_close(error_list{fmt::format("{} threw: {}", where, describe(ex))});
-  }
-
-  // A handler threw while treating `e`: its caller gets the exception, or
-  // `closed` when the throw was the close's cancellation.
-  void treat_exception(entry_type& e, std::exception_ptr ex) {
-    if (caller_cancel_emitted_) {  // its caller's cancellation: answered already
-      answer_error(e, request_cancelled{});
-      return;
-    }
-    if (cancelled_by_close()) {
-      answer_error(e, worker_closed{this->crash_errors()});
-      return;
-    }
-    answer_error(e, handler_exception{ex});
-    crash(ex, "on_request");
-  }
-
-  // The waiter is answered after on_completion/on_error, which see the result
-  // by reference; if one of them throws, the request's own outcome still
-  // reaches its caller before the worker crashes.
-  template <class R>
-  void treat_plain(handle_type& self, entry_type& e, const R& r) {
-    std::optional<handler_result<R>> res;
-    try {
-      res.emplace(handlers_.on_request(self, r));
-    } catch (...) {
-      treat_exception(e, std::current_exception());
-      return;
-    }
-    try {
-      if (*res) {
-        if constexpr (has_on_completion<H, handle_type, R>)
-          handlers_.on_completion(self, r, **res, status_of(e));
-        answer<R>(e, std::move(*res));
-      } else {
-        auto action = error_action::proceed();
-        if constexpr (has_on_error<H, handle_type, R>)
-          action = handlers_.on_error(self, status_of(e), r, res->error());
-        answer<R>(e, std::move(*res));
-        apply(action);
-      }
-    } catch (...) {
-      answer<R>(e, std::move(*res));
-      crash(std::current_exception(), res->has_value() ? "on_completion" : "on_error");
-    }
-  }
-
-  template <class R>
-  asio::awaitable<void> treat_async(handle_type& self, entry_type& e, const R& r) {
-    std::optional<handler_result<R>> res;
-    std::exception_ptr failure;
-    waiter_base* armed = arm_caller_cancel<R>(e);
-    try {
-      res.emplace(co_await await_call([&] { return handlers_.on_request(self, r); }));
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    if (armed) {
-      armed->disarm();
-      armed_request_ = 0;
-    }
-    if (failure) {
-      treat_exception(e, failure);
-      co_return;
-    }
-    try {
-      if (*res) {
-        if constexpr (has_on_completion<H, handle_type, R>) {
-          const auto st = status_of(e);
-          co_await await_call([&] { return handlers_.on_completion(self, r, **res, st); });
-        }
-        answer<R>(e, std::move(*res));
-      } else {
-        auto action = error_action::proceed();
-        if constexpr (has_on_error<H, handle_type, R>) {
-          const auto st = status_of(e);
-          action =
-              co_await await_call([&] { return handlers_.on_error(self, st, r, res->error()); });
-        }
-        answer<R>(e, std::move(*res));
-        apply(action);
-      }
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    if (failure) {
-      const bool succeeded = res->has_value();
-      answer<R>(e, std::move(*res));
-      crash(failure, succeeded ? "on_completion" : "on_error");
-    }
+    if (request != armed_request_ || !hook_in_flight_ || cut_ != cut::none) return;
+    cut_ = cut::by_caller;
+    reset_cancellation_ = true;
+    this->cancel_signal_.emit(asio::cancellation_type::terminal);
   }
 
   H handlers_;
-  // The worker's own handle, from launch to close: a running worker lives on
-  // without any other (like an Octez worker), and the posts that wake it need none.
-  handle_type self_;
-  bool in_flight_async_ = false;  // strand only
-  bool cancel_emitted_ = false;
-  bool caller_cancel_emitted_ = false;
+  handle_type self_;  // see the invariants above
+  waiter_ptr launch_reply_;
+  std::size_t budget_ = fairness_budget;
+  std::optional<wake_reason> resume_pending_;
+  cut cut_ = cut::none;
+  bool hook_in_flight_ = false;     // an awaited hook is in flight
+  bool reset_cancellation_ = false;  // the loop coroutine's cancellation state was emitted
+  bool driver_live_ = false;         // a loop coroutine exists
+  bool close_begun_ = false;         // close_tail ran
+  waiter_ptr armed_;                  // the caller whose cancellation is armed
   std::uint64_t request_serial_ = 0;  // numbers the cancellable requests handled
   std::uint64_t armed_request_ = 0;   // the one whose handler runs, if any
-  bool closing_path_ = false;
 };
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 }  // namespace workers::detail

@@ -1,10 +1,15 @@
 #pragma once
 
-// A worker's strand. On an io_context (the common case) it is kept typed: the
+// A worker's strand. It is always a new strand of the *inner* executor: given
+// a strand (another worker's, or the executor a hook sees), the worker takes
+// what that strand runs on, so it runs in parallel with its parent and never
+// passes for it. On an io_context (the common case) it is kept typed: the
 // worker posts to itself without the type-erased executor's conversions, and
 // it takes 24 bytes instead of 72; the strand<any_io_executor> that handles
 // show is made from it on demand (the same strand). On any other executor the
 // type-erased strand is kept, boxed.
+
+#include <workers/detail/hook_executor.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
@@ -12,6 +17,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <memory>
 #include <type_traits>
@@ -31,12 +37,13 @@ class worker_strand {
       std::declval<asio::io_context::executor_type>(), asio::execution::outstanding_work.tracked))>;
   using work = std::variant<std::monostate, io_work, std::unique_ptr<asio::any_io_executor>>;
 
-  // A new strand of `ex`.
+  // A new strand of what `ex` runs on.
   explicit worker_strand(const asio::any_io_executor& ex) {
-    if (const auto* io = ex.target<asio::io_context::executor_type>())
+    const asio::any_io_executor inner = innermost(ex);
+    if (const auto* io = inner.target<asio::io_context::executor_type>())
       s_.emplace<io_strand_type>(*io);
     else
-      s_.emplace<boxed>(std::make_unique<any_strand_type>(asio::make_strand(ex)));
+      s_.emplace<boxed>(std::make_unique<any_strand_type>(asio::make_strand(inner)));
   }
 
   // False once reset (the execution context is gone).
@@ -47,6 +54,14 @@ class worker_strand {
   any_strand_type get() const {
     if (const auto* io = std::get_if<io_strand_type>(&s_)) return any_strand_type(*io);
     return *std::get<boxed>(s_);
+  }
+
+  // The executor of the worker's coroutines: the strand, marking the thread as
+  // inside a hook. Precondition: valid().
+  asio::any_io_executor hook_executor() const {
+    if (const auto* io = std::get_if<io_strand_type>(&s_))
+      return detail::hook_executor<io_strand_type>(*io);
+    return detail::hook_executor<any_strand_type>(*std::get<boxed>(s_));
   }
 
   bool running_in_this_thread() const noexcept {
@@ -81,6 +96,26 @@ class worker_strand {
 
  private:
   using boxed = std::unique_ptr<any_strand_type>;
+  using handle_strand = asio::use_awaitable_t<>::executor_with_default<any_strand_type>;
+
+  // What `ex` runs on, through strands and the executors the library made.
+  static asio::any_io_executor innermost(asio::any_io_executor ex) {
+    for (;;) {
+      if (const auto* s = ex.target<io_strand_type>())
+        return s->get_inner_executor();
+      else if (const auto* h = ex.target<detail::hook_executor<io_strand_type>>())
+        return h->get_inner_executor().get_inner_executor();
+      else if (const auto* a = ex.target<any_strand_type>())
+        ex = a->get_inner_executor();
+      else if (const auto* w = ex.target<handle_strand>())
+        ex = w->get_inner_executor();
+      else if (const auto* b = ex.target<detail::hook_executor<any_strand_type>>())
+        ex = b->get_inner_executor().get_inner_executor();
+      else
+        return ex;
+    }
+  }
+
   std::variant<std::monostate, io_strand_type, boxed> s_;
 };
 

@@ -1,0 +1,35 @@
+#pragma once
+
+/// @file
+/// @brief `close_reason`: why a worker closes, as `on_close` sees it.
+
+#include <workers/status.hpp>
+
+#include <cstdint>
+#include <optional>
+
+namespace workers {
+
+/// @brief What ended a worker. The first cause wins: a worker shut down that
+/// then fails in `on_close` still closes for `shutdown` (with crash errors).
+enum class close_cause : std::uint8_t {
+  shutdown,           ///< `shutdown` or `trigger_shutdown` (upstream's `Closed`)
+  on_error_shutdown,  ///< `on_error` answered `error_action::shutdown()`
+  crash,              ///< `on_error` answered `error_action::crash(errors)`
+  handler_exception,  ///< a handler, `merge` or `read` threw (the crash errors say which)
+  end_of_source,      ///< a callback worker's `read` returned none
+  launch_failed,      ///< `on_launch` failed; `on_close` does not run then
+  context_destroyed,  ///< the execution context was destroyed; no handler runs then
+};
+
+/// @brief Why a worker closes: the cause and, if it crashed, the errors so far
+/// (the status's `crash_errors` once closed). Given to `on_close(self, reason)`.
+struct close_reason {
+  close_cause cause = close_cause::shutdown;
+  std::optional<error_list> crash_errors;
+
+  /// @brief True when the worker closes as crashed.
+  bool crashed() const noexcept { return crash_errors.has_value(); }
+};
+
+}  // namespace workers

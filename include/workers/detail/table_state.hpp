@@ -1,0 +1,78 @@
+#pragma once
+
+// The state behind a table handle: the live workers of one group and one
+// buffer kind, by name, and the buffer configuration its workers share.
+
+#include <workers/detail/access.hpp>
+#include <workers/detail/buffer_config.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace workers {
+template <class Def, class Kind>
+class worker;
+}  // namespace workers
+
+namespace workers::detail {
+
+template <class Def, class Kind>
+class core;
+
+template <class Def, class Kind>
+class table_state {
+ public:
+  using name_type = typename Def::name_type;
+  using core_type = core<Def, Kind>;
+  using config_type = buffer_config<Def, Kind>;
+  using worker_type = worker<Def, Kind>;
+
+  explicit table_state(config_type config)
+      : config_(std::make_shared<const config_type>(std::move(config))) {}
+
+  // Shared with the workers, which may outlive the table.
+  const std::shared_ptr<const config_type>& config() const noexcept { return config_; }
+
+  bool try_insert(const name_type& name, std::shared_ptr<core_type> c) {
+    std::lock_guard lock(mutex_);
+    return workers_.try_emplace(name, std::move(c)).second;
+  }
+  void erase(const name_type& name, const core_type* c) {
+    std::shared_ptr<core_type> gone;  // released after the lock
+    std::lock_guard lock(mutex_);
+    auto it = workers_.find(name);
+    if (it != workers_.end() && it->second.get() == c) {
+      gone = std::move(it->second);
+      workers_.erase(it);
+    }
+  }
+  std::size_t size() const {
+    std::lock_guard lock(mutex_);
+    return workers_.size();
+  }
+  std::vector<std::pair<name_type, worker_type>> list() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::pair<name_type, worker_type>> out;
+    out.reserve(workers_.size());
+    for (const auto& [name, c] : workers_) out.emplace_back(name, access::make_worker<worker_type>(c));
+    return out;
+  }
+  std::optional<worker_type> find(const name_type& name) const {
+    std::lock_guard lock(mutex_);
+    auto it = workers_.find(name);
+    if (it == workers_.end()) return std::nullopt;
+    return access::make_worker<worker_type>(it->second);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<name_type, std::shared_ptr<core_type>> workers_;
+  std::shared_ptr<const config_type> config_;
+};
+
+}  // namespace workers::detail

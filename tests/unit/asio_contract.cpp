@@ -1,0 +1,509 @@
+// Every asynchronous operation keeps Asio's contract ("Requirements on
+// asynchronous operations"): no effect before the initiation runs, ownership
+// of the worker by the operation, outstanding work on the handler's executor,
+// the handler's allocator freed before the upcall, exception-safe creation,
+// named and constrained initiations, per-operation cancellation by type, and
+// one cancellation vocabulary.
+
+#include "support/calc.hpp"
+#include "support/catch.hpp"
+#include "support/run.hpp"
+
+#include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+using namespace test;
+using workers::errc;
+
+namespace {
+
+// Runs `io` on a thread, with a work guard, until the object dies.
+class io_thread {
+ public:
+  explicit io_thread(asio::io_context& io) : io_(io), guard_(io.get_executor()) {
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~io_thread() {
+    guard_.reset();
+    io_.stop();
+    thread_.join();
+  }
+
+ private:
+  asio::io_context& io_;
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  std::thread thread_;
+};
+
+// Launches a worker, running `io` on this thread until it is launched.
+template <class Table>
+typename Table::worker_type launch_on(asio::io_context& io, const Table& table, std::string name) {
+  calc_handlers h;
+  std::optional<typename Table::worker_type> w;
+  workers::launch(table, io.get_executor(), std::move(name), calc_parameters{}, h,
+                  [&w](auto r) { w = r.value(); });
+  while (!w) io.run_one();
+  return *w;
+}
+
+template <class W, class Token>
+constexpr bool shutdown_takes = requires(W& w, Token t) { workers::shutdown(w, t); };
+template <class W, class Token>
+constexpr bool push_takes = requires(W& w, Token t) { workers::push_request(w, add{1}, t); };
+template <class W, class Token>
+constexpr bool with_state_takes =
+    requires(W& w, Token t) { workers::with_state(w, [](int&) {}, t); };
+
+// ---- no side effect before the initiation runs ----
+
+// Holds its worker inside a handler, where it creates a shutdown with `deferred`.
+struct deferring : calc_handlers {
+  std::shared_ptr<std::optional<decltype(workers::shutdown(std::declval<calc_worker&>(),
+                                                           asio::deferred))>>
+      made = std::make_shared<std::optional<decltype(workers::shutdown(
+          std::declval<calc_worker&>(), asio::deferred))>>();
+  template <class W>
+  workers::result<workers::unit, std::string> on_request(W& self, const stop_self&) {
+    made->emplace(workers::shutdown(self, asio::deferred));
+    return workers::unit{};
+  }
+  using calc_handlers::on_request;
+};
+
+}  // namespace
+
+TEST_CASE("asio: an operation created with deferred and never launched has no effect", "[asio]") {
+  asio::io_context io;
+  auto table = make_table();
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_ok(table, "never");
+    {
+      auto op = workers::shutdown(w, asio::deferred);
+      auto push = workers::push_request(w, add{5}, asio::deferred);
+      auto wait = workers::push_request_and_wait(w, add{7}, asio::deferred);
+      auto st = workers::with_state(w, [](int& s) { s = 100; }, asio::deferred);
+    }  // dropped unlaunched
+    REQUIRE_FALSE(workers::is_shutting_down(w));
+    auto sum = co_await workers::push_request_and_wait(w, add{1});
+    REQUIRE(*sum == 1);  // neither the push, nor the push-and-wait, nor with_state happened
+    REQUIRE(std::holds_alternative<workers::running>(workers::status(w)));
+    co_await workers::shutdown(w);
+  });
+}
+
+TEST_CASE("asio: shutdown decides whether it is called from a handler when launched, not created",
+          "[asio]") {
+  asio::io_context io;
+  auto table = make_table();
+  deferring h;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto launched = co_await workers::launch(table, io.get_executor(), "d", calc_parameters{}, h);
+    auto w = *launched;
+    busy_gate gate(io.get_executor());
+    (void)co_await workers::push_request_and_wait(w, stop_self{});  // creates it inside a handler
+    REQUIRE_FALSE(workers::is_shutting_down(w));                    // ... without effect
+    workers::push_request_now(w, gate.request());
+    co_await gate.entered();
+    // Launched from outside while a handler runs: it waits for the close, which
+    // cancels that handler; it does not complete at once.
+    auto op = std::move(**h.made);
+    co_await std::move(op)(asio::use_awaitable);
+    REQUIRE(std::holds_alternative<workers::closed>(workers::status(w)));
+  });
+}
+
+TEST_CASE("asio: an operation launched after the worker closed and every handle is gone is safe",
+          "[asio]") {
+  asio::io_context io;
+  auto table = make_table();
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_ok(table, "gone");
+    auto wait = workers::wait_for_completion(w, asio::deferred);
+    auto push = workers::push_request_and_wait(w, add{1}, asio::deferred);
+    auto stop = workers::shutdown(w, asio::deferred);
+    auto state = workers::with_state(w, [](int& s) { return s; }, asio::deferred);
+    workers::trigger_shutdown(w);
+    w = {};  // the last handle
+    REQUIRE(table.size() <= 1);
+    co_await std::move(stop)(asio::use_awaitable);
+    REQUIRE(table.size() == 0);
+    co_await std::move(wait)(asio::use_awaitable);
+    auto r = co_await std::move(push)(asio::use_awaitable);
+    REQUIRE(r.error().is_closed());
+    auto s = co_await std::move(state)(asio::use_awaitable);
+    REQUIRE_FALSE(s);
+  });
+}
+
+// ---- outstanding work on the handler's executor ----
+
+namespace {
+// Starts an operation whose handler is bound to a second io_context, runs that
+// context on a thread, then lets the worker (on `io`, run only now) answer.
+// Without outstanding work the second context's run() returns at once and the
+// handler never runs.
+template <class Start>
+bool handler_ran_with_work_held(asio::io_context& io, Start start) {
+  asio::io_context other;
+  std::atomic<bool> ran{false};
+  start(asio::bind_executor(other, [&ran](auto&&...) { ran = true; }));
+  std::promise<void> returned;
+  std::thread runner([&] {
+    other.run();
+    returned.set_value();
+  });
+  {
+    io_thread worker_side(io);
+    if (returned.get_future().wait_for(watchdog) != std::future_status::ready) other.stop();
+  }
+  runner.join();
+  return ran.load();
+}
+}  // namespace
+
+TEST_CASE("asio: while an operation waits, its handler's executor has outstanding work", "[asio]") {
+  auto table = make_table();
+  auto bounded = make_bounded_table(1);
+  auto dropbox = make_dropbox_table();
+  asio::io_context io;
+  auto w = launch_on(io, table, "work");
+  auto b = launch_on(io, bounded, "work");
+  auto d = launch_on(io, dropbox, "work");
+  REQUIRE(workers::try_push_request_now(b, add{1}));  // full: the next push waits for room
+
+  SECTION("push_request_and_wait") {
+    CHECK(handler_ran_with_work_held(
+        io, [&](auto h) { workers::push_request_and_wait(w, add{1}, std::move(h)); }));
+  }
+  SECTION("put_request_and_wait") {
+    CHECK(handler_ran_with_work_held(
+        io, [&](auto h) { workers::put_request_and_wait(d, add{1}, std::move(h)); }));
+  }
+  SECTION("push_request waiting for room") {
+    CHECK(handler_ran_with_work_held(io,
+                                     [&](auto h) { workers::push_request(b, add{2}, std::move(h)); }));
+  }
+  SECTION("with_state") {
+    CHECK(handler_ran_with_work_held(
+        io, [&](auto h) { workers::with_state(w, [](int& s) { return s; }, std::move(h)); }));
+  }
+  SECTION("wait_for_completion and shutdown") {
+    CHECK(handler_ran_with_work_held(io, [&](auto h) {
+      workers::wait_for_completion(w, std::move(h));
+      workers::trigger_shutdown(w);
+    }));
+    CHECK(handler_ran_with_work_held(io, [&](auto h) { workers::shutdown(d, std::move(h)); }));
+  }
+  SECTION("launch") {
+    CHECK(handler_ran_with_work_held(io, [&](auto h) {
+      calc_handlers handlers;
+      workers::launch(table, io.get_executor(), "late", calc_parameters{}, handlers, std::move(h));
+    }));
+  }
+  for (auto* x : {&w}) workers::trigger_shutdown(*x);
+  workers::trigger_shutdown(b);
+  workers::trigger_shutdown(d);
+  if (auto late = workers::find_opt(table, "late")) workers::trigger_shutdown(*late);
+  io.restart();
+  io.run();
+}
+
+// ---- the handler's allocator ----
+
+namespace {
+struct allocation_counts {
+  std::atomic<int> allocated{0};
+  std::atomic<int> outstanding{0};
+};
+
+template <class T>
+struct counting_allocator {
+  using value_type = T;
+  std::shared_ptr<allocation_counts> counts;
+  explicit counting_allocator(std::shared_ptr<allocation_counts> c) : counts(std::move(c)) {}
+  template <class U>
+  counting_allocator(const counting_allocator<U>& o) noexcept : counts(o.counts) {}
+  T* allocate(std::size_t n) {
+    ++counts->allocated;
+    ++counts->outstanding;
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    --counts->outstanding;
+    std::allocator<T>().deallocate(p, n);
+  }
+  template <class U>
+  bool operator==(const counting_allocator<U>& o) const noexcept {
+    return counts == o.counts;
+  }
+};
+}  // namespace
+
+TEST_CASE("asio: memory from the handler's allocator is freed before the handler runs", "[asio]") {
+  asio::io_context io;
+  auto table = make_table();
+  auto counts = std::make_shared<allocation_counts>();
+  std::vector<int> outstanding_at_upcall;
+  const auto checked = [&](auto&&...) { outstanding_at_upcall.push_back(counts->outstanding); };
+  const auto token = asio::bind_allocator(counting_allocator<void>(counts), checked);
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_ok(table, "alloc");
+    workers::push_request_and_wait(w, add{1}, token);
+    workers::push_request(w, add{1}, token);
+    workers::with_state(w, [](int&) {}, token);
+    // A caller that gives up while its request is still queued.
+    busy_gate gate(io.get_executor());
+    workers::push_request_now(w, gate.request());
+    co_await gate.entered();
+    asio::cancellation_signal signal;
+    workers::push_request_and_wait(w, add{1}, asio::bind_cancellation_slot(signal.slot(), token));
+    signal.emit(asio::cancellation_type::total);
+    gate.open();
+    workers::wait_for_completion(w, token);
+    workers::shutdown(w, token);
+    while (outstanding_at_upcall.size() < 6) co_await asio::post(io, asio::use_awaitable);
+  });
+  REQUIRE(counts->allocated > 0);
+  REQUIRE(outstanding_at_upcall == std::vector<int>(6, 0));
+  REQUIRE(counts->outstanding == 0);
+}
+
+// ---- exception-safe creation ----
+
+namespace {
+// A handler whose move constructor throws once armed.
+struct fragile_handler {
+  std::shared_ptr<bool> armed;
+  std::shared_ptr<int> live;
+  fragile_handler(std::shared_ptr<bool> a, std::shared_ptr<int> l)
+      : armed(std::move(a)), live(std::move(l)) {
+    ++*live;
+  }
+  fragile_handler(const fragile_handler& o) : armed(o.armed), live(o.live) { ++*live; }
+  fragile_handler(fragile_handler&& o) : armed(o.armed), live(o.live) {
+    if (*armed) throw std::runtime_error("move failed");
+    ++*live;
+  }
+  ~fragile_handler() { --*live; }
+  template <class... Args>
+  void operator()(Args&&...) {}
+};
+}  // namespace
+
+TEST_CASE("asio: an operation whose handler cannot be moved in throws and leaves nothing behind",
+          "[asio]") {
+  asio::io_context io;
+  auto table = make_table();
+  auto armed = std::make_shared<bool>(false);
+  auto live = std::make_shared<int>(0);
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_ok(table, "fragile");
+    *armed = true;
+    {
+      fragile_handler h(armed, live);
+      REQUIRE_THROWS_AS(workers::push_request_and_wait(w, add{5}, std::move(h)), std::runtime_error);
+      REQUIRE_THROWS_AS(workers::shutdown(w, std::move(h)), std::runtime_error);
+      REQUIRE_THROWS_AS(workers::with_state(w, [](int&) {}, std::move(h)), std::runtime_error);
+    }
+    *armed = false;
+    REQUIRE(*live == 0);
+    REQUIRE_FALSE(workers::is_shutting_down(w));  // the failed shutdown did not begin
+    auto sum = co_await workers::push_request_and_wait(w, add{1});
+    REQUIRE(*sum == 1);  // the failed push was not enqueued
+    co_await workers::shutdown(w);
+  });
+}
+
+// ---- named, constrained initiations and the default token ----
+
+namespace {
+// A completion token whose async_result records what the initiation offers.
+struct probing_token {
+  std::shared_ptr<std::optional<asio::any_io_executor>>* seen;
+};
+}  // namespace
+
+template <class Signature>
+struct boost::asio::async_result<probing_token, Signature> {
+  template <class Initiation, class... Args>
+  static void initiate(Initiation&& initiation, probing_token token, Args&&...) {
+    if constexpr (requires { initiation.get_executor(); })
+      (*token.seen)->emplace(initiation.get_executor());
+  }
+};
+
+TEST_CASE("asio: initiations are named objects with the worker's executor; tokens are constrained",
+          "[asio]") {
+  asio::io_context io;
+  auto table = make_table();
+  auto w = launch_on(io, table, "named");
+  auto seen = std::make_shared<std::optional<asio::any_io_executor>>();
+  workers::push_request_and_wait(w, add{1}, probing_token{&seen});
+  REQUIRE(seen->has_value());
+  REQUIRE(**seen == asio::any_io_executor(w.get_executor()));
+
+  // The default token is the worker executor's: use_awaitable.
+  STATIC_REQUIRE(std::is_same_v<asio::default_completion_token_t<calc_worker::executor_type>,
+                                asio::use_awaitable_t<>>);
+  STATIC_REQUIRE(std::is_same_v<decltype(workers::shutdown(w)), asio::awaitable<void>>);
+  // A handler of the wrong signature is no token for the operation.
+  using wrong = void (*)(int);
+  using right = void (*)(workers::error_code);
+  STATIC_REQUIRE_FALSE(shutdown_takes<calc_worker, wrong>);
+  STATIC_REQUIRE_FALSE(push_takes<calc_worker, wrong>);
+  STATIC_REQUIRE_FALSE(with_state_takes<calc_worker, wrong>);
+  STATIC_REQUIRE(shutdown_takes<calc_worker, right>);
+  STATIC_REQUIRE(push_takes<calc_worker, right>);
+  workers::trigger_shutdown(w);
+  io.run();
+}
+
+// ---- per-operation cancellation, by type ----
+
+TEST_CASE("asio: push_request_and_wait honours total cancellation only while its request is queued",
+          "[asio]") {
+  asio::io_context io;
+  auto table = make_table();
+  calc_handlers h;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_ok(table, "total", h);
+    busy_gate gate(io.get_executor());
+    asio::cancellation_signal in_flight, queued;
+    std::optional<workers::reply_result<hold>> held;
+    std::optional<workers::reply_result<add>> waiting;
+    workers::push_request_and_wait(w, gate.request(),
+                                   asio::bind_cancellation_slot(in_flight.slot(), [&](auto r) {
+                                     held = std::move(r);
+                                   }));
+    co_await gate.entered();
+    workers::push_request_and_wait(w, add{100}, asio::bind_cancellation_slot(queued.slot(), [&](auto r) {
+                                     waiting = std::move(r);
+                                   }));
+    in_flight.emit(asio::cancellation_type::total);  // refused: the handler runs
+    queued.emit(asio::cancellation_type::total);     // honoured: never handled
+    for (int i = 0; i < 10; ++i) co_await asio::post(io, asio::use_awaitable);
+    REQUIRE_FALSE(held);
+    REQUIRE(waiting);
+    REQUIRE(waiting->error().is_cancelled());
+    gate.open();
+    while (!held) co_await asio::post(io, asio::use_awaitable);
+    REQUIRE(held->has_value());  // the handler's own result: not cancelled
+    auto sum = co_await workers::push_request_and_wait(w, add{0});
+    REQUIRE(*sum == 0);  // add 100 was never handled
+    co_await workers::shutdown(w);
+  });
+}
+
+TEST_CASE("asio: shutdown refuses total cancellation; wait_for_completion and with_state honour it",
+          "[asio]") {
+  asio::io_context io;
+  auto table = make_table();
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_ok(table, "types");
+    busy_gate gate(io.get_executor());
+    workers::push_request_now(w, gate.request());
+    co_await gate.entered();
+    asio::cancellation_signal s1, s2, s3;
+    std::optional<workers::error_code> waited, stopped;
+    std::optional<std::exception_ptr> state_error;
+    bool f_ran = false;
+    workers::wait_for_completion(
+        w, asio::bind_cancellation_slot(s1.slot(), [&](workers::error_code ec) { waited = ec; }));
+    workers::with_state(
+        w, [&](int&) { f_ran = true; },
+        asio::bind_cancellation_slot(s3.slot(), [&](std::exception_ptr e, bool) { state_error = e; }));
+    s3.emit(asio::cancellation_type::total);  // before f ran: honoured, f never runs
+    s1.emit(asio::cancellation_type::total);
+    workers::shutdown(w, asio::bind_cancellation_slot(s2.slot(),
+                                                      [&](workers::error_code ec) { stopped = ec; }));
+    s2.emit(asio::cancellation_type::total);  // refused: the close cannot be undone
+    for (int i = 0; i < 10; ++i) co_await asio::post(io, asio::use_awaitable);
+    REQUIRE(waited == asio::error::operation_aborted);
+    REQUIRE(state_error.has_value());
+    REQUIRE_FALSE(f_ran);
+    REQUIRE(std::holds_alternative<workers::closed>(workers::status(w)));
+    REQUIRE(stopped == workers::error_code{});  // answered by the close, not by the cancellation
+  });
+}
+
+// ---- one cancellation vocabulary ----
+
+TEST_CASE("asio: a caller that gave up sees operation_aborted, whichever operation it was",
+          "[asio]") {
+  asio::io_context io;
+  auto table = make_table();
+  auto bounded = make_bounded_table(1);
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_ok(table, "vocabulary");
+    auto b = co_await launch_ok(bounded, "vocabulary");
+    busy_gate gate(io.get_executor());
+    workers::try_push_request_now(b, gate.request());
+    co_await gate.entered();
+    REQUIRE(workers::try_push_request_now(b, add{1}));  // full
+    workers::push_request_now(w, gate.request());
+
+    asio::cancellation_signal s1, s2, s3, s4, s5;
+    std::optional<workers::reply_result<add>> reply;
+    std::optional<workers::error_code> pushed, waited, stopped;
+    std::optional<std::exception_ptr> state_error;
+    workers::push_request_and_wait(b, add{1}, asio::bind_cancellation_slot(s1.slot(), [&](auto r) {
+                                     reply = std::move(r);
+                                   }));
+    workers::push_request(b, add{2}, asio::bind_cancellation_slot(s2.slot(), [&](auto ec) {
+                            pushed = ec;
+                          }));
+    workers::wait_for_completion(w, asio::bind_cancellation_slot(s3.slot(), [&](auto ec) {
+                                   waited = ec;
+                                 }));
+    workers::shutdown(b, asio::bind_cancellation_slot(s4.slot(), [&](auto ec) { stopped = ec; }));
+    workers::with_state(
+        b, [](int&) {},
+        asio::bind_cancellation_slot(s5.slot(), [&](std::exception_ptr e, bool) { state_error = e; }));
+    for (auto* s : {&s1, &s2, &s3, &s4, &s5}) s->emit(asio::cancellation_type::terminal);
+    while (!reply || !pushed || !waited || !stopped || !state_error)
+      co_await asio::post(io, asio::use_awaitable);
+
+    REQUIRE(reply->error().is_cancelled());
+    REQUIRE(reply->error().code() == asio::error::operation_aborted);
+    REQUIRE(reply->error().code() == std::errc::operation_canceled);
+    for (auto ec : {*pushed, *waited, *stopped}) {
+      REQUIRE(ec == asio::error::operation_aborted);
+      REQUIRE(ec == std::errc::operation_canceled);
+    }
+    try {
+      std::rethrow_exception(*state_error);
+    } catch (const boost::system::system_error& e) {
+      REQUIRE(e.code() == asio::error::operation_aborted);
+    }
+    gate.open();
+    co_await workers::shutdown(w);
+    co_await workers::shutdown(b);
+  });
+}
+
+TEST_CASE("asio: a push refused because the worker closed says errc::closed", "[asio]") {
+  asio::io_context io;
+  auto table = make_table();
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_ok(table, "refused");
+    co_await workers::shutdown(w);
+    auto [ec] = co_await workers::push_request(w, add{1}, asio::as_tuple(asio::use_awaitable));
+    REQUIRE(ec == errc::closed);
+    REQUIRE(ec.message() == "worker closed");
+    try {
+      co_await workers::push_request(w, add{1});
+      FAIL("a refused push must throw through use_awaitable");
+    } catch (const boost::system::system_error& e) {
+      REQUIRE(e.code() == errc::closed);
+    }
+  });
+}
