@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -41,10 +42,23 @@ struct calc_name {
 };
 
 // Adds to the state; answers the new sum.
+// Calls back into a worker when the last owner of the request holding it dies,
+// as a completion guard or a metrics probe in a request does.
+struct destructor_probe {
+  std::function<void()> on_destroy;
+  destructor_probe() = default;
+  destructor_probe(const destructor_probe&) = delete;
+  destructor_probe& operator=(const destructor_probe&) = delete;
+  ~destructor_probe() {
+    if (on_destroy) on_destroy();
+  }
+};
+
 struct add {
   using result_type = int;
   using error_type = std::string;
   int amount = 0;
+  std::shared_ptr<destructor_probe> probe = nullptr;
 };
 // Fails with its message.
 struct fail {

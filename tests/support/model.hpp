@@ -33,14 +33,22 @@ namespace test::model {
 enum class kind : std::uint8_t { infinite, bounded, dropbox };
 
 enum class op_kind : std::uint8_t {
-  push,        // fire and forget: push_request_now / try_push_request_now / put_request
-  push_async,  // push_request (waits for room on a full bounded queue); put_request on a dropbox
-  push_wait,   // push_request_and_wait / put_request_and_wait
-  cancel,      // cancels the arg-th caller (any type of cancellation)
-  release,     // lets the hold in flight finish
-  trigger,     // trigger_shutdown
-  shutdown,    // shutdown (a caller)
-  wait,        // wait_for_completion (a caller)
+  push,             // fire and forget: push_request_now / try_push_request_now / put_request
+  push_async,       // push_request (waits for room on a full bounded queue); put_request on a dropbox
+  push_wait,        // push_request_and_wait / put_request_and_wait
+  cancel,           // cancels the arg-th caller (terminal)
+  release,          // lets the hold in flight finish
+  trigger,          // trigger_shutdown
+  shutdown,         // shutdown (a caller)
+  wait,             // wait_for_completion (a caller)
+  state,            // with_state reading the state (a caller)
+  state_throws,     // with_state whose function throws (a caller)
+  hook,             // canceler(w).on_cancel(a hook that counts)
+  hook_throws,      // canceler(w).on_cancel(a hook that counts, then throws)
+  defer_wait,       // push_request_and_wait / put_request_and_wait made with deferred, not launched
+  defer_shutdown,   // shutdown made with deferred, not launched
+  launch_deferred,  // launches the oldest deferred operation not launched yet
+  push_probe,       // fire and forget an add whose destructor calls the worker's introspection
   count
 };
 
@@ -55,15 +63,26 @@ struct op {
 struct sequence {
   kind k = kind::infinite;
   std::size_t capacity = 1;  // bounded
+  int launch_pushes = 0;     // adds (1, 2, ...) that on_launch pushes to its own worker
+  bool drop_context = false;  // end by destroying the io_context instead of shutting down
   std::vector<op> ops;
 };
 
+// Whether the operation carries a request.
+constexpr bool has_request(op_kind k) {
+  return k == op_kind::push || k == op_kind::push_async || k == op_kind::push_wait ||
+         k == op_kind::defer_wait;
+}
+
 inline std::string describe(const op& o) {
-  static constexpr const char* ops[] = {"push",    "push_async", "push_wait", "cancel",
-                                        "release", "trigger",    "shutdown",  "wait"};
+  static constexpr const char* ops[] = {
+      "push",  "push_async",   "push_wait", "cancel",      "release",    "trigger",
+      "shutdown", "wait",      "state",     "state_throws", "hook",      "hook_throws",
+      "defer_wait", "defer_shutdown", "launch_deferred", "push_probe"};
   static constexpr const char* reqs[] = {"add", "proceed", "stop", "crash", "boom", "hold"};
   if (o.what == op_kind::cancel) return fmt::format("cancel #{}", o.arg);
-  if (o.what > op_kind::push_wait) return ops[static_cast<int>(o.what)];
+  if (o.what == op_kind::push_probe) return fmt::format("push_probe add {}", o.arg);
+  if (!has_request(o.what)) return ops[static_cast<int>(o.what)];
   if (o.req == req_kind::add) return fmt::format("{} add {}", ops[static_cast<int>(o.what)], o.arg);
   return fmt::format("{} {}", ops[static_cast<int>(o.what)], reqs[static_cast<int>(o.req)]);
 }
@@ -72,9 +91,10 @@ inline std::string describe(const sequence& s) {
   static constexpr const char* kinds[] = {"infinite", "bounded", "dropbox"};
   std::vector<std::string> ops;
   for (const auto& o : s.ops) ops.push_back(describe(o));
-  return fmt::format("{}{} [{}]", kinds[static_cast<int>(s.k)],
+  return fmt::format("{}{}{}{} [{}]", kinds[static_cast<int>(s.k)],
                      s.k == kind::bounded ? fmt::format("({})", s.capacity) : "",
-                     fmt::join(ops, "; "));
+                     s.launch_pushes ? fmt::format(", on_launch pushes {}", s.launch_pushes) : "",
+                     s.drop_context ? ", context dropped at the end" : "", fmt::join(ops, "; "));
 }
 
 // ---- the reference model ----
@@ -95,7 +115,9 @@ class reference {
   int closes = 0;
 
   bool closed() const { return closed_; }
-  bool crashed() const { return crashed_; }
+  // The status's crash errors: the close's own, or a canceler hook that threw.
+  bool crashed() const { return crashed_ || hook_threw_; }
+  int hook_runs() const { return hook_runs_; }
   std::size_t pending() const { return kind_ == kind::dropbox ? (slot_ ? 1 : 0) : queue_.size(); }
   // The hold in flight, by the id it was pushed with (its `amount`), if any.
   std::optional<int> hold_in_flight() const {
@@ -103,9 +125,20 @@ class reference {
     return in_flight_->amount;
   }
 
-  int new_caller() {
+  // A caller; one made with `deferred` is launched later (until then nothing reaches it).
+  int new_caller(bool launched = true) {
     answers.emplace_back();
+    launched_.push_back(launched);
     return static_cast<int>(answers.size()) - 1;
+  }
+  void launch(int caller) { launched_[caller] = true; }
+  bool launched(int caller) const { return launched_[caller]; }
+
+  // on_launch pushes adds 1..n to its own worker, before the loop runs.
+  void launch_pushes(int n) {
+    for (int i = 1; i <= n; ++i)
+      if (kind_ != kind::bounded || !must_wait()) enqueue({req_kind::add, i, {}});
+    run();
   }
 
   // Fire-and-forget push: whether it was taken.
@@ -141,6 +174,7 @@ class reference {
 
   void cancel(int caller) {
     if (caller < 0 || caller >= static_cast<int>(answers.size()) || answers[caller]) return;
+    if (!launched_[caller]) return;  // no operation yet: nothing listens to the signal
     const bool special = caller < static_cast<int>(cancel_text_.size()) && cancel_text_[caller];
     answer(caller, special ? *cancel_text_[caller] : "cancelled");
   }
@@ -156,6 +190,27 @@ class reference {
 
   void trigger() {
     if (!closed_) close(false);
+  }
+  // with_state: the state once the worker is idle or suspended, none once closed.
+  void state(int caller, bool throws) {
+    if (closed_) return answer(caller, "state:none");
+    answer(caller, throws ? "state:threw" : fmt::format("state:{}", sum_));
+  }
+  // A canceler hook: runs at the close, or at once if closed already.
+  void hook(bool throws) {
+    if (closed_) {
+      ++hook_runs_;
+      return;
+    }
+    ++hooks_waiting_;
+    hooks_throw_ = hooks_throw_ || throws;
+  }
+  // The execution context is destroyed: callers not answered yet never are; the hooks run.
+  void abandon() {
+    if (closed_) return;
+    closed_ = true;
+    crashed_ = true;
+    run_hooks();
   }
   void wait(int caller) {
     cancel_text_.resize(answers.size());
@@ -182,7 +237,9 @@ class reference {
   void answer(int c, std::string what) {
     if (!answers[c]) answers[c] = std::move(what);
   }
-  std::string closed_text() const { return crashed_ ? "closed:crash" : "closed"; }
+  // What a caller refused or drained by the close is told: the crash errors
+  // known then (a canceler hook that threw counts once the hooks ran).
+  std::string closed_text() const { return crashed() ? "closed:crash" : "closed"; }
 
   void enqueue(request r) {
     if (kind_ != kind::dropbox) {
@@ -288,8 +345,14 @@ class reference {
     }
     blocked_.clear();
     ++closes;
+    run_hooks();
     for (int c : completion_) answer(c, "done");
     completion_.clear();
+  }
+
+  void run_hooks() {
+    hook_runs_ += std::exchange(hooks_waiting_, 0);
+    hook_threw_ = hook_threw_ || std::exchange(hooks_throw_, false);
   }
 
   kind kind_;
@@ -303,6 +366,11 @@ class reference {
   std::optional<request> in_flight_;
   std::vector<int> completion_;
   std::vector<std::optional<std::string>> cancel_text_;
+  std::vector<bool> launched_;
+  int hooks_waiting_ = 0;
+  bool hooks_throw_ = false;
+  int hook_runs_ = 0;
+  bool hook_threw_ = false;
 };
 
 // ---- the real library ----
@@ -343,6 +411,21 @@ std::string outcome(const workers::result<T, workers::message_error<E>>& r) {
 struct model_handlers {
   std::shared_ptr<std::vector<std::string>> history = std::make_shared<std::vector<std::string>>();
   std::shared_ptr<int> closes = std::make_shared<int>(0);
+  int launch_pushes = 0;
+
+  template <class W>
+  int on_launch(W& self, const std::string&, const calc_parameters&) {
+    using K = typename W::kind;
+    for (int i = 1; i <= launch_pushes; ++i) {
+      if constexpr (std::is_same_v<K, workers::queue<workers::infinite>>)
+        workers::push_request_now(self, add{i});
+      else if constexpr (std::is_same_v<K, workers::queue<workers::bounded>>)
+        workers::try_push_request_now(self, add{i});
+      else
+        workers::put_request(self, add{i});
+    }
+    return 0;
+  }
 
   template <class W>
   workers::result<int, std::string> on_request(W& self, const add& r) {
@@ -387,16 +470,18 @@ template <class Table>
 std::optional<std::string> run_on(const sequence& s, Table table) {
   using W = typename Table::worker_type;
   using K = typename W::kind;
-  asio::io_context io(1);
+  constexpr bool is_dropbox = std::is_same_v<K, workers::dropbox>;
+  std::optional<asio::io_context> io(std::in_place, 1);
   const auto settle = [&] {
     for (;;) {
-      io.restart();
-      if (io.poll() == 0) return;
+      io->restart();
+      if (io->poll() == 0) return;
     }
   };
 
   reference model(s);
   model_handlers h;
+  h.launch_pushes = s.launch_pushes;
   struct caller {
     asio::cancellation_signal signal;
     std::vector<std::string> got;
@@ -408,19 +493,43 @@ std::optional<std::string> run_on(const sequence& s, Table table) {
   const auto record_push = [&callers](int c) {
     return [&callers, c](boost::system::error_code ec) { callers[c].got.push_back(push_outcome(ec)); };
   };
+  const auto record_state = [&callers](int c) {
+    return [&callers, c](std::exception_ptr e, std::optional<int> v) {
+      callers[c].got.push_back(e ? "state:threw" : v ? fmt::format("state:{}", *v) : "state:none");
+    };
+  };
   std::vector<std::shared_ptr<gate_channel>> gates;  // one per hold; its index is its id
+  auto hook_runs = std::make_shared<int>(0);
+  // Operations made with `deferred`, oldest first: how to launch each on the
+  // library, and on the model.
+  struct deferred_op {
+    std::function<void()> real;
+    std::function<void()> modelled;
+  };
+  std::deque<deferred_op> deferred;
 
   std::optional<W> w;
-  workers::launch(table, io.get_executor(), "m", calc_parameters{}, h, [&](auto r) {
+  workers::launch(table, io->get_executor(), "m", calc_parameters{}, h, [&](auto r) {
     if (r) w = *r;
   });
   settle();
   if (!w) return "launch failed";
+  model.launch_pushes(s.launch_pushes);
 
   const auto make = [&](const op& o) -> calc_any {
     switch (o.req) {
-      case req_kind::add:
-        return add{o.arg};
+      case req_kind::add: {
+        if (o.what != op_kind::push_probe) return add{o.arg};
+        // Its destructor reads the worker, wherever its last owner dies.
+        auto probe = std::make_shared<destructor_probe>();
+        probe->on_destroy = [handle = *w] {
+          (void)workers::pending_requests_length(handle);
+          (void)workers::current_request(handle);
+          (void)workers::pending_requests(handle);
+          (void)workers::information(handle);
+        };
+        return add{o.arg, std::move(probe)};
+      }
       case req_kind::proceed:
         return fail{"proceed"};
       case req_kind::stop:
@@ -430,20 +539,33 @@ std::optional<std::string> run_on(const sequence& s, Table table) {
       case req_kind::boom:
         return boom{};
       default: {
-        gates.push_back(std::make_shared<gate_channel>(io.get_executor(), 1));
-        return hold{std::make_shared<gate_channel>(io.get_executor(), 1), gates.back()};
+        gates.push_back(std::make_shared<gate_channel>(io->get_executor(), 1));
+        return hold{std::make_shared<gate_channel>(io->get_executor(), 1), gates.back()};
       }
     }
   };
+  // Starts a push-and-wait (or put) of `r` for caller `c`, with `token` made for it.
+  const auto push_and_wait = [&](calc_any r, auto&& make_token) {
+    return std::visit(
+        [&](auto req) {
+          if constexpr (is_dropbox)
+            return workers::put_request_and_wait(*w, std::move(req), make_token(req));
+          else
+            return workers::push_request_and_wait(*w, std::move(req), make_token(req));
+        },
+        std::move(r));
+  };
 
   for (std::size_t step = 0; step < s.ops.size(); ++step) {
-    const op& o = s.ops[step];
+    op o = s.ops[step];
+    if (o.what == op_kind::push_probe) o.req = req_kind::add;
     // An add's amount; a hold's id, the index of its gate.
     const int amount = o.req == req_kind::add    ? o.arg
                        : o.req == req_kind::hold ? static_cast<int>(gates.size())
                                                  : 0;
     switch (o.what) {
-      case op_kind::push: {
+      case op_kind::push:
+      case op_kind::push_probe: {
         auto r = make(o);
         bool taken = false;
         std::visit(
@@ -467,7 +589,7 @@ std::optional<std::string> run_on(const sequence& s, Table table) {
         callers.emplace_back();
         model.note_push_caller(c);
         auto r = make(o);
-        if constexpr (std::is_same_v<K, workers::dropbox>) {
+        if constexpr (is_dropbox) {
           const bool taken = std::visit(
               [&](auto req) { return workers::put_request(*w, std::move(req)); }, std::move(r));
           callers[c].got.push_back(fmt::format("push:{}", taken));
@@ -486,16 +608,9 @@ std::optional<std::string> run_on(const sequence& s, Table table) {
       case op_kind::push_wait: {
         const int c = model.new_caller();
         callers.emplace_back();
-        auto r = make(o);
-        std::visit(
-            [&](auto req) {
-              auto token = asio::bind_cancellation_slot(callers[c].signal.slot(), record(c));
-              if constexpr (std::is_same_v<K, workers::dropbox>)
-                workers::put_request_and_wait(*w, std::move(req), std::move(token));
-              else
-                workers::push_request_and_wait(*w, std::move(req), std::move(token));
-            },
-            std::move(r));
+        push_and_wait(make(o), [&](const auto&) {
+          return asio::bind_cancellation_slot(callers[c].signal.slot(), record(c));
+        });
         model.push_wait(c, o.req, amount);
         break;
       }
@@ -528,6 +643,83 @@ std::optional<std::string> run_on(const sequence& s, Table table) {
         model.wait(c);
         break;
       }
+      case op_kind::state:
+      case op_kind::state_throws: {
+        const int c = model.new_caller();
+        callers.emplace_back();
+        const bool throws = o.what == op_kind::state_throws;
+        workers::with_state(
+            *w,
+            [throws](int& st) -> int {
+              if (throws) throw std::runtime_error("with_state function threw");
+              return st;
+            },
+            asio::bind_cancellation_slot(callers[c].signal.slot(), record_state(c)));
+        model.state(c, throws);
+        break;
+      }
+      case op_kind::hook:
+      case op_kind::hook_throws: {
+        const bool throws = o.what == op_kind::hook_throws;
+        try {
+          workers::canceler(*w).on_cancel([hook_runs, throws] {
+            ++*hook_runs;
+            if (throws) throw std::runtime_error("canceler hook threw");
+          });
+        } catch (const std::runtime_error&) {  // closed already: it ran at once, here
+        }
+        model.hook(throws);
+        break;
+      }
+      case op_kind::defer_wait: {
+        const int c = model.new_caller(false);
+        callers.emplace_back();
+        std::function<void()> launch_it = std::visit(
+            [&](auto req) -> std::function<void()> {
+              auto op = [&] {
+                if constexpr (is_dropbox)
+                  return workers::put_request_and_wait(*w, std::move(req), asio::deferred);
+                else
+                  return workers::push_request_and_wait(*w, std::move(req), asio::deferred);
+              }();
+              auto made = std::make_shared<decltype(op)>(std::move(op));
+              return [&callers, record, c, made] {
+                std::move(*made)(asio::bind_cancellation_slot(callers[c].signal.slot(), record(c)));
+              };
+            },
+            make(o));
+        const req_kind req = o.req;
+        deferred.push_back(
+            {std::move(launch_it), [&model, c, req, amount] {
+               model.launch(c);
+               model.push_wait(c, req, amount);
+             }});
+        break;
+      }
+      case op_kind::defer_shutdown: {
+        const int c = model.new_caller(false);
+        callers.emplace_back();
+        auto made = std::make_shared<decltype(workers::shutdown(*w, asio::deferred))>(
+            workers::shutdown(*w, asio::deferred));
+        deferred.push_back({[&, c, made] {
+                              std::move (*made)(asio::bind_cancellation_slot(
+                                  callers[c].signal.slot(), record(c)));
+                            },
+                            [&model, c] {
+                              model.launch(c);
+                              model.trigger();
+                              model.wait(c);
+                            }});
+        break;
+      }
+      case op_kind::launch_deferred:
+        if (!deferred.empty()) {
+          auto d = std::move(deferred.front());
+          deferred.pop_front();
+          d.real();
+          d.modelled();
+        }
+        break;
       case op_kind::count:
         break;
     }
@@ -558,18 +750,47 @@ std::optional<std::string> run_on(const sequence& s, Table table) {
     if (workers::pending_requests_length(*w) != model.pending())
       return fmt::format("step {} ({}): {} pending, the model says {}", step, describe(o),
                          workers::pending_requests_length(*w), model.pending());
+    if (*hook_runs != model.hook_runs())
+      return fmt::format("step {} ({}): canceler hooks ran {} times, the model says {}", step,
+                         describe(o), *hook_runs, model.hook_runs());
   }
 
-  // The end: close, then every caller has been answered exactly once.
-  workers::trigger_shutdown(*w);
-  model.trigger();
-  settle();
-  for (std::size_t c = 0; c < callers.size(); ++c)
-    if (callers[c].got.size() != 1)
-      return fmt::format("end: caller #{} answered {} times", c, callers[c].got.size());
-  if (*h.closes != 1 || model.closes != 1)
-    return fmt::format("end: on_close ran {} times", *h.closes);
+  // Operations made with `deferred` and never launched have no effect; they go now.
+  deferred.clear();
+  if (s.drop_context) {
+    // The context dies with the worker alive: callers not answered yet never are.
+    model.abandon();
+    gates.clear();
+    io.reset();
+    for (std::size_t c = 0; c < callers.size(); ++c) {
+      const auto want = model.answers[c] ? 1u : 0u;
+      if (callers[c].got.size() != want)
+        return fmt::format("end: caller #{} answered {} times, the model says {}", c,
+                           callers[c].got.size(), want);
+    }
+    const auto st = workers::status(*w);
+    if (!std::holds_alternative<workers::closed>(st) ||
+        std::get<workers::closed>(st).crash_errors.has_value() != model.crashed())
+      return std::string("end: the abandoned worker's status differs from the model");
+  } else {
+    // The end: close, then every launched caller has been answered exactly once.
+    workers::trigger_shutdown(*w);
+    model.trigger();
+    settle();
+    for (std::size_t c = 0; c < callers.size(); ++c) {
+      const auto want = model.launched(static_cast<int>(c)) ? 1u : 0u;
+      if (callers[c].got.size() != want)
+        return fmt::format("end: caller #{} answered {} times, the model says {}", c,
+                           callers[c].got.size(), want);
+    }
+  }
+  if (*h.closes != model.closes)
+    return fmt::format("end: on_close ran {} times, the model says {}", *h.closes, model.closes);
+  if (*hook_runs != model.hook_runs())
+    return fmt::format("end: canceler hooks ran {} times, the model says {}", *hook_runs,
+                       model.hook_runs());
   if (table.size() != 0) return std::string("end: the worker is still in its table");
+  w.reset();  // the last handle, after its context when that was dropped
   return std::nullopt;
 }
 
@@ -616,18 +837,28 @@ inline sequence generate(std::uint32_t seed) {
   sequence s;
   s.k = static_cast<kind>(pick(3));
   s.capacity = 1 + static_cast<std::size_t>(pick(3));
+  s.launch_pushes = pick(4) == 0 ? 1 + pick(2) : 0;
+  s.drop_context = pick(8) == 0;
   const int n = 1 + pick(30);
   for (int i = 0; i < n; ++i) {
     op o;
     const int w = pick(100);
-    o.what = w < 25   ? op_kind::push
-             : w < 40 ? op_kind::push_async
-             : w < 65 ? op_kind::push_wait
-             : w < 77 ? op_kind::cancel
-             : w < 92 ? op_kind::release
-             : w < 94 ? op_kind::trigger
-             : w < 96 ? op_kind::shutdown
-                      : op_kind::wait;
+    o.what = w < 22   ? op_kind::push
+             : w < 34 ? op_kind::push_async
+             : w < 54 ? op_kind::push_wait
+             : w < 64 ? op_kind::cancel
+             : w < 76 ? op_kind::release
+             : w < 78 ? op_kind::trigger
+             : w < 80 ? op_kind::shutdown
+             : w < 82 ? op_kind::wait
+             : w < 85 ? op_kind::state
+             : w < 86 ? op_kind::state_throws
+             : w < 88 ? op_kind::hook
+             : w < 89 ? op_kind::hook_throws
+             : w < 92 ? op_kind::defer_wait
+             : w < 93 ? op_kind::defer_shutdown
+             : w < 96 ? op_kind::launch_deferred
+                      : op_kind::push_probe;
     const int r = pick(100);
     o.req = r < 45   ? req_kind::add
             : r < 55 ? req_kind::proceed
@@ -641,13 +872,16 @@ inline sequence generate(std::uint32_t seed) {
   return s;
 }
 
-// The fuzzer's encoding: a byte for the kind and capacity, then three bytes per operation.
+// The fuzzer's encoding: a byte for the kind and capacity, a byte for the
+// pushes from on_launch and the end, then three bytes per operation.
 inline sequence decode(std::span<const std::uint8_t> bytes) {
   sequence s;
-  if (bytes.empty()) return s;
+  if (bytes.size() < 2) return s;
   s.k = static_cast<kind>(bytes[0] % 3);
   s.capacity = 1 + (bytes[0] / 3) % 3;
-  for (std::size_t i = 1; i + 3 <= bytes.size() && s.ops.size() < 64; i += 3) {
+  s.launch_pushes = bytes[1] % 3;
+  s.drop_context = (bytes[1] / 3) % 2 == 1;
+  for (std::size_t i = 2; i + 3 <= bytes.size() && s.ops.size() < 64; i += 3) {
     op o;
     o.what = static_cast<op_kind>(bytes[i] % static_cast<int>(op_kind::count));
     o.req = static_cast<req_kind>(bytes[i + 1] % static_cast<int>(req_kind::count));

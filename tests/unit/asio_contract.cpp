@@ -30,6 +30,7 @@ namespace {
 class io_thread {
  public:
   explicit io_thread(asio::io_context& io) : io_(io), guard_(io.get_executor()) {
+    io_.restart();
     thread_ = std::thread([this] { io_.run(); });
   }
   ~io_thread() {
@@ -251,30 +252,37 @@ struct counting_allocator {
 TEST_CASE("asio: memory from the handler's allocator is freed before the handler runs", "[asio]") {
   asio::io_context io;
   auto table = make_table();
-  auto counts = std::make_shared<allocation_counts>();
+  // One allocator per operation: what it has outstanding when its handler runs.
+  std::vector<std::shared_ptr<allocation_counts>> counts;
   std::vector<int> outstanding_at_upcall;
-  const auto checked = [&](auto&&...) { outstanding_at_upcall.push_back(counts->outstanding); };
-  const auto token = asio::bind_allocator(counting_allocator<void>(counts), checked);
+  const auto token = [&] {
+    auto c = counts.emplace_back(std::make_shared<allocation_counts>());
+    return asio::bind_allocator(counting_allocator<void>(c), [&, c](auto&&...) {
+      outstanding_at_upcall.push_back(c->outstanding);
+    });
+  };
   run(io, [&]() -> asio::awaitable<void> {
     auto w = co_await launch_ok(table, "alloc");
-    workers::push_request_and_wait(w, add{1}, token);
-    workers::push_request(w, add{1}, token);
-    workers::with_state(w, [](int&) {}, token);
+    workers::push_request_and_wait(w, add{1}, token());
+    workers::push_request(w, add{1}, token());
+    workers::with_state(w, [](int&) {}, token());
     // A caller that gives up while its request is still queued.
     busy_gate gate(io.get_executor());
     workers::push_request_now(w, gate.request());
     co_await gate.entered();
     asio::cancellation_signal signal;
-    workers::push_request_and_wait(w, add{1}, asio::bind_cancellation_slot(signal.slot(), token));
+    workers::push_request_and_wait(w, add{1}, asio::bind_cancellation_slot(signal.slot(), token()));
     signal.emit(asio::cancellation_type::total);
     gate.open();
-    workers::wait_for_completion(w, token);
-    workers::shutdown(w, token);
+    workers::wait_for_completion(w, token());
+    workers::shutdown(w, token());
     while (outstanding_at_upcall.size() < 6) co_await asio::post(io, asio::use_awaitable);
   });
-  REQUIRE(counts->allocated > 0);
   REQUIRE(outstanding_at_upcall == std::vector<int>(6, 0));
-  REQUIRE(counts->outstanding == 0);
+  for (const auto& c : counts) {
+    REQUIRE(c->allocated > 0);  // the handler's allocator was used ...
+    REQUIRE(c->outstanding == 0);  // ... and all of it given back
+  }
 }
 
 // ---- exception-safe creation ----
@@ -341,7 +349,7 @@ struct boost::asio::async_result<probing_token, Signature> {
   }
 };
 
-TEST_CASE("asio: initiations are named objects with the worker's executor; tokens are constrained",
+TEST_CASE("asio: initiations are named objects with the worker's executor, tokens are constrained",
           "[asio]") {
   asio::io_context io;
   auto table = make_table();
@@ -403,7 +411,7 @@ TEST_CASE("asio: push_request_and_wait honours total cancellation only while its
   });
 }
 
-TEST_CASE("asio: shutdown refuses total cancellation; wait_for_completion and with_state honour it",
+TEST_CASE("asio: shutdown refuses total cancellation, wait_for_completion and with_state honour it",
           "[asio]") {
   asio::io_context io;
   auto table = make_table();

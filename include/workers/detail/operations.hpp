@@ -13,9 +13,7 @@
 #include <workers/error.hpp>
 #include <workers/message_error.hpp>
 
-#include <boost/asio/append.hpp>
 #include <boost/asio/associated_executor.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 
 #include <exception>
@@ -27,12 +25,12 @@
 
 namespace workers::detail {
 
-// Completes `handler` with `args` through its associated executor (`io_ex` if
-// it has none), never inline.
-template <class Handler, class... Args>
-void complete_now(Handler&& handler, const worker_executor& io_ex, Args&&... args) {
-  auto ex = asio::get_associated_executor(handler, io_ex);
-  asio::post(ex, asio::append(std::forward<Handler>(handler), std::forward<Args>(args)...));
+// Completes `handler` with `ec` through its associated executor (`io_ex` if
+// it has none), never inline: as any waiter's answer, with its allocator.
+template <class Handler>
+void complete_now(Handler&& handler, const worker_executor& io_ex, error_code ec) {
+  typed<error_code>(make_waiter<error_code>(std::forward<Handler>(handler), io_ex))
+      ->answer(std::move(ec), true);
 }
 
 // A job posted to the worker's strand with a waiter: if the job is destroyed
