@@ -158,10 +158,9 @@ inline constexpr bool all_viewable =
 
 /// @brief The `Request` parameter of a group.
 template <class Q>
-concept request_parameter =
-    detail::has_types_and_view<Q> && detail::is_request_types<typename Q::types> &&
-    std::copyable<typename Q::view_type> && formattable<typename Q::view_type> &&
-    detail::all_viewable<Q>;
+concept request_parameter = detail::has_types_and_view<Q> &&
+    detail::is_request_types<typename Q::types> && std::copyable<typename Q::view_type> &&
+    formattable<typename Q::view_type> && detail::all_viewable<Q>;
 
 /// @brief `R` is one of the requests of the set `Q`.
 template <class R, class Q>

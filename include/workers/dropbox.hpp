@@ -49,7 +49,8 @@ bool put_request(const worker<Def, dropbox>& w, R request) {
 template <class Def, class R,
           boost::asio::completion_token_for<typename detail::reply_signature<R>::type> Token =
               default_token>
-auto put_request_and_wait(const worker<Def, dropbox>& w, R request, Token&& token = default_token()) {
+auto put_request_and_wait(const worker<Def, dropbox>& w, R request,
+                          Token&& token = default_token()) {
   detail::check_request<R, Def>();
   detail::check_reply_token<Token>();
   return boost::asio::async_initiate<Token, void(reply_result<R>)>(

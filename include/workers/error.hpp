@@ -7,10 +7,10 @@
 /// `asio::error::operation_aborted` (equal, as a condition, to
 /// `std::errc::operation_canceled`), whichever operation it was.
 
+#include <boost/system/errc.hpp>
 #include <boost/system/error_category.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/error_condition.hpp>
-#include <boost/system/errc.hpp>
 
 #include <exception>
 #include <string>

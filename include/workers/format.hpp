@@ -38,7 +38,8 @@ struct fmt::formatter<workers::launching> : workers::detail::simple_formatter {
 template <>
 struct fmt::formatter<workers::running> : workers::detail::simple_formatter {
   auto format(const workers::running& s, format_context& ctx) const {
-    return fmt::format_to(ctx.out(), "running since {:%FT%T}", workers::detail::to_seconds(s.since));
+    return fmt::format_to(ctx.out(), "running since {:%FT%T}",
+                          workers::detail::to_seconds(s.since));
   }
 };
 template <>
@@ -52,9 +53,9 @@ struct fmt::formatter<workers::closing> : workers::detail::simple_formatter {
 template <>
 struct fmt::formatter<workers::closed> : workers::detail::simple_formatter {
   auto format(const workers::closed& s, format_context& ctx) const {
-    auto out = fmt::format_to(ctx.out(), "closed since {:%FT%T} (born {:%FT%T})",
-                              workers::detail::to_seconds(s.since),
-                              workers::detail::to_seconds(s.born));
+    auto out =
+        fmt::format_to(ctx.out(), "closed since {:%FT%T} (born {:%FT%T})",
+                       workers::detail::to_seconds(s.since), workers::detail::to_seconds(s.born));
     if (s.crash_errors) out = fmt::format_to(out, ", crashed: {}", *s.crash_errors);
     return out;
   }
@@ -100,10 +101,9 @@ struct fmt::formatter<workers::worker_information> : workers::detail::simple_for
 template <>
 struct fmt::formatter<workers::close_reason> : workers::detail::simple_formatter {
   auto format(const workers::close_reason& r, format_context& ctx) const {
-    static constexpr const char* causes[] = {"shutdown",          "on_error shutdown",
-                                             "crash",             "handler exception",
-                                             "end of source",     "launch failed",
-                                             "context destroyed"};
+    static constexpr const char* causes[] = {
+        "shutdown",      "on_error shutdown", "crash", "handler exception", "end of source",
+        "launch failed", "context destroyed"};
     auto out = fmt::format_to(ctx.out(), "{}", causes[static_cast<int>(r.cause)]);
     if (r.crash_errors) out = fmt::format_to(out, " ({})", fmt::join(*r.crash_errors, "; "));
     return out;

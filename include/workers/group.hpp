@@ -5,8 +5,8 @@
 
 #include <workers/buffer_kind.hpp>
 #include <workers/concepts.hpp>
-#include <workers/detail/buffer_config.hpp>
 #include <workers/detail/access.hpp>
+#include <workers/detail/buffer_config.hpp>
 #include <workers/detail/group_def.hpp>
 #include <workers/detail/table_state.hpp>
 #include <workers/table.hpp>

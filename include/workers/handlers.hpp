@@ -9,14 +9,21 @@
 /// `asio::awaitable` of the same result; plain ones cost no coroutine frame.
 /// `self` is the worker handle (`worker<Def, Kind>&`); a generic `auto& self` works.
 ///
-/// | member | required | returns |
-/// |---|---|---|
-/// | `on_launch(self, const name_type&, const parameters_type&)` | unless `state_type` is default-constructible | `state_type`, or `result<state_type, LE>` |
-/// | `on_request(self, const R&)`, for every `R` | yes | `result<R::result_type, R::error_type>` |
-/// | `on_completion(self, const R&, const R::result_type&, const request_status&)` | no | `void` |
-/// | `on_error(self, const request_status&, const R&, const R::error_type&)` | no (default: proceed) | `error_action` |
-/// | `on_no_request(self)` | no | `void` |
-/// | `on_close(self, const close_reason&)` or `on_close(self)` | no | `void` |
+/// The members, each checked by `launch` (see `handlers_for`):
+///  - `on_launch(self, const name_type&, const parameters_type&)`, required
+///    unless `state_type` is default-constructible: returns the `state_type`, or
+///    `result<state_type, LE>` (the launch then fails with `LE`);
+///  - `on_request(self, const R&)`, required for every request type `R`:
+///    returns `result<R::result_type, R::error_type>`;
+///  - `on_completion(self, const R&, const R::result_type&, const request_status&)`,
+///    optional: returns `void`; runs after the caller was answered;
+///  - `on_error(self, const request_status&, const R&, const R::error_type&)`,
+///    optional (default: proceed): returns `error_action`; runs after the
+///    caller was answered;
+///  - `on_no_request(self)`, optional: returns `void`; runs after
+///    `launch_options::timeout` without a request;
+///  - `on_close(self, const close_reason&)` or `on_close(self)`, optional:
+///    returns `void`; runs once when the worker closes (not after a failed launch).
 
 #include <workers/close_reason.hpp>
 #include <workers/concepts.hpp>
@@ -86,7 +93,8 @@ template <class E>
 namespace detail {
 template <class H, class Worker, class R>
 concept on_completion_callable = requires(H& h, Worker& w, const R& r,
-                                          const typename R::result_type& v, const request_status& s) {
+                                          const typename R::result_type& v,
+                                          const request_status& s) {
   h.on_completion(w, r, v, s);
 };
 template <class H, class Worker, class R>
@@ -97,8 +105,9 @@ concept on_error_callable = requires(H& h, Worker& w, const request_status& s, c
 // R is handled, and its optional hooks, if any, have the right shape.
 template <class H, class Worker, class R>
 concept request_handled = on_request_handler<H, Worker, R> &&
-    (!on_completion_callable<H, Worker, R> || has_on_completion<H, Worker, R>) &&
-    (!on_error_callable<H, Worker, R> || has_on_error<H, Worker, R>);
+    (!on_completion_callable<H, Worker, R> ||
+     has_on_completion<H, Worker, R>)&&(!on_error_callable<H, Worker, R> ||
+                                        has_on_error<H, Worker, R>);
 
 template <class H, class Worker, class List>
 inline constexpr bool handles_all = false;
@@ -126,8 +135,7 @@ concept launchable = std::is_default_constructible_v<typename Worker::state_type
 /// };
 /// @endcode
 template <class H, class Worker>
-concept handlers_for =
-    std::is_object_v<H> &&
+concept handlers_for = std::is_object_v<H> &&
     detail::handles_all<H, Worker, typename Worker::definition::request_param::types> &&
     detail::launchable<H, Worker>;
 

@@ -65,9 +65,13 @@ struct on_requests_of<H, Self, request_types<R...>> {
 };
 
 template <class H, class Self>
-concept on_close_callable = requires(H& h, Self& self, const close_reason& why) {
+concept on_close_with_reason_callable = requires(H& h, Self& self, const close_reason& why) {
   h.on_close(self, why);
-} || requires(H& h, Self& self) { h.on_close(self); };
+};
+template <class H, class Self>
+concept on_close_callable = on_close_with_reason_callable<H, Self> || requires(H& h, Self& self) {
+  h.on_close(self);
+};
 
 template <class H, class Self, class Def>
 consteval bool check_handlers() {
@@ -104,8 +108,13 @@ using launch_result_t = typename worker_impl<Def, Kind, H>::launch_result;
 // An executor, or an execution context (whose executor is then used).
 template <class T>
 concept executor_or_context =
-    asio::execution::executor<std::decay_t<T>> ||
-    std::is_convertible_v<std::remove_reference_t<T>&, asio::execution_context&>;
+    asio::execution::executor<std::decay_t<T>> || std::is_convertible_v < std::remove_reference_t<T>
+&, asio::execution_context& > ;
+
+// A completion token for `launch` without options (so that options are never taken for one).
+template <class T, class Signature>
+concept launch_token =
+    !std::is_same_v<std::decay_t<T>, launch_options> && asio::completion_token_for<T, Signature>;
 
 template <class T>
 asio::any_io_executor executor_of(T&& where) {
@@ -140,13 +149,12 @@ class initiate_launch {
     waiter_ptr reply = make_waiter<launch_result>(std::move(handler), impl->executor());
     impl->register_with_service();
     if (!table_->try_insert(impl->name(), impl)) {
-      typed<launch_result>(reply)->answer(impl->name_taken(), true);
+      typed<launch_result>(reply)->answer(impl->name_taken());
       return;
     }
     try {
-      impl->post(waiter_job(std::move(reply), [impl](waiter_ptr& r) {
-        impl->start_launch(std::move(r));
-      }));
+      impl->post(waiter_job(std::move(reply),
+                            [impl](waiter_ptr& r) { impl->start_launch(std::move(r)); }));
     } catch (...) {
       table_->erase(impl->name(), impl.get());
       throw;
@@ -198,9 +206,7 @@ auto launch(const table<Def, Kind>& t, Where&& where, N&& name, P&& parameters, 
 
 /// @brief `launch` without options (no idle timeout).
 template <class Def, class Kind, detail::executor_or_context Where, class N, class P, class H,
-          boost::asio::completion_token_for<void(detail::launch_result_t<Def, Kind, H>)> Token =
-              default_token>
-requires(!std::is_same_v<std::decay_t<Token>, launch_options>)
+          detail::launch_token<void(detail::launch_result_t<Def, Kind, H>)> Token = default_token>
 auto launch(const table<Def, Kind>& t, Where&& where, N&& name, P&& parameters, H handlers,
             Token&& token = default_token()) {
   return launch(t, std::forward<Where>(where), std::forward<N>(name), std::forward<P>(parameters),

@@ -261,9 +261,9 @@ typename Def::state_type* state_opt(const worker<Def, Kind>& w) {
 /// `f` never runs and the exception is a `system_error` of `operation_aborted`.
 /// Thread safety: any thread; `f` runs on the strand, serialized with the handlers.
 template <class Def, class Kind, class F,
-          boost::asio::completion_token_for<void(
-              std::exception_ptr,
-              detail::with_state_value<std::invoke_result_t<F&, typename Def::state_type&>>)>
+          boost::asio::completion_token_for<
+              void(std::exception_ptr,
+                   detail::with_state_value<std::invoke_result_t<F&, typename Def::state_type&>>)>
               Token = default_token>
 auto with_state(const worker<Def, Kind>& w, F f, Token&& token = default_token()) {
   using value = detail::with_state_value<std::invoke_result_t<F&, typename Def::state_type&>>;

@@ -8,8 +8,8 @@
 
 boost::asio::awaitable<void> push(cf_worker w) {
   workers::error_code ec;
-  co_await workers::push_request_and_wait(w, ping{},
-                                          boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+  co_await workers::push_request_and_wait(
+      w, ping{}, boost::asio::redirect_error(boost::asio::use_awaitable, ec));
 }
 
 int main() { (void)&push; }

@@ -317,6 +317,17 @@ asio::awaitable<typename Table::worker_type> launch_ok(Table table, std::string 
   co_return co_await launch_ok(std::move(table), std::move(name), std::move(h), calc_parameters{});
 }
 
+// Launches a worker of kind W or fails the test; handlers and parameters are
+// taken by reference to named objects (see README, Compilers).
+template <class W>
+asio::awaitable<W> launch_as(const calc::table<typename W::kind>& table, std::string name,
+                             calc_handlers& h, const calc_parameters& p) {
+  auto r =
+      co_await workers::launch(table, co_await asio::this_coro::executor, std::move(name), p, h);
+  if (!r) throw std::runtime_error(fmt::format("launch failed: {}", r.error()));
+  co_return *r;
+}
+
 // Keeps a worker busy on demand: push `request()`, await `entered()` to know
 // its handler runs, and `open()` to let it finish.
 class busy_gate {

@@ -33,19 +33,19 @@ namespace test::model {
 enum class kind : std::uint8_t { infinite, bounded, dropbox };
 
 enum class op_kind : std::uint8_t {
-  push,             // fire and forget: push_request_now / try_push_request_now / put_request
-  push_async,       // push_request (waits for room on a full bounded queue); put_request on a dropbox
-  push_wait,        // push_request_and_wait / put_request_and_wait
-  cancel,           // cancels the arg-th caller (terminal)
-  release,          // lets the hold in flight finish
-  trigger,          // trigger_shutdown
-  shutdown,         // shutdown (a caller)
-  wait,             // wait_for_completion (a caller)
-  state,            // with_state reading the state (a caller)
-  state_throws,     // with_state whose function throws (a caller)
-  hook,             // canceler(w).on_cancel(a hook that counts)
-  hook_throws,      // canceler(w).on_cancel(a hook that counts, then throws)
-  defer_wait,       // push_request_and_wait / put_request_and_wait made with deferred, not launched
+  push,          // fire and forget: push_request_now / try_push_request_now / put_request
+  push_async,    // push_request (waits for room on a full bounded queue); put_request on a dropbox
+  push_wait,     // push_request_and_wait / put_request_and_wait
+  cancel,        // cancels the arg-th caller (terminal)
+  release,       // lets the hold in flight finish
+  trigger,       // trigger_shutdown
+  shutdown,      // shutdown (a caller)
+  wait,          // wait_for_completion (a caller)
+  state,         // with_state reading the state (a caller)
+  state_throws,  // with_state whose function throws (a caller)
+  hook,          // canceler(w).on_cancel(a hook that counts)
+  hook_throws,   // canceler(w).on_cancel(a hook that counts, then throws)
+  defer_wait,    // push_request_and_wait / put_request_and_wait made with deferred, not launched
   defer_shutdown,   // shutdown made with deferred, not launched
   launch_deferred,  // launches the oldest deferred operation not launched yet
   push_probe,       // fire and forget an add whose destructor calls the worker's introspection
@@ -62,8 +62,8 @@ struct op {
 
 struct sequence {
   kind k = kind::infinite;
-  std::size_t capacity = 1;  // bounded
-  int launch_pushes = 0;     // adds (1, 2, ...) that on_launch pushes to its own worker
+  std::size_t capacity = 1;   // bounded
+  int launch_pushes = 0;      // adds (1, 2, ...) that on_launch pushes to its own worker
   bool drop_context = false;  // end by destroying the io_context instead of shutting down
   std::vector<op> ops;
 };
@@ -76,8 +76,8 @@ constexpr bool has_request(op_kind k) {
 
 inline std::string describe(const op& o) {
   static constexpr const char* ops[] = {
-      "push",  "push_async",   "push_wait", "cancel",      "release",    "trigger",
-      "shutdown", "wait",      "state",     "state_throws", "hook",      "hook_throws",
+      "push",       "push_async",     "push_wait",       "cancel",       "release", "trigger",
+      "shutdown",   "wait",           "state",           "state_throws", "hook",    "hook_throws",
       "defer_wait", "defer_shutdown", "launch_deferred", "push_probe"};
   static constexpr const char* reqs[] = {"add", "proceed", "stop", "crash", "boom", "hold"};
   if (o.what == op_kind::cancel) return fmt::format("cancel #{}", o.arg);
@@ -377,7 +377,8 @@ class reference {
 
 // What a completion said, in the model's words.
 inline std::string outcome(boost::system::error_code ec) { return ec ? "aborted" : "done"; }
-// push_request: enqueued, refused (the worker is closed), or aborted (cancelled while waiting for room).
+// push_request: enqueued, refused (the worker is closed), or aborted (cancelled while waiting for
+// room).
 inline std::string push_outcome(boost::system::error_code ec) {
   if (ec == workers::errc::closed) return "push:false";
   if (ec) return "push:aborted";
@@ -491,7 +492,8 @@ std::optional<std::string> run_on(const sequence& s, Table table) {
     return [&callers, c](auto&&... args) { callers[c].got.push_back(outcome(args...)); };
   };
   const auto record_push = [&callers](int c) {
-    return [&callers, c](boost::system::error_code ec) { callers[c].got.push_back(push_outcome(ec)); };
+    return
+        [&callers, c](boost::system::error_code ec) { callers[c].got.push_back(push_outcome(ec)); };
   };
   const auto record_state = [&callers](int c) {
     return [&callers, c](std::exception_ptr e, std::optional<int> v) {
@@ -684,16 +686,16 @@ std::optional<std::string> run_on(const sequence& s, Table table) {
               }();
               auto made = std::make_shared<decltype(op)>(std::move(op));
               return [&callers, record, c, made] {
-                std::move(*made)(asio::bind_cancellation_slot(callers[c].signal.slot(), record(c)));
+                std::move (*made)(
+                    asio::bind_cancellation_slot(callers[c].signal.slot(), record(c)));
               };
             },
             make(o));
         const req_kind req = o.req;
-        deferred.push_back(
-            {std::move(launch_it), [&model, c, req, amount] {
-               model.launch(c);
-               model.push_wait(c, req, amount);
-             }});
+        deferred.push_back({std::move(launch_it), [&model, c, req, amount] {
+                              model.launch(c);
+                              model.push_wait(c, req, amount);
+                            }});
         break;
       }
       case op_kind::defer_shutdown: {
@@ -701,15 +703,15 @@ std::optional<std::string> run_on(const sequence& s, Table table) {
         callers.emplace_back();
         auto made = std::make_shared<decltype(workers::shutdown(*w, asio::deferred))>(
             workers::shutdown(*w, asio::deferred));
-        deferred.push_back({[&, c, made] {
-                              std::move (*made)(asio::bind_cancellation_slot(
-                                  callers[c].signal.slot(), record(c)));
-                            },
-                            [&model, c] {
-                              model.launch(c);
-                              model.trigger();
-                              model.wait(c);
-                            }});
+        deferred.push_back(
+            {[&, c, made] {
+               std::move (*made)(asio::bind_cancellation_slot(callers[c].signal.slot(), record(c)));
+             },
+             [&model, c] {
+               model.launch(c);
+               model.trigger();
+               model.wait(c);
+             }});
         break;
       }
       case op_kind::launch_deferred:

@@ -57,21 +57,27 @@ typename Table::worker_type launch_on(asio::io_context& io, const Table& table, 
 }
 
 template <class W, class Token>
-constexpr bool shutdown_takes = requires(W& w, Token t) { workers::shutdown(w, t); };
+constexpr bool shutdown_takes = requires(W& w, Token t) {
+  workers::shutdown(w, t);
+};
 template <class W, class Token>
-constexpr bool push_takes = requires(W& w, Token t) { workers::push_request(w, add{1}, t); };
+constexpr bool push_takes = requires(W& w, Token t) {
+  workers::push_request(w, add{1}, t);
+};
 template <class W, class Token>
-constexpr bool with_state_takes =
-    requires(W& w, Token t) { workers::with_state(w, [](int&) {}, t); };
+constexpr bool with_state_takes = requires(W& w, Token t) {
+  workers::with_state(
+      w, [](int&) {}, t);
+};
 
 // ---- no side effect before the initiation runs ----
 
 // Holds its worker inside a handler, where it creates a shutdown with `deferred`.
 struct deferring : calc_handlers {
-  std::shared_ptr<std::optional<decltype(workers::shutdown(std::declval<calc_worker&>(),
-                                                           asio::deferred))>>
-      made = std::make_shared<std::optional<decltype(workers::shutdown(
-          std::declval<calc_worker&>(), asio::deferred))>>();
+  std::shared_ptr<
+      std::optional<decltype(workers::shutdown(std::declval<calc_worker&>(), asio::deferred))>>
+      made = std::make_shared<std::optional<decltype(workers::shutdown(std::declval<calc_worker&>(),
+                                                                       asio::deferred))>>();
   template <class W>
   workers::result<workers::unit, std::string> on_request(W& self, const stop_self&) {
     made->emplace(workers::shutdown(self, asio::deferred));
@@ -91,7 +97,8 @@ TEST_CASE("asio: an operation created with deferred and never launched has no ef
       auto op = workers::shutdown(w, asio::deferred);
       auto push = workers::push_request(w, add{5}, asio::deferred);
       auto wait = workers::push_request_and_wait(w, add{7}, asio::deferred);
-      auto st = workers::with_state(w, [](int& s) { s = 100; }, asio::deferred);
+      auto st = workers::with_state(
+          w, [](int& s) { s = 100; }, asio::deferred);
     }  // dropped unlaunched
     REQUIRE_FALSE(workers::is_shutting_down(w));
     auto sum = co_await workers::push_request_and_wait(w, add{1});
@@ -131,7 +138,8 @@ TEST_CASE("asio: an operation launched after the worker closed and every handle 
     auto wait = workers::wait_for_completion(w, asio::deferred);
     auto push = workers::push_request_and_wait(w, add{1}, asio::deferred);
     auto stop = workers::shutdown(w, asio::deferred);
-    auto state = workers::with_state(w, [](int& s) { return s; }, asio::deferred);
+    auto state = workers::with_state(
+        w, [](int& s) { return s; }, asio::deferred);
     workers::trigger_shutdown(w);
     w = {};  // the last handle
     REQUIRE(table.size() <= 1);
@@ -190,12 +198,14 @@ TEST_CASE("asio: while an operation waits, its handler's executor has outstandin
         io, [&](auto h) { workers::put_request_and_wait(d, add{1}, std::move(h)); }));
   }
   SECTION("push_request waiting for room") {
-    CHECK(handler_ran_with_work_held(io,
-                                     [&](auto h) { workers::push_request(b, add{2}, std::move(h)); }));
+    CHECK(handler_ran_with_work_held(
+        io, [&](auto h) { workers::push_request(b, add{2}, std::move(h)); }));
   }
   SECTION("with_state") {
-    CHECK(handler_ran_with_work_held(
-        io, [&](auto h) { workers::with_state(w, [](int& s) { return s; }, std::move(h)); }));
+    CHECK(handler_ran_with_work_held(io, [&](auto h) {
+      workers::with_state(
+          w, [](int& s) { return s; }, std::move(h));
+    }));
   }
   SECTION("wait_for_completion and shutdown") {
     CHECK(handler_ran_with_work_held(io, [&](auto h) {
@@ -265,7 +275,8 @@ TEST_CASE("asio: memory from the handler's allocator is freed before the handler
     auto w = co_await launch_ok(table, "alloc");
     workers::push_request_and_wait(w, add{1}, token());
     workers::push_request(w, add{1}, token());
-    workers::with_state(w, [](int&) {}, token());
+    workers::with_state(
+        w, [](int&) {}, token());
     // A caller that gives up while its request is still queued.
     busy_gate gate(io.get_executor());
     workers::push_request_now(w, gate.request());
@@ -280,7 +291,7 @@ TEST_CASE("asio: memory from the handler's allocator is freed before the handler
   });
   REQUIRE(outstanding_at_upcall == std::vector<int>(6, 0));
   for (const auto& c : counts) {
-    REQUIRE(c->allocated > 0);  // the handler's allocator was used ...
+    REQUIRE(c->allocated > 0);     // the handler's allocator was used ...
     REQUIRE(c->outstanding == 0);  // ... and all of it given back
   }
 }
@@ -318,9 +329,12 @@ TEST_CASE("asio: an operation whose handler cannot be moved in throws and leaves
     *armed = true;
     {
       fragile_handler h(armed, live);
-      REQUIRE_THROWS_AS(workers::push_request_and_wait(w, add{5}, std::move(h)), std::runtime_error);
+      REQUIRE_THROWS_AS(workers::push_request_and_wait(w, add{5}, std::move(h)),
+                        std::runtime_error);
       REQUIRE_THROWS_AS(workers::shutdown(w, std::move(h)), std::runtime_error);
-      REQUIRE_THROWS_AS(workers::with_state(w, [](int&) {}, std::move(h)), std::runtime_error);
+      REQUIRE_THROWS_AS(workers::with_state(
+                            w, [](int&) {}, std::move(h)),
+                        std::runtime_error);
     }
     *armed = false;
     REQUIRE(*live == 0);
@@ -388,14 +402,13 @@ TEST_CASE("asio: push_request_and_wait honours total cancellation only while its
     asio::cancellation_signal in_flight, queued;
     std::optional<workers::reply_result<hold>> held;
     std::optional<workers::reply_result<add>> waiting;
-    workers::push_request_and_wait(w, gate.request(),
-                                   asio::bind_cancellation_slot(in_flight.slot(), [&](auto r) {
-                                     held = std::move(r);
-                                   }));
+    workers::push_request_and_wait(
+        w, gate.request(),
+        asio::bind_cancellation_slot(in_flight.slot(), [&](auto r) { held = std::move(r); }));
     co_await gate.entered();
-    workers::push_request_and_wait(w, add{100}, asio::bind_cancellation_slot(queued.slot(), [&](auto r) {
-                                     waiting = std::move(r);
-                                   }));
+    workers::push_request_and_wait(
+        w, add{100},
+        asio::bind_cancellation_slot(queued.slot(), [&](auto r) { waiting = std::move(r); }));
     in_flight.emit(asio::cancellation_type::total);  // refused: the handler runs
     queued.emit(asio::cancellation_type::total);     // honoured: never handled
     for (int i = 0; i < 10; ++i) co_await asio::post(io, asio::use_awaitable);
@@ -428,11 +441,12 @@ TEST_CASE("asio: shutdown refuses total cancellation, wait_for_completion and wi
         w, asio::bind_cancellation_slot(s1.slot(), [&](workers::error_code ec) { waited = ec; }));
     workers::with_state(
         w, [&](int&) { f_ran = true; },
-        asio::bind_cancellation_slot(s3.slot(), [&](std::exception_ptr e, bool) { state_error = e; }));
+        asio::bind_cancellation_slot(s3.slot(),
+                                     [&](std::exception_ptr e, bool) { state_error = e; }));
     s3.emit(asio::cancellation_type::total);  // before f ran: honoured, f never runs
     s1.emit(asio::cancellation_type::total);
-    workers::shutdown(w, asio::bind_cancellation_slot(s2.slot(),
-                                                      [&](workers::error_code ec) { stopped = ec; }));
+    workers::shutdown(
+        w, asio::bind_cancellation_slot(s2.slot(), [&](workers::error_code ec) { stopped = ec; }));
     s2.emit(asio::cancellation_type::total);  // refused: the close cannot be undone
     for (int i = 0; i < 10; ++i) co_await asio::post(io, asio::use_awaitable);
     REQUIRE(waited == asio::error::operation_aborted);
@@ -463,19 +477,17 @@ TEST_CASE("asio: a caller that gave up sees operation_aborted, whichever operati
     std::optional<workers::reply_result<add>> reply;
     std::optional<workers::error_code> pushed, waited, stopped;
     std::optional<std::exception_ptr> state_error;
-    workers::push_request_and_wait(b, add{1}, asio::bind_cancellation_slot(s1.slot(), [&](auto r) {
-                                     reply = std::move(r);
-                                   }));
-    workers::push_request(b, add{2}, asio::bind_cancellation_slot(s2.slot(), [&](auto ec) {
-                            pushed = ec;
-                          }));
-    workers::wait_for_completion(w, asio::bind_cancellation_slot(s3.slot(), [&](auto ec) {
-                                   waited = ec;
-                                 }));
+    workers::push_request_and_wait(
+        b, add{1}, asio::bind_cancellation_slot(s1.slot(), [&](auto r) { reply = std::move(r); }));
+    workers::push_request(b, add{2},
+                          asio::bind_cancellation_slot(s2.slot(), [&](auto ec) { pushed = ec; }));
+    workers::wait_for_completion(
+        w, asio::bind_cancellation_slot(s3.slot(), [&](auto ec) { waited = ec; }));
     workers::shutdown(b, asio::bind_cancellation_slot(s4.slot(), [&](auto ec) { stopped = ec; }));
     workers::with_state(
-        b, [](int&) {},
-        asio::bind_cancellation_slot(s5.slot(), [&](std::exception_ptr e, bool) { state_error = e; }));
+        b, [](int&) {}, asio::bind_cancellation_slot(s5.slot(), [&](std::exception_ptr e, bool) {
+          state_error = e;
+        }));
     for (auto* s : {&s1, &s2, &s3, &s4, &s5}) s->emit(asio::cancellation_type::terminal);
     while (!reply || !pushed || !waited || !stopped || !state_error)
       co_await asio::post(io, asio::use_awaitable);

@@ -5,6 +5,8 @@
 #include "support/catch.hpp"
 #include "support/run.hpp"
 
+#include <future>
+
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -14,6 +16,8 @@
 #include <chrono>
 
 using namespace test;
+using namespace std::chrono_literals;
+using boost::system::error_code;
 using workers::errc;
 
 namespace {
@@ -24,7 +28,8 @@ bool is_closed_with(const T& r, bool crashed) {
 }
 }  // namespace
 
-TEST_CASE("closing: waiters in flight, queued and arriving after close each get closed") {
+TEST_CASE("closing: waiters in flight, queued and arriving after close each get closed",
+          "[closing]") {
   asio::io_context io;
   auto table = make_table();
   calc_handlers h;
@@ -54,7 +59,8 @@ TEST_CASE("closing: waiters in flight, queued and arriving after close each get 
   for (const auto& e : h.j->snapshot()) REQUIRE(e.find("add") == std::string::npos);
 }
 
-TEST_CASE("crash: a throwing handler crashes the worker, its caller gets the exception") {
+TEST_CASE("crash: a throwing handler crashes the worker, its caller gets the exception",
+          "[closing]") {
   asio::io_context io;
   auto table = make_table();
   calc_handlers h;
@@ -87,7 +93,8 @@ TEST_CASE("crash: a throwing handler crashes the worker, its caller gets the exc
   REQUIRE(table.size() == 0);
 }
 
-TEST_CASE("on_error: answering shutdown closes cleanly, the failing caller gets its error") {
+TEST_CASE("on_error: answering shutdown closes cleanly, the failing caller gets its error",
+          "[closing]") {
   asio::io_context io;
   auto table = make_table();
   calc_handlers h;
@@ -109,7 +116,7 @@ TEST_CASE("on_error: answering shutdown closes cleanly, the failing caller gets 
   REQUIRE(h.j->snapshot() == std::vector<std::string>{"launch e", "error fail bad: bad", "close"});
 }
 
-TEST_CASE("on_error: answering crash errors closes as crashed with those errors") {
+TEST_CASE("on_error: answering crash errors closes as crashed with those errors", "[closing]") {
   asio::io_context io;
   auto table = make_table();
   calc_handlers h;
@@ -127,8 +134,8 @@ TEST_CASE("on_error: answering crash errors closes as crashed with those errors"
   REQUIRE(st.crash_errors == workers::error_list{"crashed: bad"});
 }
 
-TEST_CASE(
-    "on_error: a resource released from on_error and on_close is released once on both paths") {
+TEST_CASE("on_error: a resource released from on_error and on_close is released once on both paths",
+          "[closing]") {
   for (auto policy : {on_error_policy::shutdown, on_error_policy::crash}) {
     asio::io_context io;
     auto table = make_table();
@@ -155,7 +162,7 @@ TEST_CASE(
   REQUIRE(h.j->releases == 1);
 }
 
-TEST_CASE("faults: on_error and on_close that throw have defined outcomes") {
+TEST_CASE("faults: on_error and on_close that throw have defined outcomes", "[closing]") {
   asio::io_context io;
   auto table = make_table();
   calc_handlers h1, h2;
@@ -181,7 +188,7 @@ TEST_CASE("faults: on_error and on_close that throw have defined outcomes") {
   REQUIRE(h2.j->closes == 1);
 }
 
-TEST_CASE("crash sequence: requests after a crashing one are refused") {
+TEST_CASE("crash sequence: requests after a crashing one are refused", "[closing]") {
   asio::io_context io;
   auto table = make_table();
   calc_handlers h;
@@ -202,7 +209,8 @@ TEST_CASE("crash sequence: requests after a crashing one are refused") {
 
 TEST_CASE(
     "cancellation: a caller that stops waiting for a queued request is answered at once and the "
-    "request is skipped") {
+    "request is skipped",
+    "[closing]") {
   asio::io_context io;
   auto table = make_table();
   calc_handlers h;
@@ -231,7 +239,8 @@ TEST_CASE(
 
 TEST_CASE(
     "cancellation: a caller that stops waiting while its request is handled is answered at once, "
-    "the request completes") {
+    "the request completes",
+    "[closing]") {
   asio::io_context io;
   auto table = make_table();
   calc_handlers h;
@@ -258,7 +267,8 @@ TEST_CASE(
 
 TEST_CASE(
     "cancellation: a request that opts in has its handler cancelled with its caller, the worker "
-    "goes on") {
+    "goes on",
+    "[closing]") {
   asio::io_context io;
   auto table = make_table();
   calc_handlers h;
@@ -291,7 +301,7 @@ TEST_CASE(
   REQUIRE(std::find(events.begin(), events.end(), "done patient hold") == events.end());
 }
 
-TEST_CASE("cancellation: a call timeout with awaitable operators") {
+TEST_CASE("cancellation: a call timeout with awaitable operators", "[closing]") {
   using namespace boost::asio::experimental::awaitable_operators;
   asio::io_context io;
   auto table = make_table();
@@ -314,7 +324,8 @@ TEST_CASE("cancellation: a call timeout with awaitable operators") {
   });
 }
 
-TEST_CASE("cancellation: a caller's late cancellation does not reach the next request") {
+TEST_CASE("cancellation: a caller's late cancellation does not reach the next request",
+          "[closing]") {
   asio::io_context io;  // one thread: the order of the strand's handlers is fixed
   auto table = make_table();
   calc_handlers h;
@@ -345,4 +356,110 @@ TEST_CASE("cancellation: a caller's late cancellation does not reach the next re
   });
   const auto events = h.j->snapshot();
   REQUIRE(std::find(events.begin(), events.end(), "done hold") != events.end());
+}
+
+// ---- A shutdown during an awaitable on_launch ----
+namespace {
+// An awaitable on_launch that pushes twice to its own bounded queue of 1: the
+// second push waits for room that only the running worker can make.
+struct fills_own_queue : calc_handlers {
+  std::shared_ptr<gate_channel> second_push;  // signalled just before the second push
+  std::shared_ptr<std::atomic<int>> pushes_answered = std::make_shared<std::atomic<int>>(0);
+
+  asio::awaitable<workers::result<int, std::string>> on_launch(bounded_worker& self,
+                                                               const std::string&,
+                                                               const calc_parameters&) {
+    try {
+      co_await workers::push_request(self, add{1});
+      ++*pushes_answered;
+      second_push->try_send(error_code{});
+      co_await workers::push_request(self, add{1});
+      ++*pushes_answered;
+    } catch (...) {
+      ++*pushes_answered;  // a cancelled push answers too
+      throw;
+    }
+    co_return 0;
+  }
+};
+}  // namespace
+
+TEST_CASE(
+    "closing: a shutdown during an awaitable on_launch waiting for room in its own queue "
+    "answers every waiter, the launch included",
+    "[closing]") {
+  asio::io_context io;
+  auto table = make_bounded_table(1);
+  fills_own_queue h;
+  h.second_push = std::make_shared<gate_channel>(io.get_executor(), 1);
+  auto launch_answered = std::make_shared<std::atomic<bool>>(false);
+  bool shutdown_completed = false;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto launch_done = std::make_shared<gate_channel>(ex, 1);
+    std::string name = "self-filler";
+    calc_parameters p;
+    workers::launch(table, ex, std::move(name), p, h, [launch_answered, launch_done](auto) {
+      *launch_answered = true;
+      launch_done->try_send(error_code{});
+    });
+    co_await h.second_push->async_receive(asio::use_awaitable);  // its queue is full now
+    auto w = workers::find_opt(table, "self-filler");
+    REQUIRE(w);  // in its table from the start of its launch
+    shutdown_completed = co_await completes_within(workers::shutdown(*w, asio::use_awaitable));
+    if (shutdown_completed)
+      (void)co_await completes_within(launch_done->async_receive(asio::use_awaitable));
+  });
+  CHECK(shutdown_completed);
+  CHECK(*launch_answered);
+  CHECK(*h.pushes_answered == 2);
+}
+
+// ---- A handler that catches the close's cancellation ----
+namespace {
+// A handler that catches the cancellation of its awaited operation and returns a value.
+struct swallows_cancellation : calc_handlers {
+  asio::awaitable<workers::result<int, std::string>> on_request(calc_worker&, const hold& r) {
+    r.entered->try_send(error_code{});
+    try {
+      co_await r.release->async_receive(asio::use_awaitable);
+    } catch (const boost::system::system_error&) {
+      co_return 42;  // cut short: returns a value all the same
+    }
+    co_return 1;
+  }
+  using calc_handlers::on_request;
+};
+}  // namespace
+
+TEST_CASE(
+    "closing: the caller of an awaitable handler cut short by a close gets worker_closed, "
+    "even if the handler returns a value",
+    "[closing]") {
+  asio::io_context io;
+  auto table = make_table();
+  swallows_cancellation h;
+  std::optional<workers::reply_result<hold>> got;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    std::string name = "swallower";
+    calc_parameters p;
+    auto w = (co_await workers::launch(table, ex, std::move(name), p, h)).value();
+    busy_gate gate(ex);
+    auto answered = std::make_shared<gate_channel>(ex, 1);
+    workers::push_request_and_wait(w, gate.request(),
+                                   [&got, answered](workers::reply_result<hold> r) {
+                                     got.emplace(std::move(r));
+                                     answered->try_send(error_code{});
+                                   });
+    co_await gate.entered();
+    co_await workers::shutdown(w);  // cancels the handler in flight
+    const bool in_time = co_await completes_within(answered->async_receive(asio::use_awaitable));
+    REQUIRE(in_time);
+  });
+  REQUIRE(got);
+  INFO("the caller got " << (got->has_value() ? fmt::format("the value {}", **got)
+                                              : fmt::format("{}", got->error())));
+  CHECK_FALSE(got->has_value());
+  CHECK((!got->has_value() && got->error().is_closed()));
 }

@@ -77,7 +77,7 @@ struct async_add {
 };
 }  // namespace
 
-TEST_CASE("concepts: parameters that conform are accepted") {
+TEST_CASE("concepts: parameters that conform are accepted", "[concepts]") {
   STATIC_REQUIRE(workers::name_parameter<test::calc_name>);
   STATIC_REQUIRE(workers::request_parameter<test::calc_requests>);
   STATIC_REQUIRE(workers::types_parameter<test::calc_types>);
@@ -85,7 +85,7 @@ TEST_CASE("concepts: parameters that conform are accepted") {
   STATIC_REQUIRE(workers::request_of<test::add, test::calc_requests>);
 }
 
-TEST_CASE("concepts: parameters that do not conform are rejected") {
+TEST_CASE("concepts: parameters that do not conform are rejected", "[concepts]") {
   STATIC_REQUIRE_FALSE(workers::name_parameter<no_base>);
   STATIC_REQUIRE_FALSE(workers::name_parameter<unhashable_name>);
   STATIC_REQUIRE_FALSE(workers::request<no_error>);
@@ -96,7 +96,8 @@ TEST_CASE("concepts: parameters that do not conform are rejected") {
   STATIC_REQUIRE_FALSE(workers::request_of<int, test::calc_requests>);
 }
 
-TEST_CASE("concepts: the parts of the handlers concept, plain or awaitable, right result type") {
+TEST_CASE("concepts: the parts of the handlers concept, plain or awaitable, right result type",
+          "[concepts]") {
   using workers::detail::has_on_close;
   using workers::detail::has_on_completion;
   using workers::detail::has_on_error;
@@ -113,19 +114,21 @@ TEST_CASE("concepts: the parts of the handlers concept, plain or awaitable, righ
   STATIC_REQUIRE(has_on_completion<test::calc_handlers, test::calc_worker, test::add>);
 }
 
-TEST_CASE("concepts: handlers_for accepts complete handlers and rejects incomplete ones") {
+TEST_CASE("concepts: handlers_for accepts complete handlers and rejects incomplete ones",
+          "[concepts]") {
   STATIC_REQUIRE(workers::handlers_for<test::calc_handlers, test::calc_worker>);
   STATIC_REQUIRE(workers::handlers_for<test::calc_handlers, test::dropbox_worker>);
   STATIC_REQUIRE(workers::handlers_for<one_request_handlers, one_worker>);
-  STATIC_REQUIRE_FALSE(workers::handlers_for<only_add, test::calc_worker>);   // misses requests
+  STATIC_REQUIRE_FALSE(workers::handlers_for<only_add, test::calc_worker>);     // misses requests
   STATIC_REQUIRE_FALSE(workers::handlers_for<one_wrong_on_error, one_worker>);  // bad on_error
   STATIC_REQUIRE_FALSE(workers::handlers_for<one_request_handlers&, one_worker>);  // not an object
 }
 
-TEST_CASE("concepts: unit names a worker, never is an error type that cannot occur") {
+TEST_CASE("concepts: unit names a worker, never is an error type that cannot occur", "[concepts]") {
   STATIC_REQUIRE(workers::worker_name<workers::unit>);
   STATIC_REQUIRE(workers::name_parameter<unit_name>);
   STATIC_REQUIRE_FALSE(std::is_default_constructible_v<workers::never>);
   STATIC_REQUIRE(workers::request<infallible>);
-  REQUIRE(std::hash<workers::unit>{}(workers::unit{}) == std::hash<workers::unit>{}(workers::unit{}));
+  REQUIRE(std::hash<workers::unit>{}(workers::unit{}) ==
+          std::hash<workers::unit>{}(workers::unit{}));
 }

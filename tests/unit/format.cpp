@@ -7,7 +7,7 @@
 
 using namespace std::chrono_literals;
 
-TEST_CASE("format: statuses, request status, information") {
+TEST_CASE("format: statuses, request status, information", "[format]") {
   const auto t = workers::clock::time_point{} + 24h;
   REQUIRE(fmt::format("{}", workers::worker_status{workers::running{t}}) ==
           "running since 1970-01-02T00:00:00");
@@ -25,7 +25,7 @@ TEST_CASE("format: statuses, request status, information") {
           "add 1 (pushed 1970-01-02T00:00:00)");
 }
 
-TEST_CASE("format: message errors and launch errors") {
+TEST_CASE("format: message errors and launch errors", "[format]") {
   using me = workers::message_error<std::string>;
   REQUIRE(fmt::format("{}", me(workers::worker_closed{})) == "closed");
   REQUIRE(fmt::format("{}", me(workers::worker_closed{workers::error_list{"x"}})) ==

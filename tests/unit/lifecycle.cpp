@@ -9,9 +9,12 @@
 #include <future>
 
 using namespace test;
+using namespace std::chrono_literals;
+using boost::system::error_code;
 using workers::errc;
 
-TEST_CASE("launch: runs on_launch, registers the worker by name, status is running") {
+TEST_CASE("launch: runs on_launch, registers the worker by name, status is running",
+          "[lifecycle]") {
   asio::io_context io;
   auto table = make_table();
   run(io, [&]() -> asio::awaitable<void> {
@@ -34,7 +37,8 @@ TEST_CASE("launch: runs on_launch, registers the worker by name, status is runni
   });
 }
 
-TEST_CASE("launch: a name live in the table is rejected with an error naming the worker") {
+TEST_CASE("launch: a name live in the table is rejected with an error naming the worker",
+          "[lifecycle]") {
   asio::io_context io;
   auto table = make_table();
   run(io, [&]() -> asio::awaitable<void> {
@@ -53,7 +57,8 @@ TEST_CASE("launch: a name live in the table is rejected with an error naming the
   });
 }
 
-TEST_CASE("launch: a failed launch returns the handlers' error and leaves no trace") {
+TEST_CASE("launch: a failed launch returns the handlers' error and leaves no trace",
+          "[lifecycle]") {
   asio::io_context io;
   auto table = make_table();
   run(io, [&]() -> asio::awaitable<void> {
@@ -97,7 +102,7 @@ struct async_launch : calc_handlers {
 };
 }  // namespace
 
-TEST_CASE("launch: on_launch may push requests to its own worker") {
+TEST_CASE("launch: on_launch may push requests to its own worker", "[lifecycle]") {
   asio::io_context io;
   auto table = make_table();
   run(io, [&]() -> asio::awaitable<void> {
@@ -112,7 +117,7 @@ TEST_CASE("launch: on_launch may push requests to its own worker") {
   });
 }
 
-TEST_CASE("launch: an on_launch that throws fails the launch with the exception") {
+TEST_CASE("launch: an on_launch that throws fails the launch with the exception", "[lifecycle]") {
   asio::io_context io;
   auto table = make_table();
   run(io, [&]() -> asio::awaitable<void> {
@@ -126,7 +131,8 @@ TEST_CASE("launch: an on_launch that throws fails the launch with the exception"
   });
 }
 
-TEST_CASE("launch: an awaitable on_launch, a deferred token and a future token work") {
+TEST_CASE("launch: an awaitable on_launch, a deferred token and a future token work",
+          "[lifecycle]") {
   asio::io_context io;
   auto table = make_table();
   run(io, [&]() -> asio::awaitable<void> {
@@ -153,7 +159,8 @@ TEST_CASE("launch: an awaitable on_launch, a deferred token and a future token w
   runner.join();
 }
 
-TEST_CASE("shutdown: running → closing → closed, on_close once, leaves the table, state dropped") {
+TEST_CASE("shutdown: running → closing → closed, on_close once, leaves the table, state dropped",
+          "[lifecycle]") {
   asio::io_context io;
   auto table = make_table();
   calc_handlers h;
@@ -184,34 +191,8 @@ TEST_CASE("shutdown: running → closing → closed, on_close once, leaves the t
   REQUIRE(h.j->closes == 1);
 }
 
-TEST_CASE("state: throws a clear logic_error off the strand, before launch and after close") {
-  asio::io_context io;
-  auto table = make_table();
-  run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "st");
-    // The test coroutine is not on the worker's strand.
-    try {
-      (void)workers::state(w);
-      FAIL("state() off the strand must throw");
-    } catch (const std::logic_error& e) {
-      REQUIRE(std::string(e.what()).find("test-calc_st") != std::string::npos);
-      REQUIRE(std::string(e.what()).find("with_state") != std::string::npos);
-    }
-    co_await workers::shutdown(w);
-    try {
-      (void)workers::state(w);
-      FAIL("state() after close must throw");
-    } catch (const std::logic_error& e) {
-      REQUIRE(std::string(e.what()).find("closed") != std::string::npos);
-    }
-    auto ran = co_await workers::with_state(w, [](int&) {});
-    REQUIRE_FALSE(ran);
-    auto value = co_await workers::with_state(w, [](int& s) { return s; });
-    REQUIRE_FALSE(value);
-  });
-}
-
-TEST_CASE("shutdown: called from inside a handler it completes at once, no deadlock") {
+TEST_CASE("shutdown: called from inside a handler it completes at once, no deadlock",
+          "[lifecycle]") {
   asio::io_context io;
   auto table = make_table();
   calc_handlers h;
@@ -228,7 +209,8 @@ TEST_CASE("shutdown: called from inside a handler it completes at once, no deadl
 
 TEST_CASE(
     "wait_for_completion: completes when the worker closes, at once if closed, and is "
-    "cancellable") {
+    "cancellable",
+    "[lifecycle]") {
   using namespace asio::experimental::awaitable_operators;
   asio::io_context io;
   auto table = make_table();
@@ -250,7 +232,8 @@ TEST_CASE(
   });
 }
 
-TEST_CASE("canceler: hooks run once when the worker closes, and at once afterwards") {
+TEST_CASE("canceler: hooks run once when the worker closes, and at once afterwards",
+          "[lifecycle]") {
   asio::io_context io;
   auto table = make_table();
   int before = 0, after = 0;
@@ -276,7 +259,8 @@ struct idle_handlers : calc_handlers {
 };
 }  // namespace
 
-TEST_CASE("timeout: on_no_request runs after the idle timeout, not while requests flow") {
+TEST_CASE("timeout: on_no_request runs after the idle timeout, not while requests flow",
+          "[lifecycle]") {
   asio::io_context io;
   auto table = make_table();
   run(io, [&]() -> asio::awaitable<void> {
@@ -294,38 +278,8 @@ TEST_CASE("timeout: on_no_request runs after the idle timeout, not while request
   });
 }
 
-TEST_CASE("teardown: destroying the io_context with live workers and waiting callers is clean") {
-  auto table = make_table();
-  calc_handlers h;
-  calc_worker busy, idle;
-  std::future<workers::reply_result<add>> queued;
-  {
-    asio::io_context io;
-    run(io, [&]() -> asio::awaitable<void> {
-      busy = co_await launch_ok(table, "busy", h);
-      idle = co_await launch_ok(table, "idle");
-      busy_gate gate(io.get_executor());
-      workers::push_request_now(busy, gate.request());
-      co_await gate.entered();  // busy is suspended in an awaitable handler
-      queued = workers::push_request_and_wait(busy, add{1}, asio::use_future);
-    });
-    REQUIRE(table.size() == 2);
-  }  // no shutdown: the context dies with a handler in flight, a queued caller and a parked loop
-  REQUIRE(table.size() == 0);
-  for (const auto* w : {&busy, &idle}) {
-    const auto st = workers::status(*w);
-    REQUIRE(std::holds_alternative<workers::closed>(st));
-    REQUIRE(std::get<workers::closed>(st).crash_errors->at(0).find("abandoned") !=
-            std::string::npos);
-  }
-  // The queued caller was abandoned with the context, as Asio abandons pending operations.
-  REQUIRE_THROWS_AS(queued.get(), std::future_error);
-  REQUIRE(h.j->closes == 0);
-  // A push to a worker whose context is gone is refused.
-  REQUIRE_FALSE(workers::push_request_now(idle, add{1}));
-}
-
-TEST_CASE("lifecycle: an idle worker keeps run() going until it closes, like a pending operation") {
+TEST_CASE("lifecycle: an idle worker keeps run() going until it closes, like a pending operation",
+          "[lifecycle]") {
   asio::io_context io;
   auto table = make_table();
   calc_handlers h;
@@ -348,7 +302,8 @@ TEST_CASE("lifecycle: an idle worker keeps run() going until it closes, like a p
   REQUIRE(h.j->closes == 1);
 }
 
-TEST_CASE("launch: value() of a failed launch throws system_error naming the worker") {
+TEST_CASE("launch: value() of a failed launch throws system_error naming the worker",
+          "[lifecycle]") {
   asio::io_context io;
   auto table = make_table();
   calc_handlers h;
@@ -364,4 +319,144 @@ TEST_CASE("launch: value() of a failed launch throws system_error naming the wor
     REQUIRE(e.code() == errc::launch_failed);
     REQUIRE(std::string(e.what()).find("test-calc_no") != std::string::npos);
   }
+}
+
+// ---- Shutdown from code on the worker's strand that is none of its handlers ----
+namespace {
+// What the child worker saw of its parent from inside its handler.
+struct parent_report {
+  calc_worker parent;
+  bool parent_strand_here = false;
+  bool state_passed = false;
+  bool shutdown_returned = false;
+  std::optional<workers::worker_status> status_after_shutdown;
+};
+
+// The child: shuts its parent down from inside its own handler.
+struct child_handlers : calc_handlers {
+  std::shared_ptr<parent_report> report = std::make_shared<parent_report>();
+
+  asio::awaitable<workers::result<workers::unit, std::string>> on_request(calc_worker&,
+                                                                          const stop_self&) {
+    auto& r = *report;
+    r.parent_strand_here = r.parent.get_executor().running_in_this_thread();
+    try {
+      (void)workers::state(r.parent);
+      r.state_passed = true;
+    } catch (const std::logic_error&) {
+    }
+    co_await workers::shutdown(r.parent);
+    r.shutdown_returned = true;
+    r.status_after_shutdown = workers::status(r.parent);
+    co_return workers::unit{};
+  }
+  using calc_handlers::on_request;
+};
+
+// The parent: launches the child from inside its handler, on the handler's executor.
+struct parent_handlers : calc_handlers {
+  std::shared_ptr<calc_table> table = std::make_shared<calc_table>(make_table());
+  std::shared_ptr<std::optional<calc_worker>> child =
+      std::make_shared<std::optional<calc_worker>>();
+  child_handlers for_child;
+
+  asio::awaitable<workers::result<workers::unit, std::string>> on_request(calc_worker&,
+                                                                          const stop_self&) {
+    auto ex = co_await asio::this_coro::executor;  // the executor of this handler
+    std::string name = "child";
+    calc_parameters p;
+    auto r = co_await workers::launch(*table, ex, std::move(name), p, for_child);
+    *child = r.value();
+    co_return workers::unit{};
+  }
+  using calc_handlers::on_request;
+};
+}  // namespace
+
+TEST_CASE(
+    "lifecycle: a worker launched on another worker's handler executor does not share its "
+    "strand: shutting that other worker down from it waits for its close",
+    "[lifecycle]") {
+  asio::io_context io;
+  auto table = make_table();
+  parent_handlers h;
+  calc_worker parent, child;
+  parent_report child_report;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    std::string name = "parent";
+    calc_parameters p;
+    auto launched = co_await workers::launch(table, ex, std::move(name), p, h);
+    parent = launched.value();
+    // The parent's handler launches the child with `co_await asio::this_coro::executor`
+    // (the same executor as `self.get_executor()`).
+    auto made = co_await workers::push_request_and_wait(parent, stop_self{});
+    REQUIRE(made.has_value());
+    REQUIRE(*h.child);
+    child = **h.child;
+    h.for_child.report->parent = parent;
+
+    // The parent is busy, suspended in an awaitable handler: its strand is free.
+    busy_gate gate(ex);
+    workers::push_request_now(parent, gate.request());
+    co_await gate.entered();
+    // The child's handler shuts the parent down and waits for it.
+    bool child_answered = co_await completes_within(
+        workers::push_request_and_wait(child, stop_self{}, asio::use_awaitable));
+    const auto parent_status = workers::status(parent);
+    gate.open();  // lets the parent's handler return if the close did not cancel it
+    co_await workers::shutdown(parent);
+    co_await workers::shutdown(child);
+    // The handles the handlers hold form a cycle (parent -> child -> parent): break it.
+    h.child->reset();
+    child_report = *h.for_child.report;
+    h.for_child.report->parent = calc_worker{};
+    REQUIRE(child_answered);
+    INFO("parent status when the child's shutdown(parent) completed: "
+         << (h.for_child.report->status_after_shutdown
+                 ? fmt::format("{}", *h.for_child.report->status_after_shutdown)
+                 : std::string("-"))
+         << "; when the child was answered: " << fmt::format("{}", parent_status));
+    const auto& r = child_report;
+    CHECK_FALSE(r.parent_strand_here);
+    CHECK_FALSE(r.state_passed);  // state(parent) from the child: off the parent's strand
+    REQUIRE(r.shutdown_returned);
+    REQUIRE(r.status_after_shutdown);
+    CHECK(std::holds_alternative<workers::closed>(*r.status_after_shutdown));
+  });
+  REQUIRE(table.size() == 0);
+  REQUIRE(h.table->size() == 0);
+}
+
+TEST_CASE("shutdown: called from a plain completion on the worker's strand, it waits for the close",
+          "[lifecycle]") {
+  asio::io_context io;
+  auto table = make_table();
+  calc_handlers h;
+  std::optional<workers::worker_status> status_at_completion;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto w = co_await launch_ok(table, "plain-callback", h);
+    busy_gate gate(ex);
+    workers::push_request_now(w, gate.request());
+    co_await gate.entered();  // busy in a suspended handler
+    auto done = std::make_shared<gate_channel>(ex, 1);
+    // A plain callback with no executor completes on the worker's strand; it is
+    // none of the worker's handlers, so its shutdown must wait for the close.
+    workers::with_state(
+        w, [](int&) {},
+        [&status_at_completion, w, done](std::exception_ptr, bool) {
+          workers::shutdown(w, [&status_at_completion, w, done](error_code) {
+            status_at_completion = workers::status(w);
+            done->try_send(error_code{});
+          });
+        });
+    bool completed = co_await completes_within(done->async_receive(asio::use_awaitable));
+    gate.open();  // lets the handler return if the close did not cancel it
+    co_await workers::wait_for_completion(w);
+    REQUIRE(completed);
+  });
+  REQUIRE(status_at_completion);
+  INFO("status when shutdown completed: " << fmt::format("{}", *status_at_completion));
+  CHECK(std::holds_alternative<workers::closed>(*status_at_completion));
 }

@@ -15,7 +15,8 @@ std::uint32_t seed_count() {
 }
 }  // namespace
 
-TEST_CASE("model: random sequences agree with the reference model after every operation") {
+TEST_CASE("model: random sequences agree with the reference model after every operation",
+          "[model]") {
   const std::uint32_t seeds = seed_count();
   std::uint32_t failed = 0;
   for (std::uint32_t seed = 1; seed <= seeds && failed < 3; ++seed) {

@@ -85,7 +85,8 @@ asio::awaitable<void> every_token(Table table, Make make, Ok ok) {
   {  // deferred, composed with a continuation
     co_await next();
     auto start = make(used.back());
-    auto op = start(asio::deferred([](auto... args) { return asio::deferred.values(true, args...); }));
+    auto op =
+        start(asio::deferred([](auto... args) { return asio::deferred.values(true, args...); }));
     auto t = co_await std::move(op)(asio::as_tuple(asio::use_awaitable));
     CHECK(std::get<0>(t));
     CHECK(std::apply([&](bool, const auto&... a) { return completion_ok(ok, a...); }, t));
@@ -232,7 +233,8 @@ TEST_CASE("tokens: every operation completes with every common token", "[tokens]
         [](const calc_worker& w) {
           return [w](auto&& token) {
             using Token = decltype(token);
-            if constexpr (std::is_void_v<decltype(workers::wait_for_completion(w, std::declval<Token>()))>) {
+            if constexpr (std::is_void_v<decltype(workers::wait_for_completion(
+                              w, std::declval<Token>()))>) {
               workers::wait_for_completion(w, std::forward<Token>(token));
               workers::trigger_shutdown(w);
             } else {

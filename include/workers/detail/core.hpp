@@ -60,7 +60,8 @@ enum class wake_reason : std::uint8_t { ready, timed_out };
 
 // The executor a worker handle shows: its strand, whose default completion
 // token is `use_awaitable`, so that `co_await op(w, ...)` needs no token.
-using worker_executor = asio::use_awaitable_t<>::executor_with_default<asio::strand<asio::any_io_executor>>;
+using worker_executor =
+    asio::use_awaitable_t<>::executor_with_default<asio::strand<asio::any_io_executor>>;
 
 // The buffer of each kind. A callback worker's reader hands over one request
 // at a time, through an unbounded queue that thus holds at most one.
@@ -248,7 +249,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
         return;
       }
     }
-    typed<error_code>(w)->answer(error_code{}, true);
+    typed<error_code>(w)->answer(error_code{});
   }
 
   // Made on first use: most workers never hand theirs out.
@@ -431,6 +432,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
       std::lock_guard lock(mutex_);
       buffer_.take_all(out);
     }
+    buffer_.collect();
     const worker_closed why{crash_errors()};
     for (auto& e : out.entries) answer_error(e, why);
     for (auto& b : out.blocked) {
@@ -456,6 +458,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
       buffer_.take_all(handled, true);
       waiters.swap(completion_waiters_);
     }
+    buffer_.collect(true);
     for (auto& w : waiters) typed<error_code>(w)->answer(error_code{});
     work_ = std::monostate{};
   }
@@ -481,6 +484,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
       current_.store(nullptr, std::memory_order_relaxed);
       buffer_.take_all(out, true);
     }
+    buffer_.collect(true);
     for (auto& e : out.entries) abandon_chain(std::move(e.reply));
     for (auto& b : out.blocked) {
       abandon_chain(std::move(b.entry.reply));

@@ -5,7 +5,10 @@
 // the slot on the worker's strand (it may read the worker's state), outside
 // every lock (it may call introspection). The slot itself is written under
 // the lock, so introspection from any thread sees it whole. As in the queue,
-// nothing is destroyed under the lock: what leaves it goes out in `leftovers`.
+// no request is destroyed under the lock: three cells rotate (the slot, the
+// request being handled, and a spare that is empty but between a change and
+// the next `collect()`); under the lock only their roles change, and what
+// leaves a cell is destroyed by `collect()`, outside it.
 //
 // A request leaving the slot unhandled takes its callers with it: they follow
 // the request that replaces it, or are answered `request_dropped`, as the
@@ -17,6 +20,7 @@
 #include <workers/message_error.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <iterator>
 #include <mutex>
@@ -41,7 +45,6 @@ class dropbox_buffer {
     blocked_list blocked;
     std::vector<std::vector<entry_type>> storage;
     std::vector<waiter_ptr> admitted;
-    std::optional<entry_type> handled;  // the request handled last
   };
 
   explicit dropbox_buffer(std::size_t /*capacity*/) {}
@@ -61,23 +64,23 @@ class dropbox_buffer {
   }
   bool block(entry_type&, waiter_ptr*) noexcept { return false; }
   // Whether the worker has something to do: a put to merge or a request to take.
-  bool incoming_empty() const noexcept { return inbox_.empty() && !slot_; }
+  bool incoming_empty() const noexcept { return inbox_.empty() && !slot(); }
   bool inbox_empty() const noexcept { return inbox_.empty(); }
 
-  std::size_t size() const noexcept { return slot_ ? 1 : 0; }
+  std::size_t size() const noexcept { return slot() ? 1 : 0; }
   template <class F>
   void for_each_pending(F&& f) const {
-    if (slot_) f(*slot_);
+    if (slot()) f(*slot());
   }
   // A close: the slot's request and the puts not merged yet leave the buffer,
   // and the request being handled too if `everything` (the context is gone).
+  // Then `collect(everything)`, outside the lock.
   void take_all(leftovers& out, bool everything = false) {
-    if (everything) {
-      if (taken_) out.entries.push_back(std::move(*taken_));
-      taken_.reset();
+    if (everything && cells_[taken_]) out.entries.push_back(std::move(*cells_[taken_]));
+    if (cells_[slot_]) {
+      out.entries.push_back(std::move(*cells_[slot_]));
+      std::swap(slot_, spare_);  // the slot is the empty spare now
     }
-    if (slot_) out.entries.push_back(std::move(*slot_));
-    slot_.reset();
     for (auto& e : inbox_) out.entries.push_back(std::move(e));
     out.storage.push_back(std::move(inbox_));
     inbox_.clear();
@@ -115,24 +118,29 @@ class dropbox_buffer {
   }
 
   // The slot's request, valid until the next call; null, after `on_empty()`
-  // under the producers' lock, if there is none. The request handled before
-  // leaves in `out`.
+  // under the producers' lock, if there is none. Then `collect()`, outside the
+  // lock, destroys the request handled before.
   template <class OnRotate, class OnEmpty>
-  entry_type* next(std::mutex& producers, leftovers& out, const OnRotate& on_rotate,
+  entry_type* next(std::mutex& producers, leftovers& /*out*/, const OnRotate& on_rotate,
                    const OnEmpty& on_empty) {
     std::lock_guard lock(producers);
     on_rotate();
-    out.handled = std::move(taken_);
-    taken_.reset();
-    if (!slot_) {
+    if (!cells_[slot_]) {
       on_empty();
       return nullptr;
     }
-    taken_.emplace(std::move(*slot_));
-    slot_.reset();
-    return &*taken_;
+    const auto handled = taken_;
+    taken_ = slot_;
+    slot_ = spare_;
+    spare_ = handled;
+    return &*cells_[taken_];
   }
-  void collect() noexcept {}
+  // Destroys what left its cell (the spare; also the request handled last if
+  // `everything`), outside the lock.
+  void collect(bool everything = false) {
+    cells_[spare_].reset();
+    if (everything) cells_[taken_].reset();
+  }
 
  private:
   struct dropped {
@@ -171,10 +179,14 @@ class dropbox_buffer {
     out.push_back({type, std::move(callers)});
   }
 
+  entry_type* slot() noexcept { return cells_[slot_] ? &*cells_[slot_] : nullptr; }
+  const entry_type* slot() const noexcept { return cells_[slot_] ? &*cells_[slot_] : nullptr; }
+
   template <class Merge>
   void merge_one(std::mutex& producers, entry_type in, Merge& merge) {
     const std::size_t in_type = in.request.index();
-    const any* pending = slot_ ? &slot_->request : nullptr;
+    entry_type* held = slot();
+    const any* pending = held ? &held->request : nullptr;
     std::optional<merged<any>> m;
     try {
       m.emplace(merge(std::move(in.request), pending));
@@ -184,50 +196,51 @@ class dropbox_buffer {
     }
 
     std::vector<dropped> out;
-    std::optional<entry_type> gone;  // destroyed once the lock is released
     switch (m->what()) {
       case merged<any>::kind::keep_pending:
-        if (slot_) {
-          waiter_ptr chain = std::move(slot_->reply);
+        if (held) {
+          waiter_ptr chain = std::move(held->reply);
           follow_or_drop(std::move(in.reply), in_type, follows(m->followers(), follow::incoming),
-                         slot_->request.index(), chain, out);
+                         held->request.index(), chain, out);
           std::lock_guard lock(producers);
-          slot_->reply = std::move(chain);  // the slot's own callers stay
+          held->reply = std::move(chain);  // the slot's own callers stay
           break;
         }
         out.push_back({in_type, std::move(in.reply)});  // nothing to keep
         break;
       case merged<any>::kind::empty:
         out.push_back({in_type, std::move(in.reply)});
-        if (slot_) {
-          out.push_back({slot_->request.index(), std::move(slot_->reply)});
+        if (held) {
+          out.push_back({held->request.index(), std::move(held->reply)});
           std::lock_guard lock(producers);
-          gone = std::move(slot_);
-          slot_.reset();
+          std::swap(slot_, spare_);  // the slot is the empty spare now
         }
         break;
       case merged<any>::kind::replace: {
-        // The slot has waited since its first put: keep that time.
-        entry_type next{std::move(m->request()), slot_ ? slot_->pushed : in.pushed, {}};
+        // The slot has waited since its first put: keep that time. The new
+        // request is built in the spare cell, which nobody else reads.
+        auto& next = cells_[spare_].emplace(
+            entry_type{std::move(m->request()), held ? held->pushed : in.pushed, {}});
         const std::size_t to = next.request.index();
-        if (slot_)
-          follow_or_drop(std::move(slot_->reply), slot_->request.index(),
+        if (held)
+          follow_or_drop(std::move(held->reply), held->request.index(),
                          follows(m->followers(), follow::pending), to, next.reply, out);
         follow_or_drop(std::move(in.reply), in_type, follows(m->followers(), follow::incoming), to,
                        next.reply, out);
         std::lock_guard lock(producers);
-        gone = std::move(slot_);
-        slot_.emplace(std::move(next));
+        std::swap(slot_, spare_);
         break;
       }
     }
+    collect();  // the request that left the slot, if any
     for (auto& d : out) answer_error<Def>(d.type, std::move(d.callers), request_dropped{});
   }
 
-  std::vector<entry_type> inbox_;     // producers' lock
-  std::vector<entry_type> merging_;   // strand only: the puts being merged
-  std::optional<entry_type> slot_;    // written under the lock, on the strand
-  std::optional<entry_type> taken_;   // strand only: the request being handled
+  std::vector<entry_type> inbox_;    // producers' lock
+  std::vector<entry_type> merging_;  // strand only: the puts being merged
+  std::optional<entry_type> cells_[3];
+  // The cells' roles: changed under the lock, on the strand.
+  std::uint8_t slot_ = 0, taken_ = 1, spare_ = 2;
 };
 
 }  // namespace workers::detail

@@ -55,17 +55,17 @@ inline bool start_chain(const waiter_ptr& head) noexcept {
 // Answers every caller of the chain `head` with `value`: copies for all but
 // the last. Chains of more than one only form where the value is copyable.
 template <class R>
-void answer_chain(waiter_ptr head, reply_result<R>&& value, bool immediate = false) {
+void answer_chain(waiter_ptr head, reply_result<R>&& value) {
   while (head) {
     waiter_ptr next = head->take_next();
     if constexpr (std::is_copy_constructible_v<reply_result<R>>) {
       if (next) {
-        typed<reply_result<R>>(head)->answer(reply_result<R>(value), immediate);
+        typed<reply_result<R>>(head)->answer(reply_result<R>(value));
         head = std::move(next);
         continue;
       }
     }
-    typed<reply_result<R>>(head)->answer(std::move(value), immediate);
+    typed<reply_result<R>>(head)->answer(std::move(value));
     return;
   }
 }
@@ -73,20 +73,19 @@ void answer_chain(waiter_ptr head, reply_result<R>&& value, bool immediate = fal
 // Answers the chain `head`, waiting on a request of alternative `index`, with a
 // message error.
 template <class Def, class Error>
-void answer_error(std::size_t index, waiter_ptr head, const Error& err, bool immediate = false) {
+void answer_error(std::size_t index, waiter_ptr head, const Error& err) {
   if (!head) return;
   with_alternative<typename Def::request_variant>(index, [&]<class R>() {
     using E = typename R::error_type;
     answer_chain<R>(std::move(head),
-                    reply_result<R>(boost::system::in_place_error, message_error<E>(err)),
-                    immediate);
+                    reply_result<R>(boost::system::in_place_error, message_error<E>(err)));
   });
 }
 
 // Answers an entry's callers with a message error, whatever its request type.
 template <class Def, class Error>
-void answer_error(entry<Def>& e, const Error& err, bool immediate = false) {
-  answer_error<Def>(e.request.index(), std::move(e.reply), err, immediate);
+void answer_error(entry<Def>& e, const Error& err) {
+  answer_error<Def>(e.request.index(), std::move(e.reply), err);
 }
 
 // Abandons every caller of the chain `head` (the execution context is gone).

@@ -31,8 +31,7 @@ using on_request_t =
     decltype(std::declval<H&>().on_request(std::declval<Self&>(), std::declval<const R&>()));
 
 template <class H, class Self, class R>
-concept on_request_handler =
-    has_on_request<H, Self, R> &&
+concept on_request_handler = has_on_request<H, Self, R> &&
     returns<on_request_t<H, Self, R>, result<typename R::result_type, typename R::error_type>>;
 
 template <class H, class Self, class Name, class Parameters>

@@ -54,18 +54,16 @@ class hook_executor {
   }
 
   template <class P>
-  requires asio::can_query<const Strand&, const P&>::value
-  decltype(auto) query(const P& p) const noexcept(asio::is_nothrow_query<const Strand&, const P&>::value) {
+  requires asio::can_query<const Strand&, const P&>::value decltype(auto) query(const P& p) const
+      noexcept(asio::is_nothrow_query<const Strand&, const P&>::value) {
     return asio::query(s_, p);
   }
   template <class P>
-  requires asio::can_require<const Strand&, const P&>::value
-  auto require(const P& p) const {
+  requires asio::can_require<const Strand&, const P&>::value auto require(const P& p) const {
     return hook_executor<std::decay_t<decltype(asio::require(s_, p))>>(asio::require(s_, p));
   }
   template <class P>
-  requires asio::can_prefer<const Strand&, const P&>::value
-  auto prefer(const P& p) const {
+  requires asio::can_prefer<const Strand&, const P&>::value auto prefer(const P& p) const {
     return hook_executor<std::decay_t<decltype(asio::prefer(s_, p))>>(asio::prefer(s_, p));
   }
 

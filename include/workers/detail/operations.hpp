@@ -30,7 +30,7 @@ namespace workers::detail {
 template <class Handler>
 void complete_now(Handler&& handler, const worker_executor& io_ex, error_code ec) {
   typed<error_code>(make_waiter<error_code>(std::forward<Handler>(handler), io_ex))
-      ->answer(std::move(ec), true);
+      ->answer(std::move(ec));
 }
 
 // A job posted to the worker's strand with a waiter: if the job is destroyed
@@ -103,10 +103,10 @@ class initiate_push_request : public worker_initiation<Def, Kind> {
                                             {any_cancellation, asio::cancellation_type::none});
     switch (c.push(e, true, &op)) {
       case outcome::queued:
-        typed<error_code>(op)->answer(error_code{}, true);
+        typed<error_code>(op)->answer(error_code{});
         break;
       case outcome::refused:
-        typed<error_code>(op)->answer(make_error_code(errc::closed), true);
+        typed<error_code>(op)->answer(make_error_code(errc::closed));
         break;
       default:
         break;  // parked: the worker admits it, or the close answers it
@@ -130,9 +130,11 @@ class initiate_push_and_wait : public worker_initiation<Def, Kind> {
   void operator()(Handler&& handler, R request) const {
     auto& c = *this->core_;
     typename core<Def, Kind>::entry_type e{
-        std::move(request), {}, make_waiter<reply_result<R>>(std::move(handler), c.executor(), policy)};
+        std::move(request),
+        {},
+        make_waiter<reply_result<R>>(std::move(handler), c.executor(), policy)};
     if (c.push(e, true) == core<Def, Kind>::push_outcome::refused)
-      answer_error(e, worker_closed{c.crash_errors()}, true);
+      answer_error(e, worker_closed{c.crash_errors()});
   }
 };
 
@@ -149,8 +151,8 @@ class initiate_shutdown : public worker_initiation<Def, Kind> {
       complete_now(std::move(handler), c.executor(), error_code{});
       return;
     }
-    waiter_ptr w = make_waiter<error_code>(std::move(handler), c.executor(),
-                                           {effects_kept, effects_kept});
+    waiter_ptr w =
+        make_waiter<error_code>(std::move(handler), c.executor(), {effects_kept, effects_kept});
     c.request_close(close_cause::shutdown);
     c.wait_closed(std::move(w));
   }

@@ -49,8 +49,8 @@ class queue_buffer {
   // What a critical section took out of the buffer: destroyed, or answered,
   // once the lock is released.
   struct leftovers {
-    std::vector<Entry> entries;  // pending requests taken out by a close
-    blocked_list blocked;        // producers still waiting, or that gave up
+    std::vector<Entry> entries;               // pending requests taken out by a close
+    blocked_list blocked;                     // producers still waiting, or that gave up
     std::vector<std::vector<Entry>> storage;  // outgrown vectors (moved-from entries)
     std::vector<waiter_ptr> admitted;         // producers let in: answered `true`
   };
@@ -105,7 +105,12 @@ class queue_buffer {
     const std::size_t from = everything ? 0 : pos_.load(std::memory_order_relaxed);
     out.entries.reserve(batch_.size() - from + incoming_.size());
     for (std::size_t i = from; i < batch_.size(); ++i) out.entries.push_back(std::move(batch_[i]));
-    if (everything) out.storage.push_back(std::move(spare_));
+    if (everything) {
+      out.storage.push_back(std::move(batch_));
+      batch_.clear();
+      out.storage.push_back(std::move(spare_));
+      spare_.clear();
+    }
     for (auto& e : incoming_) out.entries.push_back(std::move(e));
     pos_.store(batch_.size(), std::memory_order_release);
     out.storage.push_back(std::move(incoming_));
@@ -151,7 +156,7 @@ class queue_buffer {
   }
 
   // Destroys the finished batch, outside the lock (its capacity is kept).
-  void collect() { spare_.clear(); }
+  void collect(bool /*everything*/ = false) { spare_.clear(); }
 
  private:
   // Grows `incoming_` without destroying anything under the lock: the old

@@ -59,7 +59,8 @@ class table_state {
     std::lock_guard lock(mutex_);
     std::vector<std::pair<name_type, worker_type>> out;
     out.reserve(workers_.size());
-    for (const auto& [name, c] : workers_) out.emplace_back(name, access::make_worker<worker_type>(c));
+    for (const auto& [name, c] : workers_)
+      out.emplace_back(name, access::make_worker<worker_type>(c));
     return out;
   }
   std::optional<worker_type> find(const name_type& name) const {

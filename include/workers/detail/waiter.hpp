@@ -21,7 +21,6 @@
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/cancellation_type.hpp>
-#include <boost/asio/defer.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/io_context.hpp>
@@ -60,8 +59,8 @@ struct cancellation_policy {
 inline constexpr auto any_cancellation = asio::cancellation_type::terminal |
                                          asio::cancellation_type::partial |
                                          asio::cancellation_type::total;
-inline constexpr auto effects_kept = asio::cancellation_type::terminal |
-                                     asio::cancellation_type::partial;
+inline constexpr auto effects_kept =
+    asio::cancellation_type::terminal | asio::cancellation_type::partial;
 
 // What a caller's cancellation also does, when the request opted in to it:
 // cancel the handler working on it. Armed by the worker while it handles the
@@ -83,7 +82,9 @@ class waiter_base {
   waiter_base(const waiter_base&) = delete;
   waiter_base& operator=(const waiter_base&) = delete;
 
-  bool gave_up() const noexcept { return stage_.load(std::memory_order_acquire) == stage::cancelled; }
+  bool gave_up() const noexcept {
+    return stage_.load(std::memory_order_acquire) == stage::cancelled;
+  }
 
   // Worker side: the work for this caller begins; false if the caller gave up already.
   bool start() noexcept {
@@ -151,8 +152,7 @@ class waiter_base {
                            : s == stage::started ? policy_.started
                                                  : asio::cancellation_type::none;
       if ((type & allowed) == asio::cancellation_type::none) return false;
-      if (stage_.compare_exchange_weak(s, stage::cancelled, std::memory_order_acq_rel))
-        return true;
+      if (stage_.compare_exchange_weak(s, stage::cancelled, std::memory_order_acq_rel)) return true;
     }
   }
   void fire_hook() noexcept {
@@ -197,16 +197,15 @@ struct cancelled_value<std::tuple<std::exception_ptr, T>> {
 template <class T>
 class waiter : public waiter_base {
  public:
-  // Answers unless already answered, cancelled or abandoned. `immediate` is
-  // set when called from the initiating function, which must never complete
-  // inline, or from a thread that is not the worker's.
-  void answer(T&& value, bool immediate = false) {
-    if (claim(stage::answered)) complete(std::move(value), immediate);
+  // Answers unless already answered, cancelled or abandoned; never inline
+  // (from the initiating function or from the worker), always posted.
+  void answer(T&& value) {
+    if (claim(stage::answered)) complete(std::move(value));
   }
 
  protected:
   using waiter_base::waiter_base;
-  virtual void complete(T&& value, bool immediate) = 0;
+  virtual void complete(T&& value) = 0;
 };
 
 template <class T>
@@ -223,11 +222,8 @@ class tracked_work {
   explicit tracked_work(const Executor& ex)
       : ex_(asio::prefer(ex, asio::execution::outstanding_work.tracked)) {}
   template <class F>
-  void post(F&& f, bool immediate) const {
-    if (immediate)
-      asio::post(ex_, std::forward<F>(f));
-    else
-      asio::defer(ex_, std::forward<F>(f));
+  void post(F&& f) const {
+    asio::post(ex_, std::forward<F>(f));
   }
 
  private:
@@ -241,15 +237,8 @@ class tracked_work<asio::any_io_executor> {
  public:
   explicit tracked_work(const asio::any_io_executor& ex) : ex_(track(ex)) {}
   template <class F>
-  void post(F&& f, bool immediate) const {
-    std::visit(
-        [&](const auto& ex) {
-          if (immediate)
-            asio::post(ex, std::forward<F>(f));
-          else
-            asio::defer(ex, std::forward<F>(f));
-        },
-        ex_);
+  void post(F&& f) const {
+    std::visit([&](const auto& ex) { asio::post(ex, std::forward<F>(f)); }, ex_);
   }
 
  private:
@@ -271,7 +260,9 @@ inline constexpr bool is_tuple<std::tuple<T...>> = true;
 
 // Whether waiters completing with T can be cancelled.
 template <class T>
-concept cancellable_value = requires { cancelled_value<T>::get(); };
+concept cancellable_value = requires {
+  cancelled_value<T>::get();
+};
 
 // The completion of a waiter, posted to the handler's executor: the handler
 // and its value. When the handler has an allocator of its own they are kept in
@@ -324,7 +315,8 @@ class waiter_completion {
       storage_allocator alloc(asio::get_associated_allocator(h));
       contents* c = std::allocator_traits<storage_allocator>::allocate(alloc, 1);
       try {
-        std::allocator_traits<storage_allocator>::construct(alloc, c, contents{std::move(h), std::move(value)});
+        std::allocator_traits<storage_allocator>::construct(
+            alloc, c, contents{std::move(h), std::move(value)});
       } catch (...) {
         std::allocator_traits<storage_allocator>::deallocate(alloc, c, 1);
         throw;
@@ -394,26 +386,29 @@ class waiter_op final : public waiter<T> {
   };
 
   waiter_op(Handler&& h, const IoExecutor& io_ex, cancellation_policy policy)
-      : waiter<T>(policy), handler_(std::move(h)), work_(asio::get_associated_executor(*handler_, io_ex)) {}
+      : waiter<T>(policy),
+        handler_(std::move(h)),
+        work_(asio::get_associated_executor(*handler_, io_ex)) {}
 
   void cancel(asio::cancellation_type_t type) {
     if constexpr (cancellable_value<T>) {
       if (!this->claim_for_cancel(type)) return;
-      complete(cancelled_value<T>::get(), true);
+      complete(cancelled_value<T>::get());
       this->fire_hook();
     }
   }
 
   // Never dispatched inline: the worker answers from inside its strand, and a
-  // caller resumed there would run as part of the worker. From the worker's
-  // own thread `defer` queues to that thread's private queue, cheaper than post.
-  void complete(T&& value, bool immediate) override {
+  // caller resumed there would run as part of the worker. Posted, not
+  // deferred: a deferred answer would wait in the worker thread's private
+  // queue until the worker's turn ends (its on_completion, its next requests),
+  // while another thread may take a posted one at once.
+  void complete(T&& value) override {
     Handler handler(std::move(*handler_));
     handler_.reset();
     const tracked_work<executor_type> work(std::move(*work_));
     work_.reset();
-    work.post(waiter_completion<Handler, T>(std::move(handler), std::move(value), slot_installed_),
-              immediate);
+    work.post(waiter_completion<Handler, T>(std::move(handler), std::move(value), slot_installed_));
   }
 
   void drop_handler() noexcept override {
@@ -435,7 +430,8 @@ class waiter_op final : public waiter<T> {
 // Makes the waiter of `handler`, completing with T through its associated
 // executor (`io_ex` if it has none).
 template <class T, class Handler, class IoExecutor>
-waiter_ptr make_waiter(Handler&& handler, const IoExecutor& io_ex, cancellation_policy policy = {}) {
+waiter_ptr make_waiter(Handler&& handler, const IoExecutor& io_ex,
+                       cancellation_policy policy = {}) {
   return waiter_op<T, std::decay_t<Handler>, IoExecutor>::create(std::forward<Handler>(handler),
                                                                  io_ex, policy);
 }

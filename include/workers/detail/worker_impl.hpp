@@ -116,10 +116,10 @@ class worker_impl final : public core<Def, Kind> {
   }
 
   launch_result name_taken() const {
-    return launch_failure(errc::name_taken,
-                          fmt::format("workers: a worker named {} is already live in this table",
-                                      this->full_name()),
-                          std::nullopt, nullptr);
+    return launch_failure(
+        errc::name_taken,
+        fmt::format("workers: a worker named {} is already live in this table", this->full_name()),
+        std::nullopt, nullptr);
   }
 
  private:
@@ -468,7 +468,8 @@ class worker_impl final : public core<Def, Kind> {
       if constexpr (std::is_copy_constructible_v<T>) {
         if (e.reply) answer_value<R>(e, T(value));
         return invoke_hook(
-            // In an optional: GCC 12 takes an empty result type captured by value for uninitialized.
+            // In an optional: GCC 12 takes an empty result type captured by value for
+            // uninitialized.
             [this, &r, st, v = std::optional<T>(std::move(value))] {
               return handlers_.on_completion(self_, r, *v, st);
             },
@@ -622,10 +623,10 @@ class worker_impl final : public core<Def, Kind> {
   std::size_t budget_ = fairness_budget;
   std::optional<wake_reason> resume_pending_;
   cut cut_ = cut::none;
-  bool hook_in_flight_ = false;     // an awaited hook is in flight
-  bool reset_cancellation_ = false;  // the loop coroutine's cancellation state was emitted
-  bool driver_live_ = false;         // a loop coroutine exists
-  bool close_begun_ = false;         // close_tail ran
+  bool hook_in_flight_ = false;       // an awaited hook is in flight
+  bool reset_cancellation_ = false;   // the loop coroutine's cancellation state was emitted
+  bool driver_live_ = false;          // a loop coroutine exists
+  bool close_begun_ = false;          // close_tail ran
   waiter_ptr armed_;                  // the caller whose cancellation is armed
   std::uint64_t request_serial_ = 0;  // numbers the cancellable requests handled
   std::uint64_t armed_request_ = 0;   // the one whose handler runs, if any

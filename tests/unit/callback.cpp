@@ -1,0 +1,128 @@
+// What only a callback worker does: reading on demand (never ahead), the end
+// of its source, read faults, and the idle timeout beside a pending read.
+
+#include "support/calc.hpp"
+#include "support/catch.hpp"
+#include "support/run.hpp"
+
+#include <atomic>
+#include <optional>
+#include <stdexcept>
+
+using namespace test;
+using workers::errc;
+
+namespace {
+const calc_parameters no_parameters{};
+
+struct idle_handlers : calc_handlers {
+  std::shared_ptr<gate_channel> idle;
+  template <class W>
+  void on_no_request(W&) {
+    idle->try_send(boost::system::error_code{});
+  }
+};
+}  // namespace
+
+TEST_CASE("callback: reads 10 requests in order, and the end of the stream closes it normally",
+          "[callback]") {
+  asio::io_context io;
+  auto table = make_callback_table();
+  calc_handlers h;
+  callback_worker w;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto stream = std::make_shared<request_stream>(io.get_executor());
+    const calc_parameters p{.stream = stream};
+    w = co_await launch_as<callback_worker>(table, "c", h, p);
+    for (int i = 1; i <= 10; ++i) stream->send(add{i});
+    stream->close();
+    co_await workers::wait_for_completion(w);
+  });
+  std::vector<std::string> expected{"launch c"};
+  for (int i = 1; i <= 10; ++i) expected.push_back(fmt::format("done add {}", i));
+  expected.push_back("close");
+  REQUIRE(h.j->snapshot() == expected);
+  REQUIRE_FALSE(std::get<workers::closed>(workers::status(w)).crash_errors);
+}
+
+TEST_CASE("callback: a plain read is called only when the worker wants a request", "[callback]") {
+  asio::io_context io;
+  auto source = std::make_shared<std::deque<calc_any>>();
+  auto reads = std::make_shared<int>(0);  // the strand only
+  auto table = calc::create_table(
+      workers::callback_source{[source, reads](callback_worker&) -> std::optional<calc_any> {
+        ++*reads;
+        if (source->empty()) return std::nullopt;
+        auto r = std::move(source->front());
+        source->pop_front();
+        return r;
+      }});
+  calc_handlers h;
+  busy_gate gate(io.get_executor());
+  source->push_back(gate.request());
+  for (int i = 1; i <= 3; ++i) source->push_back(add{i});
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_as<callback_worker>(table, "c", h, no_parameters);
+    co_await gate.entered();
+    // Busy: nothing was read ahead, nothing is pending.
+    const auto while_busy = co_await workers::with_state(w, [&](int&) { return *reads; });
+    REQUIRE(while_busy == 1);
+    REQUIRE(workers::pending_requests_length(w) == 0);
+    REQUIRE(workers::current_request(w)->view == "hold");
+    gate.open();
+    co_await workers::wait_for_completion(w);  // the source ran dry
+  });
+  REQUIRE(*reads == 5);  // hold, three adds, and the end
+  REQUIRE(h.j->snapshot() == std::vector<std::string>{"launch c", "done hold", "done add 1",
+                                                      "done add 2", "done add 3", "close"});
+}
+
+TEST_CASE("callback: the idle timeout fires while a read is pending and loses nothing",
+          "[callback]") {
+  asio::io_context io;
+  auto table = make_callback_table();
+  idle_handlers h;
+  h.idle = std::make_shared<gate_channel>(io.get_executor(), 1024);
+  run(io, [&]() -> asio::awaitable<void> {
+    auto stream = std::make_shared<request_stream>(io.get_executor());
+    const calc_parameters p{.stream = stream};
+    const workers::launch_options idle_after{std::chrono::milliseconds(2)};
+    auto r = co_await workers::launch(table, io.get_executor(), "c", p, h, idle_after);
+    auto w = *r;
+    for (int amount : {5, 7}) {
+      for (int i = 0; i < 3; ++i) co_await h.idle->async_receive(asio::use_awaitable);
+      stream->send(add{amount});
+    }
+    busy_gate gate(io.get_executor());
+    stream->send(gate.request());
+    co_await gate.entered();
+    gate.open();
+    const auto sum = co_await workers::with_state(w, [](int& s) { return s; });
+    REQUIRE(sum == 12);
+    co_await workers::shutdown(w);
+  });
+  REQUIRE(h.j->closes == 1);
+}
+
+TEST_CASE("callback: a read that throws crashes the worker", "[callback]") {
+  asio::io_context io;
+  auto table = calc::create_table(workers::callback_source{
+      [](callback_worker& self) -> asio::awaitable<std::optional<calc_any>> {
+        auto r = co_await self.parameters().stream->read();
+        if (r && std::holds_alternative<boom>(*r)) throw std::runtime_error("bad read");
+        co_return r;
+      }});
+  calc_handlers h;
+  callback_worker w;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto stream = std::make_shared<request_stream>(io.get_executor());
+    const calc_parameters p{.stream = stream};
+    w = co_await launch_as<callback_worker>(table, "c", h, p);
+    stream->send(add{1});
+    stream->send(boom{});
+    co_await workers::wait_for_completion(w);
+  });
+  REQUIRE(std::get<workers::closed>(workers::status(w)).crash_errors ==
+          workers::error_list{"read threw: bad read"});
+  REQUIRE(h.j->snapshot() == std::vector<std::string>{"launch c", "done add 1", "close"});
+}

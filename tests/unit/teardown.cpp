@@ -1,0 +1,164 @@
+// What a destroyed execution context does to its workers: they are abandoned,
+// as Asio abandons pending operations, and nothing that outlives the context
+// (a handle, a caller's cancellation signal, a table) refers to it afterwards.
+
+#include "support/calc.hpp"
+#include "support/catch.hpp"
+#include "support/run.hpp"
+
+#include <atomic>
+#include <future>
+#include <memory>
+#include <optional>
+
+using namespace test;
+using namespace std::chrono_literals;
+using boost::system::error_code;
+
+TEST_CASE("teardown: destroying the io_context with live workers and waiting callers is clean",
+          "[teardown]") {
+  auto table = make_table();
+  calc_handlers h;
+  calc_worker busy, idle;
+  std::future<workers::reply_result<add>> queued;
+  {
+    asio::io_context io;
+    run(io, [&]() -> asio::awaitable<void> {
+      busy = co_await launch_ok(table, "busy", h);
+      idle = co_await launch_ok(table, "idle");
+      busy_gate gate(io.get_executor());
+      workers::push_request_now(busy, gate.request());
+      co_await gate.entered();  // busy is suspended in an awaitable handler
+      queued = workers::push_request_and_wait(busy, add{1}, asio::use_future);
+    });
+    REQUIRE(table.size() == 2);
+  }  // no shutdown: the context dies with a handler in flight, a queued caller and a parked loop
+  REQUIRE(table.size() == 0);
+  for (const auto* w : {&busy, &idle}) {
+    const auto st = workers::status(*w);
+    REQUIRE(std::holds_alternative<workers::closed>(st));
+    REQUIRE(std::get<workers::closed>(st).crash_errors->at(0).find("abandoned") !=
+            std::string::npos);
+  }
+  // The queued caller was abandoned with the context, as Asio abandons pending operations.
+  REQUIRE_THROWS_AS(queued.get(), std::future_error);
+  REQUIRE(h.j->closes == 0);
+  // A push to a worker whose context is gone is refused.
+  REQUIRE_FALSE(workers::push_request_now(idle, add{1}));
+}
+
+// ---- A closed worker's strand outliving its io_context ----
+TEST_CASE("teardown: a closed worker's last handle may be dropped after its io_context is gone",
+          "[teardown]") {
+  // Fails under ASan only: heap-use-after-free in the strand's destructor,
+  // which reaches into the destroyed context's strand service.
+  auto table = make_table();
+  calc_handlers h;
+  calc_worker w;  // outlives the io_context
+  {
+    asio::io_context io;
+    run(io, [&]() -> asio::awaitable<void> {
+      w = co_await launch_ok(table, "closed-early", h);
+      co_await workers::shutdown(w);
+    });
+  }  // run() returned: the worker had closed; the context is destroyed
+  REQUIRE(std::holds_alternative<workers::closed>(workers::status(w)));
+  w = calc_worker{};  // the last reference: the worker and its strand go now
+  REQUIRE(h.j->closes == 1);
+  REQUIRE(table.size() == 0);
+}
+
+// ---- Canceler hooks of an abandoned worker ----
+TEST_CASE("teardown: a worker abandoned with its io_context runs its canceler hooks",
+          "[teardown]") {
+  auto table = make_table();
+  calc_handlers h;
+  calc_worker w;
+  auto hooks = std::make_shared<std::atomic<int>>(0);
+  {
+    asio::io_context io;
+    run(io, [&]() -> asio::awaitable<void> {
+      w = co_await launch_ok(table, "abandoned", h);
+      workers::canceler(w).on_cancel([hooks] { ++*hooks; });
+    });
+  }  // no shutdown: the context is destroyed under the running worker
+  REQUIRE(std::holds_alternative<workers::closed>(workers::status(w)));
+  CHECK(*hooks == 1);
+  CHECK(workers::canceler(w).canceled());
+}
+
+// ---- A cancellation signal outliving the io_context ----
+TEST_CASE(
+    "teardown: a caller's cancellation signal may outlive the io_context its pending push "
+    "waited on",
+    "[teardown]") {
+  // Fails under ASan only: heap-use-after-free when the signal is destroyed.
+  std::optional<asio::cancellation_signal> signal(std::in_place);  // outlives the io_context
+  auto table = make_table();
+  calc_handlers h;
+  auto answered = std::make_shared<std::atomic<int>>(0);
+  {
+    asio::io_context io;
+    run(io, [&]() -> asio::awaitable<void> {
+      auto w = co_await launch_ok(table, "cancellable", h);
+      busy_gate gate(io.get_executor());
+      workers::push_request_now(w, gate.request());
+      co_await gate.entered();
+      // Queued behind the held request when the context goes.
+      workers::push_request_and_wait(
+          w, add{1},
+          asio::bind_cancellation_slot(signal->slot(),
+                                       [answered](workers::reply_result<add>) { ++*answered; }));
+      REQUIRE(workers::pending_requests_length(w) == 1);
+    });
+  }  // abandons the worker and its queued caller
+  REQUIRE(table.size() == 0);
+  signal.reset();         // destroys what the push left in the signal's slot
+  CHECK(*answered == 0);  // abandoned, as Asio abandons pending operations
+}
+
+// ---- An io_context destroyed during an awaitable on_launch ----
+namespace {
+// An awaitable on_launch that waits for what never comes.
+struct stuck_launch : calc_handlers {
+  gate_channel* entered = nullptr;
+  gate_channel* never = nullptr;
+
+  asio::awaitable<workers::result<int, std::string>> on_launch(calc_worker&, const std::string&,
+                                                               const calc_parameters&) {
+    entered->try_send(error_code{});
+    co_await never->async_receive(asio::use_awaitable);
+    co_return 0;
+  }
+};
+}  // namespace
+
+TEST_CASE("teardown: an io_context destroyed during an awaitable on_launch abandons the worker",
+          "[teardown]") {
+  // Besides the checks below, under ASan: destroying the table at the end is a
+  // stack-use-after-scope (the queued caller's work on the dead io_context).
+  auto table = make_table();
+  std::optional<calc_worker> w;
+  {
+    asio::io_context io;
+    gate_channel entered(io.get_executor(), 1);
+    gate_channel never(io.get_executor(), 1);
+    stuck_launch h;
+    h.entered = &entered;
+    h.never = &never;
+    run(io, [&]() -> asio::awaitable<void> {
+      auto ex = co_await asio::this_coro::executor;
+      std::string name = "stuck";
+      calc_parameters p;
+      workers::launch(table, ex, std::move(name), p, h, [](auto) {});
+      co_await entered.async_receive(asio::use_awaitable);  // on_launch waits now
+      w = workers::find_opt(table, "stuck");
+      REQUIRE(w);
+      workers::push_request_and_wait(*w, add{1}, [](workers::reply_result<add>) {});
+    });
+  }  // the context is destroyed under the launching worker
+  REQUIRE(w);
+  INFO("status after the context was destroyed: " << fmt::format("{}", workers::status(*w)));
+  CHECK(table.size() == 0);
+  CHECK(std::holds_alternative<workers::closed>(workers::status(*w)));
+}
