@@ -41,7 +41,7 @@ caf::actor_system_config make_config(int threads) {
   return cfg;
 }
 
-// ---- A and C ----------------------------------------------------------------
+// A and C.
 
 struct fire_result {
   bench::stamp begin;
@@ -160,7 +160,7 @@ void fire_two_threads(benchmark::State& state, bool bounded) {
   }
 }
 
-// ---- B ------------------------------------------------------------------------
+// B.
 
 caf::behavior echo_worker(caf::event_based_actor*, std::latch* ready) {
   if (ready) ready->count_down();
@@ -264,7 +264,7 @@ void roundtrip_two_threads(benchmark::State& state) {
   }
 }
 
-// ---- D ------------------------------------------------------------------------
+// D.
 
 struct idle_state {
   std::uint64_t sum = 0;

@@ -43,7 +43,7 @@ namespace {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-// ---- the group ------------------------------------------------------------------
+// The group.
 
 struct bench_name {
   static constexpr std::string_view base[] = {"bench"};
@@ -121,7 +121,7 @@ group::worker<Kind> launch_blocking(const group::table<Kind>& table,
   return w;
 }
 
-// ---- A and C: fire and forget, on an infinite (A) or a bounded (C) queue ----------
+// A and C: fire and forget, on an infinite (A) or a bounded (C) queue.
 
 template <class Kind>
 group::table<Kind> make_table() {
@@ -227,7 +227,7 @@ void fire_two_threads(benchmark::State& state) {
   }
 }
 
-// ---- B: push_request_and_wait round trips -------------------------------------------
+// B: push_request_and_wait round trips.
 
 asio::awaitable<void> round_trips(W w, bench::stamp& begin, bench::stamp& end, bool& ok) {
   begin = bench::stamp::now();
@@ -294,7 +294,7 @@ void b2(benchmark::State& state) {
   }
 }
 
-// ---- D: idle workers --------------------------------------------------------------
+// D: idle workers.
 
 void idle(benchmark::State& state) {
   bench::pin_cpu pin;

@@ -19,14 +19,13 @@
 // "A1/<peer>/iterations:1/manual_time"; report.py and --benchmark_filter only
 // look at the leading "<workload>/<peer>").  Repetitions (>= 5) and medians
 // come from the command line (--benchmark_repetitions=5
-// --benchmark_report_aggregates_only=true), see bench.run in CMakeLists.txt.
+// Benchmark_report_aggregates_only=true), see bench.run in CMakeLists.txt.
 // Register only the workloads that make sense for the peer; a peer that cannot
 // run one simply does not register it (report.py prints "n/a").
 // Check the result of every batch (sum / replies) and on a mismatch
 // `return bench::fail(state, "...");` from inside the loop.
 //
 // TIMING CONVENTION (identical for every peer)
-// --------------------------------------------
 // The reported time IS the cost of one operation in ns: each iteration runs a
 // whole batch (bench::fire_count requests, bench::roundtrip_count round trips,
 // or bench::idle_workers workers) and calls
@@ -48,7 +47,6 @@
 //     takes `begin`.
 //
 // WORKLOADS (semantics every peer implements)
-// -------------------------------------------
 //   A1  fire-and-forget, producer and worker on ONE thread: the producer sends
 //       the values 0..fire_count-1 (std::uint64_t) to one worker, which sums
 //       them; check the sum against bench::expected_sum(fire_count).  Queue:
@@ -69,7 +67,6 @@
 //       worker) and uses (launch + shutdown) per worker as the reported time.
 //
 // THREADING
-// ---------
 //   * Single-thread workloads (A1, B1, C1, D): construct `bench::pin_cpu pin;`
 //     at the top of the benchmark function (before any thread or context is
 //     created: threads created while pinned inherit the mask).  io_contexts
@@ -116,7 +113,7 @@
 
 namespace bench {
 
-// ---- constants -------------------------------------------------------------
+// Constants.
 
 inline constexpr std::size_t fire_count = 1'000'000;     // A, C: requests per batch
 inline constexpr std::size_t roundtrip_count = 100'000;  // B: round trips per batch
@@ -127,7 +124,7 @@ inline constexpr std::size_t idle_threads = 10'000;      // D for the threads pe
 
 constexpr std::uint64_t expected_sum(std::uint64_t n) { return n * (n - 1) / 2; }
 
-// ---- allocation counter (operator new replacement lives in bench_main.cpp) --
+// Allocation counter (operator new replacement lives in bench_main.cpp).
 
 namespace detail {
 extern std::atomic<std::uint64_t> allocation_count;
@@ -144,7 +141,7 @@ inline std::uint64_t allocated_bytes() noexcept {
   return detail::allocation_bytes.load(std::memory_order_relaxed);
 }
 
-// ---- memory -------------------------------------------------------------------
+// Memory.
 
 /// VmRSS of this process in bytes (from /proc/self/status), 0 if unavailable.
 inline std::int64_t rss_bytes() {
@@ -165,7 +162,7 @@ inline std::int64_t rss_bytes() {
 /// not hidden by memory a previous repetition left in malloc's free lists.
 inline void trim_heap() { ::malloc_trim(0); }
 
-// ---- CPU pinning --------------------------------------------------------------
+// CPU pinning.
 
 /// RAII: pins the calling thread to CPU 1 (or the highest allowed CPU if 1 is
 /// not allowed) and restores the previous affinity mask on destruction.
@@ -194,7 +191,7 @@ class pin_cpu {
   bool active_ = false;
 };
 
-// ---- timing -------------------------------------------------------------------
+// Timing.
 
 using clock = std::chrono::steady_clock;
 
@@ -280,7 +277,7 @@ class idle_run {
   clock::time_point done_{};
 };
 
-// ---- registration -------------------------------------------------------------
+// Registration.
 
 using bench_fn = void (*)(benchmark::State&);
 

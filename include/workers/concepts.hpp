@@ -14,8 +14,9 @@
 /// **Request** (`request_parameter`)
 ///   1. `Q::types` is `workers::request_types<R...>`, the closed set of requests;
 ///   2. every `R` is a `request`: a movable object type with `R::result_type` and
-///      `R::error_type`, both movable object types (`workers::unit` for "nothing",
-///      `workers::never` for a request that cannot fail);
+///      `R::error_type`, both movable object types (`workers::unit` for "nothing");
+///      the error type default-constructible, as `result` needs, or `workers::never`
+///      for a request that cannot fail;
 ///   3. `Q::view_type` is copyable and formattable, and `Q::view(const R&)` returns
 ///      it for every `R`.
 ///
@@ -119,11 +120,17 @@ concept state_viewable = requires(const typename T::state_type& s,
 };
 }  // namespace detail
 
+namespace detail {
+// An error type `result` can carry (it default-constructs it), or `never`.
+template <class E>
+concept error_type = movable_object<E> &&
+    (std::is_default_constructible_v<E> || std::is_same_v<std::remove_cv_t<E>, never>);
+}  // namespace detail
+
 /// @brief Request requirement 2: one request type with its result and error types.
 template <class R>
 concept request = detail::movable_object<R> && detail::has_result_and_error<R> &&
-    detail::movable_object<typename R::result_type> &&
-    detail::movable_object<typename R::error_type>;
+    detail::movable_object<typename R::result_type> && detail::error_type<typename R::error_type>;
 
 /// @brief Name requirement 2: the type naming one worker.
 template <class T>

@@ -297,18 +297,17 @@ inline callback_table make_callback_table() {
 
 // Launches a worker or fails the test. Handlers are passed as named objects
 // (lvalues): GCC 12 mishandles class temporaries created inside a co_await
-// expression (see README, "Compilers").
-template <class Table>
-asio::awaitable<typename Table::worker_type> launch_ok(Table table, std::string name,
-                                                       calc_handlers h, calc_parameters p) {
+// expression (see README, "Compilers"). Any handlers type, never sliced.
+template <class Table, class H = calc_handlers>
+asio::awaitable<typename Table::worker_type> launch_ok(Table table, std::string name, H h,
+                                                       calc_parameters p) {
   auto ex = co_await asio::this_coro::executor;
   auto r = co_await workers::launch(table, ex, std::move(name), p, std::move(h));
   if (!r) throw std::runtime_error(fmt::format("launch failed: {}", r.error()));
   co_return *r;
 }
-template <class Table>
-asio::awaitable<typename Table::worker_type> launch_ok(Table table, std::string name,
-                                                       calc_handlers h) {
+template <class Table, class H>
+asio::awaitable<typename Table::worker_type> launch_ok(Table table, std::string name, H h) {
   co_return co_await launch_ok(std::move(table), std::move(name), std::move(h), calc_parameters{});
 }
 template <class Table>
@@ -319,9 +318,9 @@ asio::awaitable<typename Table::worker_type> launch_ok(Table table, std::string 
 
 // Launches a worker of kind W or fails the test; handlers and parameters are
 // taken by reference to named objects (see README, Compilers).
-template <class W>
-asio::awaitable<W> launch_as(const calc::table<typename W::kind>& table, std::string name,
-                             calc_handlers& h, const calc_parameters& p) {
+template <class W, class H>
+asio::awaitable<W> launch_as(const calc::table<typename W::kind>& table, std::string name, H& h,
+                             const calc_parameters& p) {
   auto r =
       co_await workers::launch(table, co_await asio::this_coro::executor, std::move(name), p, h);
   if (!r) throw std::runtime_error(fmt::format("launch failed: {}", r.error()));

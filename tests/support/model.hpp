@@ -97,7 +97,7 @@ inline std::string describe(const sequence& s) {
                      s.drop_context ? ", context dropped at the end" : "", fmt::join(ops, "; "));
 }
 
-// ---- the reference model ----
+// The reference model.
 
 class reference {
  public:
@@ -373,7 +373,7 @@ class reference {
   bool hook_threw_ = false;
 };
 
-// ---- the real library ----
+// The real library.
 
 // What a completion said, in the model's words.
 inline std::string outcome(boost::system::error_code ec) { return ec ? "aborted" : "done"; }

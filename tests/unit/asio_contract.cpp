@@ -70,7 +70,7 @@ constexpr bool with_state_takes = requires(W& w, Token t) {
       w, [](int&) {}, t);
 };
 
-// ---- no side effect before the initiation runs ----
+// No side effect before the initiation runs.
 
 // Holds its worker inside a handler, where it creates a shutdown with `deferred`.
 struct deferring : calc_handlers {
@@ -153,7 +153,7 @@ TEST_CASE("asio: an operation launched after the worker closed and every handle 
   });
 }
 
-// ---- outstanding work on the handler's executor ----
+// Outstanding work on the handler's executor.
 
 namespace {
 // Starts an operation whose handler is bound to a second io_context, runs that
@@ -228,7 +228,7 @@ TEST_CASE("asio: while an operation waits, its handler's executor has outstandin
   io.run();
 }
 
-// ---- the handler's allocator ----
+// The handler's allocator.
 
 namespace {
 struct allocation_counts {
@@ -296,7 +296,7 @@ TEST_CASE("asio: memory from the handler's allocator is freed before the handler
   }
 }
 
-// ---- exception-safe creation ----
+// Exception-safe creation.
 
 namespace {
 // A handler whose move constructor throws once armed.
@@ -345,7 +345,7 @@ TEST_CASE("asio: an operation whose handler cannot be moved in throws and leaves
   });
 }
 
-// ---- named, constrained initiations and the default token ----
+// Named, constrained initiations and the default token.
 
 namespace {
 // A completion token whose async_result records what the initiation offers.
@@ -389,7 +389,7 @@ TEST_CASE("asio: initiations are named objects with the worker's executor, token
   io.run();
 }
 
-// ---- per-operation cancellation, by type ----
+// Per-operation cancellation, by type.
 
 TEST_CASE("asio: push_request_and_wait honours total cancellation only while its request is queued",
           "[asio]") {
@@ -457,7 +457,7 @@ TEST_CASE("asio: shutdown refuses total cancellation, wait_for_completion and wi
   });
 }
 
-// ---- one cancellation vocabulary ----
+// One cancellation vocabulary.
 
 TEST_CASE("asio: a caller that gave up sees operation_aborted, whichever operation it was",
           "[asio]") {

@@ -358,7 +358,7 @@ TEST_CASE("cancellation: a caller's late cancellation does not reach the next re
   REQUIRE(std::find(events.begin(), events.end(), "done hold") != events.end());
 }
 
-// ---- A shutdown during an awaitable on_launch ----
+// A shutdown during an awaitable on_launch.
 namespace {
 // An awaitable on_launch that pushes twice to its own bounded queue of 1: the
 // second push waits for room that only the running worker can make.
@@ -415,7 +415,7 @@ TEST_CASE(
   CHECK(*h.pushes_answered == 2);
 }
 
-// ---- A handler that catches the close's cancellation ----
+// A handler that catches the close's cancellation.
 namespace {
 // A handler that catches the cancellation of its awaited operation and returns a value.
 struct swallows_cancellation : calc_handlers {
@@ -462,4 +462,68 @@ TEST_CASE(
                                               : fmt::format("{}", got->error())));
   CHECK_FALSE(got->has_value());
   CHECK((!got->has_value() && got->error().is_closed()));
+}
+
+namespace {
+// Records why it closes, and the status it can read meanwhile.
+struct reason_recorder : calc_handlers {
+  std::shared_ptr<std::vector<workers::close_reason>> reasons =
+      std::make_shared<std::vector<workers::close_reason>>();
+  template <class W>
+  void on_close(W&, const workers::close_reason& why) {
+    reasons->push_back(why);
+  }
+};
+}  // namespace
+
+TEST_CASE("closing: on_close is told why the worker closes, with the crash errors", "[closing]") {
+  using workers::close_cause;
+  struct scenario {
+    const char* name;
+    calc_parameters parameters;
+    std::optional<calc_any> request;  // none: a plain shutdown
+    close_cause cause;
+    bool crashed;
+  };
+  const std::vector<scenario> scenarios = {
+      {"shutdown", {}, std::nullopt, close_cause::shutdown, false},
+      {"on_error shutdown",
+       {.policy = on_error_policy::shutdown},
+       fail{"no"},
+       close_cause::on_error_shutdown,
+       false},
+      {"on_error crash", {.policy = on_error_policy::crash}, fail{"no"}, close_cause::crash, true},
+      {"handler exception", {}, boom{}, close_cause::handler_exception, true},
+  };
+  for (const auto& s : scenarios) {
+    INFO(s.name);
+    asio::io_context io;
+    auto table = make_table();
+    reason_recorder h;
+    run(io, [&]() -> asio::awaitable<void> {
+      auto w = co_await launch_ok(table, "why", h, s.parameters);
+      if (s.request)
+        std::visit([&](auto r) { workers::push_request_now(w, std::move(r)); }, *s.request);
+      else
+        workers::trigger_shutdown(w);
+      co_await workers::wait_for_completion(w);
+    });
+    REQUIRE(h.reasons->size() == 1);
+    CHECK(h.reasons->front().cause == s.cause);
+    CHECK(h.reasons->front().crashed() == s.crashed);
+  }
+  // The end of a callback source.
+  asio::io_context io;
+  auto table = make_callback_table();
+  reason_recorder h;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto stream = std::make_shared<request_stream>(io.get_executor());
+    const calc_parameters p{.stream = stream};
+    auto w = co_await launch_as<callback_worker>(table, "source", h, p);
+    stream->close();
+    co_await workers::wait_for_completion(w);
+  });
+  REQUIRE(h.reasons->size() == 1);
+  CHECK(h.reasons->front().cause == close_cause::end_of_source);
+  CHECK_FALSE(h.reasons->front().crashed());
 }

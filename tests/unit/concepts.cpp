@@ -49,6 +49,13 @@ struct infallible {
   using result_type = int;
   using error_type = workers::never;
 };
+struct picky_error {
+  struct error {
+    explicit error(int) {}
+  };
+  using result_type = int;
+  using error_type = error;
+};
 
 // A one-request group, for handlers_for.
 struct one_requests {
@@ -129,6 +136,7 @@ TEST_CASE("concepts: unit names a worker, never is an error type that cannot occ
   STATIC_REQUIRE(workers::name_parameter<unit_name>);
   STATIC_REQUIRE_FALSE(std::is_default_constructible_v<workers::never>);
   STATIC_REQUIRE(workers::request<infallible>);
+  STATIC_REQUIRE_FALSE(workers::request<picky_error>);  // result cannot carry it
   REQUIRE(std::hash<workers::unit>{}(workers::unit{}) ==
           std::hash<workers::unit>{}(workers::unit{}));
 }

@@ -128,7 +128,7 @@ TEST_CASE("concurrency: introspection from other threads while workers are busy"
   for (auto& t : pool) t.join();
 }
 
-// ---- pending_requests with several producers ----
+// Pending_requests with several producers.
 TEST_CASE("concurrency: pending_requests lists requests oldest first with several producer threads",
           "[concurrency]") {
   asio::io_context io;
@@ -179,7 +179,7 @@ TEST_CASE("concurrency: pending_requests lists requests oldest first with severa
   CHECK(inversion == pending.end());
 }
 
-// ---- An awaitable handler that never suspends ----
+// An awaitable handler that never suspends.
 namespace {
 struct tick_name {
   static constexpr std::string_view base[] = {"test", "tick"};

@@ -132,7 +132,7 @@ TEST_CASE("lifecycle: a worker outlives its destroyed table and still works", "[
   REQUIRE(h.j->closes == 1);
 }
 
-// ---- A canceler hook that throws ----
+// A canceler hook that throws.
 TEST_CASE(
     "faults: a canceler hook that throws still lets every waiter be answered and run() return",
     "[faults]") {
@@ -162,7 +162,7 @@ TEST_CASE(
   CHECK(std::holds_alternative<workers::closed>(workers::status(w)));
 }
 
-// ---- User code run under the worker's locks ----
+// User code run under the worker's locks.
 namespace {
 // A group whose request's destructor calls into its own worker.
 struct probe_name {

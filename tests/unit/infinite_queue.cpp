@@ -185,7 +185,7 @@ TEST_CASE("fairness: a worker flooded with requests does not starve other tasks"
   });
 }
 
-// ---- The caller answered before on_completion ----
+// The caller answered before on_completion.
 namespace {
 // on_completion waits until the request's caller has been answered (5 s at most).
 struct completion_waits : calc_handlers {
@@ -239,4 +239,46 @@ TEST_CASE("queue: a push_request_and_wait caller is answered before on_completio
   REQUIRE(value == 5);
   INFO("on_completion: 1 = saw its caller answered, 2 = waited 5 s in vain");
   CHECK(*h.seen == 1);
+}
+
+namespace {
+// A group whose request cannot fail: its error type is workers::never (OCaml's empty type).
+struct sure_thing {
+  using result_type = int;
+  using error_type = workers::never;
+  int value = 0;
+};
+struct sure_requests {
+  using types = workers::request_types<sure_thing>;
+  using view_type = std::string;
+  static std::string view(const sure_thing& r) { return fmt::format("sure {}", r.value); }
+};
+using sure = workers::make_single<calc_name, sure_requests, calc_types>;
+struct sure_handlers {
+  workers::result<int, workers::never> on_request(sure::worker<workers::queue<workers::infinite>>&,
+                                                  const sure_thing& r) {
+    return r.value * 2;
+  }
+  template <class W, class R>
+  void on_completion(W&, const R&, const int&, const workers::request_status&) {}
+  template <class W, class R>
+  workers::error_action on_error(W&, const workers::request_status&, const R&,
+                                 const workers::never&) {
+    return workers::error_action::proceed();
+  }
+};
+}  // namespace
+
+TEST_CASE("queue: a request that cannot fail has the error type never", "[queue]") {
+  asio::io_context io;
+  auto table = sure::create_table(workers::infinite_queue{});
+  run(io, [&]() -> asio::awaitable<void> {
+    sure_handlers h;
+    // Launched with the io_context itself, as Asio's I/O objects are made.
+    auto w = (co_await workers::launch(table, io, "sure", calc_parameters{}, h)).value();
+    auto r = co_await workers::push_request_and_wait(w, sure_thing{21});
+    REQUIRE(r.has_value());
+    REQUIRE(*r == 42);
+    co_await workers::shutdown(w);
+  });
 }

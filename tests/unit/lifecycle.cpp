@@ -321,7 +321,7 @@ TEST_CASE("launch: value() of a failed launch throws system_error naming the wor
   }
 }
 
-// ---- Shutdown from code on the worker's strand that is none of its handlers ----
+// Shutdown from code on the worker's strand that is none of its handlers.
 namespace {
 // What the child worker saw of its parent from inside its handler.
 struct parent_report {

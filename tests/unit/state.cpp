@@ -44,7 +44,7 @@ TEST_CASE("state: throws a clear logic_error off the strand, before launch and a
   });
 }
 
-// ---- A with_state function that throws ----
+// A with_state function that throws.
 TEST_CASE("state: a with_state function that throws reaches its caller, not io_context::run()",
           "[state]") {
   asio::io_context io;
@@ -69,7 +69,7 @@ TEST_CASE("state: a with_state function that throws reaches its caller, not io_c
   CHECK(returned);
 }
 
-// ---- with_state completing on another io_context ----
+// With_state completing on another io_context.
 TEST_CASE("state: with_state keeps the io_context of its bound completion running until it ran",
           "[state]") {
   asio::io_context io;

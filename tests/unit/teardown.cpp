@@ -47,7 +47,7 @@ TEST_CASE("teardown: destroying the io_context with live workers and waiting cal
   REQUIRE_FALSE(workers::push_request_now(idle, add{1}));
 }
 
-// ---- A closed worker's strand outliving its io_context ----
+// A closed worker's strand outliving its io_context.
 TEST_CASE("teardown: a closed worker's last handle may be dropped after its io_context is gone",
           "[teardown]") {
   // Fails under ASan only: heap-use-after-free in the strand's destructor,
@@ -68,7 +68,7 @@ TEST_CASE("teardown: a closed worker's last handle may be dropped after its io_c
   REQUIRE(table.size() == 0);
 }
 
-// ---- Canceler hooks of an abandoned worker ----
+// Canceler hooks of an abandoned worker.
 TEST_CASE("teardown: a worker abandoned with its io_context runs its canceler hooks",
           "[teardown]") {
   auto table = make_table();
@@ -87,7 +87,7 @@ TEST_CASE("teardown: a worker abandoned with its io_context runs its canceler ho
   CHECK(workers::canceler(w).canceled());
 }
 
-// ---- A cancellation signal outliving the io_context ----
+// A cancellation signal outliving the io_context.
 TEST_CASE(
     "teardown: a caller's cancellation signal may outlive the io_context its pending push "
     "waited on",
@@ -117,7 +117,7 @@ TEST_CASE(
   CHECK(*answered == 0);  // abandoned, as Asio abandons pending operations
 }
 
-// ---- An io_context destroyed during an awaitable on_launch ----
+// An io_context destroyed during an awaitable on_launch.
 namespace {
 // An awaitable on_launch that waits for what never comes.
 struct stuck_launch : calc_handlers {

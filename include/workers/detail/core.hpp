@@ -110,7 +110,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     if (registry_) registry_->remove(this);
   }
 
-  // ---- identity: any thread ----
+  // Identity: any thread.
 
   const name_type& name() const noexcept { return name_; }
   std::string full_name() const { return Def::full_name(name_); }
@@ -134,7 +134,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     registry_->add(this);
   }
 
-  // ---- lifecycle: any thread ----
+  // Lifecycle: any thread.
 
   phase current_phase() const noexcept { return phase_.load(std::memory_order_acquire); }
   bool is_shutting_down() const noexcept { return refuses_work(current_phase()); }
@@ -152,7 +152,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     return reason_ ? reason_->crash_errors : std::nullopt;
   }
 
-  // ---- the close (SPEC §5): the one way a worker ends ----
+  // The close (SPEC §5): the one way a worker ends.
   //
   //   1. refuse new work              request_close (any thread): the phase becomes closing
   //   2. cancel the hook in flight    close_requested (strand), unless the close
@@ -194,7 +194,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     add_crash_errors_locked(std::move(errors));
   }
 
-  // ---- producers: any thread ----
+  // Producers: any thread.
 
   enum class push_outcome { queued, waiting, full, refused };
 
@@ -229,7 +229,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     return queued(lock);
   }
 
-  // ---- waiters: any thread ----
+  // Waiters: any thread.
 
   // Answers `w` (a waiter<error_code>) once the worker has closed.
   void wait_closed(waiter_ptr w) {
@@ -276,7 +276,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     strand_.post(std::forward<F>(f));
   }
 
-  // ---- introspection: any thread ----
+  // Introspection: any thread.
 
   std::size_t table_size() const {
     auto table = table_.lock();
@@ -303,7 +303,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     return buffer_.size();
   }
 
-  // ---- state: the worker's strand only ----
+  // State: the worker's strand only.
 
   state_type* state_ptr() noexcept { return state_ ? &*state_ : nullptr; }
 
@@ -342,7 +342,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   using buffer_type = typename buffer_for<Kind, Def>::type;
   using leftovers = typename buffer_type::leftovers;
 
-  // ---- worker side: the strand only ----
+  // Worker side: the strand only.
 
   // The executor of the worker's coroutines (see hook_executor.hpp).
   asio::any_io_executor hook_executor() const { return strand_.hook_executor(); }
@@ -495,7 +495,10 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
       run_canceler_hooks();
       for (auto& w : waiters) w->abandon();
     }
-    // What refers to the context must go before its services do.
+    // What refers to the context must go before its services do: a reader
+    // waiting for demand is handed back to the context, which destroys it.
+    if constexpr (is_callback)
+      if (strand_.valid()) demand_.release(strand_.get());
     timer_.reset();
     work_ = std::monostate{};
     cancel_signal_.slot().clear();

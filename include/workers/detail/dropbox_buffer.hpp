@@ -49,7 +49,7 @@ class dropbox_buffer {
 
   explicit dropbox_buffer(std::size_t /*capacity*/) {}
 
-  // ---- under the producers' lock ----
+  // Under the producers' lock.
 
   bool must_wait() const noexcept { return false; }
   void push(entry_type&& e, leftovers& out) {
@@ -86,7 +86,7 @@ class dropbox_buffer {
     inbox_.clear();
   }
 
-  // ---- worker side: the strand ----
+  // Worker side: the strand.
 
   // Folds the waiting puts into the slot, oldest first, with
   // `merge(any&&, const any*) -> merged<any>`. If a merge throws, its put's

@@ -57,7 +57,7 @@ class queue_buffer {
 
   explicit queue_buffer(std::size_t capacity) : capacity_(capacity) {}
 
-  // ---- under the producers' lock ----
+  // Under the producers' lock.
 
   // Whether a newcomer must wait: full, or others already wait (FIFO).
   bool must_wait() const noexcept {
@@ -120,7 +120,7 @@ class queue_buffer {
     out.blocked.splice(out.blocked.end(), blocked_);
   }
 
-  // ---- worker side: the strand ----
+  // Worker side: the strand.
 
   // The next entry, valid until the batch is finished; null, after
   // `on_empty()` under the producers' lock, if there is none. A finished

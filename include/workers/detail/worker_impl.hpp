@@ -126,7 +126,7 @@ class worker_impl final : public core<Def, Kind> {
   using pending = std::optional<asio::awaitable<void>>;
   enum class cut { none, by_close, by_caller };
 
-  // ---- hooks: plain or awaitable ----
+  // Hooks: plain or awaitable.
 
   // Calls a hook: the one place where the drivers differ. A plain hook's
   // outcome goes to `then` at once; an awaitable's once it completes, inside
@@ -192,7 +192,7 @@ class worker_impl final : public core<Def, Kind> {
     this->cancel_signal_.emit(asio::cancellation_type::terminal);
   }
 
-  // ---- the drivers ----
+  // The drivers.
 
   // Runs what `first` left to await, if anything, in the loop coroutine; else
   // the loop goes on as plain code.
@@ -257,7 +257,7 @@ class worker_impl final : public core<Def, Kind> {
     if (has_ended(this->current_phase()) && !driver_live_) self_ = handle_type{};
   }
 
-  // ---- the loop ----
+  // The loop.
 
   // The loop body (strand only). Handles requests until it must await a hook
   // (it returns that), the worker is idle (parked), it has used its fairness
@@ -303,7 +303,7 @@ class worker_impl final : public core<Def, Kind> {
     }
   }
 
-  // ---- the launch ----
+  // The launch.
 
   pending launch() {
     if constexpr (has_launch) {
@@ -376,7 +376,7 @@ class worker_impl final : public core<Def, Kind> {
     if (auto reply = std::move(launch_reply_)) typed<launch_result>(reply)->answer(std::move(r));
   }
 
-  // ---- the close: the steps that run handlers ----
+  // The close: the steps that run handlers.
 
   // Steps 2-3, posted by request_close; a parked loop wakes to finish the close.
   void close_requested(bool from_inside, bool was_parked) override {
@@ -423,7 +423,7 @@ class worker_impl final : public core<Def, Kind> {
     self_ = handle_type{};
   }
 
-  // ---- one request ----
+  // One request.
 
   template <class R>
   using handler_result = result<typename R::result_type, typename R::error_type>;
@@ -453,7 +453,10 @@ class worker_impl final : public core<Def, Kind> {
                            return std::nullopt;
                          }
                          if (*o) return succeeded<R>(e, r, std::move(**o));
-                         return failed<R>(e, r, std::move(o->error()));
+                         if constexpr (std::is_same_v<typename R::error_type, never>)
+                           return std::nullopt;  // no value of `never` exists: unreachable
+                         else
+                           return failed<R>(e, r, std::move(o->error()));
                        });
   }
 
@@ -572,7 +575,7 @@ class worker_impl final : public core<Def, Kind> {
                         error_list{fmt::format("{} threw: {}", where, describe(ex))});
   }
 
-  // ---- a caller's cancellation, for requests that opt in ----
+  // A caller's cancellation, for requests that opt in.
 
   // The hook a cancellable request's waiter carries while it is handled.
   class caller_cancel final : public cancel_hook {
