@@ -96,7 +96,7 @@ class worker_impl final : public core<Def, Kind> {
   // worker that never has to wait cannot starve the others. As many as an
   // Asio channel's typical capacity: a producer that pushes a channel's worth
   // per turn on the same thread is matched, not outrun.
-  static constexpr std::size_t fairness_budget = 1024;
+  static constexpr std::uint16_t fairness_budget = 1024;
 
   static constexpr bool has_launch = has_on_launch<H, handle_type, name_type, parameters_type>;
   using launch_return = typename launch_traits<H, handle_type, Def, has_launch>::type;
@@ -124,7 +124,7 @@ class worker_impl final : public core<Def, Kind> {
 
  private:
   using pending = std::optional<asio::awaitable<void>>;
-  enum class cut { none, by_close, by_caller };
+  enum class cut : std::uint8_t { none, by_close, by_caller };
 
   // Hooks: plain or awaitable.
 
@@ -419,7 +419,7 @@ class worker_impl final : public core<Def, Kind> {
   void abandoned() noexcept override {
     if (launch_reply_) launch_reply_->abandon();
     launch_reply_.reset();
-    armed_.reset();
+    if constexpr (any_cancels_with_caller) caller_.armed.reset();
     self_ = handle_type{};
   }
 
@@ -593,46 +593,66 @@ class worker_impl final : public core<Def, Kind> {
     std::uint64_t request_;
   };
 
+  // Whether some request type opts in: only then does the worker keep what it needs.
+  template <class List>
+  struct opting_in;
+  template <class... R>
+  struct opting_in<request_types<R...>> {
+    static constexpr bool value = (cancels_with_caller<R> || ...);
+  };
+  static constexpr bool any_cancels_with_caller =
+      opting_in<typename Def::request_param::types>::value;
+  struct caller_cancel_state {
+    waiter_ptr armed;                 // the caller whose cancellation is armed
+    std::uint64_t serial = 0;         // numbers the cancellable requests handled
+    std::uint64_t armed_request = 0;  // the one whose handler runs, if any
+  };
+  struct no_caller_cancel {};
+
   // Arms the caller's cancellation of `e` if R opted in and it has one caller.
   template <class R>
   void arm_caller_cancel(entry_type& e) {
     if constexpr (cancels_with_caller<R>) {
       if (e.reply && !e.reply->next()) {
-        armed_request_ = ++request_serial_;
-        armed_ = e.reply;
-        armed_->arm(new caller_cancel(this->weak_from_this(), armed_request_));
+        caller_.armed_request = ++caller_.serial;
+        caller_.armed = e.reply;
+        caller_.armed->arm(new caller_cancel(this->weak_from_this(), caller_.armed_request));
       }
     }
   }
   void disarm_caller_cancel() noexcept {
-    if (armed_) {
-      armed_->disarm();
-      armed_.reset();
+    if constexpr (any_cancels_with_caller) {
+      if (caller_.armed) {
+        caller_.armed->disarm();
+        caller_.armed.reset();
+      }
+      caller_.armed_request = 0;
     }
-    armed_request_ = 0;
   }
 
   void cancel_for_caller(std::uint64_t request) override {
-    // Only while that request's handler runs: a late cancellation must not hit the next one.
-    if (request != armed_request_ || !hook_in_flight_ || cut_ != cut::none) return;
-    cut_ = cut::by_caller;
-    reset_cancellation_ = true;
-    this->cancel_signal_.emit(asio::cancellation_type::terminal);
+    if constexpr (any_cancels_with_caller) {
+      // Only while that request's handler runs: a late cancellation must not hit the next one.
+      if (request != caller_.armed_request || !hook_in_flight_ || cut_ != cut::none) return;
+      cut_ = cut::by_caller;
+      reset_cancellation_ = true;
+      this->cancel_signal_.emit(asio::cancellation_type::terminal);
+    }
   }
 
-  H handlers_;
+  [[no_unique_address]] H handlers_;
   handle_type self_;  // see the invariants above
   waiter_ptr launch_reply_;
-  std::size_t budget_ = fairness_budget;
+  std::uint16_t budget_ = fairness_budget;
   std::optional<wake_reason> resume_pending_;
   cut cut_ = cut::none;
-  bool hook_in_flight_ = false;       // an awaited hook is in flight
-  bool reset_cancellation_ = false;   // the loop coroutine's cancellation state was emitted
-  bool driver_live_ = false;          // a loop coroutine exists
-  bool close_begun_ = false;          // close_tail ran
-  waiter_ptr armed_;                  // the caller whose cancellation is armed
-  std::uint64_t request_serial_ = 0;  // numbers the cancellable requests handled
-  std::uint64_t armed_request_ = 0;   // the one whose handler runs, if any
+  bool hook_in_flight_ = false;      // an awaited hook is in flight
+  bool reset_cancellation_ = false;  // the loop coroutine's cancellation state was emitted
+  bool driver_live_ = false;         // a loop coroutine exists
+  bool close_begun_ = false;         // close_tail ran
+  [[no_unique_address]] std::conditional_t<any_cancels_with_caller, caller_cancel_state,
+                                           no_caller_cancel>
+      caller_;
 };
 
 #if defined(__GNUC__) && !defined(__clang__)
