@@ -41,24 +41,32 @@ struct calc_name {
   using type = std::string;
 };
 
-// Adds to the state; answers the new sum.
-// Calls back into a worker when the last owner of the request holding it dies,
-// as a completion guard or a metrics probe in a request does.
+// Calls back into a worker from every destructor of the request holding it,
+// a moved-from one's included (the callback is shared, not moved), as a
+// completion guard or a metrics probe in a request might.
 struct destructor_probe {
-  std::function<void()> on_destroy;
+  std::shared_ptr<const std::function<void()>> on_destroy;
   destructor_probe() = default;
-  destructor_probe(const destructor_probe&) = delete;
-  destructor_probe& operator=(const destructor_probe&) = delete;
+  explicit destructor_probe(std::function<void()> f)
+      : on_destroy(std::make_shared<const std::function<void()>>(std::move(f))) {}
+  destructor_probe(const destructor_probe&) = default;
+  destructor_probe(destructor_probe&& other) noexcept : on_destroy(other.on_destroy) {}
+  destructor_probe& operator=(const destructor_probe&) = default;
+  destructor_probe& operator=(destructor_probe&& other) noexcept {
+    on_destroy = other.on_destroy;
+    return *this;
+  }
   ~destructor_probe() {
-    if (on_destroy) on_destroy();
+    if (on_destroy) (*on_destroy)();
   }
 };
 
+// Adds to the state; answers the new sum.
 struct add {
   using result_type = int;
   using error_type = std::string;
   int amount = 0;
-  std::shared_ptr<destructor_probe> probe = nullptr;
+  destructor_probe probe{};
 };
 // Fails with its message.
 struct fail {

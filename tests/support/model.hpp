@@ -522,15 +522,13 @@ std::optional<std::string> run_on(const sequence& s, Table table) {
     switch (o.req) {
       case req_kind::add: {
         if (o.what != op_kind::push_probe) return add{o.arg};
-        // Its destructor reads the worker, wherever its last owner dies.
-        auto probe = std::make_shared<destructor_probe>();
-        probe->on_destroy = [handle = *w] {
-          (void)workers::pending_requests_length(handle);
-          (void)workers::current_request(handle);
-          (void)workers::pending_requests(handle);
-          (void)workers::information(handle);
-        };
-        return add{o.arg, std::move(probe)};
+        // Its destructors read the worker, wherever they run.
+        return add{o.arg, destructor_probe([handle = *w] {
+                     (void)workers::pending_requests_length(handle);
+                     (void)workers::current_request(handle);
+                     (void)workers::pending_requests(handle);
+                     (void)workers::information(handle);
+                   })};
       }
       case req_kind::proceed:
         return fail{"proceed"};

@@ -357,32 +357,31 @@ asio::awaitable<void> dropbox_probe_scenario(std::shared_ptr<probe_scenario> s) 
   s->target.dropbox_worker.reset();
   s->completed = true;
 }
+
+// Runs `scenario` once per call a destructor may make. A deadlocked worker's
+// thread is left behind (detached, stuck) and its state leaked, so that the
+// other tests still run: 5 s per deadlock.
+template <class Scenario>
+void check_each_probe_call(Scenario scenario) {
+  for (auto call :
+       {probe_call::pending_requests_length, probe_call::current_request, probe_call::push}) {
+    auto s = std::make_shared<probe_scenario>();
+    s->target.call = call;
+    INFO("the destructor calls " << name_of(call));
+    CHECK(finishes_within(
+        s, [s, scenario] { return scenario(s); }, 5s));
+  }
+}
 }  // namespace
 
 TEST_CASE(
     "faults: a queued request whose destructor calls into its own worker does not deadlock it",
     "[faults]") {
-  // A deadlocked worker's thread is left behind (detached, stuck) and its
-  // state leaked, so that the other tests still run: 5 s per deadlock.
-  for (auto call :
-       {probe_call::pending_requests_length, probe_call::current_request, probe_call::push}) {
-    auto s = std::make_shared<probe_scenario>();
-    s->target.call = call;
-    INFO("the destructor calls " << name_of(call));
-    CHECK(finishes_within(
-        s, [s] { return queue_probe_scenario(s); }, 5s));
-  }
+  check_each_probe_call(queue_probe_scenario);
 }
 
 TEST_CASE(
     "faults: a dropbox request whose destructor calls into its own worker does not deadlock it",
     "[faults]") {
-  for (auto call :
-       {probe_call::pending_requests_length, probe_call::current_request, probe_call::push}) {
-    auto s = std::make_shared<probe_scenario>();
-    s->target.call = call;
-    INFO("the destructor calls " << name_of(call));
-    CHECK(finishes_within(
-        s, [s] { return dropbox_probe_scenario(s); }, 5s));
-  }
+  check_each_probe_call(dropbox_probe_scenario);
 }

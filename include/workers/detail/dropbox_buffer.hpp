@@ -60,7 +60,7 @@ class dropbox_buffer {
   template <class R>
   void emplace(R&& request, clock::time_point pushed, leftovers& out) {
     make_room(out);
-    emplace_entry(inbox_, std::forward<R>(request), pushed);
+    inbox_.emplace_back(std::forward<R>(request), pushed);
   }
   bool block(entry_type&, waiter_ptr*) noexcept { return false; }
   // Whether the worker has something to do: a put to merge or a request to take.
@@ -219,8 +219,8 @@ class dropbox_buffer {
       case merged<any>::kind::replace: {
         // The slot has waited since its first put: keep that time. The new
         // request is built in the spare cell, which nobody else reads.
-        auto& next = cells_[spare_].emplace(
-            entry_type{std::move(m->request()), held ? held->pushed : in.pushed, {}});
+        auto& next =
+            cells_[spare_].emplace(std::move(m->request()), held ? held->pushed : in.pushed);
         const std::size_t to = next.request.index();
         if (held)
           follow_or_drop(std::move(held->reply), held->request.index(),

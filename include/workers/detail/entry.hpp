@@ -19,22 +19,18 @@ namespace workers::detail {
 
 template <class Def>
 struct entry {
+  // A constructor, not an aggregate, so that every compiler builds an entry in
+  // place (Clang 14 has no parenthesized aggregate initialization): a
+  // temporary would destroy a moved-from request under the producers' lock.
+  template <class R>
+  entry(R&& r, clock::time_point pushed_at, waiter_ptr caller = {})
+      : request(std::forward<R>(r)), pushed(pushed_at), reply(std::move(caller)) {}
+
   typename Def::request_variant request;
   clock::time_point pushed;
   waiter_ptr reply;
   clock::time_point treated{};  // set by the worker when it takes the request
 };
-
-// Appends to `entries` the entry of a request without a caller, built in place
-// where the compiler can (Clang 14 has no parenthesized aggregate initialization).
-template <class Entries, class R>
-void emplace_entry(Entries& entries, R&& request, clock::time_point pushed) {
-#if defined(__cpp_aggregate_paren_init)
-  entries.emplace_back(std::forward<R>(request), pushed);
-#else
-  entries.push_back(typename Entries::value_type{std::forward<R>(request), pushed, {}});
-#endif
-}
 
 // Calls `f.template operator()<R>()` for the alternative R at `index` of `Variant`.
 template <class Variant, class F>

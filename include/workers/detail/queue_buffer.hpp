@@ -73,7 +73,7 @@ class queue_buffer {
   template <class R>
   void emplace(R&& request, clock::time_point pushed, leftovers& out) {
     make_room(out);
-    emplace_entry(incoming_, std::forward<R>(request), pushed);
+    incoming_.emplace_back(std::forward<R>(request), pushed);
     if (capacity_ != 0) count_.fetch_add(1, std::memory_order_relaxed);
   }
   // Parks `e` (and `push`, the producer's waiter, if any) until there is room;
