@@ -285,7 +285,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
 
   std::optional<active_request<view_type>> current_request() const {
     std::lock_guard lock(mutex_);  // the current entry stays in place meanwhile
-    const entry_type* e = current_.load(std::memory_order_acquire);
+    const entry_type* e = current_.get();
     if (!e) return std::nullopt;
     return active_request<view_type>{e->pushed, e->treated, view_of(*e)};
   }
@@ -368,19 +368,19 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     }
     leftovers out;  // the request handled before, destroyed outside the lock
     entry_type* e = buffer_.next(
-        mutex_, out, [&] { current_.store(nullptr, std::memory_order_relaxed); },
-        [&] { parked = park_locked(); });
+        mutex_, out, [&] { current_.clear(); }, [&] { parked = park_locked(); });
     buffer_.collect();
     if (e) {
       e->treated = clock::now();
-      current_.store(e, std::memory_order_release);
+      current_.set(e);
     }
-    for (auto& w : out.admitted) typed<error_code>(w)->answer(error_code{});
+    if (auto* left = out.get())
+      for (auto& w : left->admitted) typed<error_code>(w)->answer(error_code{});
     return e;
   }
   void clear_current() {
     std::lock_guard lock(mutex_);
-    current_.store(nullptr, std::memory_order_relaxed);
+    current_.clear();
   }
 
   // Parks the loop until a push, a close or the idle timeout, which post
@@ -434,8 +434,9 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     }
     buffer_.collect();
     const worker_closed why{crash_errors()};
-    for (auto& e : out.entries) answer_error(e, why);
-    for (auto& b : out.blocked) {
+    auto& left = *out.get();  // take_all fills it
+    for (auto& e : left.entries) answer_error(e, why);
+    for (auto& b : left.blocked) {
       answer_error(b.entry, why);
       if (b.push) typed<error_code>(b.push)->answer(make_error_code(errc::closed));
     }
@@ -454,7 +455,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     {
       std::lock_guard lock(mutex_);
       transition_locked(phase::closed);
-      current_.store(nullptr, std::memory_order_relaxed);
+      current_.clear();
       buffer_.take_all(handled, true);
       waiters.swap(completion_waiters_);
     }
@@ -481,12 +482,13 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
         parked_ = false;
         waiters.swap(completion_waiters_);
       }
-      current_.store(nullptr, std::memory_order_relaxed);
+      current_.clear();
       buffer_.take_all(out, true);
     }
     buffer_.collect(true);
-    for (auto& e : out.entries) abandon_chain(std::move(e.reply));
-    for (auto& b : out.blocked) {
+    auto& left = *out.get();  // take_all fills it
+    for (auto& e : left.entries) abandon_chain(std::move(e.reply));
+    for (auto& b : left.blocked) {
       abandon_chain(std::move(b.entry.reply));
       if (b.push) b.push->abandon();
     }
@@ -637,6 +639,25 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   std::optional<clock::duration> timeout_;
   std::optional<state_type> state_;
 
+  // The request being handled: set and cleared on the strand, read under the
+  // lock by introspection. An integer atomic with each order fixed in place:
+  // GCC may leave std::atomic<T*>::store out of line in a large translation
+  // unit, and there the order, an argument, becomes a full-barrier exchange,
+  // once per request.
+  class current_entry {
+   public:
+    const entry_type* get() const noexcept {
+      return reinterpret_cast<const entry_type*>(p_.load(std::memory_order_acquire));
+    }
+    void set(entry_type* e) noexcept {
+      p_.store(reinterpret_cast<std::uintptr_t>(e), std::memory_order_release);
+    }
+    void clear() noexcept { p_.store(0, std::memory_order_relaxed); }
+
+   private:
+    std::atomic<std::uintptr_t> p_{0};
+  };
+
   mutable std::mutex mutex_;  // buffer intake, lifecycle, waiting lists
   buffer_type buffer_;
   std::atomic<phase> phase_{phase::launching};
@@ -648,7 +669,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   std::vector<waiter_ptr> completion_waiters_;
   std::size_t swept_size_ = 0;
   std::optional<workers::canceler> canceler_;
-  std::atomic<entry_type*> current_{nullptr};  // written on the strand
+  current_entry current_;
 
   std::uint64_t sleep_generation_ = 0;  // strand only, read under mutex_
   [[no_unique_address]] std::conditional_t<is_callback, read_demand, no_read_demand> demand_;

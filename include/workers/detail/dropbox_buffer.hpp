@@ -15,6 +15,7 @@
 // merge decided (see `merged`).
 
 #include <workers/detail/entry.hpp>
+#include <workers/detail/leftovers.hpp>
 #include <workers/detail/waiter.hpp>
 #include <workers/merged.hpp>
 #include <workers/message_error.hpp>
@@ -40,12 +41,7 @@ class dropbox_buffer {
     waiter_ptr push;
   };
   using blocked_list = std::vector<blocked_push>;
-  struct leftovers {
-    std::vector<entry_type> entries;  // pending requests taken out by a close
-    blocked_list blocked;
-    std::vector<std::vector<entry_type>> storage;
-    std::vector<waiter_ptr> admitted;
-  };
+  using leftovers = detail::leftovers<entry_type, blocked_list>;
 
   explicit dropbox_buffer(std::size_t /*capacity*/) {}
 
@@ -76,13 +72,14 @@ class dropbox_buffer {
   // and the request being handled too if `everything` (the context is gone).
   // Then `collect(everything)`, outside the lock.
   void take_all(leftovers& out, bool everything = false) {
-    if (everything && cells_[taken_]) out.entries.push_back(std::move(*cells_[taken_]));
+    auto& c = out.fill();
+    if (everything && cells_[taken_]) c.entries.push_back(std::move(*cells_[taken_]));
     if (cells_[slot_]) {
-      out.entries.push_back(std::move(*cells_[slot_]));
+      c.entries.push_back(std::move(*cells_[slot_]));
       std::swap(slot_, spare_);  // the slot is the empty spare now
     }
-    for (auto& e : inbox_) out.entries.push_back(std::move(e));
-    out.storage.push_back(std::move(inbox_));
+    for (auto& e : inbox_) c.entries.push_back(std::move(e));
+    c.storage.push_back(std::move(inbox_));
     inbox_.clear();
   }
 
@@ -154,7 +151,7 @@ class dropbox_buffer {
     bigger.reserve(inbox_.capacity() < 4 ? 4 : 2 * inbox_.capacity());
     for (auto& e : inbox_) bigger.push_back(std::move(e));
     inbox_.swap(bigger);
-    if (bigger.capacity() != 0) out.storage.push_back(std::move(bigger));
+    if (bigger.capacity() != 0) out.fill().storage.push_back(std::move(bigger));
   }
 
   // Whether callers of alternative `type` can share one request (they each get a copy of its

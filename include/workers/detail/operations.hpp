@@ -25,10 +25,10 @@
 
 namespace workers::detail {
 
-// Completes `handler` with `ec` through its associated executor (`io_ex` if
+// Completes `handler` with `ec` through its associated executor (`io_ex()` if
 // it has none), never inline: as any waiter's answer, with its allocator.
-template <class Handler>
-void complete_now(Handler&& handler, const worker_executor& io_ex, error_code ec) {
+template <class Handler, class IoExecutorFn>
+void complete_now(Handler&& handler, const IoExecutorFn& io_ex, error_code ec) {
   typed<error_code>(make_waiter<error_code>(std::forward<Handler>(handler), io_ex))
       ->answer(std::move(ec));
 }
@@ -80,6 +80,11 @@ class worker_initiation {
   executor_type get_executor() const { return core_->executor(); }
 
  protected:
+  // What a waiter completes on when its handler has no executor of its own.
+  auto io_executor() const {
+    return [c = core_.get()] { return c->executor(); };
+  }
+
   std::shared_ptr<core<Def, Kind>> core_;
 };
 
@@ -95,11 +100,11 @@ class initiate_push_request : public worker_initiation<Def, Kind> {
     typename core<Def, Kind>::entry_type e{std::move(request), {}, {}};
     const auto first = c.push(e, false);
     if (first != outcome::full) {
-      complete_now(std::move(handler), c.executor(),
+      complete_now(std::move(handler), this->io_executor(),
                    first == outcome::queued ? error_code{} : make_error_code(errc::closed));
       return;
     }
-    waiter_ptr op = make_waiter<error_code>(std::move(handler), c.executor(),
+    waiter_ptr op = make_waiter<error_code>(std::move(handler), this->io_executor(),
                                             {any_cancellation, asio::cancellation_type::none});
     switch (c.push(e, true, &op)) {
       case outcome::queued:
@@ -132,7 +137,7 @@ class initiate_push_and_wait : public worker_initiation<Def, Kind> {
     typename core<Def, Kind>::entry_type e{
         std::move(request),
         {},
-        make_waiter<reply_result<R>>(std::move(handler), c.executor(), policy)};
+        make_waiter<reply_result<R>>(std::move(handler), this->io_executor(), policy)};
     if (c.push(e, true) == core<Def, Kind>::push_outcome::refused)
       answer_error(e, worker_closed{c.crash_errors()});
   }
@@ -148,11 +153,11 @@ class initiate_shutdown : public worker_initiation<Def, Kind> {
     auto& c = *this->core_;
     if (c.inside_hook()) {  // the close waits for this hook to return
       c.request_close(close_cause::shutdown);
-      complete_now(std::move(handler), c.executor(), error_code{});
+      complete_now(std::move(handler), this->io_executor(), error_code{});
       return;
     }
-    waiter_ptr w =
-        make_waiter<error_code>(std::move(handler), c.executor(), {effects_kept, effects_kept});
+    waiter_ptr w = make_waiter<error_code>(std::move(handler), this->io_executor(),
+                                           {effects_kept, effects_kept});
     c.request_close(close_cause::shutdown);
     c.wait_closed(std::move(w));
   }
@@ -166,7 +171,7 @@ class initiate_wait_for_completion : public worker_initiation<Def, Kind> {
   template <class Handler>
   void operator()(Handler&& handler) const {
     auto& c = *this->core_;
-    c.wait_closed(make_waiter<error_code>(std::move(handler), c.executor(),
+    c.wait_closed(make_waiter<error_code>(std::move(handler), this->io_executor(),
                                           {any_cancellation, any_cancellation}));
   }
 };
@@ -185,7 +190,7 @@ class initiate_with_state : public worker_initiation<Def, Kind> {
     using T = std::invoke_result_t<F&, typename Def::state_type&>;
     using value = std::tuple<std::exception_ptr, with_state_value<T>>;
     auto& c = *this->core_;
-    waiter_ptr w = make_waiter<value>(std::move(handler), c.executor(),
+    waiter_ptr w = make_waiter<value>(std::move(handler), this->io_executor(),
                                       {any_cancellation, asio::cancellation_type::none});
     c.post(waiter_job(std::move(w), [core = this->core_, f = std::move(f)](waiter_ptr& w) mutable {
       if (!w->start()) return;  // the caller gave up: f never runs

@@ -22,6 +22,7 @@
 // of them always sees the other (both sequentially consistent).
 
 #include <workers/detail/entry.hpp>
+#include <workers/detail/leftovers.hpp>
 #include <workers/detail/waiter.hpp>
 
 #include <algorithm>
@@ -46,14 +47,7 @@ class queue_buffer {
   // A list, not a deque: an empty one costs no allocation per worker.
   using blocked_list = std::list<blocked_push>;
 
-  // What a critical section took out of the buffer: destroyed, or answered,
-  // once the lock is released.
-  struct leftovers {
-    std::vector<Entry> entries;               // pending requests taken out by a close
-    blocked_list blocked;                     // producers still waiting, or that gave up
-    std::vector<std::vector<Entry>> storage;  // outgrown vectors (moved-from entries)
-    std::vector<waiter_ptr> admitted;         // producers let in: answered `true`
-  };
+  using leftovers = detail::leftovers<Entry, blocked_list>;
 
   explicit queue_buffer(std::size_t capacity) : capacity_(capacity) {}
 
@@ -102,22 +96,23 @@ class queue_buffer {
   // The request being handled, if any, stays where it is, unless `everything`
   // (the execution context is gone, and with it what the entries refer to).
   void take_all(leftovers& out, bool everything = false) {
+    auto& c = out.fill();
     const std::size_t from = everything ? 0 : pos_.load(std::memory_order_relaxed);
-    out.entries.reserve(batch_.size() - from + incoming_.size());
-    for (std::size_t i = from; i < batch_.size(); ++i) out.entries.push_back(std::move(batch_[i]));
+    c.entries.reserve(batch_.size() - from + incoming_.size());
+    for (std::size_t i = from; i < batch_.size(); ++i) c.entries.push_back(std::move(batch_[i]));
     if (everything) {
-      out.storage.push_back(std::move(batch_));
+      c.storage.push_back(std::move(batch_));
       batch_.clear();
-      out.storage.push_back(std::move(spare_));
+      c.storage.push_back(std::move(spare_));
       spare_.clear();
     }
-    for (auto& e : incoming_) out.entries.push_back(std::move(e));
+    for (auto& e : incoming_) c.entries.push_back(std::move(e));
     pos_.store(batch_.size(), std::memory_order_release);
-    out.storage.push_back(std::move(incoming_));
+    c.storage.push_back(std::move(incoming_));
     incoming_.clear();
     count_.store(0, std::memory_order_relaxed);
     has_blocked_.store(false, std::memory_order_relaxed);
-    out.blocked.splice(out.blocked.end(), blocked_);
+    c.blocked.splice(c.blocked.end(), blocked_);
   }
 
   // Worker side: the strand.
@@ -167,18 +162,19 @@ class queue_buffer {
     bigger.reserve(std::max<std::size_t>(16, 2 * incoming_.capacity()));
     for (auto& e : incoming_) bigger.push_back(std::move(e));
     incoming_.swap(bigger);
-    if (bigger.capacity() != 0) out.storage.push_back(std::move(bigger));
+    if (bigger.capacity() != 0) out.fill().storage.push_back(std::move(bigger));
   }
 
   // Oldest first; a producer that gave up (cancelled) is dropped unqueued.
   void admit(leftovers& out) {
     while (count_.load(std::memory_order_relaxed) < capacity_ && !blocked_.empty()) {
-      out.blocked.splice(out.blocked.end(), blocked_, blocked_.begin());
-      auto& b = out.blocked.back();
+      auto& c = out.fill();
+      c.blocked.splice(c.blocked.end(), blocked_, blocked_.begin());
+      auto& b = c.blocked.back();
       const bool gave_up = b.push ? b.push->gave_up() : (b.entry.reply && b.entry.reply->gave_up());
       if (gave_up) continue;
       push(std::move(b.entry), out);
-      if (b.push) out.admitted.push_back(std::move(b.push));
+      if (b.push) c.admitted.push_back(std::move(b.push));
     }
     if (blocked_.empty()) has_blocked_.store(false, std::memory_order_relaxed);
   }

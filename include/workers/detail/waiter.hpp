@@ -36,6 +36,7 @@
 #include <memory>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -337,14 +338,30 @@ class waiter_completion {
   bool clear_slot_;
 };
 
+// The handler's associated executor, or the I/O executor `io_ex()` if it has
+// none; `io_ex` is called only then (the worker's strand, made on demand,
+// copies a reference count).
+template <class Handler, class IoExecutorFn>
+auto associated_executor_or(const Handler& h, const IoExecutorFn& io_ex) {
+  using io_executor = std::invoke_result_t<const IoExecutorFn&>;
+  using type = asio::associated_executor_t<Handler, io_executor>;
+  if constexpr (std::is_same_v<type, io_executor>) {
+    return asio::get_associated_executor(h, io_ex());
+  } else {  // the handler's own, whatever the fallback
+    static_assert(std::is_same_v<asio::associated_executor_t<Handler>, type>);
+    return asio::get_associated_executor(h);
+  }
+}
+
 // The operation behind a waiter: holds the caller's completion handler until
 // the waiter is claimed, with the work that keeps the handler's executor busy
 // meanwhile, and hooks the handler's cancellation slot. Its own storage is the
 // library's (a waiter may outlive the answer, held by the worker or by the
 // caller's slot), from Asio's recycling allocator.
-template <class T, class Handler, class IoExecutor>
+template <class T, class Handler, class IoExecutorFn>
 class waiter_op final : public waiter<T> {
-  using executor_type = asio::associated_executor_t<Handler, IoExecutor>;
+  using executor_type =
+      asio::associated_executor_t<Handler, std::invoke_result_t<const IoExecutorFn&>>;
   using allocator_type = asio::recycling_allocator<waiter_op>;
 
  public:
@@ -352,7 +369,8 @@ class waiter_op final : public waiter<T> {
   // the policy honours some cancellation. Exception-safe: if anything throws,
   // nothing is left behind and the exception propagates to the initiating
   // function.
-  static waiter_ptr create(Handler&& handler, const IoExecutor& io_ex, cancellation_policy policy) {
+  static waiter_ptr create(Handler&& handler, const IoExecutorFn& io_ex,
+                           cancellation_policy policy) {
     allocator_type alloc;
     waiter_op* mem = alloc.allocate(1);
     waiter_ptr op;
@@ -385,10 +403,10 @@ class waiter_op final : public waiter<T> {
     }
   };
 
-  waiter_op(Handler&& h, const IoExecutor& io_ex, cancellation_policy policy)
+  waiter_op(Handler&& h, const IoExecutorFn& io_ex, cancellation_policy policy)
       : waiter<T>(policy),
         handler_(std::move(h)),
-        work_(asio::get_associated_executor(*handler_, io_ex)) {}
+        work_(associated_executor_or(*handler_, io_ex)) {}
 
   void cancel(asio::cancellation_type_t type) {
     if constexpr (cancellable_value<T>) {
@@ -428,12 +446,12 @@ class waiter_op final : public waiter<T> {
 };
 
 // Makes the waiter of `handler`, completing with T through its associated
-// executor (`io_ex` if it has none).
-template <class T, class Handler, class IoExecutor>
-waiter_ptr make_waiter(Handler&& handler, const IoExecutor& io_ex,
+// executor (`io_ex()` if it has none).
+template <class T, class Handler, class IoExecutorFn>
+waiter_ptr make_waiter(Handler&& handler, const IoExecutorFn& io_ex,
                        cancellation_policy policy = {}) {
-  return waiter_op<T, std::decay_t<Handler>, IoExecutor>::create(std::forward<Handler>(handler),
-                                                                 io_ex, policy);
+  return waiter_op<T, std::decay_t<Handler>, IoExecutorFn>::create(std::forward<Handler>(handler),
+                                                                   io_ex, policy);
 }
 
 }  // namespace workers::detail

@@ -39,6 +39,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/mp11/algorithm.hpp>
 #include <boost/system/result.hpp>
 
 #include <fmt/format.h>
@@ -594,14 +595,10 @@ class worker_impl final : public core<Def, Kind> {
   };
 
   // Whether some request type opts in: only then does the worker keep what it needs.
-  template <class List>
-  struct opting_in;
-  template <class... R>
-  struct opting_in<request_types<R...>> {
-    static constexpr bool value = (cancels_with_caller<R> || ...);
-  };
+  template <class R>
+  using opts_in = std::bool_constant<cancels_with_caller<R>>;
   static constexpr bool any_cancels_with_caller =
-      opting_in<typename Def::request_param::types>::value;
+      boost::mp11::mp_any_of<typename Def::request_param::types, opts_in>::value;
   struct caller_cancel_state {
     waiter_ptr armed;                 // the caller whose cancellation is armed
     std::uint64_t serial = 0;         // numbers the cancellable requests handled
