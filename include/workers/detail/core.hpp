@@ -198,16 +198,17 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
 
   enum class push_outcome { queued, waiting, full, refused };
 
-  // Enqueues `e`, stamped with the time under the lock (so that pending
-  // requests stay in push order), unless the worker is closing. A full bounded
+  // Enqueues `e`, stamped with its push time (in push order: see
+  // stamp_locked), unless the worker is closing. A full bounded
   // queue parks the producer when `may_wait` (with its push waiter, if any)
   // and answers `full` otherwise. `e` and `push_waiter` are left untouched
   // unless queued or parked.
   push_outcome push(entry_type& e, bool may_wait, waiter_ptr* push_waiter = nullptr) {
     typename buffer_type::leftovers out;  // destroyed after the lock is released
+    const auto now = clock::now();
     std::unique_lock lock(mutex_);
     if (refuses_work(phase_.load(std::memory_order_relaxed))) return push_outcome::refused;
-    e.pushed = clock::now();
+    e.pushed = stamp_locked(now);
     if (buffer_.must_wait()) {
       if (!may_wait) return push_outcome::full;
       if (buffer_.block(e, push_waiter)) return push_outcome::waiting;
@@ -222,10 +223,11 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   template <class R>
   push_outcome push_now(R&& request) {
     typename buffer_type::leftovers out;
+    const auto now = clock::now();
     std::unique_lock lock(mutex_);
     if (refuses_work(phase_.load(std::memory_order_relaxed))) return push_outcome::refused;
     if (buffer_.must_wait()) return push_outcome::full;
-    buffer_.emplace(std::forward<R>(request), clock::now(), out);
+    buffer_.emplace(std::forward<R>(request), stamp_locked(now), out);
     return queued(lock);
   }
 
@@ -578,6 +580,14 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     return push_outcome::queued;
   }
 
+  // A push time in push order, although the clock is read before the lock
+  // (producers do not wait for each other's clock reads): a producer that read
+  // it before the last one queued takes that one's time.
+  clock::time_point stamp_locked(clock::time_point now) noexcept {
+    if (now < last_pushed_) return last_pushed_;
+    return last_pushed_ = now;
+  }
+
   bool park_locked() {
     if (!buffer_.incoming_empty() || refuses_work(phase_.load(std::memory_order_relaxed)))
       return false;
@@ -662,6 +672,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   buffer_type buffer_;
   std::atomic<phase> phase_{phase::launching};
   clock::time_point born_, since_;
+  clock::time_point last_pushed_{};  // the latest push time given
   std::optional<close_reason> reason_;
   bool parked_ = false;           // the loop waits for wake_locked
   bool merge_scheduled_ = false;  // dropbox: a merge pass is posted
