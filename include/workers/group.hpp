@@ -8,6 +8,7 @@
 #include <workers/detail/access.hpp>
 #include <workers/detail/buffer_config.hpp>
 #include <workers/detail/group_def.hpp>
+#include <workers/detail/table_config.hpp>
 #include <workers/detail/table_state.hpp>
 #include <workers/table.hpp>
 #include <workers/worker.hpp>
@@ -43,13 +44,19 @@ struct make_group {
     using any_request = typename definition::request_variant;
 
     /// @brief Creates an empty table for this buffer kind: `infinite_queue{}`,
-    /// `bounded_queue{size}`, `merging_dropbox{merge}` or `callback_source{read}`.
+    /// `bounded_queue{size}`, `merging_dropbox{merge}` or `callback_source{read}`,
+    /// whose workers send their events to `options.sink` (the process-wide
+    /// default if empty) and keep metrics if `options.metrics`.
     /// @throws std::invalid_argument for a `bounded_queue` of size 0.
     template <class BufferKind>
-    static table<typename BufferKind::tag> create_table(BufferKind kind) {
-      return detail::access::make_table<table<typename BufferKind::tag>>(
-          std::make_shared<detail::table_state<definition, typename BufferKind::tag>>(
-              detail::make_config<definition>(std::move(kind))));
+    static table<typename BufferKind::tag> create_table(BufferKind kind,
+                                                        table_options options = {}) {
+      using tag = typename BufferKind::tag;
+      return detail::access::make_table<table<tag>>(
+          std::make_shared<detail::table_state<definition, tag>>(
+              detail::table_config<definition, tag>{
+                  detail::make_config<definition>(std::move(kind)),
+                  detail::event_route(std::move(options.sink)), options.metrics}));
     }
   };
 };

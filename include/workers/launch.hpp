@@ -12,6 +12,7 @@
 #include <workers/detail/worker_impl.hpp>
 #include <workers/detail/worker_strand.hpp>
 #include <workers/handlers.hpp>
+#include <workers/launch_options.hpp>
 #include <workers/table.hpp>
 #include <workers/worker.hpp>
 
@@ -27,12 +28,6 @@
 #include <utility>
 
 namespace workers {
-
-/// @brief Options of `launch`.
-struct launch_options {
-  /// @brief When set, `on_no_request` runs after this long (steady time) without a request.
-  std::optional<std::chrono::steady_clock::duration> timeout;
-};
 
 namespace detail {
 
@@ -143,9 +138,9 @@ class initiate_launch {
   void operator()(Handler&& handler, typename Def::name_type name,
                   typename Def::parameters_type parameters, H handlers,
                   launch_options options) const {
-    auto impl = std::make_shared<impl_type>(
-        std::move(handlers), worker_strand(ex_), std::move(name), std::move(parameters),
-        std::weak_ptr(table_), options.timeout, table_->config());
+    auto impl = std::make_shared<impl_type>(std::move(handlers), worker_strand(ex_),
+                                            std::move(name), std::move(parameters),
+                                            std::weak_ptr(table_), options, table_->config());
     waiter_ptr reply =
         make_waiter<launch_result>(std::move(handler), [&impl] { return impl->executor(); });
     impl->register_with_service();

@@ -66,6 +66,16 @@ struct active_request {
   View view;
 };
 
+/// @brief `full_status(w)`: status, pending requests and the current request,
+/// taken at one moment (upstream's `full_status`, without the event backlog,
+/// which a `backlog_sink` keeps).
+template <class View>
+struct worker_full_status {
+  worker_status status;
+  std::vector<pending_request<View>> pending_requests;  ///< oldest first
+  std::optional<active_request<View>> current_request;  ///< none when idle
+};
+
 /// @brief `information(w)`: workers in the table, status, queue length.
 struct worker_information {
   std::size_t instances_number = 0;

@@ -7,6 +7,7 @@
 #include <workers/buffer_kind.hpp>
 #include <workers/detail/access.hpp>
 #include <workers/detail/table_state.hpp>
+#include <workers/sink.hpp>
 #include <workers/worker.hpp>
 
 #include <cstddef>
@@ -16,6 +17,15 @@
 #include <vector>
 
 namespace workers {
+
+/// @brief Options of `create_table`, shared by the table's workers.
+struct table_options {
+  /// @brief Where the workers' events go; empty: the process-wide default
+  /// (`set_default_sink`), read at each event.
+  any_sink sink;
+  /// @brief Whether the workers keep metrics (`metrics(w)`). Off: no cost.
+  bool metrics = false;
+};
 
 /// @brief A table of workers of one buffer kind. Cheap to copy; copies share the table.
 ///

@@ -28,6 +28,7 @@
 #include <workers/detail/operations.hpp>
 #include <workers/error.hpp>
 #include <workers/message_error.hpp>
+#include <workers/metrics.hpp>
 #include <workers/status.hpp>
 
 #include <boost/asio/async_result.hpp>
@@ -302,6 +303,43 @@ template <class Def, class Kind>
 worker_information information(const worker<Def, Kind>& w) {
   const auto& c = detail::access::core(w);
   return {c.table_size(), c.status(), c.pending_requests_length()};
+}
+
+/// @brief Status, pending requests (oldest first) and the current request
+/// (none when idle), taken together under the worker's lock: a request cannot
+/// vanish between them, as it may between `status`, `pending_requests` and
+/// `current_request` (upstream's `full_status`, whose event backlog a
+/// `backlog_sink` keeps). Times are `workers::clock` ones. Thread safety: any thread.
+template <class Def, class Kind>
+worker_full_status<typename Def::request_view> full_status(const worker<Def, Kind>& w) {
+  return detail::access::core(w).full_status_snapshot();
+}
+
+/// @brief The worker's metrics now, or none if its table was created without
+/// `table_options::metrics`. Thread safety: any thread (counters are read
+/// one by one, each exact; the set is not one atomic snapshot).
+template <class Def, class Kind>
+std::optional<worker_metrics> metrics(const worker<Def, Kind>& w) {
+  return detail::access::core(w).metrics_snapshot();
+}
+
+/// @brief The state's view (`Types::view(state, parameters)`), taken on the
+/// worker's strand between two handlers, so it never races them: `with_state`
+/// with the view as function. Costs nothing to a worker nobody asks.
+///
+/// Completion signature: `void(std::exception_ptr, std::optional<Types::view_type>)`:
+/// none before the launch completed or after the close; what the view threw first.
+/// Per-operation cancellation: as `with_state`. Thread safety: any thread.
+template <class Def, class Kind,
+          boost::asio::completion_token_for<void(std::exception_ptr,
+                                                 std::optional<typename Def::state_view>)>
+              Token = default_token>
+auto state_view(const worker<Def, Kind>& w, Token&& token = default_token()) {
+  return with_state(
+      w,
+      [w](const typename Def::state_type& s) ->
+      typename Def::state_view { return Def::view_state(s, w.parameters()); },
+      std::forward<Token>(token));
 }
 
 /// @brief Hooks run when the worker closes; see `workers::canceler`.

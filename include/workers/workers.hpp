@@ -2,7 +2,9 @@
 
 /// @file
 /// @brief Umbrella header: every public header but the opt-in ones
-/// (`<workers/format.hpp>`: fmt formatters for the library's types).
+/// (`<workers/format.hpp>`: fmt formatters for the library's types;
+/// `<workers/sinks.hpp>`: the shipped event sinks; `<workers/json.hpp>`:
+/// Boost.JSON conversions; `<workers/prometheus.hpp>`: the prometheus-cpp adapter).
 
 #include <workers/buffer_kind.hpp>
 #include <workers/canceler.hpp>
@@ -11,11 +13,15 @@
 #include <workers/concepts.hpp>
 #include <workers/dropbox.hpp>
 #include <workers/error.hpp>
+#include <workers/events.hpp>
 #include <workers/group.hpp>
 #include <workers/handlers.hpp>
 #include <workers/launch.hpp>
+#include <workers/launch_options.hpp>
 #include <workers/merged.hpp>
 #include <workers/message_error.hpp>
+#include <workers/metrics.hpp>
+#include <workers/sink.hpp>
 #include <workers/status.hpp>
 #include <workers/table.hpp>
 #include <workers/version.hpp>

@@ -24,7 +24,7 @@ namespace workers::detail {
 template <class Core, class Self>
 boost::asio::awaitable<void> read_requests(std::shared_ptr<Core> core, Self self) {
   co_await boost::asio::this_coro::throw_if_cancelled(false);
-  const auto& config = core->config();
+  const auto& config = core->config().buffer;
   for (;;) {
     co_await core->demand().wait();
     if (core->is_shutting_down()) break;
@@ -42,8 +42,7 @@ boost::asio::awaitable<void> read_requests(std::shared_ptr<Core> core, Self self
     }
     if (core->is_shutting_down()) break;  // closed meanwhile: nothing left to hand it to
     if (failure) {
-      core->request_close(close_cause::handler_exception,
-                          error_list{"read threw: " + describe(failure)});
+      core->handler_threw("read", failure);
       break;
     }
     if (!request) {

@@ -11,17 +11,21 @@
 #include <workers/clock.hpp>
 #include <workers/close_reason.hpp>
 #include <workers/detail/access.hpp>
-#include <workers/detail/buffer_config.hpp>
 #include <workers/detail/dropbox_buffer.hpp>
 #include <workers/detail/entry.hpp>
 #include <workers/detail/hook_executor.hpp>
 #include <workers/detail/lifecycle.hpp>
+#include <workers/detail/metrics_cells.hpp>
 #include <workers/detail/queue_buffer.hpp>
 #include <workers/detail/read_demand.hpp>
 #include <workers/detail/service.hpp>
+#include <workers/detail/table_config.hpp>
 #include <workers/detail/waiter.hpp>
 #include <workers/detail/worker_strand.hpp>
 #include <workers/error.hpp>
+#include <workers/events.hpp>
+#include <workers/launch_options.hpp>
+#include <workers/metrics.hpp>
 #include <workers/status.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -84,24 +88,33 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   using entry_type = entry<Def>;
   using executor_type = worker_executor;
   using table_type = table_state<Def, Kind>;
-  using config_type = buffer_config<Def, Kind>;
+  using config_type = table_config<Def, Kind>;
   using any_request = typename Def::request_variant;
   using handle_type = worker<Def, Kind>;
   static constexpr bool is_dropbox = std::is_same_v<Kind, dropbox>;
   static constexpr bool is_callback = std::is_same_v<Kind, callback>;
 
   core(worker_strand strand, name_type name, parameters_type parameters,
-       std::weak_ptr<table_type> table, std::optional<clock::duration> timeout,
+       std::weak_ptr<table_type> table, const launch_options& options,
        std::shared_ptr<const config_type> config)
       : strand_(std::move(strand)),
         name_(std::move(name)),
         parameters_(std::move(parameters)),
         table_(std::move(table)),
         config_(std::move(config)),
-        timeout_(timeout),
-        buffer_(capacity_of(*config_)),
+        timeout_(options.timeout),
+        buffer_(capacity_of(config_->buffer)),
         born_(clock::now()),
-        since_(born_) {}
+        since_(born_) {
+    if (options.alarms) {
+      if (options.alarms->low > options.alarms->high)
+        throw std::invalid_argument(fmt::format(
+            "workers: queue alarms of worker {}: low watermark {} above high watermark {}",
+            full_name(), options.alarms->low, options.alarms->high));
+      alarm_ = std::make_unique<alarm_state>(alarm_state{*options.alarms});
+    }
+    if (config_->metrics) metrics_ = std::make_unique<metrics_cells>();
+  }
 
   core(const core&) = delete;
   core& operator=(const core&) = delete;
@@ -182,6 +195,8 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
       transition_locked(phase::closing);
       was_parked = std::exchange(parked_, false);
     }
+    if (cause == close_cause::shutdown || cause == close_cause::on_error_shutdown)
+      emit<events::triggering_shutdown>([] { return events::triggering_shutdown{}; });
     strand_.post([self = this->shared_from_this(), from_inside, was_parked] {
       self->close_requested(from_inside, was_parked);
     });
@@ -207,7 +222,11 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     typename buffer_type::leftovers out;  // destroyed after the lock is released
     const auto now = clock::now();
     std::unique_lock lock(mutex_);
-    if (refuses_work(phase_.load(std::memory_order_relaxed))) return push_outcome::refused;
+    if (refuses_work(phase_.load(std::memory_order_relaxed))) {
+      lock.unlock();
+      refused([&] { return view_of(e); });
+      return push_outcome::refused;
+    }
     e.pushed = stamp_locked(now);
     if (buffer_.must_wait()) {
       if (!may_wait) return push_outcome::full;
@@ -215,7 +234,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
       // the worker made room meanwhile
     }
     buffer_.push(std::move(e), out);
-    return queued(lock);
+    return queued_checked(lock);
   }
 
   // Fire and forget: the entry is built in place, without a caller, unless the
@@ -225,10 +244,14 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     typename buffer_type::leftovers out;
     const auto now = clock::now();
     std::unique_lock lock(mutex_);
-    if (refuses_work(phase_.load(std::memory_order_relaxed))) return push_outcome::refused;
+    if (refuses_work(phase_.load(std::memory_order_relaxed))) {
+      lock.unlock();
+      refused([&] { return view_type(Def::request_param::view(request)); });
+      return push_outcome::refused;
+    }
     if (buffer_.must_wait()) return push_outcome::full;
     buffer_.emplace(std::forward<R>(request), stamp_locked(now), out);
-    return queued(lock);
+    return queued_checked(lock);
   }
 
   // Waiters: any thread.
@@ -305,6 +328,104 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     return buffer_.size();
   }
 
+  // Status, current and pending requests, under one lock: one moment.
+  worker_full_status<view_type> full_status_snapshot() const {
+    worker_full_status<view_type> out;
+    std::lock_guard lock(mutex_);
+    out.status = status_of(phase_.load(std::memory_order_relaxed), born_, since_, reason_);
+    out.pending_requests.reserve(buffer_.size());
+    buffer_.for_each_pending([&](const entry_type& e) {
+      out.pending_requests.push_back({e.pushed, view_of(e)});
+    });
+    if (const entry_type* e = current_.get())
+      out.current_request = active_request<view_type>{e->pushed, e->treated, view_of(*e)};
+    return out;
+  }
+
+  std::optional<worker_metrics> metrics_snapshot() const {
+    if (!metrics_) return std::nullopt;
+    std::size_t length = 0, in_flight = 0;
+    {
+      std::lock_guard lock(mutex_);
+      length = buffer_.size();
+      in_flight = current_.get() ? 1 : 0;
+    }
+    return metrics_->snapshot(length, in_flight);
+  }
+
+  // Observation (events.hpp, metrics.hpp). What nobody listens to costs a
+  // test of a mask or a pointer: no event is built.
+
+  bool wants(level l) const noexcept { return config_->events.wants(l); }
+
+  // Emits the event whose fields `make()` builds, if the sink wants its level.
+  // Never throws: an event that cannot be built is lost, and counted.
+  template <class Fields, class Make>
+  void emit(Make&& make) const noexcept {
+    constexpr level lvl = level_of(kind_of<Fields>());
+    if (!wants(lvl)) return;
+    try {
+      config_->events.deliver(event{lvl, Def::section(), full_name(), clock::now(),
+                                    event_fields(std::in_place_type<Fields>, make())});
+    } catch (...) {
+      sink_failure_count.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  // The request path, on the strand.
+
+  // Whether a request's end is observed: metrics, or a sink for its events.
+  bool observing_requests() const noexcept { return metrics_ || wants(level::debug); }
+
+  // `e` succeeded, with status `st` (after on_completion).
+  void note_success(const entry_type& e, const request_status& st) {
+    if (metrics_) metrics_->handled_one(e.pushed, e.treated, e.treated + st.completed);
+    emit<events::request_no_errors>([&] {
+      return events::request_no_errors{event_value::of(view_of(e)), st};
+    });
+  }
+  // `e` failed with `error` (before on_error's decision takes effect).
+  template <class E>
+  void note_failure(const entry_type& e, const request_status& st, const E& error) {
+    if (metrics_) {
+      metrics_->handled_one(e.pushed, e.treated, e.treated + st.completed);
+      bump(metrics_->failed);
+    }
+    emit<events::request_error>([&] {
+      return events::request_error{event_value::of(view_of(e)), st, error_value(error)};
+    });
+  }
+  // The handling of `e` crashed the worker (it threw, or on_error said crash).
+  void note_crashed_on() noexcept {
+    if (metrics_) bump(metrics_->crashed);
+  }
+  // The handler of `e` threw: counted as handled, then `handler_threw`.
+  void note_thrown(const entry_type& e) {
+    if (metrics_) metrics_->handled_one(e.pushed, e.treated, clock::now());
+    note_crashed_on();
+  }
+  // Every caller of `e` gave up: skipped while queued, or its handler cut short.
+  void note_cancelled(const entry_type& e) {
+    if (metrics_) metrics_cells::add(metrics_->cancelled);
+    emit<events::request_cancelled>([&] {
+      return events::request_cancelled{event_value::of(view_of(e)), e.pushed};
+    });
+  }
+  // `e` leaves unhandled because the worker closed.
+  void note_dropped(const entry_type& e) {
+    if (metrics_) metrics_cells::add(metrics_->dropped);
+    emit<events::request_dropped>([&] {
+      return events::request_dropped{event_value::of(view_of(e)), e.pushed};
+    });
+  }
+  // A handler, merge or read threw `what`: the worker crashes.
+  void handler_threw(const char* where, const std::exception_ptr& what) {
+    std::string text = describe(what);
+    emit<events::handler_exception>([&] { return events::handler_exception{where, text}; });
+    request_close(close_cause::handler_exception,
+                  error_list{fmt::format("{} threw: {}", where, text)});
+  }
+
   // State: the worker's strand only.
 
   state_type* state_ptr() noexcept { return state_ ? &*state_ : nullptr; }
@@ -376,6 +497,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
       e->treated = clock::now();
       current_.set(e);
     }
+    if (alarm_) check_alarm_on_take(e);
     if (auto* left = out.get())
       for (auto& w : left->admitted) typed<error_code>(w)->answer(error_code{});
     return e;
@@ -437,8 +559,12 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     buffer_.collect();
     const worker_closed why{crash_errors()};
     auto& left = *out.get();  // take_all fills it
-    for (auto& e : left.entries) answer_error(e, why);
+    for (auto& e : left.entries) {
+      note_dropped(e);
+      answer_error(e, why);
+    }
     for (auto& b : left.blocked) {
+      note_dropped(b.entry);
       answer_error(b.entry, why);
       if (b.push) typed<error_code>(b.push)->answer(make_error_code(errc::closed));
     }
@@ -454,14 +580,17 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     run_canceler_hooks();
     leftovers handled;
     std::vector<waiter_ptr> waiters;
+    close_reason why;
     {
       std::lock_guard lock(mutex_);
       transition_locked(phase::closed);
       current_.clear();
       buffer_.take_all(handled, true);
       waiters.swap(completion_waiters_);
+      if (reason_) why = *reason_;
     }
     buffer_.collect(true);
+    note_ended(why);
     for (auto& w : waiters) typed<error_code>(w)->answer(error_code{});
     work_ = std::monostate{};
   }
@@ -498,6 +627,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
       leave_table();
       run_canceler_hooks();
       for (auto& w : waiters) w->abandon();
+      note_ended(reason());
     }
     // What refers to the context must go before its services do: a reader
     // waiting for demand is handed back to the context, which destroys it.
@@ -528,6 +658,34 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   asio::cancellation_signal cancel_signal_;  // the loop's coroutine: the hook in flight
 
  private:
+  // A push refused after the close began (the caller's thread).
+  template <class View>
+  void refused(View&& view) {
+    if (metrics_) metrics_cells::add(metrics_->refused);
+    emit<events::request_refused>([&] { return events::request_refused{event_value::of(view())}; });
+  }
+
+  // The end of the close: terminated, or crashed with every error. A failed
+  // launch has had its launch_failed.
+  void note_ended(const close_reason& why) {
+    if (why.cause == close_cause::launch_failed) return;
+    if (why.crash_errors)
+      emit<events::crashed>([&] { return events::crashed{*why.crash_errors}; });
+    else
+      emit<events::terminated>([] { return events::terminated{}; });
+  }
+
+  // A request's error as an event carries it: itself if it can be copied, else its text.
+  template <class E>
+  static event_value error_value(const E& error) {
+    if constexpr (std::is_copy_constructible_v<E>)
+      return event_value::of(error);
+    else if constexpr (fmt::is_formattable<E>::value)
+      return event_value::of(fmt::format("{}", error));
+    else
+      return event_value::of(std::string(typeid(E).name()));
+  }
+
   view_type view_of(const entry_type& e) const {
     return std::visit([](const auto& r) -> view_type { return Def::request_param::view(r); },
                       e.request);
@@ -562,6 +720,61 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
       hooks = canceler_;
     }
     if (hooks) add_crash_errors(access::cancel(*hooks));
+  }
+
+  // Queue alarms (launch_options::alarms), checked under mutex_.
+  struct alarm_state {
+    queue_alarms limits;
+    bool raised = false;
+  };
+  enum class alarm_change : std::uint8_t { none, high, normal };
+
+  // At a push: the length only (a push makes nothing older).
+  alarm_change alarm_on_push_locked() noexcept {
+    const auto& a = alarm_->limits;
+    if (alarm_->raised || a.high == 0 || buffer_.size() < a.high) return alarm_change::none;
+    alarm_->raised = true;
+    return alarm_change::high;
+  }
+  // At a take: the length left and the wait of the request taken (the oldest).
+  void check_alarm_on_take(const entry_type* taken) {
+    const clock::duration age = taken ? taken->treated - taken->pushed : clock::duration{};
+    alarm_change change = alarm_change::none;
+    std::size_t length = 0;
+    {
+      std::lock_guard lock(mutex_);
+      length = buffer_.size();
+      const auto& a = alarm_->limits;
+      const bool too_old = a.max_age && age >= *a.max_age;
+      const bool too_long = a.high != 0 && length >= a.high;
+      if (!alarm_->raised && (too_old || too_long)) {
+        alarm_->raised = true;
+        change = alarm_change::high;
+      } else if (alarm_->raised && !too_old && (a.high == 0 || length <= a.low)) {
+        alarm_->raised = false;
+        change = alarm_change::normal;
+      }
+    }
+    note_alarm(change, length, age);
+  }
+  void note_alarm(alarm_change change, std::size_t length, clock::duration age) {
+    if (change == alarm_change::high) {
+      if (metrics_) metrics_cells::add(metrics_->queue_alarms);
+      emit<events::queue_high>([&] { return events::queue_high{length, age}; });
+    } else if (change == alarm_change::normal) {
+      emit<events::queue_normal>([&] { return events::queue_normal{length}; });
+    }
+  }
+
+  // A request was queued: the alarm checked, the loop woken if it is parked.
+  push_outcome queued_checked(std::unique_lock<std::mutex>& lock) {
+    if (!alarm_) return queued(lock);
+    const alarm_change change = alarm_on_push_locked();
+    const std::size_t length = buffer_.size();
+    const push_outcome r = queued(lock);
+    if (lock.owns_lock()) lock.unlock();
+    note_alarm(change, length, clock::duration{});
+    return r;
   }
 
   // A request was queued: wake the loop if it is parked.
@@ -627,11 +840,10 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
       try {
         hook_scope inside;
         buffer_.merge_inbox(mutex_, [&](any_request&& in, const any_request* pending) {
-          return config_->merge(self, std::move(in), pending);
+          return config_->buffer.merge(self, std::move(in), pending);
         });
       } catch (...) {
-        request_close(close_cause::handler_exception,
-                      error_list{"merge threw: " + describe(std::current_exception())});
+        handler_threw("merge", std::current_exception());
       }
     }
   }
@@ -686,6 +898,8 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   [[no_unique_address]] std::conditional_t<is_callback, read_demand, no_read_demand> demand_;
   asio::cancellation_signal reader_signal_;    // callback: cancels a pending read at close
   std::unique_ptr<asio::steady_timer> timer_;  // made for an idle timeout only
+  std::unique_ptr<metrics_cells> metrics_;     // made if the table keeps metrics
+  std::unique_ptr<alarm_state> alarm_;         // made if the launch set queue alarms
   std::shared_ptr<worker_registry> registry_;
   worker_strand::work work_;  // from launch to close
 };

@@ -9,7 +9,9 @@
 #include <fmt/format.h>
 
 #include <string>
+#include <string_view>
 #include <variant>
+#include <vector>
 
 namespace workers::detail {
 
@@ -30,6 +32,12 @@ struct group_def {
       if (!out.empty()) out += '-';
       out += part;
     }
+    return out;
+  }
+  // `Name::base`, as events carry it.
+  static std::vector<std::string> section() {
+    std::vector<std::string> out;
+    for (std::string_view part : Name::base) out.emplace_back(part);
     return out;
   }
   static std::string full_name(const name_type& name) {

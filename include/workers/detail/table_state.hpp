@@ -1,10 +1,10 @@
 #pragma once
 
 // The state behind a table handle: the live workers of one group and one
-// buffer kind, by name, and the buffer configuration its workers share.
+// buffer kind, by name, and the configuration its workers share.
 
 #include <workers/detail/access.hpp>
-#include <workers/detail/buffer_config.hpp>
+#include <workers/detail/table_config.hpp>
 
 #include <cstddef>
 #include <memory>
@@ -29,7 +29,7 @@ class table_state {
  public:
   using name_type = typename Def::name_type;
   using core_type = core<Def, Kind>;
-  using config_type = buffer_config<Def, Kind>;
+  using config_type = table_config<Def, Kind>;
   using worker_type = worker<Def, Kind>;
 
   explicit table_state(config_type config)

@@ -284,6 +284,7 @@ class worker_impl final : public core<Def, Kind> {
       // A queued request whose caller gave up is skipped. A dropbox request
       // may hold puts made without a caller, so it is handled all the same.
       if (e->reply && !start_chain(e->reply) && !base::is_dropbox) {
+        this->note_cancelled(*e);
         e->reply.reset();
         continue;
       }
@@ -347,6 +348,7 @@ class worker_impl final : public core<Def, Kind> {
     } else {
       this->set_running(std::move(*o));
     }
+    note_started();
     if constexpr (base::is_callback)
       asio::co_spawn(this->hook_executor(), read_requests(this->shared_from_this(), self_),
                      asio::bind_cancellation_slot(this->reader_signal().slot(), asio::detached));
@@ -357,6 +359,7 @@ class worker_impl final : public core<Def, Kind> {
   // ran); whatever on_launch pushed is answered `closed`; the name leaves the table.
   void fail_launch(errc code, std::string message, std::optional<launch_error_type> error,
                    std::exception_ptr ex) {
+    this->template emit<events::launch_failed>([&] { return events::launch_failed{message}; });
     this->request_close(close_cause::launch_failed);
     close_begun_ = true;
     this->stop_reader();
@@ -371,6 +374,16 @@ class worker_impl final : public core<Def, Kind> {
     return {boost::system::in_place_error,
             workers::launch_error<launch_error_type>{make_error_code(code), std::move(message),
                                                      std::move(error), std::move(ex)}};
+  }
+
+  // Upstream's `started` for a worker whose name prints empty, else `started_for`.
+  void note_started() {
+    if (!this->wants(level::info)) return;
+    std::string name = fmt::format("{}", this->name());
+    if (name.empty() || name == "()")
+      this->template emit<events::started>([] { return events::started{}; });
+    else
+      this->template emit<events::started_for>([&] { return events::started_for{name}; });
   }
 
   void answer_launch(launch_result&& r) {
@@ -407,7 +420,7 @@ class worker_impl final : public core<Def, Kind> {
               return handlers_.on_close(self_);
           },
           [this](outcome<void> o) -> pending {
-            if (!o) this->add_crash_errors({"on_close threw: " + describe(o.error())});
+            if (!o) this->handler_threw("on_close", o.error());
             this->end_close();
             return std::nullopt;
           });
@@ -441,15 +454,18 @@ class worker_impl final : public core<Def, Kind> {
                          disarm_caller_cancel();
                          switch (take_cut()) {
                            case cut::by_close:
+                             this->note_dropped(e);
                              answer_error(e, worker_closed{this->crash_errors()});
                              return std::nullopt;
                            case cut::by_caller:  // answered `request_cancelled` already
+                             this->note_cancelled(e);
                              return std::nullopt;
                            case cut::none:
                              break;
                          }
                          if (!o) {
                            answer_error(e, handler_exception{o.error()});
+                           this->note_thrown(e);
                            crash(o.error(), "on_request");
                            return std::nullopt;
                          }
@@ -477,7 +493,8 @@ class worker_impl final : public core<Def, Kind> {
             [this, &r, st, v = std::optional<T>(std::move(value))] {
               return handlers_.on_completion(self_, r, *v, st);
             },
-            [this](outcome<void> o) -> pending {
+            [this, &e, st](outcome<void> o) -> pending {
+              this->note_success(e, st);
               after_hook(o, "on_completion");
               return std::nullopt;
             });
@@ -485,14 +502,16 @@ class worker_impl final : public core<Def, Kind> {
         auto v = std::make_shared<T>(std::move(value));
         return invoke_hook(
             [this, &r, st, v] { return handlers_.on_completion(self_, r, std::as_const(*v), st); },
-            [this, &e, v](outcome<void> o) -> pending {
+            [this, &e, st, v](outcome<void> o) -> pending {
               answer_value<R>(e, std::move(*v));
+              this->note_success(e, st);
               after_hook(o, "on_completion");
               return std::nullopt;
             });
       }
     } else {
       answer_value<R>(e, std::move(value));
+      if (this->observing_requests()) this->note_success(e, status_of(e));
       return std::nullopt;
     }
   }
@@ -505,11 +524,14 @@ class worker_impl final : public core<Def, Kind> {
       const request_status st = status_of(e);
       const auto decide = [this](outcome<error_action>& o) {
         if (take_cut() != cut::none) return;
-        if (!o)
+        if (!o) {
+          this->note_crashed_on();
           crash(o.error(), "on_error");
-        else
+        } else {
           apply(*o);
+        }
       };
+      this->note_failure(e, st, std::as_const(error));  // before on_error's decision acts
       if constexpr (std::is_copy_constructible_v<E>) {
         if (e.reply) answer_request_error<R>(e, E(error));
         return invoke_hook(
@@ -531,6 +553,7 @@ class worker_impl final : public core<Def, Kind> {
             });
       }
     } else {
+      if (this->observing_requests()) this->note_failure(e, status_of(e), std::as_const(error));
       answer_request_error<R>(e, std::move(error));
       return std::nullopt;
     }
@@ -566,15 +589,13 @@ class worker_impl final : public core<Def, Kind> {
         this->request_close(close_cause::on_error_shutdown);
         break;
       case error_action::kind::crash:
+        this->note_crashed_on();
         this->request_close(close_cause::crash, action.errors());
         break;
     }
   }
 
-  void crash(std::exception_ptr ex, const char* where) {
-    this->request_close(close_cause::handler_exception,
-                        error_list{fmt::format("{} threw: {}", where, describe(ex))});
-  }
+  void crash(const std::exception_ptr& ex, const char* where) { this->handler_threw(where, ex); }
 
   // A caller's cancellation, for requests that opt in.
 

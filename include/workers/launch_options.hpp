@@ -1,0 +1,36 @@
+#pragma once
+
+/// @file
+/// @brief `launch_options`: a worker's idle timeout and queue alarms.
+
+#include <workers/clock.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+
+namespace workers {
+
+/// @brief Queue alarms, checked with hysteresis: `queue_high` is emitted (and
+/// counted in `worker_metrics::queue_alarms`) once when the queue reaches
+/// `high` requests or the request taken had waited `max_age` or more; then
+/// `queue_normal` once, when a take leaves `low` or fewer waiting and the
+/// request taken waited less than `max_age`. Lengths are checked at each push
+/// and take, ages at each take.
+struct queue_alarms {
+  std::size_t high = 0;  ///< 0: no length alarm
+  std::size_t low = 0;   ///< at most `high`
+  std::optional<clock::duration> max_age =
+      std::nullopt;  ///< of the request being taken (wall clock)
+};
+
+/// @brief Options of `launch`.
+struct launch_options {
+  /// @brief When set, `on_no_request` runs after this long (steady time) without a request.
+  std::optional<std::chrono::steady_clock::duration> timeout;
+  /// @brief When set, the queue's alarms (see `queue_alarms`).
+  /// @throws std::invalid_argument from `launch` if `low > high`.
+  std::optional<queue_alarms> alarms = std::nullopt;
+};
+
+}  // namespace workers
