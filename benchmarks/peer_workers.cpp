@@ -123,12 +123,14 @@ group::worker<Kind> launch_blocking(const group::table<Kind>& table,
 
 // A and C: fire and forget, on an infinite (A) or a bounded (C) queue.
 
-template <class Kind>
+// `Metrics`: the table keeps per-worker metrics (the "workers_metrics" rows).
+template <class Kind, bool Metrics = false>
 group::table<Kind> make_table() {
+  const workers::table_options options{.metrics = Metrics};
   if constexpr (std::is_same_v<Kind, bounded_kind>)
-    return group::create_table(workers::bounded_queue{bench::bounded_capacity});
+    return group::create_table(workers::bounded_queue{bench::bounded_capacity}, options);
   else
-    return group::create_table(workers::infinite_queue{});
+    return group::create_table(workers::infinite_queue{}, options);
 }
 
 // From a plain thread: blocks until admitted when the bounded queue is full.
@@ -181,12 +183,12 @@ asio::awaitable<void> one_thread_producer(group::table<Kind> table, fire_counter
   ok = table.size() == 0;
 }
 
-template <class Kind>
+template <class Kind, bool Metrics = false>
 void fire_one_thread(benchmark::State& state) {
   bench::pin_cpu pin;
   for (auto _ : state) {
     asio::io_context ctx{1};
-    auto table = make_table<Kind>();
+    auto table = make_table<Kind, Metrics>();
     fire_counters c;
     bench::stamp begin;
     bool ok = false;
@@ -252,11 +254,12 @@ asio::awaitable<void> b1_caller(table_t table, bench::stamp& begin, bench::stamp
   ok = ok && table.size() == 0;
 }
 
+template <bool Metrics = false>
 void b1(benchmark::State& state) {
   bench::pin_cpu pin;
   for (auto _ : state) {
     asio::io_context ctx{1};
-    auto table = group::create_table(workers::infinite_queue{});
+    auto table = make_table<kind, Metrics>();
     bench::stamp begin, end;
     bool ok = true;
     asio::co_spawn(ctx, b1_caller(table, begin, end, ok), asio::detached);
@@ -341,8 +344,10 @@ void idle(benchmark::State& state) {
 
 [[maybe_unused]] const bool registered = [] {
   bench::add("A1/workers", fire_one_thread<kind>);
+  bench::add("A1/workers_metrics", fire_one_thread<kind, true>);
   bench::add("A2/workers", fire_two_threads<kind>);
-  bench::add("B1/workers", b1);
+  bench::add("B1/workers", b1<>);
+  bench::add("B1/workers_metrics", b1<true>);
   bench::add("B2/workers", b2);
   bench::add("C1/workers", fire_one_thread<bounded_kind>);
   bench::add("C2/workers", fire_two_threads<bounded_kind>);

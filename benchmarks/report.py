@@ -18,7 +18,7 @@ from collections import OrderedDict
 COUNTERS = ("allocs_per_op", "bytes_per_worker", "launch_ns", "shutdown_ns", "cold_launch_ns",
             "cold_shutdown_ns")
 TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
-PEER_ORDER = ("workers", "asio_try_first", "asio_naive", "asio_handler_reply", "threads", "caf")
+PEER_ORDER = ("workers", "workers_metrics", "asio_try_first", "asio_naive", "asio_handler_reply", "threads", "caf")
 
 
 def split_name(run_name):

@@ -3,6 +3,8 @@
 /// @file
 /// @brief The clock of request and status timestamps.
 
+#include <workers/detail/attributes.hpp>
+
 #include <chrono>
 #include <ctime>
 
@@ -21,7 +23,7 @@ struct clock {
   using time_point = std::chrono::system_clock::time_point;
   static constexpr bool is_steady = false;
 
-  static time_point now() noexcept {
+  WORKERS_ALWAYS_INLINE static time_point now() noexcept {
 #if defined(CLOCK_REALTIME_COARSE)
     timespec ts;
     ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);

@@ -27,7 +27,7 @@ struct queue_alarms {
 /// @brief Options of `launch`.
 struct launch_options {
   /// @brief When set, `on_no_request` runs after this long (steady time) without a request.
-  std::optional<std::chrono::steady_clock::duration> timeout;
+  std::optional<std::chrono::steady_clock::duration> timeout = std::nullopt;
   /// @brief When set, the queue's alarms (see `queue_alarms`).
   /// @throws std::invalid_argument from `launch` if `low > high`.
   std::optional<queue_alarms> alarms = std::nullopt;

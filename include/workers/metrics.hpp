@@ -31,7 +31,9 @@ struct histogram {
 /// Durations are differences of `workers::clock` time points (wall clock,
 /// kernel-tick resolution): a request shorter than a tick observes 0.
 struct worker_metrics {
-  std::uint64_t handled = 0;       ///< requests handled, successful or not
+  /// Requests handled, successful or not: counted when the handler returns,
+  /// before the caller is answered.
+  std::uint64_t handled = 0;
   std::uint64_t failed = 0;        ///< of those, the ones that ended in a request error
   std::uint64_t crashed = 0;       ///< of those, the ones whose handling crashed the worker
   std::uint64_t dropped = 0;       ///< requests left unhandled at close (`request_dropped`)
@@ -39,9 +41,14 @@ struct worker_metrics {
   std::uint64_t refused = 0;       ///< pushes refused after the close began (`request_refused`)
   std::uint64_t queue_alarms = 0;  ///< `queue_high` crossings
   std::size_t queue_length = 0;    ///< gauge: requests waiting
-  std::size_t in_flight = 0;       ///< gauge: requests being handled (0 or 1)
-  histogram queue_wait;            ///< treated − pushed, per request handled
-  histogram service_time;          ///< completed − treated, per request handled
+  /// Gauge: the request in hand (0 or 1), from its take until the worker
+  /// takes the next, parks or yields.
+  std::size_t in_flight = 0;
+  histogram queue_wait;  ///< treated − pushed, per request handled
+  /// completed − treated, per request handled; observed when the worker next
+  /// reads the clock (its next take, park, yield or close), so its count may
+  /// trail `handled` by the request just answered.
+  histogram service_time;
 };
 
 }  // namespace workers

@@ -22,7 +22,7 @@ namespace workers {
 struct table_options {
   /// @brief Where the workers' events go; empty: the process-wide default
   /// (`set_default_sink`), read at each event.
-  any_sink sink;
+  any_sink sink = {};
   /// @brief Whether the workers keep metrics (`metrics(w)`). Off: no cost.
   bool metrics = false;
 };

@@ -274,9 +274,11 @@ struct calc_handlers {
   }
 };
 
-inline calc_table make_table() { return calc::create_table(workers::infinite_queue{}); }
-inline bounded_table make_bounded_table(std::size_t size) {
-  return calc::create_table(workers::bounded_queue{size});
+inline calc_table make_table(workers::table_options o = {}) {
+  return calc::create_table(workers::infinite_queue{}, std::move(o));
+}
+inline bounded_table make_bounded_table(std::size_t size, workers::table_options o = {}) {
+  return calc::create_table(workers::bounded_queue{size}, std::move(o));
 }
 
 // Adds merge into one add of their sum, which the callers of both follow; any
@@ -288,19 +290,21 @@ inline workers::merged<calc_any> merge_adds(dropbox_worker&, calc_any incoming,
             workers::follow::both};
   return incoming;
 }
-inline dropbox_table make_dropbox_table() {
-  return calc::create_table(workers::merging_dropbox{merge_adds});
+inline dropbox_table make_dropbox_table(workers::table_options o = {}) {
+  return calc::create_table(workers::merging_dropbox{merge_adds}, std::move(o));
 }
 
 // Reads the worker's stream; a spinning worker's read returns at once.
-inline callback_table make_callback_table() {
-  return calc::create_table(workers::callback_source{
-      [](callback_worker& self) -> asio::awaitable<std::optional<calc_any>> {
-        const auto& p = self.parameters();
-        if (p.spin == spin_mode::adds) co_return std::optional<calc_any>(add{1});
-        if (p.spin == spin_mode::fails) co_return std::optional<calc_any>(fail{"spin"});
-        co_return co_await p.stream->read();
-      }});
+inline callback_table make_callback_table(workers::table_options o = {}) {
+  return calc::create_table(
+      workers::callback_source{
+          [](callback_worker& self) -> asio::awaitable<std::optional<calc_any>> {
+            const auto& p = self.parameters();
+            if (p.spin == spin_mode::adds) co_return std::optional<calc_any>(add{1});
+            if (p.spin == spin_mode::fails) co_return std::optional<calc_any>(fail{"spin"});
+            co_return co_await p.stream->read();
+          }},
+      std::move(o));
 }
 
 // Launches a worker or fails the test. Handlers are passed as named objects

@@ -6,9 +6,18 @@
 
 #include "support/calc.hpp"
 
+#include <fmt/format.h>
+
 #include <memory>
+#include <stdexcept>
 
 namespace test {
+
+// The four kinds, as the template test cases name them.
+using infinite_kind = workers::queue<workers::infinite>;
+using bounded_kind = workers::queue<workers::bounded>;
+using workers::callback;
+using workers::dropbox;
 
 template <class Kind>
 struct kind_ops;
@@ -16,7 +25,7 @@ struct kind_ops;
 template <>
 struct kind_ops<workers::queue<workers::infinite>> {
   static constexpr bool has_callers = true;
-  static auto make_table() { return test::make_table(); }
+  static auto make_table(workers::table_options o = {}) { return test::make_table(std::move(o)); }
   static calc_parameters parameters(const asio::any_io_executor&) { return {}; }
   template <class W, class R>
   static bool submit(const W& w, R r) {
@@ -32,7 +41,9 @@ struct kind_ops<workers::queue<workers::infinite>> {
 template <>
 struct kind_ops<workers::queue<workers::bounded>> {
   static constexpr bool has_callers = true;
-  static auto make_table() { return make_bounded_table(1024); }
+  static auto make_table(workers::table_options o = {}) {
+    return make_bounded_table(1024, std::move(o));
+  }
   static calc_parameters parameters(const asio::any_io_executor&) { return {}; }
   template <class W, class R>
   static bool submit(const W& w, R r) {
@@ -47,7 +58,7 @@ struct kind_ops<workers::queue<workers::bounded>> {
 template <>
 struct kind_ops<workers::dropbox> {
   static constexpr bool has_callers = true;
-  static auto make_table() { return make_dropbox_table(); }
+  static auto make_table(workers::table_options o = {}) { return make_dropbox_table(std::move(o)); }
   static calc_parameters parameters(const asio::any_io_executor&) { return {}; }
   template <class W, class R>
   static bool submit(const W& w, R r) {
@@ -63,7 +74,9 @@ struct kind_ops<workers::dropbox> {
 template <>
 struct kind_ops<workers::callback> {
   static constexpr bool has_callers = false;
-  static auto make_table() { return make_callback_table(); }
+  static auto make_table(workers::table_options o = {}) {
+    return make_callback_table(std::move(o));
+  }
   static calc_parameters parameters(const asio::any_io_executor& ex) {
     return {.stream = std::make_shared<request_stream>(ex)};
   }
@@ -72,5 +85,21 @@ struct kind_ops<workers::callback> {
     return w.parameters().stream->send(std::move(r));
   }
 };
+
+// Completes once everything submitted before has been handled: a request of
+// its own, answered (kinds with callers), or a hold the worker has entered.
+template <class Kind, class W>
+asio::awaitable<void> settle(const W& w) {
+  if constexpr (kind_ops<Kind>::has_callers) {
+    add zero{0};  // named: see README, "Compilers"
+    auto r = co_await kind_ops<Kind>::submit_and_wait(w, zero, asio::use_awaitable);
+    if (!r) throw std::runtime_error(fmt::format("settle: {}", r.error()));
+  } else {
+    busy_gate gate(co_await asio::this_coro::executor);
+    kind_ops<Kind>::submit(w, gate.request());
+    co_await gate.entered();
+    gate.open();
+  }
+}
 
 }  // namespace test

@@ -15,11 +15,6 @@
 #include <vector>
 
 using namespace test;
-using workers::callback;
-using workers::dropbox;
-using workers::queue;
-using infinite_kind = queue<workers::infinite>;
-using bounded_kind = queue<workers::bounded>;
 
 namespace {
 
@@ -31,20 +26,6 @@ asio::awaitable<typename calc::template worker<Kind>> launch_kind(
   auto r = co_await workers::launch(table, ex, std::move(name), p, h);
   if (!r) throw std::runtime_error(fmt::format("launch failed: {}", r.error()));
   co_return *r;
-}
-
-// Completes once everything submitted before has been handled.
-template <class Kind, class W>
-asio::awaitable<void> settle(const W& w) {
-  if constexpr (kind_ops<Kind>::has_callers) {
-    auto r = co_await kind_ops<Kind>::submit_and_wait(w, add{0}, asio::use_awaitable);
-    if (!r) throw std::runtime_error(fmt::format("settle: {}", r.error()));
-  } else {
-    busy_gate gate(co_await asio::this_coro::executor);
-    kind_ops<Kind>::submit(w, gate.request());
-    co_await gate.entered();
-    gate.open();
-  }
 }
 
 template <class W>

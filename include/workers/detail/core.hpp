@@ -11,6 +11,7 @@
 #include <workers/clock.hpp>
 #include <workers/close_reason.hpp>
 #include <workers/detail/access.hpp>
+#include <workers/detail/attributes.hpp>
 #include <workers/detail/dropbox_buffer.hpp>
 #include <workers/detail/entry.hpp>
 #include <workers/detail/hook_executor.hpp>
@@ -356,20 +357,15 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   // Observation (events.hpp, metrics.hpp). What nobody listens to costs a
   // test of a mask or a pointer: no event is built.
 
-  bool wants(level l) const noexcept { return config_->events.wants(l); }
+  WORKERS_ALWAYS_INLINE bool wants(level l) const noexcept { return config_->events.wants(l); }
 
   // Emits the event whose fields `make()` builds, if the sink wants its level.
   // Never throws: an event that cannot be built is lost, and counted.
   template <class Fields, class Make>
   void emit(Make&& make) const noexcept {
     constexpr level lvl = level_of(kind_of<Fields>());
-    if (!wants(lvl)) return;
-    try {
-      config_->events.deliver(event{lvl, Def::section(), full_name(), clock::now(),
-                                    event_fields(std::in_place_type<Fields>, make())});
-    } catch (...) {
-      sink_failure_count.fetch_add(1, std::memory_order_relaxed);
-    }
+    if (wants(lvl)) [[unlikely]]
+      deliver_event<Fields>(lvl, make);
   }
 
   // The request path, on the strand.
@@ -377,9 +373,12 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   // Whether a request's end is observed: metrics, or a sink for its events.
   bool observing_requests() const noexcept { return metrics_ || wants(level::debug); }
 
+  // The handler of the request in hand returned (or threw).
+  void note_handled() noexcept {
+    if (metrics_) metrics_->count_handled();
+  }
   // `e` succeeded, with status `st` (after on_completion).
   void note_success(const entry_type& e, const request_status& st) {
-    if (metrics_) metrics_->handled_one(e.pushed, e.treated, e.treated + st.completed);
     emit<events::request_no_errors>([&] {
       return events::request_no_errors{event_value::of(view_of(e)), st};
     });
@@ -388,7 +387,6 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   template <class E>
   void note_failure(const entry_type& e, const request_status& st, const E& error) {
     if (metrics_) {
-      metrics_->handled_one(e.pushed, e.treated, e.treated + st.completed);
       bump(metrics_->failed);
     }
     emit<events::request_error>([&] {
@@ -400,9 +398,11 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     if (metrics_) bump(metrics_->crashed);
   }
   // The handler of `e` threw: counted as handled, then `handler_threw`.
-  void note_thrown(const entry_type& e) {
-    if (metrics_) metrics_->handled_one(e.pushed, e.treated, clock::now());
-    note_crashed_on();
+  void note_thrown() noexcept { note_crashed_on(); }
+  // A queued request skipped: every caller of `e` gave up before it was handled.
+  void note_skipped(const entry_type& e) {
+    if (metrics_) metrics_->skip_service();
+    note_cancelled(e);
   }
   // Every caller of `e` gave up: skipped while queued, or its handler cut short.
   void note_cancelled(const entry_type& e) {
@@ -497,12 +497,18 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
       e->treated = clock::now();
       current_.set(e);
     }
+    if (metrics_) {
+      metrics_->end_service(e ? e->treated : clock::now());
+      if (e) metrics_->start_service(e->pushed, e->treated);
+    }
     if (alarm_) check_alarm_on_take(e);
     if (auto* left = out.get())
       for (auto& w : left->admitted) typed<error_code>(w)->answer(error_code{});
     return e;
   }
+  // The loop yields: the request in hand is done.
   void clear_current() {
+    if (metrics_) metrics_->end_service(clock::now());
     std::lock_guard lock(mutex_);
     current_.clear();
   }
@@ -574,6 +580,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   // worker leaves its table, the canceler's hooks run, the worker is closed and
   // those who wait for that are answered. The caller keeps the worker alive.
   void end_close() {
+    if (metrics_) metrics_->end_service(clock::now());
     state_.reset();
     cancel_timer();
     leave_table();
@@ -658,9 +665,19 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   asio::cancellation_signal cancel_signal_;  // the loop's coroutine: the hook in flight
 
  private:
+  template <class Fields, class Make>
+  WORKERS_COLD void deliver_event(level lvl, Make& make) const noexcept {
+    try {
+      config_->events.deliver(event{lvl, Def::section(), full_name(), clock::now(),
+                                    event_fields(std::in_place_type<Fields>, make())});
+    } catch (...) {
+      sink_failure_count.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
   // A push refused after the close began (the caller's thread).
   template <class View>
-  void refused(View&& view) {
+  WORKERS_COLD void refused(View&& view) {
     if (metrics_) metrics_cells::add(metrics_->refused);
     emit<events::request_refused>([&] { return events::request_refused{event_value::of(view())}; });
   }
@@ -768,7 +785,11 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
 
   // A request was queued: the alarm checked, the loop woken if it is parked.
   push_outcome queued_checked(std::unique_lock<std::mutex>& lock) {
-    if (!alarm_) return queued(lock);
+    if (alarm_) [[unlikely]]
+      return queued_alarmed(lock);
+    return queued(lock);
+  }
+  WORKERS_COLD push_outcome queued_alarmed(std::unique_lock<std::mutex>& lock) {
     const alarm_change change = alarm_on_push_locked();
     const std::size_t length = buffer_.size();
     const push_outcome r = queued(lock);

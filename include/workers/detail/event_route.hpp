@@ -4,6 +4,7 @@
 // at each event. `wants` is what the hot path pays when nobody listens: a
 // load of a mask, no event built.
 
+#include <workers/detail/attributes.hpp>
 #include <workers/events.hpp>
 #include <workers/sink.hpp>
 
@@ -19,7 +20,7 @@ class event_route {
   event_route() = default;
   explicit event_route(any_sink s) : sink_(std::move(s)), levels_(levels_of(sink_)) {}
 
-  bool wants(level l) const noexcept {
+  WORKERS_ALWAYS_INLINE bool wants(level l) const noexcept {
     const std::uint8_t levels =
         sink_ ? levels_ : default_slot.levels.load(std::memory_order_relaxed);
     return (levels & bit_of(l)) != 0;

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 namespace workers::detail {
 
@@ -58,13 +59,21 @@ struct metrics_cells {
   std::atomic<std::uint64_t> dropped{0}, cancelled{0}, refused{0}, queue_alarms{0};  // any thread
   histogram_cells queue_wait, service_time;                                          // strand
 
-  // A request handled: its wait and its service time (strand).
-  void handled_one(clock::time_point pushed, clock::time_point treated,
-                   clock::time_point completed) noexcept {
-    bump(handled);
+  // A request is counted handled when its handler returns, before its caller
+  // is answered. Its service ends when the worker takes its next one, parks,
+  // yields or closes: the clock read done then is the completion time, so
+  // metrics add no clock read per request (strand only).
+  void start_service(clock::time_point pushed, clock::time_point treated) noexcept {
     queue_wait.observe(treated - pushed);
-    service_time.observe(completed - treated);
+    serving_ = true;
+    serving_since_ = treated;
   }
+  void count_handled() noexcept { bump(handled); }
+  void end_service(clock::time_point now) noexcept {
+    if (std::exchange(serving_, false)) service_time.observe(now - serving_since_);
+  }
+  // A request taken but skipped (its callers gave up): never served.
+  void skip_service() noexcept { serving_ = false; }
   static void add(std::atomic<std::uint64_t>& c) noexcept {
     c.fetch_add(1, std::memory_order_relaxed);
   }
@@ -84,6 +93,10 @@ struct metrics_cells {
     m.service_time = service_time.snapshot();
     return m;
   }
+
+ private:
+  bool serving_ = false;  // strand only
+  clock::time_point serving_since_{};
 };
 
 }  // namespace workers::detail

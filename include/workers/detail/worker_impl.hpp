@@ -284,7 +284,7 @@ class worker_impl final : public core<Def, Kind> {
       // A queued request whose caller gave up is skipped. A dropbox request
       // may hold puts made without a caller, so it is handled all the same.
       if (e->reply && !start_chain(e->reply) && !base::is_dropbox) {
-        this->note_cancelled(*e);
+        this->note_skipped(*e);
         e->reply.reset();
         continue;
       }
@@ -452,6 +452,7 @@ class worker_impl final : public core<Def, Kind> {
     return invoke_hook([this, &r] { return handlers_.on_request(self_, r); },
                        [this, &e, &r](outcome<handler_result<R>> o) -> pending {
                          disarm_caller_cancel();
+                         this->note_handled();
                          switch (take_cut()) {
                            case cut::by_close:
                              this->note_dropped(e);
@@ -465,7 +466,7 @@ class worker_impl final : public core<Def, Kind> {
                          }
                          if (!o) {
                            answer_error(e, handler_exception{o.error()});
-                           this->note_thrown(e);
+                           this->note_thrown();
                            crash(o.error(), "on_request");
                            return std::nullopt;
                          }
@@ -511,7 +512,7 @@ class worker_impl final : public core<Def, Kind> {
       }
     } else {
       answer_value<R>(e, std::move(value));
-      if (this->observing_requests()) this->note_success(e, status_of(e));
+      if (this->wants(level::debug)) this->note_success(e, status_of(e));
       return std::nullopt;
     }
   }

@@ -1,0 +1,20 @@
+#pragma once
+
+// WORKERS_COLD marks a path taken rarely (an event someone listens to, an
+// alarm): kept out of line, so the hot path around it stays small enough
+// for the compiler to inline what it calls.
+
+#if defined(__GNUC__) || defined(__clang__)
+#define WORKERS_COLD [[gnu::cold, gnu::noinline]]
+#else
+#define WORKERS_COLD
+#endif
+
+// WORKERS_ALWAYS_INLINE marks a few-instruction function on every request's
+// path (the clock read, the test whether anyone listens), which the
+// compiler's size budget would otherwise call out of line in large callers.
+#if defined(__GNUC__) || defined(__clang__)
+#define WORKERS_ALWAYS_INLINE [[gnu::always_inline]] inline
+#else
+#define WORKERS_ALWAYS_INLINE inline
+#endif
