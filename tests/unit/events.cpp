@@ -157,8 +157,8 @@ TEMPLATE_TEST_CASE("events: on_error decides crash, shutdown, or throws", "[even
       {on_error_policy::throws, lines{"handler_exception on_error", "crashed"}},
   }));
   recorded<TestType> t;
+  t.parameters.policy = policy;  // outside the lambda: Clang 14 cannot capture a structured binding
   run(t.io, [&]() -> asio::awaitable<void> {
-    t.parameters.policy = policy;
     auto w = co_await t.launch();
     ops::submit(w, fail{"no"});
     co_await workers::wait_for_completion(w);
