@@ -1,4 +1,4 @@
-# Checks that every README excerpt marked "<!-- snippet: <path> -->" (the ```cpp block that follows)
+# Checks that every README excerpt marked "<!-- snippet: <path> -->" (the ``` block that follows)
 # appears verbatim in <path>, a file that is compiled and run: the README cannot show code that
 # drifted from what is built. Run with -DREADME=<README.md> -DSOURCE_DIR=<project root>.
 
@@ -17,11 +17,13 @@ while(TRUE)
   string(SUBSTRING "${text}" ${path_at} -1 text)
   string(FIND "${text}" " -->" path_end)
   string(SUBSTRING "${text}" 0 ${path_end} path)
-  string(FIND "${text}" "```cpp\n" open)
+  string(FIND "${text}" "```" open)
   if(open EQUAL -1)
-    message(FATAL_ERROR "README: no ```cpp block after the snippet marker for ${path}")
+    message(FATAL_ERROR "README: no ``` block after the snippet marker for ${path}")
   endif()
-  math(EXPR body_at "${open} + 7")
+  string(SUBSTRING "${text}" ${open} -1 text)
+  string(FIND "${text}" "\n" fence_end)  # after the info string (cpp, cmake, ...)
+  math(EXPR body_at "${fence_end} + 1")
   string(SUBSTRING "${text}" ${body_at} -1 text)
   string(FIND "${text}" "```" close)
   string(SUBSTRING "${text}" 0 ${close} body)

@@ -40,3 +40,11 @@ install(
   NAMESPACE workers::
   DESTINATION "${WORKERS_INSTALL_CMAKEDIR}"
   COMPONENT workers_Development)
+
+# The build tree exports the target too: a superproject that builds us with add_subdirectory can
+# install(EXPORT) its own targets that link workers::workers, and a neighbour project can use this
+# build tree as its prefix.
+export(
+  EXPORT workersTargets
+  NAMESPACE workers::
+  FILE "${PROJECT_BINARY_DIR}/${package}Targets.cmake")

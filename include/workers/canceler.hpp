@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-namespace workers {
+namespace workers::inline v0 {
 
 namespace detail {
 struct access;
@@ -89,4 +89,4 @@ class canceler {
   std::shared_ptr<impl> impl_;
 };
 
-}  // namespace workers
+}  // namespace workers::inline v0

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <optional>
 
-namespace workers {
+namespace workers::inline v0 {
 
 /// @brief What ended a worker. The first cause wins: a worker shut down that
 /// then fails in `on_close` still closes for `shutdown` (with crash errors).
@@ -25,11 +25,13 @@ enum class close_cause : std::uint8_t {
 /// @brief Why a worker closes: the cause and, if it crashed, the errors so far
 /// (the status's `crash_errors` once closed). Given to `on_close(self, reason)`.
 struct close_reason {
-  close_cause cause = close_cause::shutdown;
+  close_cause cause = close_cause::shutdown;  ///< what ended the worker (the first cause)
+  /// If it crashed: the crash errors so far, in order (a throwing `on_close`
+  /// or canceler hook adds its own after); none otherwise.
   std::optional<error_list> crash_errors;
 
   /// @brief True when the worker closes as crashed.
   bool crashed() const noexcept { return crash_errors.has_value(); }
 };
 
-}  // namespace workers
+}  // namespace workers::inline v0

@@ -54,14 +54,15 @@
 #include <string_view>
 #include <type_traits>
 
-namespace workers {
+namespace workers::inline v0 {
 
 /// @brief The closed set of request types a group accepts.
 template <class... R>
 struct request_types {};
 
 /// @brief The result of a request that answers nothing (OCaml's `unit`); also
-/// a worker name type for groups whose workers need none.
+/// a worker name type for groups whose workers need none. Equality-comparable,
+/// hashable (`std::hash`), and formattable with fmt or streams (it prints `()`).
 struct unit {
   friend bool operator==(unit, unit) noexcept = default;
   template <class Stream>
@@ -73,6 +74,7 @@ struct unit {
 
 /// @brief The error type of a request that cannot fail (OCaml's empty type):
 /// no value of it exists, so its `request_error` case never happens.
+/// Formattable with fmt, so that the error types of a set all print.
 struct never {
   never() = delete;
   friend bool operator==(const never&, const never&) noexcept = default;
@@ -195,8 +197,11 @@ concept types_parameter =
     std::is_object_v<typename T::parameters_type> && std::copyable<typename T::view_type> &&
     formattable<typename T::view_type> && detail::state_viewable<T>;
 
-}  // namespace workers
+}  // namespace workers::inline v0
 
+// Specializations of other libraries' templates, described with the types they
+// serve: Doxygen cannot place them (it does not know fmt's namespace).
+/// @cond
 template <>
 struct std::hash<workers::unit> {
   std::size_t operator()(workers::unit) const noexcept { return 0; }
@@ -215,3 +220,4 @@ struct fmt::formatter<workers::never> : fmt::formatter<std::string_view> {
     return fmt::formatter<std::string_view>::format("never", ctx);
   }
 };
+/// @endcond

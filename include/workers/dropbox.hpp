@@ -20,12 +20,16 @@
 
 #include <utility>
 
-namespace workers {
+namespace workers::inline v0 {
 
 /// @brief Puts `request` into the dropbox, to be merged with the pending one
 /// (upstream's `Dropbox.put_request`).
-/// @return false if the worker is closing or closed (the request is discarded).
-/// Thread safety: any thread.
+///
+/// Returns once the put is recorded; the merge runs later, on the worker's
+/// strand, in the order the puts were made. Thread safety: any thread; the
+/// request's move runs under the worker's intake lock and must not call the worker.
+/// @return true once recorded; false if the worker is closing or closed (the
+/// request is discarded; a `request_refused` event is emitted).
 template <class Def, class R>
 bool put_request(const worker<Def, dropbox>& w, R request) {
   detail::check_request<R, Def>();
@@ -36,11 +40,14 @@ bool put_request(const worker<Def, dropbox>& w, R request) {
 /// @brief Puts `request` into the dropbox and completes with the outcome of
 /// the request it ends up in (upstream's `Dropbox.put_request_and_wait`).
 ///
-/// Completion signature: `void(reply_result<R>)`, as `push_request_and_wait`,
-/// plus `request_dropped` when the merge removed the request from the slot
-/// without this caller following its replacement. A merge that throws gives
-/// its put's caller `handler_exception` and crashes the worker.
-/// `redirect_error` does not apply: it is refused at compile time.
+/// Completion signature: `void(reply_result<R>)`, as `push_request_and_wait`:
+/// the value of the request this caller follows, its `request_error`, its
+/// `handler_exception`, `worker_closed` (refused, or the worker closed before
+/// answering), `request_cancelled`, plus `request_dropped` when the merge
+/// removed the request from the slot without this caller following its
+/// replacement. A merge that throws gives its put's caller `handler_exception`
+/// and crashes the worker. `redirect_error` does not apply: it is refused at
+/// compile time.
 ///
 /// Per-operation cancellation: terminal and partial (total is refused: the
 /// request stays in the slot and is handled, since other puts may have been
@@ -58,4 +65,4 @@ auto put_request_and_wait(const worker<Def, dropbox>& w, R request,
       std::move(request));
 }
 
-}  // namespace workers
+}  // namespace workers::inline v0

@@ -16,12 +16,16 @@
 #include <string>
 #include <type_traits>
 
-namespace workers {
+namespace workers::inline v0 {
 
 /// @brief The error code type of the library: Boost.Asio's.
 using error_code = boost::system::error_code;
 
 /// @brief Library conditions, carried by `error_code` with `workers::category()`.
+///
+/// An error code enum (`boost::system::is_error_code_enum`): an `errc` converts
+/// to `error_code` and compares with one. As error conditions, `closed` is
+/// `std::errc::broken_pipe` and `name_taken` is `std::errc::file_exists`.
 enum class errc {
   closed = 1,             ///< the worker is closed (or closing) and refuses the request
   request_failed = 2,     ///< the request's handler returned the request's own error
@@ -75,7 +79,8 @@ class error_category final : public boost::system::error_category {
 inline constexpr error_category category_instance;
 }  // namespace detail
 
-/// @brief The category of `workers::errc`.
+/// @brief The category of `workers::errc`, named `"workers"`. One instance with a
+/// fixed id, so that copies of the library in several binaries compare equal.
 inline const boost::system::error_category& category() noexcept {
   return detail::category_instance;
 }
@@ -96,7 +101,10 @@ inline std::string describe(const std::exception_ptr& e) {
 }
 }  // namespace detail
 
-}  // namespace workers
+}  // namespace workers::inline v0
 
+// Described with `errc`: Doxygen cannot place a specialization in Boost's namespace.
+/// @cond
 template <>
 struct boost::system::is_error_code_enum<workers::errc> : std::true_type {};
+/// @endcond

@@ -26,7 +26,7 @@
 #include <variant>
 #include <vector>
 
-namespace workers {
+namespace workers::inline v0 {
 
 /// @brief The level of an event (upstream's `Internal_event.level`), lowest first.
 enum class level : std::uint8_t { debug, info, notice, warning, error, fatal };
@@ -61,6 +61,7 @@ class event_value {
   }
   /// @brief The value as fmt prints it (its type's name if fmt cannot).
   std::string text() const { return ops_ ? ops_->text(value_.get()) : std::string(); }
+  /// @brief True if it holds a value.
   explicit operator bool() const noexcept { return value_ != nullptr; }
 
  private:
@@ -105,15 +106,15 @@ struct crashed {
 /// @brief A request was handled and succeeded (after `on_completion`).
 /// Upstream: `request_no_errors_<base>`. Debug.
 struct request_no_errors {
-  event_value view;  ///< the request's view (`Request::view_type`)
-  request_status status;
+  event_value view;       ///< the request's view (`Request::view_type`)
+  request_status status;  ///< its push time and spans (`workers::clock`)
 };
-/// @brief A request was handled and failed (after `on_error`). Upstream
-/// declares it as `request_<base>` and never emits it. Debug.
+/// @brief A request was handled and failed (emitted before `on_error` runs).
+/// Upstream declares it as `request_<base>` and never emits it. Debug.
 struct request_error {
-  event_value view;
-  request_status status;
-  event_value error;  ///< the request's `error_type` value
+  event_value view;       ///< the request's view (`Request::view_type`)
+  request_status status;  ///< its push time and spans (`workers::clock`)
+  event_value error;      ///< the request's `error_type` value
 };
 /// @brief `on_launch` failed (returned an error, threw, or was shut down). Error.
 struct launch_failed {
@@ -122,19 +123,19 @@ struct launch_failed {
 /// @brief A queued request left the buffer unhandled because the worker closed
 /// (its callers are answered `closed`). Info.
 struct request_dropped {
-  event_value view;
-  clock::time_point pushed;
+  event_value view;          ///< the request's view (`Request::view_type`)
+  clock::time_point pushed;  ///< when it was pushed (`workers::clock`)
 };
 /// @brief A request's callers all gave up: it was skipped while queued, or its
 /// handler was cut short (a request type that opts in). Info.
 struct request_cancelled {
-  event_value view;
-  clock::time_point pushed;
+  event_value view;          ///< the request's view (`Request::view_type`)
+  clock::time_point pushed;  ///< when it was pushed (`workers::clock`)
 };
 /// @brief A request was pushed after the close began and refused
 /// (`errc::closed`). Warning.
 struct request_refused {
-  event_value view;
+  event_value view;  ///< the request's view (`Request::view_type`)
 };
 /// @brief A handler, `merge` or `read` threw; the worker crashes. Error.
 struct handler_exception {
@@ -144,13 +145,15 @@ struct handler_exception {
 /// @brief The queue crossed its high watermark or its oldest request its
 /// maximum age (see `launch_options::alarms`). Warning.
 struct queue_high {
-  std::size_t length;
-  clock::duration oldest_age;  ///< wait of the oldest request then (0 if not known)
+  std::size_t length;  ///< requests waiting then
+  /// Wait of the request taken then, the oldest (`workers::clock::duration`:
+  /// wall clock, kernel-tick resolution); 0 when raised by a push.
+  clock::duration oldest_age;
 };
 /// @brief After a `queue_high`, the queue came back to its low watermark and
 /// under the maximum age. Notice.
 struct queue_normal {
-  std::size_t length;
+  std::size_t length;  ///< requests waiting then
 };
 
 }  // namespace events
@@ -224,15 +227,17 @@ constexpr event_kind kind_of() noexcept {
 ///
 /// Times are `workers::clock` time points (wall clock, kernel-tick resolution).
 struct event {
-  workers::level level = level::info;
-  std::vector<std::string> section;  ///< the group's `Name::base`
-  std::string worker;                ///< the worker's full name (`<base>_<name>`)
-  clock::time_point time;            ///< when it was emitted
-  event_fields fields;               ///< which event, and its fields
+  workers::level level = level::info;  ///< its level: `level_of(kind())`
+  std::vector<std::string> section;    ///< the group's `Name::base`
+  std::string worker;                  ///< the worker's full name (`<base>_<name>`)
+  clock::time_point time;              ///< when it was emitted
+  event_fields fields;                 ///< which event, and its fields
 
+  /// @brief Which event: the alternative `fields` holds.
   event_kind kind() const noexcept { return static_cast<event_kind>(fields.index()); }
-  /// @brief The name as upstream spells it: `<event>_<base joined by '-'>`,
-  /// e.g. `terminate_test-calc`, `request_test-calc` for `request_error`.
+  /// @brief The name as upstream spells it: upstream's name of the event, `_`,
+  /// and the group's base joined by '-', e.g. `terminate_test-calc`, or
+  /// `request_test-calc` for `request_error`.
   std::string name() const {
     std::string out(detail::event_table[fields.index()].name);
     out += '_';
@@ -244,4 +249,4 @@ struct event {
   }
 };
 
-}  // namespace workers
+}  // namespace workers::inline v0

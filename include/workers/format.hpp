@@ -4,8 +4,17 @@
 /// @brief fmt formatters for the library's types (opt-in: this header brings
 /// `<fmt/chrono.h>` and `<fmt/ranges.h>`, which the rest of the library does not need).
 ///
-/// Time points print in UTC to the second (`2026-11-30T11:20:43`), durations in
-/// microseconds.
+/// `fmt::formatter` specializations, none with format options (`{}` only), for:
+/// the status alternatives `launching`, `running`, `closing`, `closed` and
+/// `worker_status` (`running since 2026-11-30T11:20:43`); `request_status`;
+/// `pending_request<View>` and `active_request<View>` (the view, then the
+/// times); `worker_information`; `close_reason` (the cause, then the crash
+/// errors); `message_error<E>` (`closed`, `request error: ...`, ...); and
+/// `launch_error<LE>` (its message). `workers::unit` and `workers::never` are
+/// formattable without this header.
+///
+/// Time points (`workers::clock`) print in UTC to the second
+/// (`2026-11-30T11:20:43`), durations in microseconds.
 
 #include <workers/close_reason.hpp>
 #include <workers/handlers.hpp>
@@ -19,15 +28,18 @@
 #include <chrono>
 #include <variant>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 struct simple_formatter {
   constexpr auto parse(fmt::format_parse_context& ctx) { return ctx.begin(); }
 };
 inline auto to_seconds(clock::time_point t) {
   return std::chrono::time_point_cast<std::chrono::seconds>(t);
 }
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail
 
+// Described in the file's documentation: Doxygen cannot place specializations
+// of fmt's templates.
+/// @cond
 template <>
 struct fmt::formatter<workers::launching> : workers::detail::simple_formatter {
   auto format(const workers::launching& s, format_context& ctx) const {
@@ -135,3 +147,4 @@ struct fmt::formatter<workers::launch_error<LE>> : workers::detail::simple_forma
     return fmt::format_to(ctx.out(), "{}", e.message);
   }
 };
+/// @endcond

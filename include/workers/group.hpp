@@ -16,21 +16,22 @@
 #include <memory>
 #include <utility>
 
-namespace workers {
+namespace workers::inline v0 {
 
 /// @brief A group: workers that share a base name and a request set (upstream's `MakeGroup`).
 template <name_parameter Name, request_parameter Request>
 struct make_group {
-  using name = Name;
-  using request = Request;
+  using name = Name;        ///< the `Name` parameter (upstream's `Name`)
+  using request = Request;  ///< the `Request` parameter (upstream's `Request`)
 
   /// @brief The worker type of this group for these `Types` (upstream's `MakeWorker`).
   template <types_parameter Types>
   struct make_worker {
+    /// @brief The group's definition: the `Def` parameter of `worker` and `table`.
     using definition = detail::group_def<Name, Request, Types>;
-    using name_type = typename definition::name_type;
-    using state_type = typename definition::state_type;
-    using parameters_type = typename definition::parameters_type;
+    using name_type = typename definition::name_type;              ///< `Name::type`
+    using state_type = typename definition::state_type;            ///< `Types::state_type`
+    using parameters_type = typename definition::parameters_type;  ///< `Types::parameters_type`
 
     /// @brief The handle of a worker with buffer kind tag `Kind`.
     template <class Kind>
@@ -46,7 +47,8 @@ struct make_group {
     /// @brief Creates an empty table for this buffer kind: `infinite_queue{}`,
     /// `bounded_queue{size}`, `merging_dropbox{merge}` or `callback_source{read}`,
     /// whose workers send their events to `options.sink` (the process-wide
-    /// default if empty) and keep metrics if `options.metrics`.
+    /// default if empty) and keep metrics if `options.metrics` (upstream's
+    /// `create_table`). Any thread.
     /// @throws std::invalid_argument for a `bounded_queue` of size 0.
     template <class BufferKind>
     static table<typename BufferKind::tag> create_table(BufferKind kind,
@@ -65,4 +67,4 @@ struct make_group {
 template <name_parameter Name, request_parameter Request, types_parameter Types>
 struct make_single : make_group<Name, Request>::template make_worker<Types> {};
 
-}  // namespace workers
+}  // namespace workers::inline v0

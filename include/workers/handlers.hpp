@@ -40,12 +40,18 @@
 #include <type_traits>
 #include <utility>
 
-namespace workers {
+namespace workers::inline v0 {
 
-/// @brief What `on_error` decides after a failed request.
+/// @brief What `on_error` decides after a failed request (upstream's
+/// `on_error` result: `Ok ()` or `Error errs`, plus a normal shutdown).
 class error_action {
  public:
-  enum class kind { proceed, shutdown, crash };
+  /// @brief The decision.
+  enum class kind {
+    proceed,   ///< take the next request
+    shutdown,  ///< close normally
+    crash,     ///< close as crashed, with `errors()`
+  };
 
   /// @brief Take the next request (upstream's `Ok ()`).
   static error_action proceed() { return error_action(kind::proceed, {}); }
@@ -56,7 +62,9 @@ class error_action {
     return error_action(kind::crash, std::move(errors));
   }
 
+  /// @brief The decision.
   kind what() const noexcept { return what_; }
+  /// @brief The crash errors of a `crash`; empty otherwise.
   const error_list& errors() const noexcept { return errors_; }
 
  private:
@@ -74,10 +82,10 @@ struct no_launch_error {};
 /// an awaitable `on_launch` was in flight (`errc::closed`). `message` names the worker.
 template <class LaunchError>
 struct launch_error {
-  error_code code;
-  std::string message;
-  std::optional<LaunchError> error;
-  std::exception_ptr exception;
+  error_code code;      ///< `errc::launch_failed`, `handler_exception`, `name_taken` or `closed`
+  std::string message;  ///< what happened, naming the worker (its full name)
+  std::optional<LaunchError> error;  ///< what `on_launch` returned, for `errc::launch_failed`
+  std::exception_ptr exception;      ///< what `on_launch` threw, for `errc::handler_exception`
 };
 
 /// @brief What `result<worker, launch_error<E>>::value()` throws on a failed
@@ -139,4 +147,4 @@ concept handlers_for = std::is_object_v<H> &&
     detail::handles_all<H, Worker, typename Worker::definition::request_param::types> &&
     detail::launchable<H, Worker>;
 
-}  // namespace workers
+}  // namespace workers::inline v0

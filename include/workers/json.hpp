@@ -84,7 +84,7 @@
 #include <variant>
 #include <vector>
 
-namespace workers::detail::json_io {
+namespace workers::inline v0::detail::json_io {
 // Reads the fixed-width decimal fields of an RFC 3339 time.
 struct cursor {
   std::string_view s;
@@ -128,9 +128,12 @@ inline std::optional<clock::time_point> from_seconds(std::int64_t s) noexcept {
   if (s > max_seconds || s < -max_seconds) return std::nullopt;
   return clock::time_point(std::chrono::seconds(s));
 }
-}  // namespace workers::detail::json_io
+}  // namespace workers::inline v0::detail::json_io
 
-namespace workers::json {
+/// @brief Octez's time and span encodings, and the JSON conversions called
+/// directly (`to_value`, `status_from`, ...), for code that would rather not
+/// depend on `value_from` / `value_to` overload resolution.
+namespace workers::inline v0::json {
 
 /// @brief `t` as Octez's `Time.System.encoding` writes it in JSON, e.g.
 /// `2026-11-30T11:20:43.123-00:00`.
@@ -210,9 +213,9 @@ inline std::optional<clock::duration> span_from_seconds(double seconds) noexcept
   return std::chrono::round<clock::duration>(std::chrono::duration<double>(seconds));
 }
 
-}  // namespace workers::json
+}  // namespace workers::inline v0::json
 
-namespace workers::detail::json_io {
+namespace workers::inline v0::detail::json_io {
 
 namespace bj = boost::json;
 using boost::system::error_code;
@@ -652,9 +655,9 @@ concept status_alternative = std::is_same_v<T, launching> || std::is_same_v<T, r
 template <class T>
 concept event_fields_type = boost::mp11::mp_contains<event_fields, T>::value;
 
-}  // namespace workers::detail::json_io
+}  // namespace workers::inline v0::detail::json_io
 
-namespace workers {
+namespace workers::inline v0 {
 
 // ---- Boost.JSON conversions, found by argument-dependent lookup ----
 
@@ -703,10 +706,12 @@ inline void tag_invoke(boost::json::value_from_tag, boost::json::value& jv,
                        const request_status& s) {
   detail::json_io::write_request_status(jv, s);
 }
+/// @brief `boost::json::try_value_to<request_status>`: the error code, without throwing.
 inline boost::json::result<request_status> tag_invoke(boost::json::try_value_to_tag<request_status>,
                                                       const boost::json::value& jv) {
   return detail::json_io::to_result<request_status>(jv, detail::json_io::read_request_status);
 }
+/// @brief `boost::json::value_to<request_status>`: throws `system_error` naming the member.
 inline request_status tag_invoke(boost::json::value_to_tag<request_status>,
                                  const boost::json::value& jv) {
   return detail::json_io::or_throw<request_status>(jv, detail::json_io::read_request_status,
@@ -718,10 +723,12 @@ inline void tag_invoke(boost::json::value_from_tag, boost::json::value& jv,
                        const worker_information& i) {
   detail::json_io::write_information(jv, i);
 }
+/// @brief `boost::json::try_value_to<worker_information>`: the error code, without throwing.
 inline boost::json::result<worker_information> tag_invoke(
     boost::json::try_value_to_tag<worker_information>, const boost::json::value& jv) {
   return detail::json_io::to_result<worker_information>(jv, detail::json_io::read_information);
 }
+/// @brief `boost::json::value_to<worker_information>`: throws `system_error` naming the member.
 inline worker_information tag_invoke(boost::json::value_to_tag<worker_information>,
                                      const boost::json::value& jv) {
   return detail::json_io::or_throw<worker_information>(jv, detail::json_io::read_information,
@@ -734,6 +741,8 @@ void tag_invoke(boost::json::value_from_tag, boost::json::value& jv,
                 const pending_request<View>& p) {
   detail::json_io::write_pending(jv, p);
 }
+/// @brief `boost::json::try_value_to<pending_request<View>>`, the view read by
+/// `value_to<View>` (`value_to` then works too, through Boost's default).
 template <detail::json_io::readable_view View>
 boost::json::result<pending_request<View>> tag_invoke(
     boost::json::try_value_to_tag<pending_request<View>>, const boost::json::value& jv) {
@@ -746,6 +755,8 @@ void tag_invoke(boost::json::value_from_tag, boost::json::value& jv,
                 const active_request<View>& a) {
   detail::json_io::write_active(jv, a);
 }
+/// @brief `boost::json::try_value_to<active_request<View>>`, the view read by
+/// `value_to<View>` (`value_to` then works too, through Boost's default).
 template <detail::json_io::readable_view View>
 boost::json::result<active_request<View>> tag_invoke(
     boost::json::try_value_to_tag<active_request<View>>, const boost::json::value& jv) {
@@ -767,6 +778,8 @@ boost::json::result<worker_full_status<View>> tag_invoke(
   return detail::json_io::to_result<worker_full_status<View>>(
       jv, detail::json_io::read_full_status<View>);
 }
+/// @brief `boost::json::value_to<worker_full_status<View>>`: throws `system_error`
+/// naming the member.
 template <detail::json_io::readable_view View>
 worker_full_status<View> tag_invoke(boost::json::value_to_tag<worker_full_status<View>>,
                                     const boost::json::value& jv) {
@@ -807,9 +820,9 @@ void tag_invoke(boost::json::value_from_tag, boost::json::value& jv, const Field
 }
 }  // namespace events
 
-}  // namespace workers
+}  // namespace workers::inline v0
 
-namespace workers::json {
+namespace workers::inline v0::json {
 
 // ---- Explicit entry points: the same conversions, without overload resolution ----
 
@@ -868,4 +881,4 @@ worker_full_status<View> full_status_from(const boost::json::value& jv) {
       jv, detail::json_io::read_full_status<View>, "full status");
 }
 
-}  // namespace workers::json
+}  // namespace workers::inline v0::json

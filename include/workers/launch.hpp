@@ -27,7 +27,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace workers {
+namespace workers::inline v0 {
 
 namespace detail {
 
@@ -165,7 +165,7 @@ class initiate_launch {
 }  // namespace detail
 
 /// @brief Launches a worker named `name` in table `t`, on a new strand of `where`
-/// (an executor, or an execution context such as an `io_context`).
+/// (an executor, or an execution context such as an `io_context`; upstream's `launch`).
 ///
 /// The strand is one of the *inner* executor: given a strand (another
 /// worker's `get_executor()`, or the executor a handler's coroutine sees), the
@@ -177,10 +177,17 @@ class initiate_launch {
 ///
 /// Completion signature: `void(result<worker, launch_error<LE>>)` where `LE` is
 /// the error type `on_launch` returns (`no_launch_error` if it cannot fail).
-/// A shutdown while an awaitable `on_launch` is in flight cancels it; the
-/// launch then fails with `errc::closed`. `redirect_error` does not apply (the
-/// result carries the error): it is refused at compile time.
-/// Per-operation cancellation: none. Thread safety: any thread.
+/// The launch fails with `errc::name_taken` (the name is live in the table),
+/// `errc::launch_failed` (`on_launch` returned an error, in `error`),
+/// `errc::handler_exception` (`on_launch` threw, in `exception`) or
+/// `errc::closed` (a shutdown while an awaitable `on_launch` was in flight
+/// cancelled it); a shutdown during a plain `on_launch` lets the launch
+/// complete, and the worker then closes. `redirect_error` does not apply (the
+/// result carries the error): it is refused at compile time. Creating the
+/// worker throws `std::invalid_argument` when `options.alarms` has `low > high`.
+///
+/// Per-operation cancellation: none (the launch is not cancellable; shut the
+/// worker down instead, through `find_opt(t, name)`). Thread safety: any thread.
 template <class Def, class Kind, detail::executor_or_context Where, class N, class P, class H,
           boost::asio::completion_token_for<void(detail::launch_result_t<Def, Kind, H>)> Token =
               default_token>
@@ -200,7 +207,8 @@ auto launch(const table<Def, Kind>& t, Where&& where, N&& name, P&& parameters, 
       typename Def::parameters_type(std::forward<P>(parameters)), std::move(handlers), options);
 }
 
-/// @brief `launch` without options (no idle timeout).
+/// @brief `launch` without options (no idle timeout, no queue alarms): the same
+/// completion signature, errors, cancellation (none) and thread safety (any thread).
 template <class Def, class Kind, detail::executor_or_context Where, class N, class P, class H,
           detail::launch_token<void(detail::launch_result_t<Def, Kind, H>)> Token = default_token>
 auto launch(const table<Def, Kind>& t, Where&& where, N&& name, P&& parameters, H handlers,
@@ -209,4 +217,4 @@ auto launch(const table<Def, Kind>& t, Where&& where, N&& name, P&& parameters, 
                 std::move(handlers), launch_options{}, std::forward<Token>(token));
 }
 
-}  // namespace workers
+}  // namespace workers::inline v0

@@ -9,7 +9,7 @@
 #include <optional>
 #include <utility>
 
-namespace workers {
+namespace workers::inline v0 {
 
 /// @brief Whose waiting caller follows the request a merge leaves in the slot.
 ///
@@ -21,7 +21,7 @@ enum class follow : std::uint8_t {
   none = 0,      ///< every caller whose request leaves the slot is dropped
   incoming = 1,  ///< the caller of the request being put
   pending = 2,   ///< the callers of the request that was in the slot
-  both = 3,
+  both = 3,      ///< both `incoming` and `pending`
 };
 
 /// @brief True if `set` names `who`.
@@ -42,7 +42,12 @@ concept converts_to = std::constructible_from<Any, R&&>;
 template <class Any>
 class merged {
  public:
-  enum class kind : std::uint8_t { replace, keep_pending, empty };
+  /// @brief What the slot holds next.
+  enum class kind : std::uint8_t {
+    replace,       ///< `request()`
+    keep_pending,  ///< the pending request, unchanged
+    empty,         ///< nothing
+  };
 
   /// @brief The slot holds `request`; the callers named by `followers` get its
   /// outcome, the others whose request leaves the slot get `request_dropped`.
@@ -68,7 +73,9 @@ class merged {
   /// @brief The slot empties: every caller of the incoming and pending requests is dropped.
   static merged empty() { return merged(kind::empty, follow::none); }
 
+  /// @brief What the slot holds next.
   kind what() const noexcept { return kind_; }
+  /// @brief Whose callers follow what the slot holds next.
   follow followers() const noexcept { return followers_; }
   /// @brief The request a `replace` leaves in the slot.
   Any& request() noexcept { return *request_; }
@@ -81,4 +88,4 @@ class merged {
   follow followers_;
 };
 
-}  // namespace workers
+}  // namespace workers::inline v0

@@ -12,7 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace workers {
+namespace workers::inline v0 {
 
 /// @brief A histogram of durations: how many observations fell in each bucket.
 struct histogram {
@@ -51,4 +51,4 @@ struct worker_metrics {
   histogram service_time;
 };
 
-}  // namespace workers
+}  // namespace workers::inline v0

@@ -2,7 +2,7 @@
 
 /// @file
 /// @brief Workers' metrics for Prometheus, through prometheus-cpp (an optional
-/// header: only it needs prometheus-cpp, link `prometheus-cpp::core`).
+/// header: only it needs prometheus-cpp; link prometheus-cpp's `core` library).
 ///
 /// `prometheus_collector` is a `prometheus::Collectable`: register it where
 /// prometheus-cpp scrapes collectables (`prometheus::Exposer::RegisterCollectable`,
@@ -56,7 +56,7 @@
 #include <utility>
 #include <vector>
 
-namespace workers {
+namespace workers::inline v0 {
 
 /// @brief Exposes the metrics of the workers of one or more tables to
 /// prometheus-cpp (see the file's documentation for names, units and labels).
@@ -73,9 +73,9 @@ class prometheus_collector final : public ::prometheus::Collectable {
  public:
   /// @brief One worker's metrics, as a scrape reads them.
   struct sample {
-    std::string group;   ///< the group's base joined by '-'
-    std::string worker;  ///< the worker's full name
-    worker_metrics metrics;
+    std::string group;       ///< the group's base joined by '-'
+    std::string worker;      ///< the worker's full name
+    worker_metrics metrics;  ///< `metrics(w)` at the scrape
   };
 
   /// @brief Scrapes `t`'s workers from now on. Any thread.
@@ -187,4 +187,4 @@ class prometheus_collector final : public ::prometheus::Collectable {
   std::vector<std::function<void(std::vector<sample>&)>> sources_;
 };
 
-}  // namespace workers
+}  // namespace workers::inline v0

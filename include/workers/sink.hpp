@@ -37,7 +37,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace workers {
+namespace workers::inline v0 {
 
 /// @brief A sink: says which levels it wants, and takes events.
 template <class S>
@@ -47,6 +47,9 @@ concept event_sink = requires(const S& cs, S& s, level l, const event& e) {
 };
 
 /// @brief Any `event_sink`, shared. Empty: no sink (for a table: use the default).
+///
+/// Copies share the sink. Thread safety: as the sink's own members; the
+/// library calls `handle` from several threads at once.
 class any_sink {
  public:
   constexpr any_sink() noexcept = default;
@@ -61,10 +64,13 @@ class any_sink {
   any_sink(std::shared_ptr<S> s)  // NOLINT: implicit, as above
       : impl_(s ? std::make_shared<model<S, std::shared_ptr<S>>>(std::move(s)) : nullptr) {}
 
+  /// @brief The sink's answer; false when empty.
   bool should_handle(level l) const { return impl_ && impl_->should_handle(l); }
+  /// @brief Gives `e` to the sink (what it throws propagates); nothing when empty.
   void handle(const event& e) const {
     if (impl_) impl_->handle(e);
   }
+  /// @brief True if it holds a sink.
   explicit operator bool() const noexcept { return impl_ != nullptr; }
 
  private:
@@ -153,4 +159,4 @@ inline std::uint64_t sink_failures() noexcept {
   return detail::sink_failure_count.load(std::memory_order_relaxed);
 }
 
-}  // namespace workers
+}  // namespace workers::inline v0

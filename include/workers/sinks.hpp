@@ -24,7 +24,7 @@
 #include <utility>
 #include <vector>
 
-namespace workers {
+namespace workers::inline v0 {
 
 /// @brief The message of an event, as upstream words it where upstream has the
 /// event (`worker started for alice`, `worker terminated [test-calc]`, ...).
@@ -95,17 +95,24 @@ inline std::string to_line(const event& e) {
 }
 
 /// @brief Writes one line per event of `min_level` or above to a `FILE*` or a
-/// `std::ostream`, which must outlive the sink. Lines never interleave (one lock).
+/// `std::ostream`, which must outlive the sink. Lines never interleave (one lock),
+/// and each is flushed. Thread safety: `handle` may be called from any thread.
 class fmt_sink {
  public:
+  /// @brief Writes to `out` the events of `min_level` and above.
   explicit fmt_sink(std::FILE* out, level min_level = level::info) noexcept
       : file_(out), min_(min_level) {}
+  /// @brief Writes to `out` the events of `min_level` and above.
   explicit fmt_sink(std::ostream& out, level min_level = level::info) noexcept
       : stream_(&out), min_(min_level) {}
+  /// @brief Writes to the same output, with its own lock: lines of two copies
+  /// may interleave.
   fmt_sink(const fmt_sink& other) noexcept
       : file_(other.file_), stream_(other.stream_), min_(other.min_) {}
 
+  /// @brief True for `min_level` and above.
   bool should_handle(level l) const noexcept { return l >= min_; }
+  /// @brief Writes `to_line(e)` and a newline, then flushes.
   void handle(const event& e) {
     const std::string line = to_line(e) + '\n';
     std::lock_guard lock(mutex_);
@@ -128,13 +135,17 @@ class fmt_sink {
 /// @brief Keeps the last `per_level` events of each level from `min_level` up,
 /// as the event backlog an Octez node serves over its RPCs. Install it shared
 /// (`std::make_shared<backlog_sink>(...)`) to read it while workers run; reads
-/// and writes take one lock.
+/// and writes take one lock. Thread safety: every member may be called from any thread.
 class backlog_sink {
  public:
+  /// @brief Keeps the last `per_level` events of each level from `min_level`
+  /// up (0: keeps nothing).
   explicit backlog_sink(std::size_t per_level = 1000, level min_level = level::debug)
       : per_level_(per_level), min_(min_level) {}
 
+  /// @brief True for `min_level` and above, unless it keeps nothing.
   bool should_handle(level l) const noexcept { return l >= min_ && per_level_ > 0; }
+  /// @brief Keeps a copy of `e`, dropping the oldest of its level if full.
   void handle(const event& e) {
     std::lock_guard lock(mutex_);
     auto& ring = rings_[static_cast<std::size_t>(e.level)];
@@ -169,17 +180,21 @@ class backlog_sink {
 
 /// @brief Gives each event to every sink that wants its level, in order. A sink
 /// that throws loses that event only (counted in `sink_failures()`).
+/// Thread safety: as its sinks'.
 class fan_out {
  public:
+  /// @brief Gives events to `sinks`, asking each `should_handle` once per level now.
   explicit fan_out(std::vector<any_sink> sinks) : sinks_(std::move(sinks)) {
     for (const auto& s : sinks_) levels_.push_back(detail::levels_of(s));
   }
 
+  /// @brief True if one of the sinks wants `l`.
   bool should_handle(level l) const noexcept {
     for (auto m : levels_)
       if (m & detail::bit_of(l)) return true;
     return false;
   }
+  /// @brief Gives `e` to each sink that wants its level; never throws.
   void handle(const event& e) const noexcept {
     for (std::size_t i = 0; i < sinks_.size(); ++i)
       if (levels_[i] & detail::bit_of(e.level)) detail::deliver(sinks_[i], e);
@@ -190,4 +205,4 @@ class fan_out {
   std::vector<std::uint8_t> levels_;
 };
 
-}  // namespace workers
+}  // namespace workers::inline v0

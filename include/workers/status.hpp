@@ -4,8 +4,12 @@
 /// @brief What introspection reports: worker status, request status, information.
 ///
 /// Every time point is a `workers::clock` one (wall clock, kernel-tick
-/// resolution); every duration is in `workers::clock::duration` (nanoseconds).
-/// To format them with fmt, include `<workers/format.hpp>`.
+/// resolution); every duration is a `workers::clock::duration` (nanoseconds
+/// with libstdc++). To format them with fmt, include `<workers/format.hpp>`;
+/// for JSON in Octez's shapes, `<workers/json.hpp>`.
+///
+/// Thread safety: these are plain values, taken by `status`, `information`,
+/// `current_request`, `pending_requests` and `full_status` from any thread.
 
 #include <workers/clock.hpp>
 
@@ -15,55 +19,62 @@
 #include <variant>
 #include <vector>
 
-namespace workers {
+namespace workers::inline v0 {
 
 /// @brief The errors a worker crashed with (upstream's `error list`).
 using error_list = std::vector<std::string>;
 
-/// @brief Status: `on_launch` is running.
+/// @brief Status: `on_launch` is running (upstream's `Launching`).
 struct launching {
-  clock::time_point since;
+  clock::time_point since;  ///< when the launch began (`workers::clock`)
 };
-/// @brief Status: launched and taking requests.
+/// @brief Status: launched and taking requests (upstream's `Running`).
 struct running {
-  clock::time_point since;
+  clock::time_point since;  ///< when the launch completed (`workers::clock`)
 };
-/// @brief Status: a shutdown was triggered or the worker crashed; it is closing.
+/// @brief Status: a shutdown was triggered or the worker crashed; it is closing
+/// (upstream's `Closing`).
 struct closing {
-  clock::time_point born;
-  clock::time_point since;
+  clock::time_point born;   ///< when the launch began (Octez's `birth`; `workers::clock`)
+  clock::time_point since;  ///< when the close began (`workers::clock`)
 };
-/// @brief Status: closed. `crash_errors` is set when it crashed, empty when shut down.
+/// @brief Status: closed. `crash_errors` is set when it crashed, empty when shut
+/// down (upstream's `Closed`, or `Crashed` when set). A worker abandoned with its
+/// execution context shows as closed, crashed.
 struct closed {
-  clock::time_point born;
-  clock::time_point since;
+  clock::time_point born;   ///< when the launch began (Octez's `birth`; `workers::clock`)
+  clock::time_point since;  ///< when the close ended (`workers::clock`)
+  /// The crash errors, in the order they happened, if it crashed; none if it
+  /// was shut down (or its source ended) without error.
   std::optional<error_list> crash_errors;
 };
 
-/// @brief The life cycle of a worker: launching → running → closing → closed.
+/// @brief The life cycle of a worker: launching → running → closing → closed
+/// (upstream's `worker_status`).
 using worker_status = std::variant<launching, running, closing, closed>;
 
 /// @brief Timing of one request: when it was pushed, how long it waited before
-/// being treated, and how long its treatment took.
+/// being treated, and how long its treatment took (upstream's `request_status`).
+/// Given to `on_completion` and `on_error`.
 struct request_status {
-  clock::time_point pushed;
-  clock::duration treated{};
-  clock::duration completed{};
+  clock::time_point pushed;     ///< when it was pushed (`workers::clock`)
+  clock::duration treated{};    ///< its wait: from its push to its take by the worker
+  clock::duration completed{};  ///< its treatment: from its take until `on_request` returned
 };
 
 /// @brief A pending request as introspection shows it.
 template <class View>
 struct pending_request {
-  clock::time_point pushed;
-  View view;
+  clock::time_point pushed;  ///< when it was pushed (`workers::clock`)
+  View view;                 ///< `Request::view(r)`
 };
 
 /// @brief The request a worker is treating.
 template <class View>
 struct active_request {
-  clock::time_point pushed;
-  clock::time_point treated;
-  View view;
+  clock::time_point pushed;   ///< when it was pushed (`workers::clock`)
+  clock::time_point treated;  ///< when the worker took it (`workers::clock`)
+  View view;                  ///< `Request::view(r)`
 };
 
 /// @brief `full_status(w)`: status, pending requests and the current request,
@@ -71,16 +82,17 @@ struct active_request {
 /// which a `backlog_sink` keeps).
 template <class View>
 struct worker_full_status {
-  worker_status status;
+  worker_status status;                                 ///< as `status(w)`
   std::vector<pending_request<View>> pending_requests;  ///< oldest first
   std::optional<active_request<View>> current_request;  ///< none when idle
 };
 
-/// @brief `information(w)`: workers in the table, status, queue length.
+/// @brief `information(w)`: workers in the table, status, queue length
+/// (upstream's `worker_information`).
 struct worker_information {
-  std::size_t instances_number = 0;
-  worker_status status;
-  std::size_t queue_length = 0;
+  std::size_t instances_number = 0;  ///< workers live in its table (0 once the table is gone)
+  worker_status status;              ///< as `status(w)`
+  std::size_t queue_length = 0;      ///< as `pending_requests_length(w)`
 };
 
-}  // namespace workers
+}  // namespace workers::inline v0

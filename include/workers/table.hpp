@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-namespace workers {
+namespace workers::inline v0 {
 
 /// @brief Options of `create_table`, shared by the table's workers.
 struct table_options {
@@ -27,7 +27,8 @@ struct table_options {
   bool metrics = false;
 };
 
-/// @brief A table of workers of one buffer kind. Cheap to copy; copies share the table.
+/// @brief A table of workers of one buffer kind (upstream's `'kind table`).
+/// Cheap to copy; copies share the table. Made by `create_table`.
 ///
 /// A worker is in its table from the start of its launch until it has closed;
 /// a failed launch leaves no entry. Workers may outlive their table.
@@ -35,12 +36,12 @@ struct table_options {
 template <class Def, class Kind>
 class table {
  public:
-  using definition = Def;
-  using kind = Kind;
-  using worker_type = worker<Def, Kind>;
-  using name_type = typename Def::name_type;
+  using definition = Def;                     ///< the group's definition
+  using kind = Kind;                          ///< the buffer kind tag
+  using worker_type = worker<Def, Kind>;      ///< the handle of its workers
+  using name_type = typename Def::name_type;  ///< `Name::type`
 
-  /// @brief How many workers are live.
+  /// @brief How many workers are live (launching, running or closing). Any thread.
   std::size_t size() const { return state_->size(); }
 
  private:
@@ -51,17 +52,19 @@ class table {
   std::shared_ptr<detail::table_state<Def, Kind>> state_;
 };
 
-/// @brief The live workers of `t` and their names (upstream's `list`).
+/// @brief The live workers of `t` and their names, in no particular order
+/// (upstream's `list`). A snapshot: any thread.
 template <class Def, class Kind>
 std::vector<std::pair<typename Def::name_type, worker<Def, Kind>>> list(const table<Def, Kind>& t) {
   return detail::access::table_state(t)->list();
 }
 
 /// @brief The live worker named `name` in `t`, if any (upstream's `find_opt`).
+/// Any thread.
 template <class Def, class Kind>
 std::optional<worker<Def, Kind>> find_opt(const table<Def, Kind>& t,
                                           const typename Def::name_type& name) {
   return detail::access::table_state(t)->find(name);
 }
 
-}  // namespace workers
+}  // namespace workers::inline v0

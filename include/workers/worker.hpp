@@ -3,8 +3,8 @@
 /// @file
 /// @brief The worker handle and the operations on it.
 ///
-/// Every operation may be called from any thread, while the worker runs on a
-/// strand of its executor. Asynchronous operations are Asio initiating
+/// Every operation but `state` and `state_opt` may be called from any thread,
+/// while the worker runs on a strand of its executor. Asynchronous operations are Asio initiating
 /// functions: the completion token comes last, constrained by its completion
 /// signature, and defaults to the worker executor's default token
 /// (`asio::use_awaitable`); completion goes through the handler's associated
@@ -16,8 +16,15 @@
 ///
 /// Cancellation: a caller that stops waiting sees `asio::error::operation_aborted`
 /// whichever operation it was (for push-and-wait, `message_error::code()`).
+/// `total` cancellation promises no side effect, so it is refused once an
+/// operation's effect has begun; each operation says which types it honours.
 /// Operations that need the worker's strand throw `std::logic_error` once the
-/// worker's execution context is destroyed.
+/// worker's execution context is destroyed; operations pending then are
+/// abandoned, as Asio abandons pending operations (their handlers are destroyed,
+/// never called: a `use_future` caller sees `broken_promise`).
+///
+/// Time stamps are `workers::clock` time points (wall clock, kernel-tick
+/// resolution), durations `workers::clock::duration`.
 
 #include <workers/buffer_kind.hpp>
 #include <workers/canceler.hpp>
@@ -43,7 +50,7 @@
 #include <utility>
 #include <vector>
 
-namespace workers {
+namespace workers::inline v0 {
 
 /// @brief The default completion token of every operation: `asio::use_awaitable`,
 /// the default token of the worker's executor.
@@ -70,17 +77,20 @@ consteval void check_reply_token() {
 /// Cheap to copy; stays valid (status, introspection) after the worker closed.
 /// Dropping every handle does not stop a worker: it lives until shut down, like
 /// an Octez worker. An empty (default-constructed) handle may only be assigned.
+/// Upstream's `'kind t`. Thread safety: as a `std::shared_ptr`'s; handles to
+/// one worker may be used from any threads.
 template <class Def, class Kind>
 class worker {
  public:
-  using definition = Def;
-  using kind = Kind;
-  using name_type = typename Def::name_type;
-  using state_type = typename Def::state_type;
-  using parameters_type = typename Def::parameters_type;
-  using request_view = typename Def::request_view;
+  using definition = Def;                                 ///< the group's definition
+  using kind = Kind;                                      ///< the buffer kind tag
+  using name_type = typename Def::name_type;              ///< `Name::type`
+  using state_type = typename Def::state_type;            ///< `Types::state_type`
+  using parameters_type = typename Def::parameters_type;  ///< `Types::parameters_type`
+  using request_view = typename Def::request_view;        ///< `Request::view_type`
+  /// @brief A `std::variant` of the group's request types.
   using any_request = typename Def::request_variant;
-  using state_view = typename Def::state_view;
+  using state_view = typename Def::state_view;  ///< `Types::view_type`
   /// @brief The worker's strand; its default completion token is `asio::use_awaitable`.
   using executor_type = detail::worker_executor;
 
@@ -97,7 +107,9 @@ class worker {
   /// once the worker's execution context is destroyed.
   executor_type get_executor() const { return core_->executor(); }
 
+  /// @brief True if both handles are of the same worker (or both empty).
   friend bool operator==(const worker& a, const worker& b) noexcept = default;
+  /// @brief False for an empty (default-constructed) handle.
   explicit operator bool() const noexcept { return core_ != nullptr; }
 
  private:
@@ -111,14 +123,17 @@ class worker {
 /// @brief Enqueues `request` (queue workers; upstream's `Queue.push_request`).
 ///
 /// Completion signature: `void(error_code)`: empty once enqueued,
-/// `errc::closed` if the worker is closing or closed (the request is dropped).
-/// On an infinite queue it never waits; on a full bounded queue it waits for
-/// room, producers being admitted in FIFO order, and completes with
-/// `errc::closed` if the worker closes meanwhile.
+/// `errc::closed` if the worker is closing or closed (the request is dropped;
+/// with `use_awaitable`, `co_await` throws it as `system_error`). On an
+/// infinite queue it never waits; on a full bounded queue it waits for room,
+/// producers being admitted in FIFO order, and completes with `errc::closed`
+/// if the worker closes meanwhile. The push time (`workers::clock`) is read
+/// when the push is made, before it waits.
 ///
 /// Per-operation cancellation, while it waits for room: terminal, partial and
 /// total; it completes with `operation_aborted` and the request is not
-/// enqueued. Thread safety: any thread.
+/// enqueued. Otherwise it completes at once and has nothing to cancel.
+/// Thread safety: any thread.
 template <class Def, class Kind, class R,
           boost::asio::completion_token_for<void(error_code)> Token = default_token>
 requires detail::is_queue<Kind>
@@ -129,10 +144,12 @@ auto push_request(const worker<Def, Kind>& w, R request, Token&& token = default
       std::move(request));
 }
 
-/// @brief Enqueues `request` at once (infinite queues; upstream's `push_request_now`).
-/// @return true if enqueued, false if the worker is closing or closed.
+/// @brief Enqueues `request` at once (infinite queues; upstream's `Queue.push_request_now`).
+///
 /// Thread safety: any thread. The request is moved into the queue under the
 /// worker's intake lock: its move constructor must not call the worker.
+/// @return true if enqueued, false if the worker is closing or closed (the
+/// request is dropped; a `request_refused` event is emitted).
 template <class Def, class R>
 bool push_request_now(const worker<Def, queue<infinite>>& w, R request) {
   detail::check_request<R, Def>();
@@ -140,9 +157,13 @@ bool push_request_now(const worker<Def, queue<infinite>>& w, R request) {
          detail::core<Def, queue<infinite>>::push_outcome::queued;
 }
 
-/// @brief Enqueues `request` if there is room (bounded queues).
-/// @return false if the queue is full (or producers wait for room) or the
-/// worker is closing or closed. Thread safety: any thread.
+/// @brief Enqueues `request` if there is room (bounded queues; upstream's
+/// `Queue.try_push_request_now`). Never waits.
+///
+/// Thread safety: any thread; as for `push_request_now`, the request's move
+/// must not call the worker.
+/// @return true if enqueued; false if the queue is full (or producers wait for
+/// room) or the worker is closing or closed.
 template <class Def, class R>
 bool try_push_request_now(const worker<Def, queue<bounded>>& w, R request) {
   detail::check_request<R, Def>();
@@ -155,12 +176,14 @@ bool try_push_request_now(const worker<Def, queue<bounded>>& w, R request) {
 ///
 /// Completion signature: `void(reply_result<R>)`, that is
 /// `result<R::result_type, message_error<R::error_type>>`: the value, or
-/// `worker_closed` (with the crash errors if it crashed), `request_error` (the
-/// request's own error), `handler_exception` (the handler threw) or
-/// `request_cancelled`. The caller is answered as soon as the result is known,
-/// before `on_completion` / `on_error` run. On a full bounded queue it first
-/// waits for room. `redirect_error` does not apply (the result carries the
-/// error): it is refused at compile time.
+/// `worker_closed` (the worker was closing or closed when pushed, or closed
+/// before handling the request or while handling it; with the crash errors if
+/// it crashed), `request_error` (the request's own error), `handler_exception`
+/// (`on_request` threw; the worker crashes) or `request_cancelled` (the caller
+/// gave up). The caller is answered as soon as the result is known, before
+/// `on_completion` / `on_error` run. On a full bounded queue it first waits for
+/// room. `redirect_error` does not apply (the result carries the error): it is
+/// refused at compile time.
 ///
 /// Per-operation cancellation:
 ///  - while the request is queued (or waits for room): terminal, partial and
@@ -170,6 +193,7 @@ bool try_push_request_now(const worker<Def, queue<bounded>>& w, R request) {
 ///    handler's effects cannot be undone); the caller gets `request_cancelled`
 ///    at once; the handler runs to its end, unless the request type opts in to
 ///    having its handler cancelled too (see `cancels_with_caller`).
+///
 /// Thread safety: any thread.
 template <class Def, class Kind, class R,
           boost::asio::completion_token_for<typename detail::reply_signature<R>::type> Token =
@@ -186,7 +210,8 @@ auto push_request_and_wait(const worker<Def, Kind>& w, R request, Token&& token 
 /// @brief Starts closing the worker and returns at once (upstream's `trigger_shutdown`).
 ///
 /// From now on pushes are refused; the handler in flight is cancelled (unless
-/// this is called from it); queued callers are answered `closed`.
+/// this is called from it); queued callers are answered `closed`. Does nothing
+/// if the close has begun already (the first cause stays the close's).
 /// Thread safety: any thread.
 template <class Def, class Kind>
 void trigger_shutdown(const worker<Def, Kind>& w) {
@@ -195,7 +220,8 @@ void trigger_shutdown(const worker<Def, Kind>& w) {
 
 /// @brief Completes once the worker has closed, without triggering it.
 ///
-/// Completion signature: `void(error_code)`, empty once closed.
+/// Completion signature: `void(error_code)`, empty once closed (at once, but
+/// posted, if it has closed already), after the canceler's hooks ran.
 /// Per-operation cancellation: terminal, partial and total; completes with
 /// `operation_aborted`, nothing else happens. Thread safety: any thread.
 template <class Def, class Kind,
@@ -215,7 +241,9 @@ auto wait_for_completion(const worker<Def, Kind>& w, Token&& token = default_tok
 /// callback run on the worker's strand, another worker's handler) waits as
 /// anyone does.
 ///
-/// Completion signature: `void(error_code)`, empty once closed.
+/// Completion signature: `void(error_code)`, empty once closed (after
+/// `on_close` and the canceler's hooks ran), or at once from inside a handler.
+/// Unlike upstream's, it may be called from the worker's own handlers.
 /// Per-operation cancellation: terminal and partial (total is refused: the
 /// close, once begun, cannot be undone); completes with `operation_aborted`,
 /// the worker goes on closing. Thread safety: any thread.
@@ -226,7 +254,9 @@ auto shutdown(const worker<Def, Kind>& w, Token&& token = default_token()) {
       detail::initiate_shutdown<Def, Kind>(detail::access::core_ptr(w)), token);
 }
 
-/// @brief True once a shutdown was triggered or the worker crashed.
+/// @brief True once the worker's close has begun, whatever its cause (a
+/// shutdown, `on_error`, a crash, the end of a callback's source), and after it
+/// closed: pushes are refused from then on. Thread safety: any thread.
 template <class Def, class Kind>
 bool is_shutting_down(const worker<Def, Kind>& w) noexcept {
   return detail::access::core(w).is_shutting_down();
@@ -244,13 +274,17 @@ typename Def::state_type& state(const worker<Def, Kind>& w) {
 }
 
 /// @brief The worker's state, or null before the launch completed and after close.
-/// Same thread rule as `state`: off the strand it throws `std::logic_error`.
+/// Same thread rule as `state`: off the strand it throws `std::logic_error`
+/// naming the worker.
 template <class Def, class Kind>
 typename Def::state_type* state_opt(const worker<Def, Kind>& w) {
   return detail::access::core(w).state_opt();
 }
 
 /// @brief Runs `f(state)` on the worker's strand if the state exists (upstream's `with_state`).
+///
+/// The state exists from the launch's completion until the close has ended
+/// (after `on_close`); before and after, `f` does not run.
 ///
 /// Completion signature: `void(std::exception_ptr, bool)` when `f` returns
 /// void (whether `f` ran), `void(std::exception_ptr, std::optional<T>)` when it
@@ -260,7 +294,10 @@ typename Def::state_type* state_opt(const worker<Def, Kind>& w) {
 ///
 /// Per-operation cancellation, before `f` runs: terminal, partial and total;
 /// `f` never runs and the exception is a `system_error` of `operation_aborted`.
-/// Thread safety: any thread; `f` runs on the strand, serialized with the handlers.
+/// Once `f` runs, cancellation is not honoured (the caller gets its outcome).
+/// Thread safety: any thread; `f` runs on the strand, serialized with the
+/// handlers: never at the same time as one, but possibly while an awaitable
+/// handler is suspended at a `co_await`.
 template <class Def, class Kind, class F,
           boost::asio::completion_token_for<
               void(std::exception_ptr,
@@ -272,33 +309,43 @@ auto with_state(const worker<Def, Kind>& w, F f, Token&& token = default_token()
       detail::initiate_with_state<Def, Kind>(detail::access::core_ptr(w)), token, std::move(f));
 }
 
-/// @brief The worker's status, with timestamps (`workers::clock`).
+/// @brief The worker's status, with timestamps (`workers::clock`; upstream's
+/// `status`). Thread safety: any thread.
 template <class Def, class Kind>
 worker_status status(const worker<Def, Kind>& w) {
   return detail::access::core(w).status();
 }
 
-/// @brief The request being treated: pushed time, treated time (`workers::clock`), view.
+/// @brief The request being treated: pushed time, treated time (`workers::clock`),
+/// view; none when the worker handles none (upstream's `current_request`).
+/// Thread safety: any thread; `Request::view` runs under the worker's intake
+/// lock, so it must not call the worker.
 template <class Def, class Kind>
 std::optional<active_request<typename Def::request_view>> current_request(
     const worker<Def, Kind>& w) {
   return detail::access::core(w).current_request();
 }
 
-/// @brief The queued requests' push times (`workers::clock`) and views, oldest first.
+/// @brief The queued requests' push times (`workers::clock`) and views, oldest
+/// first (upstream's `pending_requests`): a queue's requests, a dropbox's 0 or
+/// 1, and for a callback worker only a request read while `on_no_request` ran.
+/// Thread safety: any thread; `Request::view` runs under the worker's intake
+/// lock, so it must not call the worker.
 template <class Def, class Kind>
 std::vector<pending_request<typename Def::request_view>> pending_requests(
     const worker<Def, Kind>& w) {
   return detail::access::core(w).pending_requests();
 }
 
-/// @brief How many requests are queued.
+/// @brief How many requests are queued, as `pending_requests` counts them
+/// (upstream's `pending_requests_length`). Thread safety: any thread.
 template <class Def, class Kind>
 std::size_t pending_requests_length(const worker<Def, Kind>& w) {
   return detail::access::core(w).pending_requests_length();
 }
 
 /// @brief Workers in the table, status and queue length (upstream's `information`).
+/// Thread safety: any thread (each part is read on its own).
 template <class Def, class Kind>
 worker_information information(const worker<Def, Kind>& w) {
   const auto& c = detail::access::core(w);
@@ -309,7 +356,8 @@ worker_information information(const worker<Def, Kind>& w) {
 /// (none when idle), taken together under the worker's lock: a request cannot
 /// vanish between them, as it may between `status`, `pending_requests` and
 /// `current_request` (upstream's `full_status`, whose event backlog a
-/// `backlog_sink` keeps). Times are `workers::clock` ones. Thread safety: any thread.
+/// `backlog_sink` keeps). Times are `workers::clock` ones. Thread safety: any
+/// thread; `Request::view` runs under that lock, so it must not call the worker.
 template <class Def, class Kind>
 worker_full_status<typename Def::request_view> full_status(const worker<Def, Kind>& w) {
   return detail::access::core(w).full_status_snapshot();
@@ -324,12 +372,13 @@ std::optional<worker_metrics> metrics(const worker<Def, Kind>& w) {
 }
 
 /// @brief The state's view (`Types::view(state, parameters)`), taken on the
-/// worker's strand between two handlers, so it never races them: `with_state`
-/// with the view as function. Costs nothing to a worker nobody asks.
+/// worker's strand, serialized with its handlers, so it never races them:
+/// `with_state` with the view as function. Costs nothing to a worker nobody asks.
 ///
 /// Completion signature: `void(std::exception_ptr, std::optional<Types::view_type>)`:
 /// none before the launch completed or after the close; what the view threw first.
-/// Per-operation cancellation: as `with_state`. Thread safety: any thread.
+/// Per-operation cancellation: as `with_state` (terminal, partial and total
+/// before the view is taken; the view is then not taken). Thread safety: any thread.
 template <class Def, class Kind,
           boost::asio::completion_token_for<void(std::exception_ptr,
                                                  std::optional<typename Def::state_view>)>
@@ -342,10 +391,11 @@ auto state_view(const worker<Def, Kind>& w, Token&& token = default_token()) {
       std::forward<Token>(token));
 }
 
-/// @brief Hooks run when the worker closes; see `workers::canceler`.
+/// @brief Hooks run when the worker closes; see `workers::canceler` (upstream's
+/// `canceler`, an `Lwt_canceler.t`). Thread safety: any thread.
 template <class Def, class Kind>
 workers::canceler canceler(const worker<Def, Kind>& w) {
   return detail::access::core(w).get_canceler();
 }
 
-}  // namespace workers
+}  // namespace workers::inline v0

@@ -6,6 +6,13 @@
 /// `<workers/sinks.hpp>`: the shipped event sinks; `<workers/json.hpp>`:
 /// Boost.JSON conversions; `<workers/prometheus.hpp>`: the prometheus-cpp adapter).
 
+/// @namespace workers
+/// @brief Octez's workers (`Tezos_workers.Worker`) on Boost.Asio: named event
+/// loops on strands that take typed requests from a buffer and handle them one
+/// at a time. Everything is declared in the inline namespace `workers::v0`
+/// (`WORKERS_VERSION_MAJOR`), so that copies of different major versions cannot
+/// mix; code names it `workers::`.
+
 #include <workers/buffer_kind.hpp>
 #include <workers/canceler.hpp>
 #include <workers/clock.hpp>

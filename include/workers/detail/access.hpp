@@ -8,7 +8,7 @@
 
 #include <utility>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 struct access {
   template <class W>
@@ -35,4 +35,4 @@ struct access {
   static error_list cancel(const workers::canceler& c) { return c.cancel(); }
 };
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

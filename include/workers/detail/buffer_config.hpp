@@ -20,12 +20,12 @@
 #include <type_traits>
 #include <utility>
 
-namespace workers {
+namespace workers::inline v0 {
 template <class Def, class Kind>
 class worker;
-}  // namespace workers
+}  // namespace workers::inline v0
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 template <class Def, class Kind>
 struct buffer_config;
@@ -110,4 +110,4 @@ buffer_config<Def, callback> make_config(callback_source<Read> kind) {
   return {};
 }
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

@@ -19,7 +19,7 @@
 #include <optional>
 #include <utility>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 template <class Core, class Self>
 boost::asio::awaitable<void> read_requests(std::shared_ptr<Core> core, Self self) {
@@ -55,4 +55,4 @@ boost::asio::awaitable<void> read_requests(std::shared_ptr<Core> core, Self self
   }
 }
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

@@ -49,12 +49,12 @@
 #include <variant>
 #include <vector>
 
-namespace workers {
+namespace workers::inline v0 {
 template <class Def, class Kind>
 class worker;
-}  // namespace workers
+}  // namespace workers::inline v0
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 namespace asio = boost::asio;
 
@@ -925,4 +925,4 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   worker_strand::work work_;  // from launch to close
 };
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

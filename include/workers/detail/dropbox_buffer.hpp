@@ -29,7 +29,7 @@
 #include <utility>
 #include <vector>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 template <class Def>
 class dropbox_buffer {
@@ -240,4 +240,4 @@ class dropbox_buffer {
   std::uint8_t slot_ = 0, taken_ = 1, spare_ = 2;
 };
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

@@ -15,7 +15,7 @@
 #include <utility>
 #include <variant>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 template <class Def>
 struct entry {
@@ -93,4 +93,4 @@ inline void abandon_chain(waiter_ptr head) noexcept {
   }
 }
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

@@ -13,7 +13,7 @@
 #include <mutex>
 #include <utility>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 class event_route {
  public:
@@ -42,4 +42,4 @@ class event_route {
   std::uint8_t levels_ = 0;
 };
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

@@ -13,7 +13,7 @@
 #include <variant>
 #include <vector>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 template <name_parameter Name, request_parameter Request, types_parameter Types>
 struct group_def {
@@ -49,4 +49,4 @@ struct group_def {
   }
 };
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

@@ -11,11 +11,11 @@
 #include <concepts>
 #include <utility>
 
-namespace workers {
+namespace workers::inline v0 {
 class error_action;
-}  // namespace workers
+}  // namespace workers::inline v0
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 // `X` is `T`, or an `asio::awaitable<T>`: what a handler returning `T` may return.
 template <class X, class T>
@@ -66,4 +66,4 @@ concept has_on_no_request = requires(H& h, Self& self) {
   { h.on_no_request(self) } -> returns<void>;
 };
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

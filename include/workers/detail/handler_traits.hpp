@@ -8,7 +8,7 @@
 
 #include <type_traits>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 template <class T>
 struct awaited {
@@ -31,4 +31,4 @@ inline constexpr bool is_result = false;
 template <class T, class E>
 inline constexpr bool is_result<boost::system::result<T, E>> = true;
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

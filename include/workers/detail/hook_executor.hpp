@@ -18,7 +18,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 namespace asio = boost::asio;
 
@@ -87,4 +87,4 @@ class hook_executor {
   Strand s_;
 };
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

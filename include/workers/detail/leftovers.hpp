@@ -11,7 +11,7 @@
 #include <new>
 #include <vector>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 template <class Entry, class BlockedList>
 class leftovers {
@@ -46,4 +46,4 @@ class leftovers {
   alignas(contents) unsigned char storage_[sizeof(contents)];
 };
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

@@ -16,7 +16,7 @@
 
 #include <cstdint>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 enum class phase : std::uint8_t { launching, running, closing, closed, abandoned };
 
@@ -58,4 +58,4 @@ inline worker_status status_of(phase p, clock::time_point born, clock::time_poin
   return closed{born, since, reason ? reason->crash_errors : std::nullopt};
 }
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

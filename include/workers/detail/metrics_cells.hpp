@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <utility>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 // One writer: no lock prefix on the hot path.
 inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
@@ -99,4 +99,4 @@ struct metrics_cells {
   clock::time_point serving_since_{};
 };
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

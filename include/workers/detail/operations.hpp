@@ -23,7 +23,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 // Completes `handler` with `ec` through its associated executor (`io_ex()` if
 // it has none), never inline: as any waiter's answer, with its allocator.
@@ -212,4 +212,4 @@ class initiate_with_state : public worker_initiation<Def, Kind> {
   }
 };
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

@@ -33,7 +33,7 @@
 #include <utility>
 #include <vector>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 template <class Entry>
 class queue_buffer {
@@ -189,4 +189,4 @@ class queue_buffer {
   blocked_list blocked_;
 };
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

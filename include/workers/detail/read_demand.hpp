@@ -13,7 +13,7 @@
 #include <optional>
 #include <utility>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 class read_demand {
  public:
@@ -62,4 +62,4 @@ class read_demand {
 // Kinds other than callback have no reader.
 struct no_read_demand {};
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

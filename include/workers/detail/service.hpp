@@ -17,7 +17,7 @@
 #include <mutex>
 #include <vector>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 class registered_worker {
  public:
@@ -103,4 +103,4 @@ class worker_service final : public boost::asio::execution_context::service {
   std::shared_ptr<worker_registry> registry_;
 };
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

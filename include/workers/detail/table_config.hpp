@@ -6,7 +6,7 @@
 #include <workers/detail/buffer_config.hpp>
 #include <workers/detail/event_route.hpp>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 template <class Def, class Kind>
 struct table_config {
@@ -15,4 +15,4 @@ struct table_config {
   bool metrics = false;
 };
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

@@ -14,12 +14,12 @@
 #include <utility>
 #include <vector>
 
-namespace workers {
+namespace workers::inline v0 {
 template <class Def, class Kind>
 class worker;
-}  // namespace workers
+}  // namespace workers::inline v0
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 template <class Def, class Kind>
 class core;
@@ -76,4 +76,4 @@ class table_state {
   std::shared_ptr<const config_type> config_;
 };
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

@@ -40,7 +40,7 @@
 #include <utility>
 #include <variant>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 namespace asio = boost::asio;
 
@@ -454,4 +454,4 @@ waiter_ptr make_waiter(Handler&& handler, const IoExecutorFn& io_ex,
                                                                    io_ex, policy);
 }
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

@@ -53,7 +53,7 @@
 #include <utility>
 #include <variant>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 // What on_launch returns once awaited, and its launch error type.
 template <class H, class Self, class Def, bool HasLaunch>
@@ -678,4 +678,4 @@ class worker_impl final : public core<Def, Kind> {
 #pragma GCC diagnostic pop
 #endif
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

@@ -24,7 +24,7 @@
 #include <utility>
 #include <variant>
 
-namespace workers::detail {
+namespace workers::inline v0::detail {
 
 namespace asio = boost::asio;
 
@@ -119,4 +119,4 @@ class worker_strand {
   std::variant<std::monostate, io_strand_type, boxed> s_;
 };
 
-}  // namespace workers::detail
+}  // namespace workers::inline v0::detail

@@ -1,8 +1,8 @@
 #include <workers/version.hpp>
 #include <workers/workers.hpp>
 
-#ifdef EXPECTED_WORKERS_VERSION_MAJOR
-static_assert(WORKERS_VERSION_MAJOR == EXPECTED_WORKERS_VERSION_MAJOR,
+#ifdef EXPECTED_WORKERS_VERSION
+static_assert(WORKERS_VERSION == EXPECTED_WORKERS_VERSION,
               "workers/version.hpp disagrees with the CMake project version");
 #endif
 
