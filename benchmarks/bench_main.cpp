@@ -1,7 +1,9 @@
 // Entry point of workers_bench, plus the global operator new/delete
-// replacement that feeds bench::allocations() (see support.hpp).
+// replacement and the C aligned allocators' interposition that feed
+// bench::allocations() (see support.hpp).
 #include "support.hpp"
 
+#include <cerrno>
 #include <cstdlib>
 #include <new>
 
@@ -23,12 +25,9 @@ void* allocate(std::size_t size) noexcept {
 }
 
 void* allocate_aligned(std::size_t size, std::align_val_t align) noexcept {
-  count(size);
-  void* p = nullptr;
   auto a = static_cast<std::size_t>(align);
   if (a < sizeof(void*)) a = sizeof(void*);
-  if (::posix_memalign(&p, a, size == 0 ? 1 : size) != 0) return nullptr;
-  return p;
+  return ::aligned_alloc(a, size == 0 ? 1 : size);  // counted there
 }
 
 void* allocate_or_throw(std::size_t size) {
@@ -42,6 +41,30 @@ void* allocate_aligned_or_throw(std::size_t size, std::align_val_t align) {
 }
 
 }  // namespace
+
+// The C aligned allocators, interposed over glibc's (an executable's definition
+// wins over the shared library's) and forwarded to glibc's own memalign.
+// Asio's recycling allocator calls aligned_alloc when its cache misses.
+extern "C" {
+void* __libc_memalign(std::size_t alignment, std::size_t size);  // glibc, exported
+
+void* aligned_alloc(std::size_t alignment, std::size_t size) noexcept {
+  count(size);
+  return __libc_memalign(alignment, size);
+}
+void* memalign(std::size_t alignment, std::size_t size) noexcept {
+  count(size);
+  return __libc_memalign(alignment, size);
+}
+int posix_memalign(void** out, std::size_t alignment, std::size_t size) noexcept {
+  if (alignment % sizeof(void*) != 0 || (alignment & (alignment - 1)) != 0) return EINVAL;
+  count(size);
+  void* p = __libc_memalign(alignment, size);
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
+}
+}
 
 void* operator new(std::size_t size) { return allocate_or_throw(size); }
 void* operator new[](std::size_t size) { return allocate_or_throw(size); }

@@ -20,13 +20,27 @@
 //     worker grants 32 more credits after every 32 messages it handled.
 //   * D: 100,000 idle actors in a std::vector<caf::actor>; shutdown sends an
 //     exit message to each and waits with await_all_actors_done().
+//   * E_<N>: N summing actors (spawned and initialised outside [begin, end]) on
+//     the pinned 1-thread scheduler; an event-based producer sends value i to
+//     actor i % N in one go (as A1's), a plain `handled` counter spots the end.
+//   * F_<T>: 1,000 actors on a T-thread scheduler (T = 1, 2); two producer
+//     std::threads released by a std::latch anon_send half of the values each
+//     (producer p: values p * fire_count / 2 + i, i to actor (i + p) % 1,000);
+//     `handled` is a std::atomic.  Torn down like E (exit to every actor).
+//   * G: CAF has no merging mailbox, so every put {v, n = 1} is an ordinary
+//     (two-value) message, anon_sent from the benchmark thread to one actor on
+//     the 2-thread scheduler (as A2); labelled "no merge: every put is a message".
 #include "support.hpp"
 
 #include <caf/all.hpp>
 
+#include <atomic>
 #include <future>
+#include <iterator>
 #include <latch>
 #include <memory>
+#include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -300,6 +314,183 @@ void idle(benchmark::State& state) {
     }
 }
 
+// E and F.
+
+/// One worker's own sum, on its own cache line (F's workers run on two threads).
+struct alignas(64) worker_sum {
+  std::uint64_t value = 0;
+};
+
+/// What the E / F workers share: their sums, the `handled` count (E: plain,
+/// one thread; F: atomic) and the result (end stamp, done).
+struct scale_shared {
+  std::vector<worker_sum> sums;
+  std::size_t handled = 0;
+  std::atomic<std::size_t> handled_atomic{0};
+  fire_result result;
+
+  explicit scale_shared(std::size_t workers) : sums(workers) {}
+
+  std::uint64_t total() const {
+    std::uint64_t sum = 0;
+    for (const auto& s : sums) sum += s.value;
+    return sum;
+  }
+};
+
+/// E worker (one scheduler thread): sums into its slot, counts in `handled`.
+caf::behavior scale_worker(caf::event_based_actor*, scale_shared* shared, worker_sum* mine,
+                           std::latch* ready) {
+  ready->count_down();
+  return {[=](std::uint64_t v) {
+    mine->value += v;
+    if (++shared->handled == bench::fire_count) {
+      shared->result.end = bench::stamp::now();
+      shared->result.done.set_value();
+    }
+  }};
+}
+
+/// F worker (T scheduler threads): as scale_worker with an atomic `handled`.
+caf::behavior busy_worker(caf::event_based_actor*, scale_shared* shared, worker_sum* mine,
+                          std::latch* ready) {
+  ready->count_down();
+  return {[=](std::uint64_t v) {
+    mine->value += v;
+    if (shared->handled_atomic.fetch_add(1, std::memory_order_acq_rel) + 1 == bench::fire_count) {
+      shared->result.end = bench::stamp::now();
+      shared->result.done.set_value();
+    }
+  }};
+}
+
+/// E producer: like A1's, value i to worker i % N, then terminate.
+caf::behavior scale_producer(caf::event_based_actor* self, const std::vector<caf::actor>* table,
+                             fire_result* out) {
+  const std::size_t n = table->size();
+  out->begin = bench::stamp::now();
+  for (std::uint64_t i = 0; i < bench::fire_count; ++i) self->send((*table)[i % n], i);
+  return {};
+}
+
+/// Spawn `n` workers with `fn`, each with its own sum slot, and wait until every
+/// one has run its initialisation (is idle and waiting).
+template <class F>
+std::vector<caf::actor> spawn_workers(caf::actor_system& sys, F fn, scale_shared& shared,
+                                      std::size_t n) {
+  std::vector<caf::actor> table;
+  table.reserve(n);
+  std::latch ready{static_cast<std::ptrdiff_t>(n)};
+  for (std::size_t i = 0; i < n; ++i)
+    table.push_back(sys.spawn(fn, &shared, &shared.sums[i], &ready));
+  ready.wait();
+  return table;
+}
+
+void shut_down(caf::actor_system& sys, std::vector<caf::actor>& table) {
+  for (auto& a : table) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  table.clear();
+  sys.await_all_actors_done();
+}
+
+template <std::size_t Workers>
+void scale_in_workers(benchmark::State& state) {
+  bench::pin_cpu pin;
+  caf::actor_system_config cfg = make_config(1);
+  caf::actor_system sys{cfg};
+  for (auto _ : state) {
+    scale_shared shared{Workers};
+    auto done = shared.result.done.get_future();
+    auto table = spawn_workers(sys, scale_worker, shared, Workers);
+    sys.spawn(scale_producer, &table, &shared.result);
+    done.wait();
+    shut_down(sys, table);
+    if (shared.total() != bench::expected_sum(bench::fire_count))
+      return bench::fail(state, "wrong sum");
+    bench::record(state, shared.result.begin, shared.result.end, bench::fire_count);
+  }
+}
+
+void scale_in_threads(benchmark::State& state, int threads) {
+  caf::actor_system_config cfg = make_config(threads);
+  caf::actor_system sys{cfg};
+  constexpr std::size_t per_producer = bench::fire_count / bench::producer_threads;
+  for (auto _ : state) {
+    scale_shared shared{bench::busy_workers};
+    auto done = shared.result.done.get_future();
+    auto table = spawn_workers(sys, busy_worker, shared, bench::busy_workers);
+    std::latch go{1};
+    std::vector<std::thread> producers;
+    for (std::size_t p = 0; p < bench::producer_threads; ++p)
+      producers.emplace_back([&table, &go, p] {
+        go.wait();
+        const std::uint64_t first = p * per_producer;
+        for (std::uint64_t i = 0; i < per_producer; ++i)
+          caf::anon_send(table[(i + p) % bench::busy_workers], first + i);
+      });
+    shared.result.begin = bench::stamp::now();
+    go.count_down();
+    done.wait();
+    for (auto& t : producers) t.join();
+    shut_down(sys, table);
+    if (shared.total() != bench::expected_sum(bench::fire_count))
+      return bench::fail(state, "wrong sum");
+    bench::record_rate(state, shared.result.begin, shared.result.end, bench::fire_count);
+  }
+}
+
+template <std::size_t... I>
+void add_scale_in_workers(std::index_sequence<I...>) {
+  (bench::add(bench::scale_name(bench::scale_workers[I], "caf"),
+              scale_in_workers<bench::scale_workers[I]>),
+   ...);
+}
+
+// G.
+
+struct dropbox_state {
+  std::uint64_t sum = 0;
+  std::uint64_t count = 0;
+};
+
+/// G worker: every put {v, n} arrives as its own message (no merging in CAF).
+caf::behavior dropbox_worker(caf::stateful_actor<dropbox_state>* self, fire_result* out,
+                             std::latch* ready) {
+  ready->count_down();
+  return {[=](std::uint64_t v, std::uint64_t n) {
+    auto& st = self->state;
+    st.sum += v;
+    st.count += n;
+    if (st.count == bench::fire_count) {
+      out->end = bench::stamp::now();
+      out->sum = st.sum;
+      out->done.set_value();
+      self->quit();
+    }
+  }};
+}
+
+void dropbox(benchmark::State& state) {
+  caf::actor_system_config cfg = make_config(2);
+  caf::actor_system sys{cfg};
+  for (auto _ : state) {
+    fire_result r;
+    auto done = r.done.get_future();
+    std::latch ready{1};
+    auto worker = sys.spawn(dropbox_worker, &r, &ready);
+    ready.wait();
+    r.begin = bench::stamp::now();
+    for (std::uint64_t i = 0; i < bench::fire_count; ++i)
+      caf::anon_send(worker, i, std::uint64_t{1});
+    done.wait();
+    worker = nullptr;
+    sys.await_all_actors_done();
+    if (r.sum != bench::expected_sum(bench::fire_count)) return bench::fail(state, "wrong sum");
+    bench::record(state, r.begin, r.end, bench::fire_count);
+    bench::label(state, "no merge: every put is a message");
+  }
+}
+
 [[maybe_unused]] const bool registered = [] {
   bench::add("A1/caf", [](benchmark::State& s) { fire_one_thread(s, false); });
   bench::add("A2/caf", [](benchmark::State& s) { fire_two_threads(s, false); });
@@ -309,6 +500,10 @@ void idle(benchmark::State& state) {
   bench::add("C1/caf", [](benchmark::State& s) { fire_one_thread(s, true); });
   bench::add("C2/caf", [](benchmark::State& s) { fire_two_threads(s, true); });
   bench::add("D/caf", idle);
+  add_scale_in_workers(std::make_index_sequence<std::size(bench::scale_workers)>{});
+  bench::add("F_1/caf", [](benchmark::State& s) { scale_in_threads(s, 1); });
+  bench::add("F_2/caf", [](benchmark::State& s) { scale_in_threads(s, 2); });
+  bench::add("G/caf", dropbox);
   return true;
 }();
 

@@ -1,7 +1,13 @@
 // Peer `threads`: one std::thread per worker, fed through a std::mutex +
 // std::condition_variable + std::deque queue; B replies through std::promise.
-// Only the two-thread workloads (A2, B2, C2) and D make sense for it; D uses
-// bench::idle_threads (10,000) workers, not 100,000.
+// Only the two-thread workloads (A2, B2, C2, G) and D make sense for it; D uses
+// bench::idle_threads (10,000) workers, not 100,000.  E (up to 100,000 workers
+// on one pinned thread) and F (1,000 workers on 1 or 2 io threads) do not: one
+// thread per worker means 100,000 / 1,000 OS threads, so they are not registered.
+//
+// G: the hand-written dropbox: a mutex-guarded std::optional slot {v, n} + a
+// condition variable; a put merges into a waiting slot or fills an empty one
+// (notifying only then), the worker takes the whole slot under the lock.
 //
 // Written the way one would write it for speed: the producer notifies only
 // when it makes the queue non-empty, and the worker takes the whole queue in
@@ -15,6 +21,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -170,11 +177,70 @@ void idle(benchmark::State& state) {
     }
 }
 
+// G: one worker thread, the benchmark thread puts {v = i, n = 1} into a slot
+// that merges with the request still waiting there.
+struct part {
+  std::uint64_t v;
+  std::uint64_t n;
+};
+
+void dropbox(benchmark::State& state) {
+  for (auto _ : state) {
+    std::mutex mutex;
+    std::condition_variable filled;
+    std::optional<part> slot;
+    std::uint64_t sum = 0;
+    std::uint64_t count = 0;
+    bench::stamp begin, end;
+    std::latch started{1};
+    std::thread worker([&] {
+      started.count_down();
+      std::uint64_t s = 0;
+      std::uint64_t c = 0;
+      while (c < bench::fire_count) {
+        part taken;
+        {
+          std::unique_lock lock(mutex);
+          filled.wait(lock, [&] { return slot.has_value(); });
+          taken = *slot;
+          slot.reset();
+        }
+        s += taken.v;
+        c += taken.n;
+      }
+      end = bench::stamp::now();
+      sum = s;
+      count = c;
+    });
+    started.wait();
+    begin = bench::stamp::now();
+    for (std::uint64_t i = 0; i < bench::fire_count; ++i) {
+      bool was_empty = false;
+      {
+        std::lock_guard lock(mutex);
+        if (slot) {
+          slot->v += i;
+          slot->n += 1;
+        } else {
+          slot.emplace(part{i, 1});
+          was_empty = true;
+        }
+      }
+      if (was_empty) filled.notify_one();
+    }
+    worker.join();
+    if (count != bench::fire_count || sum != bench::expected_sum(bench::fire_count))
+      return bench::fail(state, "wrong sum");
+    bench::record(state, begin, end, bench::fire_count);
+  }
+}
+
 [[maybe_unused]] const bool registered = [] {
   bench::add("A2/threads", [](benchmark::State& s) { fire(s, value_worker::unbounded); });
   bench::add("B2/threads", roundtrip);
   bench::add("C2/threads", [](benchmark::State& s) { fire(s, bench::bounded_capacity); });
   bench::add("D/threads", idle);
+  bench::add("G/threads", dropbox);
   return true;
 }();
 

@@ -6,7 +6,11 @@
 //   A1/A2  push_request_now (infinite queue, synchronous, never blocks); A1's
 //          producer coroutine yields every bench::unbounded_capacity pushes,
 //          as the channel peers' producers do when their channel is full.
-//   B1/B2  co_await push_request_and_wait from a caller coroutine.
+//   B1/B2  co_await push_request_and_wait from a caller coroutine; B1 also with
+//          launch_options::reply = reply_mode::dispatch ("workers_dispatch").
+//   E      bench::scale_workers workers in one table on one thread, requests
+//          round-robin; F  1,000 workers, two producer threads, 1 or 2 io
+//          threads; G  a merging_dropbox worker whose merge adds the puts up.
 //   C1/C2  bounded_queue{bench::bounded_capacity}: try_push_request_now first;
 //          when full, co_await push_request (C1) or push_request with a
 //          callback that releases a semaphore the producer thread waits on (C2).
@@ -21,6 +25,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -29,6 +34,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <latch>
@@ -36,6 +42,7 @@
 #include <string_view>
 #include <thread>
 #include <type_traits>
+#include <variant>
 #include <vector>
 
 namespace {
@@ -240,10 +247,12 @@ asio::awaitable<void> round_trips(W w, bench::stamp& begin, bench::stamp& end, b
   end = bench::stamp::now();
 }
 
-asio::awaitable<void> b1_caller(table_t table, bench::stamp& begin, bench::stamp& end, bool& ok) {
+asio::awaitable<void> b1_caller(table_t table, workers::reply_mode reply, bench::stamp& begin,
+                                bench::stamp& end, bool& ok) {
   auto ex = co_await asio::this_coro::executor;
   const sum_handlers handlers{};
-  auto launched = co_await workers::launch(table, ex, std::size_t{0}, 0, handlers);
+  auto launched = co_await workers::launch(table, ex, std::size_t{0}, 0, handlers,
+                                           workers::launch_options{.reply = reply});
   if (!launched.has_value()) {
     ok = false;
     co_return;
@@ -254,7 +263,7 @@ asio::awaitable<void> b1_caller(table_t table, bench::stamp& begin, bench::stamp
   ok = ok && table.size() == 0;
 }
 
-template <bool Metrics = false>
+template <bool Metrics = false, workers::reply_mode Reply = workers::reply_mode::post>
 void b1(benchmark::State& state) {
   bench::pin_cpu pin;
   for (auto _ : state) {
@@ -262,7 +271,7 @@ void b1(benchmark::State& state) {
     auto table = make_table<kind, Metrics>();
     bench::stamp begin, end;
     bool ok = true;
-    asio::co_spawn(ctx, b1_caller(table, begin, end, ok), asio::detached);
+    asio::co_spawn(ctx, b1_caller(table, Reply, begin, end, ok), asio::detached);
     ctx.run();
     if (!ok || end.time == bench::clock::time_point{}) return bench::fail(state, "wrong reply");
     bench::record(state, begin, end, bench::roundtrip_count);
@@ -342,16 +351,226 @@ void idle(benchmark::State& state) {
     }
 }
 
+// E and F: many workers, one shared `handled` counter (plain on one thread,
+// atomic across threads); each worker sums into its own state.
+
+template <class Count>
+struct scale_counters {
+  Count handled{0};
+  bench::stamp end{};
+  asio::steady_timer* done = nullptr;  // E: wakes the producer coroutine
+  std::latch* finished = nullptr;      // F: wakes the benchmark thread
+};
+
+template <class Count>
+struct scale_handlers {
+  scale_counters<Count>* counters;
+
+  workers::result<std::uint64_t, int> on_request(W& self, const value& r) {
+    workers::state(self) += r.v;
+    if (++counters->handled == bench::fire_count) {
+      counters->end = bench::stamp::now();
+      if (counters->done) counters->done->cancel();
+      if (counters->finished) counters->finished->count_down();
+    }
+    return {boost::system::in_place_value, r.v + 1};
+  }
+};
+
+// E: fire_count requests round-robin over `n` workers, one thread.
+asio::awaitable<void> scale_producer(std::size_t n, scale_counters<std::size_t>& c,
+                                     bench::stamp& begin, bool& ok) {
+  auto ex = co_await asio::this_coro::executor;
+  auto table = group::create_table(workers::infinite_queue{});
+  const scale_handlers<std::size_t> handlers{&c};
+  std::vector<W> ws;
+  ws.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto launched = co_await workers::launch(table, ex, i, 0, handlers);
+    if (!launched.has_value()) co_return;
+    ws.push_back(*launched);
+  }
+  asio::steady_timer done(ex, asio::steady_timer::time_point::max());
+  c.done = &done;
+
+  begin = bench::stamp::now();
+  for (std::uint64_t i = 0; i < bench::fire_count; ++i) {
+    workers::push_request_now(ws[i % n], value{i});
+    if ((i + 1) % bench::unbounded_capacity == 0) co_await asio::post(ex, asio::use_awaitable);
+  }
+  if (c.handled < bench::fire_count) {
+    error_code ec;  // operation_aborted: the last worker cancelled the timer
+    co_await done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  c.done = nullptr;
+  std::uint64_t sum = 0;
+  for (const auto& w : ws)
+    sum += (co_await workers::with_state(w, [](std::uint64_t& s) { return s; })).value_or(0);
+  for (const auto& w : ws) workers::trigger_shutdown(w);
+  for (const auto& w : ws) co_await workers::wait_for_completion(w);
+  ok = sum == bench::expected_sum(bench::fire_count) && table.size() == 0;
+}
+
+void scale_in_workers(benchmark::State& state, std::size_t n) {
+  bench::pin_cpu pin;
+  for (auto _ : state) {
+    asio::io_context ctx{1};
+    scale_counters<std::size_t> c;
+    bench::stamp begin;
+    bool ok = false;
+    asio::co_spawn(ctx, scale_producer(n, c, begin, ok), asio::detached);
+    ctx.run();
+    if (!ok || c.handled != bench::fire_count) return bench::fail(state, "wrong sum");
+    bench::record(state, begin, c.end, bench::fire_count);
+  }
+}
+
+// F: busy_workers workers, two producer threads, `threads` io threads.
+void scale_in_threads(benchmark::State& state, std::size_t threads) {
+  for (auto _ : state) {
+    asio::io_context ctx{static_cast<int>(threads)};
+    auto table = group::create_table(workers::infinite_queue{});
+    std::latch finished{1};
+    scale_counters<std::atomic<std::size_t>> c;
+    c.finished = &finished;
+    const scale_handlers<std::atomic<std::size_t>> handlers{&c};
+    std::vector<W> ws(bench::busy_workers);
+    std::size_t launched = 0;
+    for (std::size_t i = 0; i < ws.size(); ++i)
+      workers::launch(table, ctx.get_executor(), i, 0, handlers, [&ws, &launched, i](auto r) {
+        if (!r.has_value()) return;
+        ws[i] = std::move(*r);
+        ++launched;
+      });
+    while (launched < ws.size() && ctx.poll() != 0) {
+    }  // every launch answered, every loop parked on its first wait
+    if (launched != ws.size()) return bench::fail(state, "launch failed");
+    ctx.restart();
+    auto guard = asio::make_work_guard(ctx);
+    std::vector<std::thread> runners;
+    for (std::size_t t = 0; t < threads; ++t) runners.emplace_back([&ctx] { ctx.run(); });
+
+    constexpr std::size_t per_producer = bench::fire_count / bench::producer_threads;
+    std::latch go{1};
+    std::vector<std::thread> producers;
+    for (std::size_t p = 0; p < bench::producer_threads; ++p)
+      producers.emplace_back([&ws, &go, p] {
+        go.wait();
+        for (std::size_t i = 0; i < per_producer; ++i)
+          workers::push_request_now(ws[(i + p) % ws.size()], value{p * per_producer + i});
+      });
+    const bench::stamp begin = bench::stamp::now();
+    go.count_down();
+    finished.wait();
+    for (auto& t : producers) t.join();
+
+    std::uint64_t sum = 0;
+    for (const auto& w : ws)
+      sum += workers::with_state(
+                 w, [](std::uint64_t& s) { return s; }, asio::use_future)
+                 .get()
+                 .value_or(0);  // empty: the worker closed, and the sum is wrong
+    for (const auto& w : ws) workers::trigger_shutdown(w);
+    for (const auto& w : ws) workers::wait_for_completion(w, asio::use_future).get();
+    guard.reset();
+    for (auto& t : runners) t.join();
+    if (sum != bench::expected_sum(bench::fire_count) || table.size() != 0)
+      return bench::fail(state, "wrong sum");
+    bench::record_rate(state, begin, c.end, bench::fire_count);
+  }
+}
+
+// G: a dropbox worker absorbing fire_count puts that merge.
+
+struct part {
+  using result_type = std::uint64_t;
+  using error_type = int;
+  std::uint64_t v;
+  std::uint64_t n;  // puts merged into this one
+};
+
+struct drop_requests {
+  using types = workers::request_types<part>;
+  using view_type = std::uint64_t;
+  static std::uint64_t view(const part& r) { return r.v; }
+};
+
+using drop_group = workers::make_single<bench_name, drop_requests, bench_types>;
+using DW = drop_group::worker<workers::dropbox>;
+using drop_any = drop_group::any_request;
+
+drop_any merge_parts(DW&, drop_any incoming, const drop_any* pending) {
+  if (!pending) return incoming;
+  const part& p = std::get<part>(*pending);
+  const part& i = std::get<part>(incoming);
+  return part{p.v + i.v, p.n + i.n};
+}
+
+struct drop_handlers {
+  fire_counters* counters;
+
+  workers::result<std::uint64_t, int> on_request(DW& self, const part& r) {
+    std::uint64_t& s = workers::state(self);
+    s += r.v;
+    counters->got += r.n;
+    if (counters->got == bench::fire_count) {
+      counters->end = bench::stamp::now();
+      counters->sum = s;
+      counters->finished->count_down();
+    }
+    return {boost::system::in_place_value, 0};
+  }
+};
+
+void dropbox_puts(benchmark::State& state) {
+  for (auto _ : state) {
+    asio::io_context ctx{1};
+    auto table = drop_group::create_table(workers::merging_dropbox{merge_parts});
+    std::latch finished{1};
+    fire_counters c;
+    c.finished = &finished;
+    auto launched = workers::launch(table, ctx.get_executor(), std::size_t{0}, 0, drop_handlers{&c},
+                                    asio::use_future);
+    std::thread runner([&ctx] { ctx.run(); });
+    auto r = launched.get();
+    if (!r.has_value()) {
+      runner.join();
+      return bench::fail(state, "launch failed");
+    }
+    const DW w = *r;
+    workers::with_state(
+        w, [](std::uint64_t&) {}, asio::use_future)
+        .get();  // the loop is parked
+
+    const bench::stamp begin = bench::stamp::now();
+    for (std::uint64_t i = 0; i < bench::fire_count; ++i) workers::put_request(w, part{i, 1});
+    finished.wait();
+
+    workers::shutdown(w, asio::use_future).get();  // throws on error
+    runner.join();
+    if (table.size() != 0) return bench::fail(state, "shutdown failed");
+    if (c.sum != bench::expected_sum(bench::fire_count)) return bench::fail(state, "wrong sum");
+    bench::record(state, begin, c.end, bench::fire_count);
+  }
+}
+
 [[maybe_unused]] const bool registered = [] {
   bench::add("A1/workers", fire_one_thread<kind>);
   bench::add("A1/workers_metrics", fire_one_thread<kind, true>);
   bench::add("A2/workers", fire_two_threads<kind>);
   bench::add("B1/workers", b1<>);
   bench::add("B1/workers_metrics", b1<true>);
+  bench::add("B1/workers_dispatch", b1<false, workers::reply_mode::dispatch>);
   bench::add("B2/workers", b2);
   bench::add("C1/workers", fire_one_thread<bounded_kind>);
   bench::add("C2/workers", fire_two_threads<bounded_kind>);
   bench::add("D/workers", idle);
+  for (const std::size_t n : bench::scale_workers)
+    bench::add(bench::scale_name(n, "workers"),
+               [n](benchmark::State& s) { scale_in_workers(s, n); });
+  bench::add("F_1/workers", [](benchmark::State& s) { scale_in_threads(s, 1); });
+  bench::add("F_2/workers", [](benchmark::State& s) { scale_in_threads(s, 2); });
+  bench::add("G/workers", dropbox_puts);
   return true;
 }();
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Summarise workers_bench results as markdown.
 
-Usage: python3 benchmarks/report.py [build/bench/results.json]
+Usage: python3 benchmarks/report.py [build/bench/results.json] [--svg DIR]
 
 Reads Google Benchmark JSON (ideally from a run with --benchmark_repetitions=N
 --benchmark_report_aggregates_only=true) and prints, per workload, the median
@@ -9,16 +9,26 @@ ns per operation of every peer, the ratio workers/peer (< 1: `workers` is
 faster than that peer) and the counters allocs_per_op, bytes_per_worker,
 launch_ns and shutdown_ns.  Without aggregates, the mean of the plain
 iterations is used instead of the median.
+
+With --svg DIR it also renders, with matplotlib (Debian: python3-matplotlib):
+  DIR/scale_workers.svg  workload E: ns per request against the number of
+                         workers (1, 1,000, 100,000), one line per peer;
+  DIR/scale_threads.svg  workload F: requests per second with 1 and 2 io
+                         threads, one bar per peer and thread count;
+  DIR/ratios.svg         the table of workers/peer ratios of every workload.
 """
+import argparse
 import json
+import os
+import re
 import statistics
 import sys
 from collections import OrderedDict
 
 COUNTERS = ("allocs_per_op", "bytes_per_worker", "launch_ns", "shutdown_ns", "cold_launch_ns",
-            "cold_shutdown_ns")
+            "cold_shutdown_ns", "requests_per_second")
 TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
-PEER_ORDER = ("workers", "workers_metrics", "asio_try_first", "asio_naive", "asio_handler_reply", "threads", "caf")
+PEER_ORDER = ("workers", "workers_metrics", "workers_dispatch", "asio_try_first", "asio_naive", "asio_handler_reply", "threads", "caf")
 
 
 def split_name(run_name):
@@ -71,14 +81,105 @@ def peer_key(p):
     return (PEER_ORDER.index(p) if p in PEER_ORDER else len(PEER_ORDER), p)
 
 
+def ratio_rows(results, workloads, peers):
+    """[(workload, {peer: workers/peer})] for every workload `workers` ran."""
+    rows = []
+    for w, ps in workloads.items():
+        ours = results.get((w, "workers"))
+        if ours is None or "error" in ours:
+            continue
+        cells = {}
+        for p in peers:
+            r = results.get((w, p))
+            if p != "workers" and r is not None and "error" not in r and r["ns"] > 0:
+                cells[p] = ours["ns"] / r["ns"]
+        rows.append((w, cells))
+    return rows
+
+
+def scale_points(results, prefix):
+    """{peer: [(n, row)]} for the workloads named <prefix>_<n>, sorted by n."""
+    points = {}
+    for (w, p), r in results.items():
+        m = re.fullmatch(prefix + r"_(\d+)", w)
+        if m and "error" not in r:
+            points.setdefault(p, []).append((int(m.group(1)), r))
+    return {p: sorted(v, key=lambda x: x[0]) for p, v in sorted(points.items(), key=lambda kv: peer_key(kv[0]))}
+
+
+def render_svg(outdir, results, workloads, peers):
+    try:
+        import matplotlib
+    except ImportError:
+        sys.exit("report.py --svg needs matplotlib (Debian: apt-get install python3-matplotlib)")
+    matplotlib.use("Agg")
+    matplotlib.rcParams["svg.hashsalt"] = "workers"  # the same input renders the same file
+    import matplotlib.pyplot as plt
+
+    os.makedirs(outdir, exist_ok=True)
+    meta = {"Date": None}
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for p, pts in scale_points(results, "E").items():
+        ax.plot([n for n, _ in pts], [r["ns"] for _, r in pts], marker="o", label=p)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("workers the requests are spread over")
+    ax.set_ylabel("ns per request (median)")
+    ax.set_title("E: scale in workers, one thread")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(outdir, "scale_workers.svg"), metadata=meta)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    f = scale_points(results, "F")
+    width = 0.8 / max(1, len(f))
+    for i, (p, pts) in enumerate(f.items()):
+        xs = [n + (i - (len(f) - 1) / 2) * width for n, _ in pts]
+        ax.bar(xs, [r.get("requests_per_second", 0) / 1e6 for _, r in pts], width, label=p)
+    ax.set_xticks([1, 2])
+    ax.set_xlabel("threads running the io_context (2 producer threads)")
+    ax.set_ylabel("million requests per second (median)")
+    ax.set_title("F: 1,000 busy workers, scale in threads")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(outdir, "scale_threads.svg"), metadata=meta)
+    plt.close(fig)
+
+    rows = ratio_rows(results, workloads, peers)
+    others = [p for p in peers if p != "workers" and any(p in c for _, c in rows)]
+    text = [[f"{c[p]:.2f}" if p in c else "" for p in others] for _, c in rows]
+    fig, ax = plt.subplots(figsize=(1.2 + 1.3 * len(others), 0.6 + 0.3 * len(rows)))
+    ax.axis("off")
+    table = ax.table(cellText=text, rowLabels=[w for w, _ in rows], colLabels=others, loc="center")
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    for (r, col), cell in table.get_celld().items():
+        if r >= 1 and col >= 0 and text[r - 1][col]:
+            cell.set_facecolor("#d9f0d3" if float(text[r - 1][col]) <= 1.0 else "#f6d8d8")
+    ax.set_title("workers / peer (median time; below 1: workers is faster)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(os.path.join(outdir, "ratios.svg"), metadata=meta)
+    plt.close(fig)
+    print(f"wrote {outdir}/scale_workers.svg, scale_threads.svg, ratios.svg")
+
+
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else "build/bench/results.json"
+    parser = argparse.ArgumentParser(description="Summarise workers_bench results.")
+    parser.add_argument("results", nargs="?", default="build/bench/results.json")
+    parser.add_argument("--svg", metavar="DIR", help="also render the pictures into DIR")
+    args = parser.parse_args()
+    path = args.results
     context, results = load(path)
+    if not results:
+        sys.exit(f"{path}: no benchmark results")
     workloads = OrderedDict()
     for (w, p) in sorted(results, key=lambda k: (k[0], peer_key(k[1]))):
         workloads.setdefault(w, []).append(p)
     peers = sorted({p for (_, p) in results}, key=peer_key)
-
     print(f"# workers_bench results ({path})\n")
     if context:
         print(f"{context.get('num_cpus', '?')} CPUs, {context.get('date', '')}, "
@@ -110,6 +211,9 @@ def main():
             counters = " | ".join(fmt(r.get(c), 2) for c in show)
             print(f"| {p} | {fmt(r['ns'])} | {ratio} | {counters} | {r['label']} |")
         print()
+
+    if args.svg:
+        render_svg(args.svg, results, workloads, peers)
 
 
 if __name__ == "__main__":

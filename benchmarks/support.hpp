@@ -65,13 +65,38 @@
 //       which reports the counters bytes_per_worker (VmRSS delta), launch_ns,
 //       shutdown_ns (per worker), allocs_per_op (allocations per launched
 //       worker) and uses (launch + shutdown) per worker as the reported time.
+//   E_<N> scale in workers (N = each of bench::scale_workers: 1, 1,000,
+//       100,000), on ONE pinned thread: N workers are launched (outside
+//       [begin, end]), then a producer coroutine sends the values
+//       0..fire_count-1, value i to worker i % N, yielding (post) every
+//       bench::unbounded_capacity sends as in A1.  Each worker sums its own
+//       values and counts them in one shared `handled` counter; the worker
+//       that brings it to fire_count takes `end`.  Check the sum of all the
+//       workers' sums against expected_sum(fire_count).  Register one
+//       benchmark per N, named "E_<N>/<peer>" (bench::scale_name).
+//   F_<T> scale in threads (T = 1, 2 io threads): bench::busy_workers (1,000)
+//       workers on one io_context run by T std::threads; two producer
+//       std::threads, released together by a std::latch once every worker
+//       waits, send fire_count / 2 values each, value i of producer p to
+//       worker (i + p) % busy_workers.  `handled` is one std::atomic; the
+//       worker that brings it to fire_count takes `end`; `begin` is taken
+//       right before releasing the producers.  Sum checked as in E.  Also
+//       report the counter requests_per_second (bench::record_rate).
+//       Not pinned.  Named "F_1/<peer>", "F_2/<peer>".
+//   G   dropbox: one worker on its own std::thread, the producer on the
+//       benchmark thread puts fire_count values {v = i, n = 1}; a put that
+//       finds a request still waiting merges into it ({v + v', n + n'}) so a
+//       busy worker absorbs many puts per wake-up.  The worker adds v to its
+//       sum and n to its count; when the count reaches fire_count it takes
+//       `end`.  Check the sum.  ns per put.  Peers without a merging mailbox
+//       (CAF) send every put as a message and say so in the label.
 //
 // THREADING
-//   * Single-thread workloads (A1, B1, C1, D): construct `bench::pin_cpu pin;`
+//   * Single-thread workloads (A1, B1, C1, D, E): construct `bench::pin_cpu pin;`
 //     at the top of the benchmark function (before any thread or context is
 //     created: threads created while pinned inherit the mask).  io_contexts
 //     use concurrency hint 1 and are run by the benchmark thread.
-//   * Two-thread workloads (A2, B2, C2): the worker's io_context is run by a
+//   * Two-thread workloads (A2, B2, C2, G): the worker's io_context is run by a
 //     std::thread, the producer/caller runs on the benchmark thread (its own
 //     io_context with hint 1 if it is a coroutine).  No pinning.
 //   * Asio peers co_spawn the worker on asio::make_strand(ctx) and the
@@ -107,6 +132,7 @@
 #include <cstdint>
 #include <fstream>
 #include <string>
+#include <utility>
 
 #include <malloc.h>
 #include <sched.h>
@@ -121,6 +147,14 @@ inline constexpr std::size_t bounded_capacity = 64;      // C: queue capacity
 inline constexpr std::size_t unbounded_capacity = 1024;  // channel stand-in for "unbounded"
 inline constexpr std::size_t idle_workers = 100'000;     // D
 inline constexpr std::size_t idle_threads = 10'000;      // D for the threads peer
+inline constexpr std::size_t scale_workers[] = {1, 1'000, 100'000};  // E
+inline constexpr std::size_t busy_workers = 1'000;                   // F
+inline constexpr std::size_t producer_threads = 2;                   // F
+
+/// "E_1000/<peer>": the name of the E benchmark with `workers` workers.
+inline std::string scale_name(std::size_t workers, const std::string& peer) {
+  return "E_" + std::to_string(workers) + "/" + peer;
+}
 
 constexpr std::uint64_t expected_sum(std::uint64_t n) { return n * (n - 1) / 2; }
 
@@ -131,12 +165,16 @@ extern std::atomic<std::uint64_t> allocation_count;
 extern std::atomic<std::uint64_t> allocation_bytes;
 }  // namespace detail
 
-/// Number of calls to any global operator new since program start.
+/// Number of allocations since program start: calls to any global operator new
+/// (plain, array, aligned, nothrow) and to the C aligned allocators
+/// (aligned_alloc, posix_memalign, memalign), which Asio's recycling allocator
+/// falls back to. Plain malloc is not counted (C++ code reaches it through
+/// operator new).
 inline std::uint64_t allocations() noexcept {
   return detail::allocation_count.load(std::memory_order_relaxed);
 }
 
-/// Bytes requested from any global operator new since program start.
+/// Bytes requested from the allocations counted by allocations().
 inline std::uint64_t allocated_bytes() noexcept {
   return detail::allocation_bytes.load(std::memory_order_relaxed);
 }
@@ -218,6 +256,14 @@ inline void record(benchmark::State& state, const stamp& begin, const stamp& end
               static_cast<double>(end.allocs - begin.allocs) / static_cast<double>(ops));
 }
 
+/// As record(), plus the counter requests_per_second (workload F).
+inline void record_rate(benchmark::State& state, const stamp& begin, const stamp& end,
+                        std::size_t ops) {
+  record(state, begin, end, ops);
+  const double seconds = std::chrono::duration<double>(end.time - begin.time).count();
+  add_counter(state, "requests_per_second", static_cast<double>(ops) / seconds);
+}
+
 /// Workload D bookkeeping. Each iteration runs two rounds, `round` 0 then 1:
 /// the first, on a trimmed (cold) heap, gives bytes_per_worker (VmRSS delta);
 /// the second, on the heap the first one warmed, gives launch_ns and
@@ -279,11 +325,12 @@ class idle_run {
 
 // Registration.
 
-using bench_fn = void (*)(benchmark::State&);
-
-/// Register `name` ("<workload>/<peer>") with the conventions above.
-inline benchmark::internal::Benchmark* add(const std::string& name, bench_fn fn) {
-  return benchmark::RegisterBenchmark(name.c_str(), fn)
+/// Register `name` ("<workload>/<peer>") with the conventions above. `fn` is a
+/// function or a lambda (which may capture, e.g. E's worker count) taking
+/// `benchmark::State&`.
+template <class Fn>
+benchmark::internal::Benchmark* add(const std::string& name, Fn&& fn) {
+  return benchmark::RegisterBenchmark(name.c_str(), std::forward<Fn>(fn))
       ->Iterations(1)
       ->UseManualTime()
       ->Unit(benchmark::kNanosecond);

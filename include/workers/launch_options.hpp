@@ -1,12 +1,13 @@
 #pragma once
 
 /// @file
-/// @brief `launch_options`: a worker's idle timeout and queue alarms.
+/// @brief `launch_options`: a worker's idle timeout, queue alarms and reply mode.
 
 #include <workers/clock.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 
 namespace workers::inline v0 {
@@ -26,6 +27,37 @@ struct queue_alarms {
   std::optional<clock::duration> max_age = std::nullopt;
 };
 
+/// @brief How a worker completes the callers of the requests it handles.
+///
+/// Asio's own channels offer both: `try_send` posts the receiver's completion,
+/// `try_send_via_dispatch` dispatches it.
+enum class reply_mode : std::uint8_t {
+  /// The default: each caller's completion is posted to its associated
+  /// executor, never run inside the worker. The worker goes on with its next
+  /// request at once; the caller runs on a later turn of its executor.
+  post,
+  /// Each caller's completion is dispatched to its associated executor (as
+  /// `asio::dispatch`): if that executor may run it on the worker's thread
+  /// (an `io_context`'s executor, when the worker runs on that `io_context`;
+  /// or a strand already running there), the caller resumes inside the
+  /// worker's call stack, before the worker's `on_completion`, and the worker's
+  /// next request waits until the caller suspends or returns. Applies to the
+  /// answers of handled requests (their value or `request_error`); answers at
+  /// close, refusals and cancellations are posted as in `post`.
+  ///
+  /// Hazards of a caller resumed inline: it runs on the worker's strand, so
+  /// `strand().running_in_this_thread()` is true in it and a debug check that
+  /// relies on it cannot tell it from the worker; `shutdown`/`trigger_shutdown`
+  /// from it start the close at once, and the request that was just answered
+  /// has been handled, the ones queued behind it are answered `closed`; a
+  /// caller that blocks (a `future::get()`, a lock held by another thread
+  /// waiting for this worker) blocks the worker. An exception thrown by the
+  /// caller's completion handler does not unwind the worker: it is rethrown
+  /// from a function posted to the caller's executor, so it leaves that
+  /// executor's `run()` as an exception from a posted handler would.
+  dispatch,
+};
+
 /// @brief Options of `launch`.
 struct launch_options {
   /// @brief When set, `on_no_request` runs each time the worker has been idle
@@ -36,6 +68,8 @@ struct launch_options {
   /// @brief When set, the queue's alarms (see `queue_alarms`).
   /// @throws std::invalid_argument from `launch` if `low > high`.
   std::optional<queue_alarms> alarms = std::nullopt;
+  /// @brief How callers of handled requests are completed (see `reply_mode`).
+  reply_mode reply = reply_mode::post;
 };
 
 }  // namespace workers::inline v0

@@ -942,6 +942,7 @@ template <class E>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -1110,21 +1111,39 @@ struct cancelled_value<std::tuple<std::exception_ptr, T>> {
 template <class T>
 class waiter : public waiter_base {
  public:
-  // Answers unless already answered, cancelled or abandoned; never inline
-  // (from the initiating function or from the worker), always posted.
-  void answer(T&& value) {
-    if (claim(stage::answered)) complete(std::move(value));
+  // Answers unless already answered, cancelled or abandoned. Posted, never
+  // inline, unless `dispatch` (reply_mode::dispatch: only the worker answering
+  // a handled request asks for it, from its strand, never an initiating function).
+  void answer(T&& value, bool dispatch = false) {
+    if (claim(stage::answered)) complete(std::move(value), dispatch);
   }
 
  protected:
   using waiter_base::waiter_base;
-  virtual void complete(T&& value) = 0;
+  virtual void complete(T&& value, bool dispatch) = 0;
 };
 
 template <class T>
 waiter<T>* typed(const waiter_ptr& w) noexcept {
   return static_cast<waiter<T>*>(w.get());
 }
+
+// A completion dispatched to `ex`: if it runs inline, inside the worker, an
+// exception from the caller's handler must not unwind the worker; it is
+// rethrown from a function posted to `ex`, and so leaves that executor's run()
+// as one from a posted handler would.
+template <class Executor, class F>
+struct contained {
+  Executor ex;
+  F f;
+  void operator()() {
+    try {
+      f();
+    } catch (...) {
+      asio::post(ex, [e = std::current_exception()] { std::rethrow_exception(e); });
+    }
+  }
+};
 
 // Outstanding work on a completion handler's executor, and where its
 // completion goes. An any_io_executor that wraps an io_context's executor is
@@ -1137,6 +1156,10 @@ class tracked_work {
   template <class F>
   void post(F&& f) const {
     asio::post(ex_, std::forward<F>(f));
+  }
+  template <class F>
+  void dispatch(F&& f) const {
+    asio::dispatch(ex_, contained<decltype(ex_), std::decay_t<F>>{ex_, std::forward<F>(f)});
   }
 
  private:
@@ -1152,6 +1175,14 @@ class tracked_work<asio::any_io_executor> {
   template <class F>
   void post(F&& f) const {
     std::visit([&](const auto& ex) { asio::post(ex, std::forward<F>(f)); }, ex_);
+  }
+  template <class F>
+  void dispatch(F&& f) const {
+    std::visit(
+        [&]<class Ex>(const Ex& ex) {
+          asio::dispatch(ex, contained<Ex, std::decay_t<F>>{ex, std::forward<F>(f)});
+        },
+        ex_);
   }
 
  private:
@@ -1323,22 +1354,27 @@ class waiter_op final : public waiter<T> {
   void cancel(asio::cancellation_type_t type) {
     if constexpr (cancellable_value<T>) {
       if (!this->claim_for_cancel(type)) return;
-      complete(cancelled_value<T>::get());
+      complete(cancelled_value<T>::get(), false);
       this->fire_hook();
     }
   }
 
-  // Never dispatched inline: the worker answers from inside its strand, and a
+  // Posted by default: the worker answers from inside its strand, and a
   // caller resumed there would run as part of the worker. Posted, not
   // deferred: a deferred answer would wait in the worker thread's private
   // queue until the worker's turn ends (its on_completion, its next requests),
-  // while another thread may take a posted one at once.
-  void complete(T&& value) override {
+  // while another thread may take a posted one at once. Dispatched when the
+  // worker was launched with reply_mode::dispatch and answers a handled request.
+  void complete(T&& value, bool dispatch) override {
     Handler handler(std::move(*handler_));
     handler_.reset();
     const tracked_work<executor_type> work(std::move(*work_));
     work_.reset();
-    work.post(waiter_completion<Handler, T>(std::move(handler), std::move(value), slot_installed_));
+    waiter_completion<Handler, T> c(std::move(handler), std::move(value), slot_installed_);
+    if (dispatch)
+      work.dispatch(std::move(c));
+    else
+      work.post(std::move(c));
   }
 
   void drop_handler() noexcept override {
@@ -1405,18 +1441,19 @@ inline bool start_chain(const waiter_ptr& head) noexcept {
 
 // Answers every caller of the chain `head` with `value`: copies for all but
 // the last. Chains of more than one only form where the value is copyable.
+// `dispatch`: see waiter::answer.
 template <class R>
-void answer_chain(waiter_ptr head, reply_result<R>&& value) {
+void answer_chain(waiter_ptr head, reply_result<R>&& value, bool dispatch = false) {
   while (head) {
     waiter_ptr next = head->take_next();
     if constexpr (std::is_copy_constructible_v<reply_result<R>>) {
       if (next) {
-        typed<reply_result<R>>(head)->answer(reply_result<R>(value));
+        typed<reply_result<R>>(head)->answer(reply_result<R>(value), dispatch);
         head = std::move(next);
         continue;
       }
     }
-    typed<reply_result<R>>(head)->answer(std::move(value));
+    typed<reply_result<R>>(head)->answer(std::move(value), dispatch);
     return;
   }
 }
@@ -2183,15 +2220,12 @@ class queue_buffer {
     c.entries.reserve(batch_.size() - from + incoming_.size());
     for (std::size_t i = from; i < batch_.size(); ++i) c.entries.push_back(std::move(batch_[i]));
     if (everything) {
-      c.storage.push_back(std::move(batch_));
-      batch_.clear();
-      c.storage.push_back(std::move(spare_));
-      spare_.clear();
+      retire(c, batch_);
+      retire(c, spare_);
     }
     for (auto& e : incoming_) c.entries.push_back(std::move(e));
     pos_.store(batch_.size(), std::memory_order_release);
-    c.storage.push_back(std::move(incoming_));
-    incoming_.clear();
+    retire(c, incoming_);
     count_.store(0, std::memory_order_relaxed);
     has_blocked_.store(false, std::memory_order_relaxed);
     c.blocked.splice(c.blocked.end(), blocked_);
@@ -2245,6 +2279,13 @@ class queue_buffer {
     for (auto& e : incoming_) bigger.push_back(std::move(e));
     incoming_.swap(bigger);
     if (bigger.capacity() != 0) out.fill().storage.push_back(std::move(bigger));
+  }
+
+  // Hands `v`'s storage to `c`, if it has any: a close with nothing ever
+  // queued allocates nothing.
+  static void retire(typename leftovers::contents& c, std::vector<Entry>& v) {
+    if (v.capacity() != 0) c.storage.push_back(std::move(v));
+    v.clear();
   }
 
   // Oldest first; a producer that gave up (cancelled) is dropped unqueued.
@@ -3028,7 +3069,91 @@ struct table_config {
 // show is made from it on demand (the same strand). On any other executor the
 // type-erased strand is kept, boxed.
 
+// ---- workers/detail/op_allocator.hpp
 
+// The allocator of the operations a worker posts to its own strand (a wake-up,
+// a close step) and of the strand's own invoker, which Asio allocates with the
+// same allocator. Asio's recycling allocator keeps two blocks per thread: a
+// thread that wakes many workers in a row (one producer feeding many workers,
+// or a reply and a wake-up in flight together) holds more than two, and each
+// miss costs an aligned_alloc. This one keeps up to `max_cached` blocks of one
+// size per thread, so the steady state allocates nothing. A block may be freed
+// on another thread than the one that took it: it joins that thread's cache.
+
+
+namespace workers::inline v0::detail {
+
+class op_block_cache {
+ public:
+  static constexpr std::size_t block_size = 128;   // an executor_op with a small function
+  static constexpr std::size_t max_cached = 4096;  // per thread: at most 512 KiB kept
+
+  static op_block_cache& local() noexcept {
+    thread_local op_block_cache cache;
+    return cache;
+  }
+
+  op_block_cache() = default;
+  op_block_cache(const op_block_cache&) = delete;
+  op_block_cache& operator=(const op_block_cache&) = delete;
+  // A block freed after this (by a static destroyed later on the main thread)
+  // goes straight back to the heap.
+  ~op_block_cache() {
+    while (head_) ::operator delete(std::exchange(head_, head_->next));
+    count_ = max_cached;
+  }
+
+  void* take() {
+    if (!head_) return ::operator new(block_size);
+    --count_;
+    return std::exchange(head_, head_->next);
+  }
+  void give(void* p) noexcept {
+    if (count_ == max_cached) return ::operator delete(p);
+    head_ = ::new (p) block{head_};
+    ++count_;
+  }
+
+ private:
+  struct block {
+    block* next;
+  };
+  block* head_ = nullptr;
+  std::size_t count_ = 0;
+};
+
+template <class T>
+struct op_allocator {
+  using value_type = T;
+
+  op_allocator() noexcept = default;
+  template <class U>
+  op_allocator(const op_allocator<U>&) noexcept {}
+
+  T* allocate(std::size_t n) {
+    if (fits(n)) return static_cast<T*>(op_block_cache::local().take());
+    return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{alignof(T)}));
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if (fits(n)) return op_block_cache::local().give(p);
+    ::operator delete (p, n * sizeof(T), std::align_val_t{alignof(T)});
+  }
+
+  template <class U>
+  bool operator==(const op_allocator<U>&) const noexcept {
+    return true;
+  }
+
+ private:
+  static constexpr bool fits(std::size_t n) noexcept {
+    return alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__ &&
+           n <= op_block_cache::block_size / sizeof(T);
+  }
+};
+
+}  // namespace workers::inline v0::detail
+
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/strand.hpp>
 
 
@@ -3078,13 +3203,23 @@ class worker_strand {
     return false;
   }
 
-  // Precondition: valid().
+  // Precondition: valid(). The operation (and the strand's invoker, if the
+  // strand was idle) comes from the per-thread op cache: no allocation. On an
+  // io_context the strand's own post(f, allocator) enqueues `f` directly;
+  // asio::post would copy the strand (its shared state's reference count)
+  // three times more and wrap `f` in a work-tracking dispatcher it does not need.
   template <class F>
   void post(F&& f) const {
-    if (const auto* io = std::get_if<io_strand_type>(&s_))
-      asio::post(*io, std::forward<F>(f));
-    else
-      asio::post(*std::get<boxed>(s_), std::forward<F>(f));
+    if (const auto* io = std::get_if<io_strand_type>(&s_)) {
+#if !defined(BOOST_ASIO_NO_TS_EXECUTORS)
+      io->post(std::forward<F>(f), op_allocator<void>{});
+#else
+      asio::post(*io, asio::bind_allocator(op_allocator<void>{}, std::forward<F>(f)));
+#endif
+    } else {
+      asio::post(*std::get<boxed>(s_),
+                 asio::bind_allocator(op_allocator<void>{}, std::forward<F>(f)));
+    }
   }
 
   // Precondition: valid().
@@ -3131,7 +3266,7 @@ class worker_strand {
 // ---- workers/launch_options.hpp
 
 /// @file
-/// @brief `launch_options`: a worker's idle timeout and queue alarms.
+/// @brief `launch_options`: a worker's idle timeout, queue alarms and reply mode.
 
 
 
@@ -3152,6 +3287,37 @@ struct queue_alarms {
   std::optional<clock::duration> max_age = std::nullopt;
 };
 
+/// @brief How a worker completes the callers of the requests it handles.
+///
+/// Asio's own channels offer both: `try_send` posts the receiver's completion,
+/// `try_send_via_dispatch` dispatches it.
+enum class reply_mode : std::uint8_t {
+  /// The default: each caller's completion is posted to its associated
+  /// executor, never run inside the worker. The worker goes on with its next
+  /// request at once; the caller runs on a later turn of its executor.
+  post,
+  /// Each caller's completion is dispatched to its associated executor (as
+  /// `asio::dispatch`): if that executor may run it on the worker's thread
+  /// (an `io_context`'s executor, when the worker runs on that `io_context`;
+  /// or a strand already running there), the caller resumes inside the
+  /// worker's call stack, before the worker's `on_completion`, and the worker's
+  /// next request waits until the caller suspends or returns. Applies to the
+  /// answers of handled requests (their value or `request_error`); answers at
+  /// close, refusals and cancellations are posted as in `post`.
+  ///
+  /// Hazards of a caller resumed inline: it runs on the worker's strand, so
+  /// `strand().running_in_this_thread()` is true in it and a debug check that
+  /// relies on it cannot tell it from the worker; `shutdown`/`trigger_shutdown`
+  /// from it start the close at once, and the request that was just answered
+  /// has been handled, the ones queued behind it are answered `closed`; a
+  /// caller that blocks (a `future::get()`, a lock held by another thread
+  /// waiting for this worker) blocks the worker. An exception thrown by the
+  /// caller's completion handler does not unwind the worker: it is rethrown
+  /// from a function posted to the caller's executor, so it leaves that
+  /// executor's `run()` as an exception from a posted handler would.
+  dispatch,
+};
+
 /// @brief Options of `launch`.
 struct launch_options {
   /// @brief When set, `on_no_request` runs each time the worker has been idle
@@ -3162,6 +3328,8 @@ struct launch_options {
   /// @brief When set, the queue's alarms (see `queue_alarms`).
   /// @throws std::invalid_argument from `launch` if `low > high`.
   std::optional<queue_alarms> alarms = std::nullopt;
+  /// @brief How callers of handled requests are completed (see `reply_mode`).
+  reply_mode reply = reply_mode::post;
 };
 
 }  // namespace workers::inline v0
@@ -3229,7 +3397,8 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
         timeout_(options.timeout),
         buffer_(capacity_of(config_->buffer)),
         born_(clock::now()),
-        since_(born_) {
+        since_(born_),
+        reply_(options.reply) {
     if (options.alarms) {
       if (options.alarms->low > options.alarms->high)
         throw std::invalid_argument(fmt::format(
@@ -3592,6 +3761,9 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
 
   // The executor of the worker's coroutines (see hook_executor.hpp).
   asio::any_io_executor hook_executor() const { return strand_.hook_executor(); }
+
+  // Whether handled requests' callers are completed with dispatch semantics.
+  bool dispatches_replies() const noexcept { return reply_ == reply_mode::dispatch; }
 
   // A launched worker counts as outstanding work of its execution context, as
   // a pending operation does: run() does not return while it may get requests.
@@ -4031,6 +4203,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   clock::time_point last_pushed_{};  // the latest push time given
   std::optional<close_reason> reason_;
   bool parked_ = false;           // the loop waits for wake_locked
+  reply_mode reply_;              // how handled requests' callers are completed
   bool merge_scheduled_ = false;  // dropbox: a merge pass is posted
   bool hooks_ran_ = false;        // the canceler's hooks ran
   std::vector<waiter_ptr> completion_waiters_;
@@ -5696,7 +5869,7 @@ class worker_impl final : public core<Def, Kind> {
         auto err = std::make_shared<E>(std::move(error));
         return invoke_hook(
             [this, &r, st, err] { return handlers_.on_error(self_, st, r, std::as_const(*err)); },
-            [&e, err, decide](outcome<error_action> o) -> pending {
+            [this, &e, err, decide](outcome<error_action> o) -> pending {
               answer_request_error<R>(e, std::move(*err));
               decide(o);
               return std::nullopt;
@@ -5710,18 +5883,20 @@ class worker_impl final : public core<Def, Kind> {
   }
 
   template <class R>
-  static void answer_value(entry_type& e, typename R::result_type&& v) {
+  void answer_value(entry_type& e, typename R::result_type&& v) {
     if (e.reply)
       answer_chain<R>(std::move(e.reply),
-                      reply_result<R>(boost::system::in_place_value, std::move(v)));
+                      reply_result<R>(boost::system::in_place_value, std::move(v)),
+                      this->dispatches_replies());
   }
   template <class R>
-  static void answer_request_error(entry_type& e, typename R::error_type&& err) {
+  void answer_request_error(entry_type& e, typename R::error_type&& err) {
     using E = typename R::error_type;
     if (e.reply)
       answer_chain<R>(std::move(e.reply),
                       reply_result<R>(boost::system::in_place_error,
-                                      message_error<E>(request_error<E>{std::move(err)})));
+                                      message_error<E>(request_error<E>{std::move(err)})),
+                      this->dispatches_replies());
   }
 
   // After on_completion, on_error's failure, on_no_request: a throw crashes

@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -32,6 +33,17 @@
 #include <vector>
 
 namespace test {
+
+// What the tests launch with: launch_options{.reply = reply_mode::dispatch} when
+// the environment has WORKERS_TEST_REPLY=dispatch (ctest runs the contract,
+// asio and model tests a second time so: unit.dispatch_replies.*), else the defaults.
+inline workers::launch_options test_launch_options() {
+  static const bool dispatch = [] {
+    const char* v = std::getenv("WORKERS_TEST_REPLY");
+    return v != nullptr && std::string_view(v) == "dispatch";
+  }();
+  return {.reply = dispatch ? workers::reply_mode::dispatch : workers::reply_mode::post};
+}
 
 namespace asio = boost::asio;
 using gate_channel = asio::experimental::concurrent_channel<void(boost::system::error_code)>;
@@ -314,7 +326,8 @@ template <class Table, class H = calc_handlers>
 asio::awaitable<typename Table::worker_type> launch_ok(Table table, std::string name, H h,
                                                        calc_parameters p) {
   auto ex = co_await asio::this_coro::executor;
-  auto r = co_await workers::launch(table, ex, std::move(name), p, std::move(h));
+  auto r =
+      co_await workers::launch(table, ex, std::move(name), p, std::move(h), test_launch_options());
   if (!r) throw std::runtime_error(fmt::format("launch failed: {}", r.error()));
   co_return *r;
 }
@@ -333,8 +346,8 @@ asio::awaitable<typename Table::worker_type> launch_ok(Table table, std::string 
 template <class W, class H>
 asio::awaitable<W> launch_as(const calc::table<typename W::kind>& table, std::string name, H& h,
                              const calc_parameters& p) {
-  auto r =
-      co_await workers::launch(table, co_await asio::this_coro::executor, std::move(name), p, h);
+  auto r = co_await workers::launch(table, co_await asio::this_coro::executor, std::move(name), p,
+                                    h, test_launch_options());
   if (!r) throw std::runtime_error(fmt::format("launch failed: {}", r.error()));
   co_return *r;
 }

@@ -511,9 +511,10 @@ std::optional<std::string> run_on(const sequence& s, Table table) {
   std::deque<deferred_op> deferred;
 
   std::optional<W> w;
-  workers::launch(table, io->get_executor(), "m", calc_parameters{}, h, [&](auto r) {
-    if (r) w = *r;
-  });
+  workers::launch(table, io->get_executor(), "m", calc_parameters{}, h, test_launch_options(),
+                  [&](auto r) {
+                    if (r) w = *r;
+                  });
   settle();
   if (!w) return "launch failed";
   model.launch_pushes(s.launch_pushes);

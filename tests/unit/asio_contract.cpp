@@ -51,7 +51,7 @@ typename Table::worker_type launch_on(asio::io_context& io, const Table& table, 
   calc_handlers h;
   std::optional<typename Table::worker_type> w;
   workers::launch(table, io.get_executor(), std::move(name), calc_parameters{}, h,
-                  [&w](auto r) { w = r.value(); });
+                  test_launch_options(), [&w](auto r) { w = r.value(); });
   while (!w) io.run_one();
   return *w;
 }
@@ -114,7 +114,8 @@ TEST_CASE("asio: shutdown decides whether it is called from a handler when launc
   auto table = make_table();
   deferring h;
   run(io, [&]() -> asio::awaitable<void> {
-    auto launched = co_await workers::launch(table, io.get_executor(), "d", calc_parameters{}, h);
+    auto launched = co_await workers::launch(table, io.get_executor(), "d", calc_parameters{}, h,
+                                             test_launch_options());
     auto w = *launched;
     busy_gate gate(io.get_executor());
     (void)co_await workers::push_request_and_wait(w, stop_self{});  // creates it inside a handler
@@ -217,7 +218,8 @@ TEST_CASE("asio: while an operation waits, its handler's executor has outstandin
   SECTION("launch") {
     CHECK(handler_ran_with_work_held(io, [&](auto h) {
       calc_handlers handlers;
-      workers::launch(table, io.get_executor(), "late", calc_parameters{}, handlers, std::move(h));
+      workers::launch(table, io.get_executor(), "late", calc_parameters{}, handlers,
+                      test_launch_options(), std::move(h));
     }));
   }
   for (auto* x : {&w}) workers::trigger_shutdown(*x);
@@ -526,4 +528,112 @@ TEST_CASE("asio: a push refused because the worker closed says errc::closed", "[
       REQUIRE(e.code() == errc::closed);
     }
   });
+}
+
+// reply_mode::dispatch (launch_options::reply): a handled request's caller is
+// completed with dispatch semantics; the default posts.
+
+namespace {
+
+workers::launch_options replies(workers::reply_mode mode) { return {.reply = mode}; }
+
+// Launches on `io`, running it on this thread until launched.
+calc_worker launch_with(asio::io_context& io, const calc_table& table, calc_handlers& h,
+                        workers::reply_mode mode) {
+  std::optional<calc_worker> w;
+  workers::launch(table, io.get_executor(), "r", calc_parameters{}, h, replies(mode),
+                  [&w](auto r) { w = r.value(); });
+  while (!w) io.run_one();
+  return *w;
+}
+
+// Runs `io` until `done()`, or fails after the watchdog.
+template <class F>
+void run_until(asio::io_context& io, F done) {
+  const auto limit = std::chrono::steady_clock::now() + watchdog;
+  while (!done()) {
+    REQUIRE(std::chrono::steady_clock::now() < limit);
+    io.run_one_for(std::chrono::milliseconds(100));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("asio: with reply_mode::dispatch a caller on the worker's thread resumes inside it",
+          "[asio][reply]") {
+  for (const auto mode : {workers::reply_mode::post, workers::reply_mode::dispatch}) {
+    CAPTURE(mode == workers::reply_mode::dispatch);
+    asio::io_context io;
+    auto table = make_table();
+    calc_handlers h;
+    run(io, [&]() -> asio::awaitable<void> {
+      auto r = co_await workers::launch(table, io.get_executor(), "r", calc_parameters{}, h,
+                                        replies(mode));
+      auto w = *r;
+      auto v = co_await workers::push_request_and_wait(w, add{1});
+      REQUIRE(v.value() == 1);
+      // Resumed inline, the caller runs before the worker's on_completion.
+      h.j->log("caller resumed");
+      co_await workers::shutdown(w);
+    });
+    const std::vector<std::string> posted{"launch r", "done add 1", "caller resumed", "close"};
+    const std::vector<std::string> dispatched{"launch r", "caller resumed", "done add 1", "close"};
+    REQUIRE(h.j->snapshot() == (mode == workers::reply_mode::dispatch ? dispatched : posted));
+  }
+}
+
+TEST_CASE("asio: with reply_mode::dispatch a throwing caller leaves run() and the worker goes on",
+          "[asio][reply]") {
+  asio::io_context io;
+  auto table = make_table();
+  calc_handlers h;
+  const auto w = launch_with(io, table, h, workers::reply_mode::dispatch);
+  // No executor of their own: they complete on the worker's strand, inline.
+  workers::push_request_and_wait(w, add{1}, [](auto) { throw std::runtime_error("caller threw"); });
+  std::optional<int> second;
+  workers::push_request_and_wait(w, add{2}, [&second](auto r) { second = r.value(); });
+  bool thrown = false;
+  try {
+    io.run();
+  } catch (const std::runtime_error& e) {
+    thrown = std::string_view(e.what()) == "caller threw";
+  }
+  REQUIRE(thrown);
+  io.restart();
+  run_until(io, [&] { return second.has_value(); });
+  REQUIRE(*second == 3);
+  REQUIRE(std::holds_alternative<workers::running>(workers::status(w)));
+  bool closed = false;
+  workers::shutdown(w, [&closed](boost::system::error_code ec) { closed = !ec; });
+  run_until(io, [&] { return closed; });
+  REQUIRE(h.j->snapshot() ==
+          std::vector<std::string>{"launch r", "done add 1", "done add 2", "close"});
+}
+
+TEST_CASE(
+    "asio: with reply_mode::dispatch a resumed caller's shutdown closes before the next "
+    "request",
+    "[asio][reply]") {
+  for (const auto mode : {workers::reply_mode::post, workers::reply_mode::dispatch}) {
+    CAPTURE(mode == workers::reply_mode::dispatch);
+    asio::io_context io;
+    auto table = make_table();
+    calc_handlers h;
+    const auto w = launch_with(io, table, h, mode);
+    workers::push_request_and_wait(w, add{1}, [w](auto) { workers::trigger_shutdown(w); });
+    std::vector<boost::system::error_code> later;
+    for (int i = 0; i < 2; ++i)
+      workers::push_request_and_wait(w, add{1}, [&later](auto r) {
+        later.push_back(r.has_value() ? boost::system::error_code{} : r.error().code());
+      });
+    bool closed = false;
+    workers::wait_for_completion(w, [&closed](boost::system::error_code) { closed = true; });
+    run_until(io, [&] { return closed && later.size() == 2; });
+    // Posted, the answer runs after the worker's turn, which handled both
+    // requests queued behind; dispatched, it runs first and they are refused.
+    const auto expected = mode == workers::reply_mode::dispatch
+                              ? boost::system::error_code(errc::closed)
+                              : boost::system::error_code{};
+    REQUIRE(later == std::vector<boost::system::error_code>{expected, expected});
+  }
 }

@@ -23,7 +23,7 @@ asio::awaitable<typename calc::template worker<Kind>> launch_kind(
     const typename calc::template table<Kind>& table, std::string name, calc_handlers& h,
     const calc_parameters& p) {
   auto ex = co_await asio::this_coro::executor;
-  auto r = co_await workers::launch(table, ex, std::move(name), p, h);
+  auto r = co_await workers::launch(table, ex, std::move(name), p, h, test_launch_options());
   if (!r) throw std::runtime_error(fmt::format("launch failed: {}", r.error()));
   co_return *r;
 }

@@ -106,7 +106,8 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
         timeout_(options.timeout),
         buffer_(capacity_of(config_->buffer)),
         born_(clock::now()),
-        since_(born_) {
+        since_(born_),
+        reply_(options.reply) {
     if (options.alarms) {
       if (options.alarms->low > options.alarms->high)
         throw std::invalid_argument(fmt::format(
@@ -469,6 +470,9 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
 
   // The executor of the worker's coroutines (see hook_executor.hpp).
   asio::any_io_executor hook_executor() const { return strand_.hook_executor(); }
+
+  // Whether handled requests' callers are completed with dispatch semantics.
+  bool dispatches_replies() const noexcept { return reply_ == reply_mode::dispatch; }
 
   // A launched worker counts as outstanding work of its execution context, as
   // a pending operation does: run() does not return while it may get requests.
@@ -908,6 +912,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   clock::time_point last_pushed_{};  // the latest push time given
   std::optional<close_reason> reason_;
   bool parked_ = false;           // the loop waits for wake_locked
+  reply_mode reply_;              // how handled requests' callers are completed
   bool merge_scheduled_ = false;  // dropbox: a merge pass is posted
   bool hooks_ran_ = false;        // the canceler's hooks ran
   std::vector<waiter_ptr> completion_waiters_;

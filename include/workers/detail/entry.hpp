@@ -50,18 +50,19 @@ inline bool start_chain(const waiter_ptr& head) noexcept {
 
 // Answers every caller of the chain `head` with `value`: copies for all but
 // the last. Chains of more than one only form where the value is copyable.
+// `dispatch`: see waiter::answer.
 template <class R>
-void answer_chain(waiter_ptr head, reply_result<R>&& value) {
+void answer_chain(waiter_ptr head, reply_result<R>&& value, bool dispatch = false) {
   while (head) {
     waiter_ptr next = head->take_next();
     if constexpr (std::is_copy_constructible_v<reply_result<R>>) {
       if (next) {
-        typed<reply_result<R>>(head)->answer(reply_result<R>(value));
+        typed<reply_result<R>>(head)->answer(reply_result<R>(value), dispatch);
         head = std::move(next);
         continue;
       }
     }
-    typed<reply_result<R>>(head)->answer(std::move(value));
+    typed<reply_result<R>>(head)->answer(std::move(value), dispatch);
     return;
   }
 }

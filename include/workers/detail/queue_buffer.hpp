@@ -101,15 +101,12 @@ class queue_buffer {
     c.entries.reserve(batch_.size() - from + incoming_.size());
     for (std::size_t i = from; i < batch_.size(); ++i) c.entries.push_back(std::move(batch_[i]));
     if (everything) {
-      c.storage.push_back(std::move(batch_));
-      batch_.clear();
-      c.storage.push_back(std::move(spare_));
-      spare_.clear();
+      retire(c, batch_);
+      retire(c, spare_);
     }
     for (auto& e : incoming_) c.entries.push_back(std::move(e));
     pos_.store(batch_.size(), std::memory_order_release);
-    c.storage.push_back(std::move(incoming_));
-    incoming_.clear();
+    retire(c, incoming_);
     count_.store(0, std::memory_order_relaxed);
     has_blocked_.store(false, std::memory_order_relaxed);
     c.blocked.splice(c.blocked.end(), blocked_);
@@ -163,6 +160,13 @@ class queue_buffer {
     for (auto& e : incoming_) bigger.push_back(std::move(e));
     incoming_.swap(bigger);
     if (bigger.capacity() != 0) out.fill().storage.push_back(std::move(bigger));
+  }
+
+  // Hands `v`'s storage to `c`, if it has any: a close with nothing ever
+  // queued allocates nothing.
+  static void retire(typename leftovers::contents& c, std::vector<Entry>& v) {
+    if (v.capacity() != 0) c.storage.push_back(std::move(v));
+    v.clear();
   }
 
   // Oldest first; a producer that gave up (cancelled) is dropped unqueued.

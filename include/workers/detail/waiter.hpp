@@ -21,6 +21,7 @@
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/io_context.hpp>
@@ -198,21 +199,39 @@ struct cancelled_value<std::tuple<std::exception_ptr, T>> {
 template <class T>
 class waiter : public waiter_base {
  public:
-  // Answers unless already answered, cancelled or abandoned; never inline
-  // (from the initiating function or from the worker), always posted.
-  void answer(T&& value) {
-    if (claim(stage::answered)) complete(std::move(value));
+  // Answers unless already answered, cancelled or abandoned. Posted, never
+  // inline, unless `dispatch` (reply_mode::dispatch: only the worker answering
+  // a handled request asks for it, from its strand, never an initiating function).
+  void answer(T&& value, bool dispatch = false) {
+    if (claim(stage::answered)) complete(std::move(value), dispatch);
   }
 
  protected:
   using waiter_base::waiter_base;
-  virtual void complete(T&& value) = 0;
+  virtual void complete(T&& value, bool dispatch) = 0;
 };
 
 template <class T>
 waiter<T>* typed(const waiter_ptr& w) noexcept {
   return static_cast<waiter<T>*>(w.get());
 }
+
+// A completion dispatched to `ex`: if it runs inline, inside the worker, an
+// exception from the caller's handler must not unwind the worker; it is
+// rethrown from a function posted to `ex`, and so leaves that executor's run()
+// as one from a posted handler would.
+template <class Executor, class F>
+struct contained {
+  Executor ex;
+  F f;
+  void operator()() {
+    try {
+      f();
+    } catch (...) {
+      asio::post(ex, [e = std::current_exception()] { std::rethrow_exception(e); });
+    }
+  }
+};
 
 // Outstanding work on a completion handler's executor, and where its
 // completion goes. An any_io_executor that wraps an io_context's executor is
@@ -225,6 +244,10 @@ class tracked_work {
   template <class F>
   void post(F&& f) const {
     asio::post(ex_, std::forward<F>(f));
+  }
+  template <class F>
+  void dispatch(F&& f) const {
+    asio::dispatch(ex_, contained<decltype(ex_), std::decay_t<F>>{ex_, std::forward<F>(f)});
   }
 
  private:
@@ -240,6 +263,14 @@ class tracked_work<asio::any_io_executor> {
   template <class F>
   void post(F&& f) const {
     std::visit([&](const auto& ex) { asio::post(ex, std::forward<F>(f)); }, ex_);
+  }
+  template <class F>
+  void dispatch(F&& f) const {
+    std::visit(
+        [&]<class Ex>(const Ex& ex) {
+          asio::dispatch(ex, contained<Ex, std::decay_t<F>>{ex, std::forward<F>(f)});
+        },
+        ex_);
   }
 
  private:
@@ -411,22 +442,27 @@ class waiter_op final : public waiter<T> {
   void cancel(asio::cancellation_type_t type) {
     if constexpr (cancellable_value<T>) {
       if (!this->claim_for_cancel(type)) return;
-      complete(cancelled_value<T>::get());
+      complete(cancelled_value<T>::get(), false);
       this->fire_hook();
     }
   }
 
-  // Never dispatched inline: the worker answers from inside its strand, and a
+  // Posted by default: the worker answers from inside its strand, and a
   // caller resumed there would run as part of the worker. Posted, not
   // deferred: a deferred answer would wait in the worker thread's private
   // queue until the worker's turn ends (its on_completion, its next requests),
-  // while another thread may take a posted one at once.
-  void complete(T&& value) override {
+  // while another thread may take a posted one at once. Dispatched when the
+  // worker was launched with reply_mode::dispatch and answers a handled request.
+  void complete(T&& value, bool dispatch) override {
     Handler handler(std::move(*handler_));
     handler_.reset();
     const tracked_work<executor_type> work(std::move(*work_));
     work_.reset();
-    work.post(waiter_completion<Handler, T>(std::move(handler), std::move(value), slot_installed_));
+    waiter_completion<Handler, T> c(std::move(handler), std::move(value), slot_installed_);
+    if (dispatch)
+      work.dispatch(std::move(c));
+    else
+      work.post(std::move(c));
   }
 
   void drop_handler() noexcept override {

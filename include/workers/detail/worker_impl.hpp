@@ -547,7 +547,7 @@ class worker_impl final : public core<Def, Kind> {
         auto err = std::make_shared<E>(std::move(error));
         return invoke_hook(
             [this, &r, st, err] { return handlers_.on_error(self_, st, r, std::as_const(*err)); },
-            [&e, err, decide](outcome<error_action> o) -> pending {
+            [this, &e, err, decide](outcome<error_action> o) -> pending {
               answer_request_error<R>(e, std::move(*err));
               decide(o);
               return std::nullopt;
@@ -561,18 +561,20 @@ class worker_impl final : public core<Def, Kind> {
   }
 
   template <class R>
-  static void answer_value(entry_type& e, typename R::result_type&& v) {
+  void answer_value(entry_type& e, typename R::result_type&& v) {
     if (e.reply)
       answer_chain<R>(std::move(e.reply),
-                      reply_result<R>(boost::system::in_place_value, std::move(v)));
+                      reply_result<R>(boost::system::in_place_value, std::move(v)),
+                      this->dispatches_replies());
   }
   template <class R>
-  static void answer_request_error(entry_type& e, typename R::error_type&& err) {
+  void answer_request_error(entry_type& e, typename R::error_type&& err) {
     using E = typename R::error_type;
     if (e.reply)
       answer_chain<R>(std::move(e.reply),
                       reply_result<R>(boost::system::in_place_error,
-                                      message_error<E>(request_error<E>{std::move(err)})));
+                                      message_error<E>(request_error<E>{std::move(err)})),
+                      this->dispatches_replies());
   }
 
   // After on_completion, on_error's failure, on_no_request: a throw crashes

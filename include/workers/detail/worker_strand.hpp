@@ -10,8 +10,10 @@
 // type-erased strand is kept, boxed.
 
 #include <workers/detail/hook_executor.hpp>
+#include <workers/detail/op_allocator.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -70,13 +72,23 @@ class worker_strand {
     return false;
   }
 
-  // Precondition: valid().
+  // Precondition: valid(). The operation (and the strand's invoker, if the
+  // strand was idle) comes from the per-thread op cache: no allocation. On an
+  // io_context the strand's own post(f, allocator) enqueues `f` directly;
+  // asio::post would copy the strand (its shared state's reference count)
+  // three times more and wrap `f` in a work-tracking dispatcher it does not need.
   template <class F>
   void post(F&& f) const {
-    if (const auto* io = std::get_if<io_strand_type>(&s_))
-      asio::post(*io, std::forward<F>(f));
-    else
-      asio::post(*std::get<boxed>(s_), std::forward<F>(f));
+    if (const auto* io = std::get_if<io_strand_type>(&s_)) {
+#if !defined(BOOST_ASIO_NO_TS_EXECUTORS)
+      io->post(std::forward<F>(f), op_allocator<void>{});
+#else
+      asio::post(*io, asio::bind_allocator(op_allocator<void>{}, std::forward<F>(f)));
+#endif
+    } else {
+      asio::post(*std::get<boxed>(s_),
+                 asio::bind_allocator(op_allocator<void>{}, std::forward<F>(f)));
+    }
   }
 
   // Precondition: valid().
