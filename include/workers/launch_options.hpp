@@ -46,8 +46,8 @@ enum class reply_mode : std::uint8_t {
   /// close, refusals and cancellations are posted as in `post`.
   ///
   /// Hazards of a caller resumed inline: it runs on the worker's strand, so
-  /// `strand().running_in_this_thread()` is true in it and a debug check that
-  /// relies on it cannot tell it from the worker; `shutdown`/`trigger_shutdown`
+  /// `state(w)` and `strand().running_in_this_thread()` succeed in it as if it
+  /// were the worker (the state is between two requests, not being changed); `shutdown`/`trigger_shutdown`
   /// from it start the close at once, and the request that was just answered
   /// has been handled, the ones queued behind it are answered `closed`; a
   /// caller that blocks (a `future::get()`, a lock held by another thread
