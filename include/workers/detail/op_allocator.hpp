@@ -68,7 +68,8 @@ struct op_allocator {
   }
   void deallocate(T* p, std::size_t n) noexcept {
     if (fits(n)) return op_block_cache::local().give(p);
-    ::operator delete (p, n * sizeof(T), std::align_val_t{alignof(T)});
+    // Unsized: Clang 14 declares no sized operator delete by default.
+    ::operator delete (p, std::align_val_t{alignof(T)});
   }
 
   template <class U>
