@@ -47,13 +47,19 @@ class io_thread {
 
 // Launches a worker, running `io` on this thread until it is launched.
 template <class Table>
-typename Table::worker_type launch_on(asio::io_context& io, const Table& table, std::string name) {
-  calc_handlers h;
+typename Table::worker_type launch_on(asio::io_context& io, const Table& table, std::string name,
+                                      calc_handlers& h,
+                                      workers::launch_options o = test_launch_options()) {
   std::optional<typename Table::worker_type> w;
-  workers::launch(table, io.get_executor(), std::move(name), calc_parameters{}, h,
-                  test_launch_options(), [&w](auto r) { w = r.value(); });
+  workers::launch(table, io.get_executor(), std::move(name), calc_parameters{}, h, std::move(o),
+                  [&w](auto r) { w = r.value(); });
   while (!w) io.run_one();
   return *w;
+}
+template <class Table>
+typename Table::worker_type launch_on(asio::io_context& io, const Table& table, std::string name) {
+  calc_handlers h;
+  return launch_on(io, table, std::move(name), h);
 }
 
 template <class W, class Token>
@@ -537,16 +543,6 @@ namespace {
 
 workers::launch_options replies(workers::reply_mode mode) { return {.reply = mode}; }
 
-// Launches on `io`, running it on this thread until launched.
-calc_worker launch_with(asio::io_context& io, const calc_table& table, calc_handlers& h,
-                        workers::reply_mode mode) {
-  std::optional<calc_worker> w;
-  workers::launch(table, io.get_executor(), "r", calc_parameters{}, h, replies(mode),
-                  [&w](auto r) { w = r.value(); });
-  while (!w) io.run_one();
-  return *w;
-}
-
 // Runs `io` until `done()`, or fails after the watchdog.
 template <class F>
 void run_until(asio::io_context& io, F done) {
@@ -587,7 +583,7 @@ TEST_CASE("asio: with reply_mode::dispatch a throwing caller leaves run() and th
   asio::io_context io;
   auto table = make_table();
   calc_handlers h;
-  const auto w = launch_with(io, table, h, workers::reply_mode::dispatch);
+  const auto w = launch_on(io, table, "r", h, replies(workers::reply_mode::dispatch));
   // No executor of their own: they complete on the worker's strand, inline.
   workers::push_request_and_wait(w, add{1}, [](auto) { throw std::runtime_error("caller threw"); });
   std::optional<int> second;
@@ -619,7 +615,7 @@ TEST_CASE(
     asio::io_context io;
     auto table = make_table();
     calc_handlers h;
-    const auto w = launch_with(io, table, h, mode);
+    const auto w = launch_on(io, table, "r", h, replies(mode));
     workers::push_request_and_wait(w, add{1}, [w](auto) { workers::trigger_shutdown(w); });
     std::vector<boost::system::error_code> later;
     for (int i = 0; i < 2; ++i)
