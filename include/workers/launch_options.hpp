@@ -47,7 +47,8 @@ enum class reply_mode : std::uint8_t {
   ///
   /// Hazards of a caller resumed inline: it runs on the worker's strand, so
   /// `state(w)` and `strand().running_in_this_thread()` succeed in it as if it
-  /// were the worker (the state is between two requests, not being changed); `shutdown`/`trigger_shutdown`
+  /// were the worker (the state is between two requests, not being changed);
+  /// `shutdown`/`trigger_shutdown`
   /// from it start the close at once, and the request that was just answered
   /// has been handled, the ones queued behind it are answered `closed`; a
   /// caller that blocks (a `future::get()`, a lock held by another thread
