@@ -796,9 +796,11 @@ struct access {
 
 // The part of a worker that does not depend on its handlers: identity, buffer,
 // lifecycle, waiters, introspection, and the steps of the close that need no
-// handler. One mutex (`mutex_`) guards the buffer's intake, the lifecycle and
-// the waiting lists; no user code runs while it is held, but the move of a
-// request into the buffer and `Request::view` (see README, "Locks").
+// handler. One mutex (`mutex_`) guards the lifecycle, the waiting lists and
+// what introspection reads of the buffer; a queue worker's producers push
+// without it (queue_buffer.hpp), a dropbox's take it. No user code runs while
+// it is held, but the move of a request into the buffer and `Request::view`
+// (see README, "Locks").
 
 // ---- workers/detail/dropbox_buffer.hpp
 
@@ -1637,11 +1639,10 @@ class dropbox_buffer {
   using blocked_list = std::vector<blocked_push>;
   using leftovers = detail::leftovers<entry_type, blocked_list>;
 
-  explicit dropbox_buffer(std::size_t /*capacity*/) {}
+  dropbox_buffer(std::size_t /*capacity*/, bool /*counted*/) {}
 
   // Under the producers' lock.
 
-  bool must_wait() const noexcept { return false; }
   void push(entry_type&& e, leftovers& out) {
     make_room(out);
     inbox_.push_back(std::move(e));
@@ -1652,15 +1653,15 @@ class dropbox_buffer {
     make_room(out);
     inbox_.emplace_back(std::forward<R>(request), pushed);
   }
-  bool block(entry_type&, waiter_ptr*) noexcept { return false; }
   // Whether the worker has something to do: a put to merge or a request to take.
   bool incoming_empty() const noexcept { return inbox_.empty() && !slot(); }
   bool inbox_empty() const noexcept { return inbox_.empty(); }
 
   std::size_t size() const noexcept { return slot() ? 1 : 0; }
+  // `f(entry, push time)`.
   template <class F>
   void for_each_pending(F&& f) const {
-    if (slot()) f(*slot());
+    if (slot()) f(*slot(), slot()->pushed);
   }
   // A close: the slot's request and the puts not merged yet leave the buffer,
   // and the request being handled too if `everything` (the context is gone).
@@ -2127,29 +2128,223 @@ struct metrics_cells {
 }  // namespace workers::inline v0::detail
 // ---- workers/detail/queue_buffer.hpp
 
-// The FIFO behind queue workers. Producers append to `incoming_`; the worker
-// swaps the whole of it into `batch_` and drains that without touching the
-// producers' lock again, so a busy worker takes the producers' lock once per
-// batch, not once per request. Three vectors rotate (incoming, batch, and the
-// finished batch in `spare_`) and keep their capacity, so steady-state pushes
-// do not allocate.
+// The FIFO behind queue workers. Producers take no lock: each request rides
+// in a node that a producer pushes onto the lock-free intake (intake.hpp);
+// the worker takes the whole intake at once, reverses it into a batch in
+// push order and handles the batch node by node. Nodes come from a
+// per-thread cache of their size (op_allocator.hpp), so a worker fed from its
+// own thread allocates nothing in steady state.
 //
-// No user code runs under the producers' lock but the move of a request into
-// the queue: whatever leaves the buffer in a critical section (a finished
-// batch, a drained queue, the old storage of a grown vector, a producer that
-// gave up) is handed out in `leftovers` and destroyed once the lock is
-// released, so a request's destructor may call the worker.
+// One lock remains, the worker's mutex, and producers never take it but to
+// wait for room in a full bounded queue. The worker takes it once per batch
+// (not per request), to move the finished batch out and take the intake;
+// introspection takes it to read. So what introspection walks stays alive:
+// the batch from the next request on, then the intake, whose nodes only the
+// worker unlinks, under that lock. `pending_requests` is thus the batch
+// followed by the intake reversed, oldest first, while producers push.
 //
-// A bounded queue (capacity > 0) holds exactly `capacity` requests. Producers
-// that find it full wait in `blocked_`, oldest first; each request the worker
-// takes admits the oldest of them. The count is atomic so that the worker
-// takes the producers' lock for that only while producers wait: a producer
-// about to wait says so (`has_blocked_`) before it looks at the count again,
-// and the worker looks at `has_blocked_` after it lowered the count, so one
-// of them always sees the other (both sequentially consistent).
+// Push times: a producer reads the clock before its CAS, so two racing
+// producers may link in the other order than they read it. The order of the
+// queue is the order of the links, and a push time is raised to the one
+// before it where needed (as the worker takes a batch, and as introspection
+// reads the intake), so push times never go back along the queue.
+//
+// No user code runs under the lock but the move of a request: what leaves the
+// buffer there (a finished batch, the requests taken by a close, a producer
+// that gave up) is destroyed by `collect()` or with the `leftovers`, once the
+// lock is released, so a request's destructor may call the worker.
+//
+// A bounded queue (capacity > 0) holds exactly `capacity` requests: a
+// producer reserves its place in `count_` with a CAS before it pushes. When
+// the queue is full, producers wait in `blocked_`, oldest first, and each
+// request the worker takes admits the oldest of them. Producers do not
+// overtake those who wait: a producer that sees `has_blocked_` takes the slow
+// path. A producer about to wait says so (`has_blocked_`) before it looks at
+// the count again, and the worker looks at `has_blocked_` after it lowered
+// the count, so one of them always sees the other (both sequentially
+// consistent).
+
+// ---- workers/detail/intake.hpp
+
+// The lock-free intake of a queue worker: a multi-producer, single-consumer
+// stack of intrusive nodes in one atomic word. Producers push with a CAS on
+// the word; the worker takes the whole stack at once with an exchange and
+// reverses it into FIFO order (newest first on the stack, oldest first once
+// taken). The word also says what the loop is doing when the stack is empty,
+// so that a push learns in the same CAS whether it must wake the loop:
+//
+//   parked   empty, and the loop waits for a wake-up: the push that ends
+//            this state posts the one wake-up (empty -> non-empty)
+//   awake    empty, and the loop runs, or a wake-up is on its way
+//   sealed   closed for good: pushes fail
+//   a node   the newest pushed node; the loop is awake or being woken
+//
+// No ABA: a push depends only on the word's value (a node reused at the same
+// address is still the top it links to), and the consumer never pops a
+// single node with a CAS, it exchanges the whole stack.
 
 
-#include <algorithm>
+namespace workers::inline v0::detail {
+
+template <class Node>  // has a `Node* next`
+class intake {
+ public:
+  enum class pushed : std::uint8_t { queued, woke, sealed };
+
+  // Any thread. `woke`: the loop was parked, the caller must wake it.
+  // `sealed`: `n` is not linked; it still belongs to the caller. Once `n` is
+  // linked the loop may handle it, and its worker may end, at once: a caller
+  // that may wake the loop gets ready first, with `before_waking()` (called
+  // before a CAS that may end a park; it may run more than once).
+  template <class BeforeWaking>
+  pushed push(Node* n, BeforeWaking&& before_waking) noexcept(noexcept(before_waking())) {
+    std::uintptr_t top = word_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (top == sealed) return pushed::sealed;
+      if (top == parked) before_waking();
+      n->next = is_node(top) ? reinterpret_cast<Node*>(top) : nullptr;
+      if (word_.compare_exchange_weak(top, reinterpret_cast<std::uintptr_t>(n),
+                                      std::memory_order_seq_cst, std::memory_order_relaxed))
+        return top == parked ? pushed::woke : pushed::queued;
+    }
+  }
+  pushed push(Node* n) noexcept {
+    return push(n, [] {});
+  }
+
+  // The consumer: every pushed node, newest first, leaving the loop awake;
+  // null if there is none.
+  Node* take() noexcept {
+    if (!is_node(word_.load(std::memory_order_relaxed))) return nullptr;
+    // Only the consumer replaces a node with something else than a node.
+    return reinterpret_cast<Node*>(word_.exchange(awake, std::memory_order_acquire));
+  }
+  // The consumer, with the stack empty: parks the loop (a loop parked
+  // already stays so); false if a node arrived meanwhile or the intake is sealed.
+  bool park() noexcept {
+    std::uintptr_t expected = awake;
+    return word_.compare_exchange_strong(expected, parked, std::memory_order_seq_cst) ||
+           expected == parked;
+  }
+  // Any thread: ends a park; true for the one caller that must wake the loop.
+  bool unpark() noexcept {
+    std::uintptr_t expected = parked;
+    return word_.compare_exchange_strong(expected, awake, std::memory_order_seq_cst);
+  }
+  // The consumer (or whoever stands for it once its execution context is
+  // gone): closes the intake; what it held, newest first.
+  Node* seal() noexcept {
+    const std::uintptr_t top = word_.exchange(sealed, std::memory_order_acquire);
+    return is_node(top) ? reinterpret_cast<Node*>(top) : nullptr;
+  }
+
+  // Any thread: the newest node, or null. The nodes below it are linked for
+  // good until the consumer takes them: a reader that keeps the consumer from
+  // taking (see queue_buffer) may walk them.
+  const Node* peek() const noexcept {
+    const std::uintptr_t top = word_.load(std::memory_order_acquire);
+    return is_node(top) ? reinterpret_cast<const Node*>(top) : nullptr;
+  }
+
+ private:
+  static constexpr std::uintptr_t parked = 0, awake = 1, sealed = 2;
+  static bool is_node(std::uintptr_t w) noexcept { return w > sealed; }
+
+  std::atomic<std::uintptr_t> word_{awake};
+};
+
+}  // namespace workers::inline v0::detail
+// ---- workers/detail/op_allocator.hpp
+
+// The allocator of the operations a worker posts to its own strand (a wake-up,
+// a close step) and of the strand's own invoker, which Asio allocates with the
+// same allocator. Asio's recycling allocator keeps two blocks per thread: a
+// thread that wakes many workers in a row (one producer feeding many workers,
+// or a reply and a wake-up in flight together) holds more than two, and each
+// miss costs an aligned_alloc. This one keeps up to `max_cached` blocks of one
+// size per thread, so the steady state allocates nothing. A block may be freed
+// on another thread than the one that took it: it joins that thread's cache.
+// Queue workers take their request nodes from a cache of the node's size.
+
+
+namespace workers::inline v0::detail {
+
+template <std::size_t Size>
+class block_cache {
+ public:
+  static constexpr std::size_t block_size = Size;
+  static constexpr std::size_t max_cached = (512 * 1024) / Size;  // per thread: 512 KiB kept
+
+  static block_cache& local() noexcept {
+    thread_local block_cache cache;
+    return cache;
+  }
+
+  block_cache() = default;
+  block_cache(const block_cache&) = delete;
+  block_cache& operator=(const block_cache&) = delete;
+  // A block freed after this (by a static destroyed later on the main thread)
+  // goes straight back to the heap.
+  ~block_cache() {
+    while (head_) ::operator delete(std::exchange(head_, head_->next));
+    count_ = max_cached;
+  }
+
+  void* take() {
+    if (!head_) return ::operator new(block_size);
+    --count_;
+    return std::exchange(head_, head_->next);
+  }
+  void give(void* p) noexcept {
+    if (count_ == max_cached) return ::operator delete(p);
+    head_ = ::new (p) block{head_};
+    ++count_;
+  }
+
+ private:
+  struct block {
+    block* next;
+  };
+  static_assert(Size >= sizeof(block));
+  block* head_ = nullptr;
+  std::size_t count_ = 0;
+};
+
+// An executor_op with a small function.
+using op_block_cache = block_cache<128>;
+
+template <class T>
+struct op_allocator {
+  using value_type = T;
+
+  op_allocator() noexcept = default;
+  template <class U>
+  op_allocator(const op_allocator<U>&) noexcept {}
+
+  T* allocate(std::size_t n) {
+    if (fits(n)) return static_cast<T*>(op_block_cache::local().take());
+    return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{alignof(T)}));
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if (fits(n)) return op_block_cache::local().give(p);
+    // Unsized: Clang 14 declares no sized operator delete by default.
+    ::operator delete (p, std::align_val_t{alignof(T)});
+  }
+
+  template <class U>
+  bool operator==(const op_allocator<U>&) const noexcept {
+    return true;
+  }
+
+ private:
+  static constexpr bool fits(std::size_t n) noexcept {
+    return alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__ &&
+           n <= op_block_cache::block_size / sizeof(T);
+  }
+};
+
+}  // namespace workers::inline v0::detail
+
 #include <list>
 
 namespace workers::inline v0::detail {
@@ -2157,6 +2352,14 @@ namespace workers::inline v0::detail {
 template <class Entry>
 class queue_buffer {
  public:
+  struct node {
+    template <class... A>
+    explicit node(A&&... a) : entry(std::forward<A>(a)...) {}
+    node* next = nullptr;
+    Entry entry;
+  };
+  using pushed = typename intake<node>::pushed;
+
   // A producer waiting for room. `push` is null for push-and-wait, whose caller
   // rides in the entry's reply.
   struct blocked_push {
@@ -2168,65 +2371,114 @@ class queue_buffer {
 
   using leftovers = detail::leftovers<Entry, blocked_list>;
 
-  explicit queue_buffer(std::size_t capacity) : capacity_(capacity) {}
+  // `counted`: keep the length in an atomic (bounded queues, and workers that
+  // watch their length: metrics, queue alarms), rather than count it when asked.
+  queue_buffer(std::size_t capacity, bool counted) noexcept
+      : capacity_(capacity), counted_(capacity != 0 || counted) {}
+  queue_buffer(const queue_buffer&) = delete;
+  queue_buffer& operator=(const queue_buffer&) = delete;
+  ~queue_buffer() {
+    free_chain(batch_head_);
+    free_chain(spare_);
+    free_chain(intake_.seal());
+  }
 
-  // Under the producers' lock.
+  // Producers: any thread, no lock.
 
-  // Whether a newcomer must wait: full, or others already wait (FIFO).
-  bool must_wait() const noexcept {
-    return capacity_ != 0 &&
-           (count_.load(std::memory_order_relaxed) >= capacity_ || !blocked_.empty());
+  // A place for one more request: false if a bounded queue is full or others
+  // wait for room already (they go first). Undone by `unreserve`.
+  bool reserve() noexcept {
+    if (!counted_) return true;
+    if (capacity_ == 0) {
+      count_.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+    return !has_blocked_.load(std::memory_order_seq_cst) && reserve_room();
   }
-  void push(Entry&& e, leftovers& out) {
-    make_room(out);
-    incoming_.push_back(std::move(e));
-    if (capacity_ != 0) count_.fetch_add(1, std::memory_order_relaxed);
+  void unreserve() noexcept {
+    if (counted_) count_.fetch_sub(1, std::memory_order_relaxed);
   }
-  // A request without a caller, built in place.
-  template <class R>
-  void emplace(R&& request, clock::time_point pushed, leftovers& out) {
-    make_room(out);
-    incoming_.emplace_back(std::forward<R>(request), pushed);
-    if (capacity_ != 0) count_.fetch_add(1, std::memory_order_relaxed);
+
+  // A node for a reserved place (the entry's constructor arguments).
+  template <class... A>
+  static node* make(A&&... a) {
+    void* p = allocate();
+    try {
+      return ::new (p) node(std::forward<A>(a)...);
+    } catch (...) {
+      deallocate(p);
+      throw;
+    }
   }
-  // Parks `e` (and `push`, the producer's waiter, if any) until there is room;
-  // false, leaving them untouched, if the worker made room meanwhile.
+  static void destroy(node* n) noexcept {
+    n->~node();
+    deallocate(n);
+  }
+  // Links `n` (see intake::push): on `sealed` it still belongs to the caller.
+  template <class BeforeWaking>
+  pushed link(node* n, BeforeWaking&& before_waking) noexcept {
+    return intake_.push(n, before_waking);
+  }
+
+  // Under the producers' lock (bounded queues): parks `e` (and `push`, the
+  // producer's waiter, if any) until there is room; false, having reserved
+  // the place and leaving them untouched, if there is room already.
   bool block(Entry& e, waiter_ptr* push) {
     has_blocked_.store(true, std::memory_order_seq_cst);
-    if (blocked_.empty() && count_.load(std::memory_order_seq_cst) < capacity_) {
+    if (blocked_.empty() && reserve_room()) {
       has_blocked_.store(false, std::memory_order_relaxed);
       return false;
     }
     blocked_.push_back({std::move(e), push ? std::move(*push) : waiter_ptr{}});
     return true;
   }
-  bool incoming_empty() const noexcept { return incoming_.empty(); }
 
+  // The worker: its strand (a parked loop, a close).
+
+  bool park() noexcept { return intake_.park(); }
+  // Any thread: true for the one caller that must wake a parked loop.
+  bool unpark() noexcept { return intake_.unpark(); }
+
+  // Introspection: under the lock.
+
+  // Requests pushed and not taken yet (counted ones: places reserved too).
   std::size_t size() const noexcept {
-    return batch_.size() - pos_.load(std::memory_order_acquire) + incoming_.size();
+    if (counted_) return count_.load(std::memory_order_acquire);
+    return length(pos_.load(std::memory_order_acquire)) + length(intake_.peek());
   }
+  // `f(entry, push time)` for each request not taken yet, oldest first.
   template <class F>
   void for_each_pending(F&& f) const {
-    for (std::size_t i = pos_.load(std::memory_order_acquire); i < batch_.size(); ++i) f(batch_[i]);
-    for (const auto& e : incoming_) f(e);
+    clock::time_point last = last_pushed_;
+    for (const node* p = pos_.load(std::memory_order_acquire); p; p = p->next) {
+      f(p->entry, p->entry.pushed);
+      last = p->entry.pushed;
+    }
+    std::vector<const node*> newest_first;
+    for (const node* p = intake_.peek(); p; p = p->next) newest_first.push_back(p);
+    for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
+      if (last < (*it)->entry.pushed) last = (*it)->entry.pushed;
+      f((*it)->entry, last);
+    }
   }
 
-  // A close: every pending request and waiting producer leaves the buffer.
-  // The request being handled, if any, stays where it is, unless `everything`
-  // (the execution context is gone, and with it what the entries refer to).
+  // A close: the intake is sealed (later pushes fail), and every pending
+  // request and waiting producer leaves the buffer. The request being
+  // handled, if any, stays where it is, unless `everything` (the execution
+  // context is gone, and with it what the entries refer to). Then `collect()`.
   void take_all(leftovers& out, bool everything = false) {
     auto& c = out.fill();
-    const std::size_t from = everything ? 0 : pos_.load(std::memory_order_relaxed);
-    c.entries.reserve(batch_.size() - from + incoming_.size());
-    for (std::size_t i = from; i < batch_.size(); ++i) c.entries.push_back(std::move(batch_[i]));
-    if (everything) {
-      retire(c, batch_);
-      retire(c, spare_);
-    }
-    for (auto& e : incoming_) c.entries.push_back(std::move(e));
-    pos_.store(batch_.size(), std::memory_order_release);
-    retire(c, incoming_);
-    count_.store(0, std::memory_order_relaxed);
+    node* const pending = pos_.load(std::memory_order_relaxed);
+    node* const from = everything ? batch_head_ : pending;
+    node* const sealed = in_push_order(intake_.seal());
+    // Reserved first: a vector that grows would destroy moved-from requests here.
+    c.entries.reserve(length(from) + length(sealed));
+    for (node* p = from; p; p = p->next) c.entries.push_back(std::move(p->entry));
+    for (node* p = sealed; p; p = p->next) c.entries.push_back(std::move(p->entry));
+    if (counted_) count_.fetch_sub(length(pending) + length(sealed), std::memory_order_relaxed);
+    pos_.store(nullptr, std::memory_order_release);
+    if (everything) retire_batch();
+    retire(sealed);
     has_blocked_.store(false, std::memory_order_relaxed);
     c.blocked.splice(c.blocked.end(), blocked_);
   }
@@ -2234,81 +2486,126 @@ class queue_buffer {
   // Worker side: the strand.
 
   // The next entry, valid until the batch is finished; null, after
-  // `on_empty()` under the producers' lock, if there is none. A finished
-  // batch is swapped out under the lock (`on_rotate()` runs there too) and
-  // destroyed by `collect()` once the lock is released. Bounded queues admit
-  // waiting producers into the room the taken entry leaves.
+  // `on_empty()` under the lock, if there is none. A finished batch is moved
+  // out under the lock (`on_rotate()` runs there too) and destroyed by
+  // `collect()` once the lock is released. Bounded queues admit waiting
+  // producers into the room the taken entry leaves.
   template <class OnRotate, class OnEmpty>
-  Entry* next(std::mutex& producers, leftovers& out, const OnRotate& on_rotate,
+  Entry* next(std::mutex& lock_of_worker, leftovers& out, const OnRotate& on_rotate,
               const OnEmpty& on_empty) {
-    std::size_t pos = pos_.load(std::memory_order_relaxed);
-    if (pos == batch_.size()) {
-      std::lock_guard lock(producers);
+    node* n = pos_.load(std::memory_order_relaxed);
+    if (!n) {
+      std::lock_guard lock(lock_of_worker);
       on_rotate();
-      spare_.swap(batch_);
-      batch_.swap(incoming_);
-      pos = 0;
-      pos_.store(0, std::memory_order_relaxed);
-      if (batch_.empty()) {
+      retire_batch();
+      n = batch_head_ = in_push_order(intake_.take());
+      if (!n) {
         on_empty();
         return nullptr;
       }
     }
-    Entry* e = &batch_[pos];
-    pos_.store(pos + 1, std::memory_order_release);
-    if (capacity_ != 0) {
+    pos_.store(n->next, std::memory_order_release);
+    if (counted_) {
       count_.fetch_sub(1, std::memory_order_seq_cst);
-      if (has_blocked_.load(std::memory_order_seq_cst)) {
-        std::lock_guard lock(producers);
+      if (capacity_ != 0 && has_blocked_.load(std::memory_order_seq_cst)) {
+        std::lock_guard lock(lock_of_worker);
         admit(out);
       }
     }
-    return e;
+    return &n->entry;
   }
 
-  // Destroys the finished batch, outside the lock (its capacity is kept).
-  void collect(bool /*everything*/ = false) { spare_.clear(); }
+  // Destroys what the last step retired, outside the lock.
+  void collect(bool /*everything*/ = false) noexcept { free_chain(std::exchange(spare_, nullptr)); }
 
  private:
-  // Grows `incoming_` without destroying anything under the lock: the old
-  // storage, with its moved-from entries, goes to `out`.
-  void make_room(leftovers& out) {
-    if (incoming_.size() < incoming_.capacity()) return;
-    std::vector<Entry> bigger;
-    bigger.reserve(std::max<std::size_t>(16, 2 * incoming_.capacity()));
-    for (auto& e : incoming_) bigger.push_back(std::move(e));
-    incoming_.swap(bigger);
-    if (bigger.capacity() != 0) out.fill().storage.push_back(std::move(bigger));
+  static constexpr std::size_t block_size = (sizeof(node) + 63) / 64 * 64;
+  static constexpr bool cached = alignof(node) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+
+  static void* allocate() {
+    if constexpr (cached)
+      return block_cache<block_size>::local().take();
+    else
+      return ::operator new (sizeof(node), std::align_val_t{alignof(node)});
+  }
+  static void deallocate(void* p) noexcept {
+    if constexpr (cached)
+      block_cache<block_size>::local().give(p);
+    else
+      ::operator delete (p, std::align_val_t{alignof(node)});
+  }
+  static std::size_t length(const node* n) noexcept {
+    std::size_t count = 0;
+    for (; n; n = n->next) ++count;
+    return count;
+  }
+  static void free_chain(node* n) noexcept {
+    while (n) destroy(std::exchange(n, n->next));
   }
 
-  // Hands `v`'s storage to `c`, if it has any: a close with nothing ever
-  // queued allocates nothing.
-  static void retire(typename leftovers::contents& c, std::vector<Entry>& v) {
-    if (v.capacity() != 0) c.storage.push_back(std::move(v));
-    v.clear();
+  bool reserve_room() noexcept {
+    std::size_t c = count_.load(std::memory_order_relaxed);
+    while (c < capacity_)
+      if (count_.compare_exchange_weak(c, c + 1, std::memory_order_seq_cst,
+                                       std::memory_order_relaxed))
+        return true;
+    return false;
   }
+
+  // Reverses a chain taken from the intake (newest first) into push order,
+  // raising push times that would go back (see the top of this file).
+  node* in_push_order(node* newest) noexcept {
+    node* oldest = nullptr;
+    while (newest) {
+      node* n = std::exchange(newest, newest->next);
+      n->next = std::exchange(oldest, n);
+    }
+    for (node* p = oldest; p; p = p->next) {
+      if (p->entry.pushed < last_pushed_) p->entry.pushed = last_pushed_;
+      last_pushed_ = p->entry.pushed;
+    }
+    return oldest;
+  }
+
+  // Hands a chain to `collect()`.
+  void retire(node* chain) noexcept {
+    if (!chain) return;
+    if (!spare_) {
+      spare_ = chain;
+      return;
+    }
+    node* tail = spare_;
+    while (tail->next) tail = tail->next;
+    tail->next = chain;
+  }
+  void retire_batch() noexcept { retire(std::exchange(batch_head_, nullptr)); }
 
   // Oldest first; a producer that gave up (cancelled) is dropped unqueued.
   void admit(leftovers& out) {
-    while (count_.load(std::memory_order_relaxed) < capacity_ && !blocked_.empty()) {
+    while (!blocked_.empty() && reserve_room()) {
       auto& c = out.fill();
       c.blocked.splice(c.blocked.end(), blocked_, blocked_.begin());
       auto& b = c.blocked.back();
       const bool gave_up = b.push ? b.push->gave_up() : (b.entry.reply && b.entry.reply->gave_up());
-      if (gave_up) continue;
-      push(std::move(b.entry), out);
+      if (gave_up) {
+        unreserve();
+        continue;
+      }
+      (void)intake_.push(make(std::move(b.entry)));  // the worker runs: neither parked nor sealed
       if (b.push) c.admitted.push_back(std::move(b.push));
     }
     if (blocked_.empty()) has_blocked_.store(false, std::memory_order_relaxed);
   }
 
-  std::size_t capacity_;                  // 0: unbounded
-  std::atomic<std::size_t> count_{0};     // bounded: incoming + batch remaining
-  std::atomic<bool> has_blocked_{false};  // bounded: producers wait (producers' lock)
-  std::vector<Entry> incoming_;
-  std::vector<Entry> batch_;
-  std::vector<Entry> spare_;         // strand only: the finished batch, until collected
-  std::atomic<std::size_t> pos_{0};  // written on the strand only
+  intake<node> intake_;
+  std::atomic<node*> pos_{nullptr};  // the next of the batch to take; written on the strand
+  node* batch_head_ = nullptr;       // the batch, with the requests taken already
+  node* spare_ = nullptr;            // retired, until collected
+  clock::time_point last_pushed_{};  // the push time of the last request taken
+  std::size_t capacity_;             // 0: unbounded
+  bool counted_;
+  std::atomic<bool> has_blocked_{false};  // bounded: producers wait (the lock)
+  std::atomic<std::size_t> count_{0};     // counted: places reserved and not taken
   blocked_list blocked_;
 };
 
@@ -3069,90 +3366,6 @@ struct table_config {
 // show is made from it on demand (the same strand). On any other executor the
 // type-erased strand is kept, boxed.
 
-// ---- workers/detail/op_allocator.hpp
-
-// The allocator of the operations a worker posts to its own strand (a wake-up,
-// a close step) and of the strand's own invoker, which Asio allocates with the
-// same allocator. Asio's recycling allocator keeps two blocks per thread: a
-// thread that wakes many workers in a row (one producer feeding many workers,
-// or a reply and a wake-up in flight together) holds more than two, and each
-// miss costs an aligned_alloc. This one keeps up to `max_cached` blocks of one
-// size per thread, so the steady state allocates nothing. A block may be freed
-// on another thread than the one that took it: it joins that thread's cache.
-
-
-namespace workers::inline v0::detail {
-
-class op_block_cache {
- public:
-  static constexpr std::size_t block_size = 128;   // an executor_op with a small function
-  static constexpr std::size_t max_cached = 4096;  // per thread: at most 512 KiB kept
-
-  static op_block_cache& local() noexcept {
-    thread_local op_block_cache cache;
-    return cache;
-  }
-
-  op_block_cache() = default;
-  op_block_cache(const op_block_cache&) = delete;
-  op_block_cache& operator=(const op_block_cache&) = delete;
-  // A block freed after this (by a static destroyed later on the main thread)
-  // goes straight back to the heap.
-  ~op_block_cache() {
-    while (head_) ::operator delete(std::exchange(head_, head_->next));
-    count_ = max_cached;
-  }
-
-  void* take() {
-    if (!head_) return ::operator new(block_size);
-    --count_;
-    return std::exchange(head_, head_->next);
-  }
-  void give(void* p) noexcept {
-    if (count_ == max_cached) return ::operator delete(p);
-    head_ = ::new (p) block{head_};
-    ++count_;
-  }
-
- private:
-  struct block {
-    block* next;
-  };
-  block* head_ = nullptr;
-  std::size_t count_ = 0;
-};
-
-template <class T>
-struct op_allocator {
-  using value_type = T;
-
-  op_allocator() noexcept = default;
-  template <class U>
-  op_allocator(const op_allocator<U>&) noexcept {}
-
-  T* allocate(std::size_t n) {
-    if (fits(n)) return static_cast<T*>(op_block_cache::local().take());
-    return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{alignof(T)}));
-  }
-  void deallocate(T* p, std::size_t n) noexcept {
-    if (fits(n)) return op_block_cache::local().give(p);
-    // Unsized: Clang 14 declares no sized operator delete by default.
-    ::operator delete (p, std::align_val_t{alignof(T)});
-  }
-
-  template <class U>
-  bool operator==(const op_allocator<U>&) const noexcept {
-    return true;
-  }
-
- private:
-  static constexpr bool fits(std::size_t n) noexcept {
-    return alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__ &&
-           n <= op_block_cache::block_size / sizeof(T);
-  }
-};
-
-}  // namespace workers::inline v0::detail
 
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/strand.hpp>
@@ -3397,7 +3610,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
         table_(std::move(table)),
         config_(std::move(config)),
         timeout_(options.timeout),
-        buffer_(capacity_of(config_->buffer)),
+        buffer_(capacity_of(config_->buffer), options.alarms || config_->metrics),
         born_(clock::now()),
         since_(born_),
         reply_(options.reply) {
@@ -3488,7 +3701,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
       }
       reason_ = close_reason{cause, std::move(errors)};
       transition_locked(phase::closing);
-      was_parked = std::exchange(parked_, false);
+      was_parked = unpark_locked();
     }
     if (cause == close_cause::shutdown || cause == close_cause::on_error_shutdown)
       emit<events::triggering_shutdown>([] { return events::triggering_shutdown{}; });
@@ -3508,45 +3721,31 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
 
   enum class push_outcome { queued, waiting, full, refused };
 
-  // Enqueues `e`, stamped with its push time (in push order: see
-  // stamp_locked), unless the worker is closing. A full bounded
-  // queue parks the producer when `may_wait` (with its push waiter, if any)
-  // and answers `full` otherwise. `e` and `push_waiter` are left untouched
-  // unless queued or parked.
+  // Enqueues `e`, stamped with its push time, unless the worker is closing. A
+  // full bounded queue parks the producer when `may_wait` (with its push
+  // waiter, if any) and answers `full` otherwise. `e` and `push_waiter` are
+  // left untouched unless queued or parked.
   push_outcome push(entry_type& e, bool may_wait, waiter_ptr* push_waiter = nullptr) {
-    typename buffer_type::leftovers out;  // destroyed after the lock is released
-    const auto now = clock::now();
-    std::unique_lock lock(mutex_);
-    if (refuses_work(phase_.load(std::memory_order_relaxed))) {
-      lock.unlock();
-      refused([&] { return view_of(e); });
-      return push_outcome::refused;
-    }
-    e.pushed = stamp_locked(now);
-    if (buffer_.must_wait()) {
-      if (!may_wait) return push_outcome::full;
-      if (buffer_.block(e, push_waiter)) return push_outcome::waiting;
-      // the worker made room meanwhile
-    }
-    buffer_.push(std::move(e), out);
-    return queued_checked(lock);
+    if constexpr (is_dropbox)
+      return put(e);
+    else
+      return push_to_queue(e, may_wait, push_waiter);
   }
 
   // Fire and forget: the entry is built in place, without a caller, unless the
   // worker is closing (refused) or a bounded queue is full.
   template <class R>
   push_outcome push_now(R&& request) {
-    typename buffer_type::leftovers out;
-    const auto now = clock::now();
-    std::unique_lock lock(mutex_);
-    if (refuses_work(phase_.load(std::memory_order_relaxed))) {
-      lock.unlock();
+    if (refuses_work(phase_.load(std::memory_order_acquire))) {
       refused([&] { return view_type(Def::request_param::view(request)); });
       return push_outcome::refused;
     }
-    if (buffer_.must_wait()) return push_outcome::full;
-    buffer_.emplace(std::forward<R>(request), stamp_locked(now), out);
-    return queued_checked(lock);
+    if constexpr (is_dropbox) {
+      return put_now(std::forward<R>(request));
+    } else {
+      if (!buffer_.reserve()) return push_outcome::full;
+      return link(make_node(std::forward<R>(request), clock::now()), nullptr);
+    }
   }
 
   // Waiters: any thread.
@@ -3614,7 +3813,9 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     std::vector<pending_request<view_type>> out;
     std::lock_guard lock(mutex_);
     out.reserve(buffer_.size());
-    buffer_.for_each_pending([&](const entry_type& e) { out.push_back({e.pushed, view_of(e)}); });
+    buffer_.for_each_pending([&](const entry_type& e, clock::time_point pushed) {
+      out.push_back({pushed, view_of(e)});
+    });
     return out;
   }
 
@@ -3629,8 +3830,8 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     std::lock_guard lock(mutex_);
     out.status = status_of(phase_.load(std::memory_order_relaxed), born_, since_, reason_);
     out.pending_requests.reserve(buffer_.size());
-    buffer_.for_each_pending([&](const entry_type& e) {
-      out.pending_requests.push_back({e.pushed, view_of(e)});
+    buffer_.for_each_pending([&](const entry_type& e, clock::time_point pushed) {
+      out.pending_requests.push_back({pushed, view_of(e)});
     });
     if (const entry_type* e = current_.get())
       out.current_request = active_request<view_type>{e->pushed, e->treated, view_of(*e)};
@@ -3814,6 +4015,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   // `resume`; false if there is something to do already. A parked worker is
   // a flag, not a suspended coroutine: waking it is one post to its strand.
   bool park() {
+    if constexpr (!is_dropbox) return park_intake();
     std::lock_guard lock(mutex_);
     return park_locked();
   }
@@ -3914,7 +4116,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
         if (!reason_) reason_ = close_reason{close_cause::context_destroyed, std::nullopt};
         add_crash_errors_locked({"abandoned: its execution context was destroyed"});
         transition_locked(phase::abandoned);
-        parked_ = false;
+        parked_ = false;  // a queue's intake is sealed below
         waiters.swap(completion_waiters_);
       }
       current_.clear();
@@ -4009,7 +4211,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   void transition_locked(phase to) {
     BOOST_ASSERT_MSG(legal_transition(phase_.load(std::memory_order_relaxed), to),
                      "workers: illegal lifecycle transition");
-    phase_.store(to, std::memory_order_release);
+    phase_.store(to, std::memory_order_seq_cst);  // see park_intake
     since_ = clock::now();
   }
 
@@ -4080,34 +4282,161 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     }
   }
 
-  // A request was queued: the alarm checked, the loop woken if it is parked.
+  // Dropbox workers: a put goes to the inbox under the lock, stamped in push
+  // order (see stamp_locked); a dropbox never makes producers wait.
+  push_outcome put(entry_type& e) {
+    typename buffer_type::leftovers out;  // destroyed after the lock is released
+    const auto now = clock::now();
+    std::unique_lock lock(mutex_);
+    if (refuses_work(phase_.load(std::memory_order_relaxed))) {
+      lock.unlock();
+      return refuse(e);
+    }
+    e.pushed = stamp_locked(now);
+    buffer_.push(std::move(e), out);
+    return queued_checked(lock);
+  }
+  template <class R>
+  push_outcome put_now(R&& request) {
+    typename buffer_type::leftovers out;
+    const auto now = clock::now();
+    std::unique_lock lock(mutex_);
+    if (refuses_work(phase_.load(std::memory_order_relaxed))) {
+      lock.unlock();
+      refused([&] { return view_type(Def::request_param::view(request)); });
+      return push_outcome::refused;
+    }
+    buffer_.emplace(std::forward<R>(request), stamp_locked(now), out);
+    return queued_checked(lock);
+  }
+
+  // Queue workers: a push takes no lock, unless a bounded queue is full and
+  // the producer may wait (see queue_buffer.hpp). The phase is read without
+  // the lock: a push that races with the start of a close may still get in,
+  // until the close seals the intake, and is then answered by the close.
+  push_outcome push_to_queue(entry_type& e, bool may_wait, waiter_ptr* push_waiter) {
+    if (refuses_work(phase_.load(std::memory_order_acquire))) return refuse(e);
+    e.pushed = clock::now();
+    if (!buffer_.reserve()) {
+      if (!may_wait) return push_outcome::full;
+      std::unique_lock lock(mutex_);
+      if (refuses_work(phase_.load(std::memory_order_relaxed))) {
+        lock.unlock();
+        return refuse(e);
+      }
+      if (buffer_.block(e, push_waiter)) return push_outcome::waiting;
+      // there was room: the place is reserved
+    }
+    return link(make_node(std::move(e)), &e);
+  }
+
+  // A node for a reserved place.
+  template <class... A>
+  auto* make_node(A&&... a) {
+    try {
+      return buffer_type::make(std::forward<A>(a)...);
+    } catch (...) {
+      buffer_.unreserve();
+      throw;
+    }
+  }
+
+  // Links a node whose place is reserved, and wakes the loop if it was
+  // parked. If a close sealed the intake meanwhile, the push is refused: the
+  // entry goes back to `back`, if given. Once linked, the node is the
+  // worker's: it may be handled, and the worker end, before this returns
+  // (the caller's own handle may be gone), so a wake-up holds the worker.
+  template <class Node>
+  push_outcome link(Node* n, entry_type* back) {
+    std::shared_ptr<core> keep;
+    const bool alarmed = alarm_ != nullptr;
+    if (alarmed) [[unlikely]]
+      keep = this->shared_from_this();
+    switch (buffer_.link(n, [&] {
+      if (!keep) keep = this->shared_from_this();
+    })) {
+      case buffer_type::pushed::queued:
+        break;
+      case buffer_type::pushed::woke:
+        keep->strand_.post([self = keep] { self->resume(wake_reason::ready); });
+        break;
+      case buffer_type::pushed::sealed:
+        buffer_.unreserve();
+        if (back) *back = std::move(n->entry);
+        buffer_type::destroy(n);
+        return back ? refuse(*back) : push_outcome::refused;
+    }
+    if (alarmed) [[unlikely]]
+      keep->note_queued_alarm();
+    return push_outcome::queued;
+  }
+  WORKERS_COLD void note_queued_alarm() {
+    alarm_change change = alarm_change::none;
+    std::size_t length = 0;
+    {
+      std::lock_guard lock(mutex_);
+      change = alarm_on_push_locked();
+      length = buffer_.size();
+    }
+    note_alarm(change, length, clock::duration{});
+  }
+
+  WORKERS_COLD push_outcome refuse(const entry_type& e) {
+    refused([&] { return view_of(e); });
+    return push_outcome::refused;
+  }
+
+  // Parks a queue worker's loop in its intake; false if a request came in
+  // or the close began. The close writes the phase, then unparks; the loop
+  // parks, then reads the phase (all sequentially consistent): if the close
+  // did not see the loop parked, the loop sees the close, and takes its
+  // park back unless the close already did (it then resumes the loop).
+  bool park_intake() {
+    if (!buffer_.park()) return false;
+    if (!refuses_work(phase_.load(std::memory_order_seq_cst))) return true;
+    return !buffer_.unpark();
+  }
+
+  // Ends a park: true for the one caller that must resume the loop.
+  bool unpark_locked() {
+    if constexpr (is_dropbox)
+      return std::exchange(parked_, false);
+    else
+      return buffer_.unpark();
+  }
+
+  // Dropbox: a put was queued: the alarm checked, the loop woken if it is parked.
   push_outcome queued_checked(std::unique_lock<std::mutex>& lock) {
     if (alarm_) [[unlikely]]
       return queued_alarmed(lock);
     return queued(lock);
   }
   WORKERS_COLD push_outcome queued_alarmed(std::unique_lock<std::mutex>& lock) {
+    auto self = this->shared_from_this();  // see queued
     const alarm_change change = alarm_on_push_locked();
     const std::size_t length = buffer_.size();
     const push_outcome r = queued(lock);
     if (lock.owns_lock()) lock.unlock();
-    note_alarm(change, length, clock::duration{});
+    self->note_alarm(change, length, clock::duration{});
     return r;
   }
 
-  // A request was queued: wake the loop if it is parked.
+  // Dropbox: a put was queued: merge it or wake the loop if it is parked.
   push_outcome queued(std::unique_lock<std::mutex>& lock) {
-    if constexpr (is_dropbox) {
+    // Once the lock is released the put may be merged and handled, and the
+    // worker end: a wake-up holds the worker.
+    if (!parked_ && !merge_scheduled_) {
       // A busy worker merges the put as soon as its strand is free: the slot,
       // not the inbox, is what waits.
-      if (!parked_ && !merge_scheduled_) {
-        merge_scheduled_ = true;
-        lock.unlock();
-        strand_.post([self = this->shared_from_this()] { self->merge_pass(); });
-        return push_outcome::queued;
-      }
+      merge_scheduled_ = true;
+      auto self = this->shared_from_this();
+      lock.unlock();
+      self->strand_.post([self] { self->merge_pass(); });
+    } else if (unpark_locked()) {
+      auto self = this->shared_from_this();
+      lock.unlock();
+      self->strand_.post([self] { self->resume(wake_reason::ready); });
     }
-    wake_locked(lock, wake_reason::ready);
     return push_outcome::queued;
   }
 
@@ -4120,14 +4449,18 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   }
 
   bool park_locked() {
-    if (!buffer_.incoming_empty() || refuses_work(phase_.load(std::memory_order_relaxed)))
-      return false;
-    parked_ = true;
-    return true;
+    if constexpr (!is_dropbox) {
+      return park_intake();
+    } else {
+      if (!buffer_.incoming_empty() || refuses_work(phase_.load(std::memory_order_relaxed)))
+        return false;
+      parked_ = true;
+      return true;
+    }
   }
 
   void wake_locked(std::unique_lock<std::mutex>& lock, wake_reason why) {
-    if (!std::exchange(parked_, false)) return;
+    if (!unpark_locked()) return;
     lock.unlock();
     post_resume(why);
   }
@@ -4204,7 +4537,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   clock::time_point born_, since_;
   clock::time_point last_pushed_{};  // the latest push time given
   std::optional<close_reason> reason_;
-  bool parked_ = false;           // the loop waits for wake_locked
+  bool parked_ = false;           // dropbox: the loop waits for wake_locked (queues: the intake)
   reply_mode reply_;              // how handled requests' callers are completed
   bool merge_scheduled_ = false;  // dropbox: a merge pass is posted
   bool hooks_ran_ = false;        // the canceler's hooks ran

@@ -2,9 +2,11 @@
 
 // The part of a worker that does not depend on its handlers: identity, buffer,
 // lifecycle, waiters, introspection, and the steps of the close that need no
-// handler. One mutex (`mutex_`) guards the buffer's intake, the lifecycle and
-// the waiting lists; no user code runs while it is held, but the move of a
-// request into the buffer and `Request::view` (see README, "Locks").
+// handler. One mutex (`mutex_`) guards the lifecycle, the waiting lists and
+// what introspection reads of the buffer; a queue worker's producers push
+// without it (queue_buffer.hpp), a dropbox's take it. No user code runs while
+// it is held, but the move of a request into the buffer and `Request::view`
+// (see README, "Locks").
 
 #include <workers/buffer_kind.hpp>
 #include <workers/canceler.hpp>
@@ -104,7 +106,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
         table_(std::move(table)),
         config_(std::move(config)),
         timeout_(options.timeout),
-        buffer_(capacity_of(config_->buffer)),
+        buffer_(capacity_of(config_->buffer), options.alarms || config_->metrics),
         born_(clock::now()),
         since_(born_),
         reply_(options.reply) {
@@ -195,7 +197,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
       }
       reason_ = close_reason{cause, std::move(errors)};
       transition_locked(phase::closing);
-      was_parked = std::exchange(parked_, false);
+      was_parked = unpark_locked();
     }
     if (cause == close_cause::shutdown || cause == close_cause::on_error_shutdown)
       emit<events::triggering_shutdown>([] { return events::triggering_shutdown{}; });
@@ -215,45 +217,31 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
 
   enum class push_outcome { queued, waiting, full, refused };
 
-  // Enqueues `e`, stamped with its push time (in push order: see
-  // stamp_locked), unless the worker is closing. A full bounded
-  // queue parks the producer when `may_wait` (with its push waiter, if any)
-  // and answers `full` otherwise. `e` and `push_waiter` are left untouched
-  // unless queued or parked.
+  // Enqueues `e`, stamped with its push time, unless the worker is closing. A
+  // full bounded queue parks the producer when `may_wait` (with its push
+  // waiter, if any) and answers `full` otherwise. `e` and `push_waiter` are
+  // left untouched unless queued or parked.
   push_outcome push(entry_type& e, bool may_wait, waiter_ptr* push_waiter = nullptr) {
-    typename buffer_type::leftovers out;  // destroyed after the lock is released
-    const auto now = clock::now();
-    std::unique_lock lock(mutex_);
-    if (refuses_work(phase_.load(std::memory_order_relaxed))) {
-      lock.unlock();
-      refused([&] { return view_of(e); });
-      return push_outcome::refused;
-    }
-    e.pushed = stamp_locked(now);
-    if (buffer_.must_wait()) {
-      if (!may_wait) return push_outcome::full;
-      if (buffer_.block(e, push_waiter)) return push_outcome::waiting;
-      // the worker made room meanwhile
-    }
-    buffer_.push(std::move(e), out);
-    return queued_checked(lock);
+    if constexpr (is_dropbox)
+      return put(e);
+    else
+      return push_to_queue(e, may_wait, push_waiter);
   }
 
   // Fire and forget: the entry is built in place, without a caller, unless the
   // worker is closing (refused) or a bounded queue is full.
   template <class R>
   push_outcome push_now(R&& request) {
-    typename buffer_type::leftovers out;
-    const auto now = clock::now();
-    std::unique_lock lock(mutex_);
-    if (refuses_work(phase_.load(std::memory_order_relaxed))) {
-      lock.unlock();
+    if (refuses_work(phase_.load(std::memory_order_acquire))) {
       refused([&] { return view_type(Def::request_param::view(request)); });
       return push_outcome::refused;
     }
-    if (buffer_.must_wait()) return push_outcome::full;
-    buffer_.emplace(std::forward<R>(request), stamp_locked(now), out);
-    return queued_checked(lock);
+    if constexpr (is_dropbox) {
+      return put_now(std::forward<R>(request));
+    } else {
+      if (!buffer_.reserve()) return push_outcome::full;
+      return link(make_node(std::forward<R>(request), clock::now()), nullptr);
+    }
   }
 
   // Waiters: any thread.
@@ -321,7 +309,9 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     std::vector<pending_request<view_type>> out;
     std::lock_guard lock(mutex_);
     out.reserve(buffer_.size());
-    buffer_.for_each_pending([&](const entry_type& e) { out.push_back({e.pushed, view_of(e)}); });
+    buffer_.for_each_pending([&](const entry_type& e, clock::time_point pushed) {
+      out.push_back({pushed, view_of(e)});
+    });
     return out;
   }
 
@@ -336,8 +326,8 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     std::lock_guard lock(mutex_);
     out.status = status_of(phase_.load(std::memory_order_relaxed), born_, since_, reason_);
     out.pending_requests.reserve(buffer_.size());
-    buffer_.for_each_pending([&](const entry_type& e) {
-      out.pending_requests.push_back({e.pushed, view_of(e)});
+    buffer_.for_each_pending([&](const entry_type& e, clock::time_point pushed) {
+      out.pending_requests.push_back({pushed, view_of(e)});
     });
     if (const entry_type* e = current_.get())
       out.current_request = active_request<view_type>{e->pushed, e->treated, view_of(*e)};
@@ -521,6 +511,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   // `resume`; false if there is something to do already. A parked worker is
   // a flag, not a suspended coroutine: waking it is one post to its strand.
   bool park() {
+    if constexpr (!is_dropbox) return park_intake();
     std::lock_guard lock(mutex_);
     return park_locked();
   }
@@ -621,7 +612,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
         if (!reason_) reason_ = close_reason{close_cause::context_destroyed, std::nullopt};
         add_crash_errors_locked({"abandoned: its execution context was destroyed"});
         transition_locked(phase::abandoned);
-        parked_ = false;
+        parked_ = false;  // a queue's intake is sealed below
         waiters.swap(completion_waiters_);
       }
       current_.clear();
@@ -716,7 +707,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   void transition_locked(phase to) {
     BOOST_ASSERT_MSG(legal_transition(phase_.load(std::memory_order_relaxed), to),
                      "workers: illegal lifecycle transition");
-    phase_.store(to, std::memory_order_release);
+    phase_.store(to, std::memory_order_seq_cst);  // see park_intake
     since_ = clock::now();
   }
 
@@ -787,34 +778,161 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     }
   }
 
-  // A request was queued: the alarm checked, the loop woken if it is parked.
+  // Dropbox workers: a put goes to the inbox under the lock, stamped in push
+  // order (see stamp_locked); a dropbox never makes producers wait.
+  push_outcome put(entry_type& e) {
+    typename buffer_type::leftovers out;  // destroyed after the lock is released
+    const auto now = clock::now();
+    std::unique_lock lock(mutex_);
+    if (refuses_work(phase_.load(std::memory_order_relaxed))) {
+      lock.unlock();
+      return refuse(e);
+    }
+    e.pushed = stamp_locked(now);
+    buffer_.push(std::move(e), out);
+    return queued_checked(lock);
+  }
+  template <class R>
+  push_outcome put_now(R&& request) {
+    typename buffer_type::leftovers out;
+    const auto now = clock::now();
+    std::unique_lock lock(mutex_);
+    if (refuses_work(phase_.load(std::memory_order_relaxed))) {
+      lock.unlock();
+      refused([&] { return view_type(Def::request_param::view(request)); });
+      return push_outcome::refused;
+    }
+    buffer_.emplace(std::forward<R>(request), stamp_locked(now), out);
+    return queued_checked(lock);
+  }
+
+  // Queue workers: a push takes no lock, unless a bounded queue is full and
+  // the producer may wait (see queue_buffer.hpp). The phase is read without
+  // the lock: a push that races with the start of a close may still get in,
+  // until the close seals the intake, and is then answered by the close.
+  push_outcome push_to_queue(entry_type& e, bool may_wait, waiter_ptr* push_waiter) {
+    if (refuses_work(phase_.load(std::memory_order_acquire))) return refuse(e);
+    e.pushed = clock::now();
+    if (!buffer_.reserve()) {
+      if (!may_wait) return push_outcome::full;
+      std::unique_lock lock(mutex_);
+      if (refuses_work(phase_.load(std::memory_order_relaxed))) {
+        lock.unlock();
+        return refuse(e);
+      }
+      if (buffer_.block(e, push_waiter)) return push_outcome::waiting;
+      // there was room: the place is reserved
+    }
+    return link(make_node(std::move(e)), &e);
+  }
+
+  // A node for a reserved place.
+  template <class... A>
+  auto* make_node(A&&... a) {
+    try {
+      return buffer_type::make(std::forward<A>(a)...);
+    } catch (...) {
+      buffer_.unreserve();
+      throw;
+    }
+  }
+
+  // Links a node whose place is reserved, and wakes the loop if it was
+  // parked. If a close sealed the intake meanwhile, the push is refused: the
+  // entry goes back to `back`, if given. Once linked, the node is the
+  // worker's: it may be handled, and the worker end, before this returns
+  // (the caller's own handle may be gone), so a wake-up holds the worker.
+  template <class Node>
+  push_outcome link(Node* n, entry_type* back) {
+    std::shared_ptr<core> keep;
+    const bool alarmed = alarm_ != nullptr;
+    if (alarmed) [[unlikely]]
+      keep = this->shared_from_this();
+    switch (buffer_.link(n, [&] {
+      if (!keep) keep = this->shared_from_this();
+    })) {
+      case buffer_type::pushed::queued:
+        break;
+      case buffer_type::pushed::woke:
+        keep->strand_.post([self = keep] { self->resume(wake_reason::ready); });
+        break;
+      case buffer_type::pushed::sealed:
+        buffer_.unreserve();
+        if (back) *back = std::move(n->entry);
+        buffer_type::destroy(n);
+        return back ? refuse(*back) : push_outcome::refused;
+    }
+    if (alarmed) [[unlikely]]
+      keep->note_queued_alarm();
+    return push_outcome::queued;
+  }
+  WORKERS_COLD void note_queued_alarm() {
+    alarm_change change = alarm_change::none;
+    std::size_t length = 0;
+    {
+      std::lock_guard lock(mutex_);
+      change = alarm_on_push_locked();
+      length = buffer_.size();
+    }
+    note_alarm(change, length, clock::duration{});
+  }
+
+  WORKERS_COLD push_outcome refuse(const entry_type& e) {
+    refused([&] { return view_of(e); });
+    return push_outcome::refused;
+  }
+
+  // Parks a queue worker's loop in its intake; false if a request came in
+  // or the close began. The close writes the phase, then unparks; the loop
+  // parks, then reads the phase (all sequentially consistent): if the close
+  // did not see the loop parked, the loop sees the close, and takes its
+  // park back unless the close already did (it then resumes the loop).
+  bool park_intake() {
+    if (!buffer_.park()) return false;
+    if (!refuses_work(phase_.load(std::memory_order_seq_cst))) return true;
+    return !buffer_.unpark();
+  }
+
+  // Ends a park: true for the one caller that must resume the loop.
+  bool unpark_locked() {
+    if constexpr (is_dropbox)
+      return std::exchange(parked_, false);
+    else
+      return buffer_.unpark();
+  }
+
+  // Dropbox: a put was queued: the alarm checked, the loop woken if it is parked.
   push_outcome queued_checked(std::unique_lock<std::mutex>& lock) {
     if (alarm_) [[unlikely]]
       return queued_alarmed(lock);
     return queued(lock);
   }
   WORKERS_COLD push_outcome queued_alarmed(std::unique_lock<std::mutex>& lock) {
+    auto self = this->shared_from_this();  // see queued
     const alarm_change change = alarm_on_push_locked();
     const std::size_t length = buffer_.size();
     const push_outcome r = queued(lock);
     if (lock.owns_lock()) lock.unlock();
-    note_alarm(change, length, clock::duration{});
+    self->note_alarm(change, length, clock::duration{});
     return r;
   }
 
-  // A request was queued: wake the loop if it is parked.
+  // Dropbox: a put was queued: merge it or wake the loop if it is parked.
   push_outcome queued(std::unique_lock<std::mutex>& lock) {
-    if constexpr (is_dropbox) {
+    // Once the lock is released the put may be merged and handled, and the
+    // worker end: a wake-up holds the worker.
+    if (!parked_ && !merge_scheduled_) {
       // A busy worker merges the put as soon as its strand is free: the slot,
       // not the inbox, is what waits.
-      if (!parked_ && !merge_scheduled_) {
-        merge_scheduled_ = true;
-        lock.unlock();
-        strand_.post([self = this->shared_from_this()] { self->merge_pass(); });
-        return push_outcome::queued;
-      }
+      merge_scheduled_ = true;
+      auto self = this->shared_from_this();
+      lock.unlock();
+      self->strand_.post([self] { self->merge_pass(); });
+    } else if (unpark_locked()) {
+      auto self = this->shared_from_this();
+      lock.unlock();
+      self->strand_.post([self] { self->resume(wake_reason::ready); });
     }
-    wake_locked(lock, wake_reason::ready);
     return push_outcome::queued;
   }
 
@@ -827,14 +945,18 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   }
 
   bool park_locked() {
-    if (!buffer_.incoming_empty() || refuses_work(phase_.load(std::memory_order_relaxed)))
-      return false;
-    parked_ = true;
-    return true;
+    if constexpr (!is_dropbox) {
+      return park_intake();
+    } else {
+      if (!buffer_.incoming_empty() || refuses_work(phase_.load(std::memory_order_relaxed)))
+        return false;
+      parked_ = true;
+      return true;
+    }
   }
 
   void wake_locked(std::unique_lock<std::mutex>& lock, wake_reason why) {
-    if (!std::exchange(parked_, false)) return;
+    if (!unpark_locked()) return;
     lock.unlock();
     post_resume(why);
   }
@@ -911,7 +1033,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   clock::time_point born_, since_;
   clock::time_point last_pushed_{};  // the latest push time given
   std::optional<close_reason> reason_;
-  bool parked_ = false;           // the loop waits for wake_locked
+  bool parked_ = false;           // dropbox: the loop waits for wake_locked (queues: the intake)
   reply_mode reply_;              // how handled requests' callers are completed
   bool merge_scheduled_ = false;  // dropbox: a merge pass is posted
   bool hooks_ran_ = false;        // the canceler's hooks ran

@@ -43,11 +43,10 @@ class dropbox_buffer {
   using blocked_list = std::vector<blocked_push>;
   using leftovers = detail::leftovers<entry_type, blocked_list>;
 
-  explicit dropbox_buffer(std::size_t /*capacity*/) {}
+  dropbox_buffer(std::size_t /*capacity*/, bool /*counted*/) {}
 
   // Under the producers' lock.
 
-  bool must_wait() const noexcept { return false; }
   void push(entry_type&& e, leftovers& out) {
     make_room(out);
     inbox_.push_back(std::move(e));
@@ -58,15 +57,15 @@ class dropbox_buffer {
     make_room(out);
     inbox_.emplace_back(std::forward<R>(request), pushed);
   }
-  bool block(entry_type&, waiter_ptr*) noexcept { return false; }
   // Whether the worker has something to do: a put to merge or a request to take.
   bool incoming_empty() const noexcept { return inbox_.empty() && !slot(); }
   bool inbox_empty() const noexcept { return inbox_.empty(); }
 
   std::size_t size() const noexcept { return slot() ? 1 : 0; }
+  // `f(entry, push time)`.
   template <class F>
   void for_each_pending(F&& f) const {
-    if (slot()) f(*slot());
+    if (slot()) f(*slot(), slot()->pushed);
   }
   // A close: the slot's request and the puts not merged yet leave the buffer,
   // and the request being handled too if `everything` (the context is gone).

@@ -1,35 +1,53 @@
 #pragma once
 
-// The FIFO behind queue workers. Producers append to `incoming_`; the worker
-// swaps the whole of it into `batch_` and drains that without touching the
-// producers' lock again, so a busy worker takes the producers' lock once per
-// batch, not once per request. Three vectors rotate (incoming, batch, and the
-// finished batch in `spare_`) and keep their capacity, so steady-state pushes
-// do not allocate.
+// The FIFO behind queue workers. Producers take no lock: each request rides
+// in a node that a producer pushes onto the lock-free intake (intake.hpp);
+// the worker takes the whole intake at once, reverses it into a batch in
+// push order and handles the batch node by node. Nodes come from a
+// per-thread cache of their size (op_allocator.hpp), so a worker fed from its
+// own thread allocates nothing in steady state.
 //
-// No user code runs under the producers' lock but the move of a request into
-// the queue: whatever leaves the buffer in a critical section (a finished
-// batch, a drained queue, the old storage of a grown vector, a producer that
-// gave up) is handed out in `leftovers` and destroyed once the lock is
-// released, so a request's destructor may call the worker.
+// One lock remains, the worker's mutex, and producers never take it but to
+// wait for room in a full bounded queue. The worker takes it once per batch
+// (not per request), to move the finished batch out and take the intake;
+// introspection takes it to read. So what introspection walks stays alive:
+// the batch from the next request on, then the intake, whose nodes only the
+// worker unlinks, under that lock. `pending_requests` is thus the batch
+// followed by the intake reversed, oldest first, while producers push.
 //
-// A bounded queue (capacity > 0) holds exactly `capacity` requests. Producers
-// that find it full wait in `blocked_`, oldest first; each request the worker
-// takes admits the oldest of them. The count is atomic so that the worker
-// takes the producers' lock for that only while producers wait: a producer
-// about to wait says so (`has_blocked_`) before it looks at the count again,
-// and the worker looks at `has_blocked_` after it lowered the count, so one
-// of them always sees the other (both sequentially consistent).
+// Push times: a producer reads the clock before its CAS, so two racing
+// producers may link in the other order than they read it. The order of the
+// queue is the order of the links, and a push time is raised to the one
+// before it where needed (as the worker takes a batch, and as introspection
+// reads the intake), so push times never go back along the queue.
+//
+// No user code runs under the lock but the move of a request: what leaves the
+// buffer there (a finished batch, the requests taken by a close, a producer
+// that gave up) is destroyed by `collect()` or with the `leftovers`, once the
+// lock is released, so a request's destructor may call the worker.
+//
+// A bounded queue (capacity > 0) holds exactly `capacity` requests: a
+// producer reserves its place in `count_` with a CAS before it pushes. When
+// the queue is full, producers wait in `blocked_`, oldest first, and each
+// request the worker takes admits the oldest of them. Producers do not
+// overtake those who wait: a producer that sees `has_blocked_` takes the slow
+// path. A producer about to wait says so (`has_blocked_`) before it looks at
+// the count again, and the worker looks at `has_blocked_` after it lowered
+// the count, so one of them always sees the other (both sequentially
+// consistent).
 
+#include <workers/clock.hpp>
 #include <workers/detail/entry.hpp>
+#include <workers/detail/intake.hpp>
 #include <workers/detail/leftovers.hpp>
+#include <workers/detail/op_allocator.hpp>
 #include <workers/detail/waiter.hpp>
 
-#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <list>
 #include <mutex>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -38,6 +56,14 @@ namespace workers::inline v0::detail {
 template <class Entry>
 class queue_buffer {
  public:
+  struct node {
+    template <class... A>
+    explicit node(A&&... a) : entry(std::forward<A>(a)...) {}
+    node* next = nullptr;
+    Entry entry;
+  };
+  using pushed = typename intake<node>::pushed;
+
   // A producer waiting for room. `push` is null for push-and-wait, whose caller
   // rides in the entry's reply.
   struct blocked_push {
@@ -49,65 +75,114 @@ class queue_buffer {
 
   using leftovers = detail::leftovers<Entry, blocked_list>;
 
-  explicit queue_buffer(std::size_t capacity) : capacity_(capacity) {}
+  // `counted`: keep the length in an atomic (bounded queues, and workers that
+  // watch their length: metrics, queue alarms), rather than count it when asked.
+  queue_buffer(std::size_t capacity, bool counted) noexcept
+      : capacity_(capacity), counted_(capacity != 0 || counted) {}
+  queue_buffer(const queue_buffer&) = delete;
+  queue_buffer& operator=(const queue_buffer&) = delete;
+  ~queue_buffer() {
+    free_chain(batch_head_);
+    free_chain(spare_);
+    free_chain(intake_.seal());
+  }
 
-  // Under the producers' lock.
+  // Producers: any thread, no lock.
 
-  // Whether a newcomer must wait: full, or others already wait (FIFO).
-  bool must_wait() const noexcept {
-    return capacity_ != 0 &&
-           (count_.load(std::memory_order_relaxed) >= capacity_ || !blocked_.empty());
+  // A place for one more request: false if a bounded queue is full or others
+  // wait for room already (they go first). Undone by `unreserve`.
+  bool reserve() noexcept {
+    if (!counted_) return true;
+    if (capacity_ == 0) {
+      count_.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+    return !has_blocked_.load(std::memory_order_seq_cst) && reserve_room();
   }
-  void push(Entry&& e, leftovers& out) {
-    make_room(out);
-    incoming_.push_back(std::move(e));
-    if (capacity_ != 0) count_.fetch_add(1, std::memory_order_relaxed);
+  void unreserve() noexcept {
+    if (counted_) count_.fetch_sub(1, std::memory_order_relaxed);
   }
-  // A request without a caller, built in place.
-  template <class R>
-  void emplace(R&& request, clock::time_point pushed, leftovers& out) {
-    make_room(out);
-    incoming_.emplace_back(std::forward<R>(request), pushed);
-    if (capacity_ != 0) count_.fetch_add(1, std::memory_order_relaxed);
+
+  // A node for a reserved place (the entry's constructor arguments).
+  template <class... A>
+  static node* make(A&&... a) {
+    void* p = allocate();
+    try {
+      return ::new (p) node(std::forward<A>(a)...);
+    } catch (...) {
+      deallocate(p);
+      throw;
+    }
   }
-  // Parks `e` (and `push`, the producer's waiter, if any) until there is room;
-  // false, leaving them untouched, if the worker made room meanwhile.
+  static void destroy(node* n) noexcept {
+    n->~node();
+    deallocate(n);
+  }
+  // Links `n` (see intake::push): on `sealed` it still belongs to the caller.
+  template <class BeforeWaking>
+  pushed link(node* n, BeforeWaking&& before_waking) noexcept {
+    return intake_.push(n, before_waking);
+  }
+
+  // Under the producers' lock (bounded queues): parks `e` (and `push`, the
+  // producer's waiter, if any) until there is room; false, having reserved
+  // the place and leaving them untouched, if there is room already.
   bool block(Entry& e, waiter_ptr* push) {
     has_blocked_.store(true, std::memory_order_seq_cst);
-    if (blocked_.empty() && count_.load(std::memory_order_seq_cst) < capacity_) {
+    if (blocked_.empty() && reserve_room()) {
       has_blocked_.store(false, std::memory_order_relaxed);
       return false;
     }
     blocked_.push_back({std::move(e), push ? std::move(*push) : waiter_ptr{}});
     return true;
   }
-  bool incoming_empty() const noexcept { return incoming_.empty(); }
 
+  // The worker: its strand (a parked loop, a close).
+
+  bool park() noexcept { return intake_.park(); }
+  // Any thread: true for the one caller that must wake a parked loop.
+  bool unpark() noexcept { return intake_.unpark(); }
+
+  // Introspection: under the lock.
+
+  // Requests pushed and not taken yet (counted ones: places reserved too).
   std::size_t size() const noexcept {
-    return batch_.size() - pos_.load(std::memory_order_acquire) + incoming_.size();
+    if (counted_) return count_.load(std::memory_order_acquire);
+    return length(pos_.load(std::memory_order_acquire)) + length(intake_.peek());
   }
+  // `f(entry, push time)` for each request not taken yet, oldest first.
   template <class F>
   void for_each_pending(F&& f) const {
-    for (std::size_t i = pos_.load(std::memory_order_acquire); i < batch_.size(); ++i) f(batch_[i]);
-    for (const auto& e : incoming_) f(e);
+    clock::time_point last = last_pushed_;
+    for (const node* p = pos_.load(std::memory_order_acquire); p; p = p->next) {
+      f(p->entry, p->entry.pushed);
+      last = p->entry.pushed;
+    }
+    std::vector<const node*> newest_first;
+    for (const node* p = intake_.peek(); p; p = p->next) newest_first.push_back(p);
+    for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
+      if (last < (*it)->entry.pushed) last = (*it)->entry.pushed;
+      f((*it)->entry, last);
+    }
   }
 
-  // A close: every pending request and waiting producer leaves the buffer.
-  // The request being handled, if any, stays where it is, unless `everything`
-  // (the execution context is gone, and with it what the entries refer to).
+  // A close: the intake is sealed (later pushes fail), and every pending
+  // request and waiting producer leaves the buffer. The request being
+  // handled, if any, stays where it is, unless `everything` (the execution
+  // context is gone, and with it what the entries refer to). Then `collect()`.
   void take_all(leftovers& out, bool everything = false) {
     auto& c = out.fill();
-    const std::size_t from = everything ? 0 : pos_.load(std::memory_order_relaxed);
-    c.entries.reserve(batch_.size() - from + incoming_.size());
-    for (std::size_t i = from; i < batch_.size(); ++i) c.entries.push_back(std::move(batch_[i]));
-    if (everything) {
-      retire(c, batch_);
-      retire(c, spare_);
-    }
-    for (auto& e : incoming_) c.entries.push_back(std::move(e));
-    pos_.store(batch_.size(), std::memory_order_release);
-    retire(c, incoming_);
-    count_.store(0, std::memory_order_relaxed);
+    node* const pending = pos_.load(std::memory_order_relaxed);
+    node* const from = everything ? batch_head_ : pending;
+    node* const sealed = in_push_order(intake_.seal());
+    // Reserved first: a vector that grows would destroy moved-from requests here.
+    c.entries.reserve(length(from) + length(sealed));
+    for (node* p = from; p; p = p->next) c.entries.push_back(std::move(p->entry));
+    for (node* p = sealed; p; p = p->next) c.entries.push_back(std::move(p->entry));
+    if (counted_) count_.fetch_sub(length(pending) + length(sealed), std::memory_order_relaxed);
+    pos_.store(nullptr, std::memory_order_release);
+    if (everything) retire_batch();
+    retire(sealed);
     has_blocked_.store(false, std::memory_order_relaxed);
     c.blocked.splice(c.blocked.end(), blocked_);
   }
@@ -115,81 +190,126 @@ class queue_buffer {
   // Worker side: the strand.
 
   // The next entry, valid until the batch is finished; null, after
-  // `on_empty()` under the producers' lock, if there is none. A finished
-  // batch is swapped out under the lock (`on_rotate()` runs there too) and
-  // destroyed by `collect()` once the lock is released. Bounded queues admit
-  // waiting producers into the room the taken entry leaves.
+  // `on_empty()` under the lock, if there is none. A finished batch is moved
+  // out under the lock (`on_rotate()` runs there too) and destroyed by
+  // `collect()` once the lock is released. Bounded queues admit waiting
+  // producers into the room the taken entry leaves.
   template <class OnRotate, class OnEmpty>
-  Entry* next(std::mutex& producers, leftovers& out, const OnRotate& on_rotate,
+  Entry* next(std::mutex& lock_of_worker, leftovers& out, const OnRotate& on_rotate,
               const OnEmpty& on_empty) {
-    std::size_t pos = pos_.load(std::memory_order_relaxed);
-    if (pos == batch_.size()) {
-      std::lock_guard lock(producers);
+    node* n = pos_.load(std::memory_order_relaxed);
+    if (!n) {
+      std::lock_guard lock(lock_of_worker);
       on_rotate();
-      spare_.swap(batch_);
-      batch_.swap(incoming_);
-      pos = 0;
-      pos_.store(0, std::memory_order_relaxed);
-      if (batch_.empty()) {
+      retire_batch();
+      n = batch_head_ = in_push_order(intake_.take());
+      if (!n) {
         on_empty();
         return nullptr;
       }
     }
-    Entry* e = &batch_[pos];
-    pos_.store(pos + 1, std::memory_order_release);
-    if (capacity_ != 0) {
+    pos_.store(n->next, std::memory_order_release);
+    if (counted_) {
       count_.fetch_sub(1, std::memory_order_seq_cst);
-      if (has_blocked_.load(std::memory_order_seq_cst)) {
-        std::lock_guard lock(producers);
+      if (capacity_ != 0 && has_blocked_.load(std::memory_order_seq_cst)) {
+        std::lock_guard lock(lock_of_worker);
         admit(out);
       }
     }
-    return e;
+    return &n->entry;
   }
 
-  // Destroys the finished batch, outside the lock (its capacity is kept).
-  void collect(bool /*everything*/ = false) { spare_.clear(); }
+  // Destroys what the last step retired, outside the lock.
+  void collect(bool /*everything*/ = false) noexcept { free_chain(std::exchange(spare_, nullptr)); }
 
  private:
-  // Grows `incoming_` without destroying anything under the lock: the old
-  // storage, with its moved-from entries, goes to `out`.
-  void make_room(leftovers& out) {
-    if (incoming_.size() < incoming_.capacity()) return;
-    std::vector<Entry> bigger;
-    bigger.reserve(std::max<std::size_t>(16, 2 * incoming_.capacity()));
-    for (auto& e : incoming_) bigger.push_back(std::move(e));
-    incoming_.swap(bigger);
-    if (bigger.capacity() != 0) out.fill().storage.push_back(std::move(bigger));
+  static constexpr std::size_t block_size = (sizeof(node) + 63) / 64 * 64;
+  static constexpr bool cached = alignof(node) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+
+  static void* allocate() {
+    if constexpr (cached)
+      return block_cache<block_size>::local().take();
+    else
+      return ::operator new (sizeof(node), std::align_val_t{alignof(node)});
+  }
+  static void deallocate(void* p) noexcept {
+    if constexpr (cached)
+      block_cache<block_size>::local().give(p);
+    else
+      ::operator delete (p, std::align_val_t{alignof(node)});
+  }
+  static std::size_t length(const node* n) noexcept {
+    std::size_t count = 0;
+    for (; n; n = n->next) ++count;
+    return count;
+  }
+  static void free_chain(node* n) noexcept {
+    while (n) destroy(std::exchange(n, n->next));
   }
 
-  // Hands `v`'s storage to `c`, if it has any: a close with nothing ever
-  // queued allocates nothing.
-  static void retire(typename leftovers::contents& c, std::vector<Entry>& v) {
-    if (v.capacity() != 0) c.storage.push_back(std::move(v));
-    v.clear();
+  bool reserve_room() noexcept {
+    std::size_t c = count_.load(std::memory_order_relaxed);
+    while (c < capacity_)
+      if (count_.compare_exchange_weak(c, c + 1, std::memory_order_seq_cst,
+                                       std::memory_order_relaxed))
+        return true;
+    return false;
   }
+
+  // Reverses a chain taken from the intake (newest first) into push order,
+  // raising push times that would go back (see the top of this file).
+  node* in_push_order(node* newest) noexcept {
+    node* oldest = nullptr;
+    while (newest) {
+      node* n = std::exchange(newest, newest->next);
+      n->next = std::exchange(oldest, n);
+    }
+    for (node* p = oldest; p; p = p->next) {
+      if (p->entry.pushed < last_pushed_) p->entry.pushed = last_pushed_;
+      last_pushed_ = p->entry.pushed;
+    }
+    return oldest;
+  }
+
+  // Hands a chain to `collect()`.
+  void retire(node* chain) noexcept {
+    if (!chain) return;
+    if (!spare_) {
+      spare_ = chain;
+      return;
+    }
+    node* tail = spare_;
+    while (tail->next) tail = tail->next;
+    tail->next = chain;
+  }
+  void retire_batch() noexcept { retire(std::exchange(batch_head_, nullptr)); }
 
   // Oldest first; a producer that gave up (cancelled) is dropped unqueued.
   void admit(leftovers& out) {
-    while (count_.load(std::memory_order_relaxed) < capacity_ && !blocked_.empty()) {
+    while (!blocked_.empty() && reserve_room()) {
       auto& c = out.fill();
       c.blocked.splice(c.blocked.end(), blocked_, blocked_.begin());
       auto& b = c.blocked.back();
       const bool gave_up = b.push ? b.push->gave_up() : (b.entry.reply && b.entry.reply->gave_up());
-      if (gave_up) continue;
-      push(std::move(b.entry), out);
+      if (gave_up) {
+        unreserve();
+        continue;
+      }
+      (void)intake_.push(make(std::move(b.entry)));  // the worker runs: neither parked nor sealed
       if (b.push) c.admitted.push_back(std::move(b.push));
     }
     if (blocked_.empty()) has_blocked_.store(false, std::memory_order_relaxed);
   }
 
-  std::size_t capacity_;                  // 0: unbounded
-  std::atomic<std::size_t> count_{0};     // bounded: incoming + batch remaining
-  std::atomic<bool> has_blocked_{false};  // bounded: producers wait (producers' lock)
-  std::vector<Entry> incoming_;
-  std::vector<Entry> batch_;
-  std::vector<Entry> spare_;         // strand only: the finished batch, until collected
-  std::atomic<std::size_t> pos_{0};  // written on the strand only
+  intake<node> intake_;
+  std::atomic<node*> pos_{nullptr};  // the next of the batch to take; written on the strand
+  node* batch_head_ = nullptr;       // the batch, with the requests taken already
+  node* spare_ = nullptr;            // retired, until collected
+  clock::time_point last_pushed_{};  // the push time of the last request taken
+  std::size_t capacity_;             // 0: unbounded
+  bool counted_;
+  std::atomic<bool> has_blocked_{false};  // bounded: producers wait (the lock)
+  std::atomic<std::size_t> count_{0};     // counted: places reserved and not taken
   blocked_list blocked_;
 };
 
