@@ -4360,11 +4360,13 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
       case buffer_type::pushed::woke:
         keep->strand_.post([self = keep] { self->resume(wake_reason::ready); });
         break;
-      case buffer_type::pushed::sealed:
+      case buffer_type::pushed::sealed: {
         buffer_.unreserve();
+        const auto outcome = refuse(n->entry);
         if (back) *back = std::move(n->entry);
         buffer_type::destroy(n);
-        return back ? refuse(*back) : push_outcome::refused;
+        return outcome;
+      }
     }
     if (alarmed) [[unlikely]]
       keep->note_queued_alarm();

@@ -12,14 +12,19 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <semaphore>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace test;
@@ -568,4 +573,85 @@ TEST_CASE("events: every request's event exactly once on a multi-threaded contex
   int handled = 0;
   for (const auto& l : rec->lines()) handled += l == "request_no_errors add 1" ? 1 : 0;
   CHECK(handled == producers * per_producer);
+}
+
+// A fire-and-forget push that passed the phase check and loses the race with
+// the close (the intake is sealed before its node is linked) is refused like
+// any other: its request_refused event and its count.
+namespace {
+struct tripwire_name {
+  static constexpr std::string_view base[] = {"test", "tripwire"};
+  using type = std::string;
+};
+// Runs `on_move` once, at its first move: the push has checked the phase and
+// reserved a place, and is moving the request into the queue.
+struct tripwire {
+  using result_type = workers::unit;
+  using error_type = std::string;
+  std::shared_ptr<const std::function<void()>> on_move;
+  explicit tripwire(std::function<void()> f)
+      : on_move(std::make_shared<const std::function<void()>>(std::move(f))) {}
+  tripwire(tripwire&& other) noexcept : on_move(std::exchange(other.on_move, nullptr)) {
+    if (auto f = std::exchange(on_move, nullptr)) (*f)();
+  }
+  tripwire& operator=(tripwire&& other) noexcept {
+    on_move = std::exchange(other.on_move, nullptr);
+    return *this;
+  }
+};
+struct tripwire_requests {
+  using types = workers::request_types<tripwire>;
+  using view_type = std::string;
+  static std::string view(const tripwire&) { return "tripwire"; }
+};
+using tripwire_group = workers::make_single<tripwire_name, tripwire_requests, calc_types>;
+struct tripwire_handlers {
+  template <class W>
+  workers::result<workers::unit, std::string> on_request(W&, const tripwire&) {
+    return workers::unit{};
+  }
+};
+}  // namespace
+
+TEMPLATE_TEST_CASE("events: a push that loses the race with the close is refused and counted",
+                   "[events][concurrency]", workers::infinite_queue, workers::bounded_queue) {
+  using kind = typename TestType::tag;
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  auto rec = std::make_shared<recorder>();
+  TestType buffer{};
+  if constexpr (std::is_same_v<TestType, workers::bounded_queue>) buffer.size = 4;
+  auto table = tripwire_group::create_table(buffer, {.sink = rec, .metrics = true});
+  io_runner runner(io);
+  auto launched = workers::launch(table, io.get_executor(), std::string("t"), calc_parameters{},
+                                  tripwire_handlers{}, asio::use_future);
+  auto w = get_within(launched).value();
+
+  // The producer stops inside the push (in the request's move) until the worker has closed.
+  std::binary_semaphore in_push{0}, closed{0};
+  std::atomic<bool> waited{false};
+  std::thread producer([&] {
+    auto wait_for_close = [&] {
+      in_push.release();
+      waited = closed.try_acquire_for(answer_limit);
+    };
+    bool queued = false;  // a prvalue: its first move is the push's own
+    if constexpr (std::is_same_v<kind, workers::queue<workers::infinite>>)
+      queued = workers::push_request_now(w, tripwire(wait_for_close));
+    else
+      queued = workers::try_push_request_now(w, tripwire(wait_for_close));
+    CHECK_FALSE(queued);
+  });
+  REQUIRE(in_push.try_acquire_for(answer_limit));
+  auto shut = workers::shutdown(w, asio::use_future);
+  get_within(shut);
+  closed.release();
+  producer.join();
+  guard.reset();
+  REQUIRE(runner.returns_within());
+
+  CHECK(waited);
+  CHECK(rec->lines() ==
+        lines{"started_for t", "triggering_shutdown", "terminated", "request_refused tripwire"});
+  CHECK(workers::metrics(w)->refused == 1);
 }
