@@ -465,6 +465,33 @@ TEST_CASE("asio: shutdown refuses total cancellation, wait_for_completion and wi
   });
 }
 
+TEST_CASE("asio: wait_for_completion callers are answered oldest first, those who gave up at once",
+          "[asio]") {
+  asio::io_context io;
+  auto table = make_table();
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_ok(table, "waiters");
+    // Callers 0..11; every third gives up at once, before or after those still waiting.
+    std::vector<int> answered, aborted;
+    std::vector<std::unique_ptr<asio::cancellation_signal>> signals;
+    for (int i = 0; i < 12; ++i) {
+      signals.push_back(std::make_unique<asio::cancellation_signal>());
+      workers::wait_for_completion(
+          w, asio::bind_cancellation_slot(signals.back()->slot(), [&, i](workers::error_code ec) {
+            (ec ? aborted : answered).push_back(i);
+          }));
+      if (i % 3 == 2) signals.back()->emit(asio::cancellation_type::terminal);
+    }
+    for (int i = 0; i < 10; ++i) co_await asio::post(io, asio::use_awaitable);
+    CHECK(aborted == std::vector<int>{2, 5, 8, 11});
+    CHECK(answered.empty());
+    co_await workers::shutdown(w);
+    for (int i = 0; i < 10; ++i) co_await asio::post(io, asio::use_awaitable);
+    CHECK(answered == std::vector<int>{0, 1, 3, 4, 6, 7, 9, 10});
+    CHECK(aborted == std::vector<int>{2, 5, 8, 11});
+  });
+}
+
 // One cancellation vocabulary.
 
 TEST_CASE("asio: a caller that gave up sees operation_aborted, whichever operation it was",

@@ -41,6 +41,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -105,7 +106,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
         parameters_(std::move(parameters)),
         table_(std::move(table)),
         config_(std::move(config)),
-        timeout_(options.timeout),
+        timeout_(options.timeout.value_or(no_timeout)),
         buffer_(capacity_of(config_->buffer), options.alarms || config_->metrics),
         born_(clock::now()),
         since_(born_),
@@ -162,11 +163,11 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   }
   close_reason reason() const {
     std::lock_guard lock(mutex_);
-    return reason_.value_or(close_reason{});
+    return reason_.get();
   }
   std::optional<error_list> crash_errors() const {
     std::lock_guard lock(mutex_);
-    return reason_ ? reason_->crash_errors : std::nullopt;
+    return reason_.crash_errors();
   }
 
   // The close (SPEC §5): the one way a worker ends.
@@ -195,7 +196,8 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
         if (errors) add_crash_errors_locked(std::move(*errors));
         return false;
       }
-      reason_ = close_reason{cause, std::move(errors)};
+      reason_ = kept_reason{};  // the cause of the close replaces a crash's
+      reason_.set(cause, std::move(errors));
       transition_locked(phase::closing);
       was_parked = unpark_locked();
     }
@@ -248,19 +250,20 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
 
   // Answers `w` (a waiter<error_code>) once the worker has closed.
   void wait_closed(waiter_ptr w) {
-    std::vector<waiter_ptr> swept;  // destroyed after the lock is released
+    waiter_ptr swept;  // destroyed after the lock is released
     {
       std::lock_guard lock(mutex_);
       if (!has_ended(phase_.load(std::memory_order_relaxed))) {
-        // Callers that gave up stay listed until close; sweep them when the list
-        // has doubled, so that repeated timed waits do not grow it forever.
-        if (completion_waiters_.size() >= 2 * swept_size_ + 8) {
-          swept.swap(completion_waiters_);
-          for (auto& c : swept)
-            if (!c->gave_up()) completion_waiters_.push_back(std::move(c));
-          swept_size_ = completion_waiters_.size();
+        // Newest first. A caller that gave up stays listed until the close
+        // unless it is among the newest: a new caller drops those first, so
+        // repeated timed waits do not grow the list.
+        while (completion_waiters_ && completion_waiters_->gave_up()) {
+          waiter_ptr gone = std::exchange(completion_waiters_, completion_waiters_->take_next());
+          gone->append(std::move(swept));
+          swept = std::move(gone);
         }
-        completion_waiters_.push_back(std::move(w));
+        w->append(std::move(completion_waiters_));
+        completion_waiters_ = std::move(w);
         return;
       }
     }
@@ -518,10 +521,10 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   // Once parked: arms the idle timeout, and lets a callback worker's reader read.
   void while_parked() {
     want_request();
-    if (timeout_) {  // a wake-up before it fires runs `resume` after this: it cancels the timer
+    if (timeout_ != no_timeout) {  // a wake-up before it fires cancels the timer
       const std::uint64_t generation = ++sleep_generation_;
       if (!timer_) timer_ = std::make_unique<asio::steady_timer>(strand_.get());
-      timer_->expires_after(*timeout_);
+      timer_->expires_after(timeout_);
       timer_->async_wait([self = this->shared_from_this(), generation](error_code ec) {
         if (!ec) self->wake_on_timeout(generation);
       });
@@ -535,7 +538,6 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   void cancel_timer() {
     if (timer_) timer_->cancel();
   }
-  const std::optional<clock::duration>& timeout() const noexcept { return timeout_; }
 
   // Callback workers: the loop wants its next request.
   void want_request() {
@@ -581,7 +583,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     leave_table();
     run_canceler_hooks();
     leftovers handled;
-    std::vector<waiter_ptr> waiters;
+    waiter_ptr waiters;
     close_reason why;
     {
       std::lock_guard lock(mutex_);
@@ -589,11 +591,12 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
       current_.clear();
       buffer_.take_all(handled, true);
       waiters.swap(completion_waiters_);
-      if (reason_) why = *reason_;
+      why = reason_.get();
     }
     buffer_.collect(true);
     note_ended(why);
-    for (auto& w : waiters) typed<error_code>(w)->answer(error_code{});
+    for_each_oldest_first(std::move(waiters),
+                          [](waiter_ptr& w) { typed<error_code>(w)->answer(error_code{}); });
     work_ = std::monostate{};
   }
 
@@ -603,13 +606,13 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   void abandon() noexcept override {
     auto keep = this->shared_from_this();
     leftovers out;  // every request, handled or not: they may refer to the context
-    std::vector<waiter_ptr> waiters;
+    waiter_ptr waiters;
     bool was_live = false;
     {
       std::lock_guard lock(mutex_);
       was_live = !has_ended(phase_.load(std::memory_order_relaxed));
       if (was_live) {
-        if (!reason_) reason_ = close_reason{close_cause::context_destroyed, std::nullopt};
+        if (!reason_.has_value()) reason_.set(close_cause::context_destroyed, std::nullopt);
         add_crash_errors_locked({"abandoned: its execution context was destroyed"});
         transition_locked(phase::abandoned);
         parked_ = false;  // a queue's intake is sealed below
@@ -628,7 +631,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     if (was_live) {
       leave_table();
       run_canceler_hooks();
-      for (auto& w : waiters) w->abandon();
+      for_each_oldest_first(std::move(waiters), [](waiter_ptr& w) { w->abandon(); });
       note_ended(reason());
     }
     // What refers to the context must go before its services do: a reader
@@ -711,10 +714,21 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     since_ = clock::now();
   }
 
-  void add_crash_errors_locked(error_list errors) {
-    if (!reason_) reason_ = close_reason{close_cause::handler_exception, std::nullopt};
-    if (!reason_->crash_errors) reason_->crash_errors.emplace();
-    for (auto& e : errors) reason_->crash_errors->push_back(std::move(e));
+  void add_crash_errors_locked(error_list errors) { reason_.add(std::move(errors)); }
+
+  // Unchains the list of waiters `newest` (newest first) and calls `f` on each, oldest first.
+  template <class F>
+  static void for_each_oldest_first(waiter_ptr newest, F f) {
+    waiter_ptr oldest;
+    while (newest) {
+      waiter_ptr w = std::exchange(newest, newest->take_next());
+      w->append(std::move(oldest));
+      oldest = std::move(w);
+    }
+    while (oldest) {
+      waiter_ptr w = std::exchange(oldest, oldest->take_next());
+      f(w);
+    }
   }
 
   // Step 5.
@@ -1007,7 +1021,8 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   parameters_type parameters_;
   std::weak_ptr<table_type> table_;
   std::shared_ptr<const config_type> config_;  // shared with the table
-  std::optional<clock::duration> timeout_;
+  static constexpr auto no_timeout = std::chrono::steady_clock::duration::max();
+  std::chrono::steady_clock::duration timeout_;  // the idle timeout, or no_timeout
   std::optional<state_type> state_;
 
   // The request being handled: set and cleared on the strand, read under the
@@ -1033,14 +1048,15 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   buffer_type buffer_;
   std::atomic<phase> phase_{phase::launching};
   clock::time_point born_, since_;
-  clock::time_point last_pushed_{};  // the latest push time given
-  std::optional<close_reason> reason_;
-  bool parked_ = false;           // dropbox: the loop waits for wake_locked (queues: the intake)
-  reply_mode reply_;              // how handled requests' callers are completed
-  bool merge_scheduled_ = false;  // dropbox: a merge pass is posted
-  bool hooks_ran_ = false;        // the canceler's hooks ran
-  std::vector<waiter_ptr> completion_waiters_;
-  std::size_t swept_size_ = 0;
+  struct no_stamp {};
+  [[no_unique_address]] std::conditional_t<is_dropbox, clock::time_point, no_stamp>
+      last_pushed_{};  // dropbox: the latest push time given (see stamp_locked)
+  kept_reason reason_;
+  bool parked_ = false;            // dropbox: the loop waits for wake_locked (queues: the intake)
+  reply_mode reply_;               // how handled requests' callers are completed
+  bool merge_scheduled_ = false;   // dropbox: a merge pass is posted
+  bool hooks_ran_ = false;         // the canceler's hooks ran
+  waiter_ptr completion_waiters_;  // a chain (waiter_base::next), newest first
   std::optional<workers::canceler> canceler_;
   current_entry current_;
 

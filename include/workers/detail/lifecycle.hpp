@@ -15,6 +15,9 @@
 #include <workers/status.hpp>
 
 #include <cstdint>
+#include <memory>
+#include <optional>
+#include <utility>
 
 namespace workers::inline v0::detail {
 
@@ -41,9 +44,41 @@ constexpr bool refuses_work(phase p) noexcept { return p >= phase::closing; }
 // Nothing more will happen to the worker.
 constexpr bool has_ended(phase p) noexcept { return p == phase::closed || p == phase::abandoned; }
 
+// Why a worker closes, as the worker keeps it (under its lock): the cause
+// inline, the crash errors (rare) on the heap; 16 bytes where an
+// optional<close_reason> takes 48.
+class kept_reason {
+ public:
+  bool has_value() const noexcept { return set_; }
+  // The first cause wins; `errors` are added to those kept.
+  void set(close_cause cause, std::optional<error_list> errors) {
+    if (!set_) {
+      cause_ = cause;
+      set_ = true;
+    }
+    if (errors) add(std::move(*errors));
+  }
+  // A crash: the cause is handler_exception unless one was set before.
+  void add(error_list errors) {
+    set(close_cause::handler_exception, std::nullopt);
+    if (!errors_) errors_ = std::make_unique<error_list>();
+    for (auto& e : errors) errors_->push_back(std::move(e));
+  }
+  std::optional<error_list> crash_errors() const {
+    return errors_ ? std::optional<error_list>(*errors_) : std::nullopt;
+  }
+  // The reason (a default one if none was set).
+  close_reason get() const { return close_reason{set_ ? cause_ : close_cause{}, crash_errors()}; }
+
+ private:
+  std::unique_ptr<error_list> errors_;
+  close_cause cause_{};
+  bool set_ = false;
+};
+
 // The status a phase shows (an abandoned worker shows as closed, with its crash errors).
 inline worker_status status_of(phase p, clock::time_point born, clock::time_point since,
-                               const std::optional<close_reason>& reason) {
+                               const kept_reason& reason) {
   switch (p) {
     case phase::launching:
       return launching{since};
@@ -55,7 +90,7 @@ inline worker_status status_of(phase p, clock::time_point born, clock::time_poin
     case phase::abandoned:
       break;
   }
-  return closed{born, since, reason ? reason->crash_errors : std::nullopt};
+  return closed{born, since, reason.crash_errors()};
 }
 
 }  // namespace workers::inline v0::detail

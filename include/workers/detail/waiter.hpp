@@ -113,7 +113,8 @@ class waiter_base {
     if (auto* h = hook_.exchange(nullptr, std::memory_order_acq_rel)) h->drop();
   }
 
-  // The chain of callers of one dropbox request (worker side only).
+  // A chain of waiters (worker side, under its lock): the callers of one
+  // dropbox request, or those waiting for a worker's completion.
   const waiter_ptr& next() const noexcept { return next_; }
   waiter_ptr take_next() noexcept { return std::move(next_); }
   void append(waiter_ptr tail) noexcept {
