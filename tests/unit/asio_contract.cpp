@@ -12,6 +12,7 @@
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -581,6 +582,47 @@ void run_until(asio::io_context& io, F done) {
 }
 
 }  // namespace
+
+TEST_CASE("asio: a handler with no executor of its own completes on the worker's strand",
+          "[asio]") {
+  // On an io_context the worker keeps its strand typed, on any other executor type-erased.
+  asio::io_context io;
+  asio::thread_pool pool(1);
+  auto table = make_table();
+  calc_handlers h;
+  for (const bool on_io : {true, false}) {
+    const auto ex = on_io ? asio::any_io_executor(io.get_executor())
+                          : asio::any_io_executor(pool.get_executor());
+    auto wait = [&](auto& f) {
+      if (on_io)
+        run_until(io,
+                  [&] { return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready; });
+      return get_within(f);
+    };
+    std::promise<std::optional<calc_worker>> launched;
+    std::promise<bool> replied, closed;
+    workers::launch(
+        table, ex, on_io ? "io" : "pool", calc_parameters{}, h, test_launch_options(), [&](auto r) {
+          launched.set_value(r && r->get_executor().running_in_this_thread() ? std::optional(*r)
+                                                                             : std::nullopt);
+        });
+    auto l = launched.get_future();
+    const auto w = wait(l);
+    REQUIRE(w);
+    workers::push_request_and_wait(*w, add{1}, [&, w](auto r) {
+      replied.set_value(r.has_value() && w->get_executor().running_in_this_thread());
+    });
+    workers::wait_for_completion(*w, [&, w](boost::system::error_code ec) {
+      closed.set_value(!ec && w->get_executor().running_in_this_thread());
+    });
+    auto r1 = replied.get_future();
+    CHECK(wait(r1));
+    workers::trigger_shutdown(*w);
+    auto r2 = closed.get_future();
+    CHECK(wait(r2));
+  }
+  pool.join();
+}
 
 TEST_CASE("asio: with reply_mode::dispatch a caller on the worker's thread resumes inside it",
           "[asio][reply]") {

@@ -136,11 +136,20 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   const config_type& config() const noexcept { return *config_; }
   // The worker's strand. Throws once the execution context is gone: nothing can run there any more.
   executor_type executor() const {
-    if (!strand_.valid())
-      throw std::logic_error("workers: the execution context of worker " + full_name() +
-                             " was destroyed");
+    check_context();
     return executor_type(strand_.get());
   }
+  // What a waiter completes on when its handler has no executor of its own:
+  // the worker's strand, which it takes typed (see completion_work).
+  struct strand_source {
+    const core* c;
+    executor_type operator()() const { return c->executor(); }
+    worker_strand::tracked_strand tracked_strand() const {
+      c->check_context();
+      return c->strand_.track_strand();
+    }
+  };
+  strand_source io_executor() const noexcept { return {this}; }
   bool on_strand() const noexcept { return strand_.running_in_this_thread(); }
   // Whether the calling code is one of this worker's hooks (see hook_executor.hpp).
   bool inside_hook() const noexcept { return hook_scope::marked() && on_strand(); }
@@ -715,6 +724,12 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   }
 
   void add_crash_errors_locked(error_list errors) { reason_.add(std::move(errors)); }
+
+  void check_context() const {
+    if (!strand_.valid())
+      throw std::logic_error("workers: the execution context of worker " + full_name() +
+                             " was destroyed");
+  }
 
   // Unchains the list of waiters `newest` (newest first) and calls `f` on each, oldest first.
   template <class F>

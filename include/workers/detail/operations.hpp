@@ -81,9 +81,7 @@ class worker_initiation {
 
  protected:
   // What a waiter completes on when its handler has no executor of its own.
-  auto io_executor() const {
-    return [c = core_.get()] { return c->executor(); };
-  }
+  auto io_executor() const noexcept { return core_->io_executor(); }
 
   std::shared_ptr<core<Def, Kind>> core_;
 };

@@ -257,33 +257,57 @@ class tracked_work {
       ex_;
 };
 
-template <>
-class tracked_work<asio::any_io_executor> {
+// An executor, or one kept boxed.
+template <class Executor>
+const Executor& unboxed(const Executor& ex) noexcept {
+  return ex;
+}
+template <class Executor>
+const Executor& unboxed(const std::unique_ptr<Executor>& ex) noexcept {
+  return *ex;
+}
+
+// Work on one of several executors (some boxed), chosen at run time.
+template <class... Executors>
+class tracked_work<std::variant<Executors...>> {
  public:
-  explicit tracked_work(const asio::any_io_executor& ex) : ex_(track(ex)) {}
+  explicit tracked_work(std::variant<Executors...> ex) : ex_(std::move(ex)) {}
   template <class F>
   void post(F&& f) const {
-    std::visit([&](const auto& ex) { asio::post(ex, std::forward<F>(f)); }, ex_);
+    std::visit([&](const auto& ex) { asio::post(unboxed(ex), std::forward<F>(f)); }, ex_);
   }
   template <class F>
   void dispatch(F&& f) const {
     std::visit(
-        [&]<class Ex>(const Ex& ex) {
-          asio::dispatch(ex, contained<Ex, std::decay_t<F>>{ex, std::forward<F>(f)});
+        [&](const auto& boxed) {
+          const auto& ex = unboxed(boxed);
+          using executor = std::decay_t<decltype(ex)>;
+          asio::dispatch(ex, contained<executor, std::decay_t<F>>{ex, std::forward<F>(f)});
         },
         ex_);
   }
 
  private:
-  using io_work = std::decay_t<decltype(asio::prefer(
-      std::declval<asio::io_context::executor_type>(), asio::execution::outstanding_work.tracked))>;
-  using variant_type = std::variant<io_work, asio::any_io_executor>;
+  std::variant<Executors...> ex_;
+};
+
+using tracked_io_executor = std::decay_t<decltype(asio::prefer(
+    std::declval<asio::io_context::executor_type>(), asio::execution::outstanding_work.tracked))>;
+
+template <>
+class tracked_work<asio::any_io_executor>
+    : public tracked_work<std::variant<tracked_io_executor, asio::any_io_executor>> {
+ public:
+  explicit tracked_work(const asio::any_io_executor& ex) : variant_work(track(ex)) {}
+
+ private:
+  using variant_type = std::variant<tracked_io_executor, asio::any_io_executor>;
+  using variant_work = tracked_work<variant_type>;
   static variant_type track(const asio::any_io_executor& ex) {
     if (const auto* io = ex.target<asio::io_context::executor_type>())
       return asio::prefer(*io, asio::execution::outstanding_work.tracked);
     return asio::prefer(ex, asio::execution::outstanding_work.tracked);
   }
-  variant_type ex_;
 };
 
 template <class T>
@@ -385,6 +409,35 @@ auto associated_executor_or(const Handler& h, const IoExecutorFn& io_ex) {
   }
 }
 
+// Whether `Handler` has an associated executor of its own.
+struct no_associated_executor {};
+template <class Handler>
+inline constexpr bool has_own_executor =
+    !std::is_same_v<asio::associated_executor_t<Handler, no_associated_executor>,
+                    no_associated_executor>;
+
+// Where a waiter's completion goes, with the work that keeps its executor
+// busy: the handler's associated executor, or the I/O executor `io_ex()` if it
+// has none. A worker's `io_ex` also gives its strand typed
+// (`io_ex.tracked_strand()`), which such a handler then completes on.
+template <class Handler, class IoExecutorFn>
+struct completion_work {
+  using type =
+      tracked_work<asio::associated_executor_t<Handler, std::invoke_result_t<const IoExecutorFn&>>>;
+  static type make(const Handler& h, const IoExecutorFn& io_ex) {
+    return type(associated_executor_or(h, io_ex));
+  }
+};
+template <class Handler, class IoExecutorFn>
+requires(!has_own_executor<Handler> && requires(const IoExecutorFn& io_ex) {
+  io_ex.tracked_strand();
+}) struct completion_work<Handler, IoExecutorFn> {
+  using type = tracked_work<decltype(std::declval<const IoExecutorFn&>().tracked_strand())>;
+  static type make(const Handler&, const IoExecutorFn& io_ex) {
+    return type(io_ex.tracked_strand());
+  }
+};
+
 // The operation behind a waiter: holds the caller's completion handler until
 // the waiter is claimed, with the work that keeps the handler's executor busy
 // meanwhile, and hooks the handler's cancellation slot. Its own storage is the
@@ -392,8 +445,7 @@ auto associated_executor_or(const Handler& h, const IoExecutorFn& io_ex) {
 // caller's slot), from Asio's recycling allocator.
 template <class T, class Handler, class IoExecutorFn>
 class waiter_op final : public waiter<T> {
-  using executor_type =
-      asio::associated_executor_t<Handler, std::invoke_result_t<const IoExecutorFn&>>;
+  using work_type = typename completion_work<Handler, IoExecutorFn>::type;
   using allocator_type = asio::recycling_allocator<waiter_op>;
 
  public:
@@ -438,7 +490,7 @@ class waiter_op final : public waiter<T> {
   waiter_op(Handler&& h, const IoExecutorFn& io_ex, cancellation_policy policy)
       : waiter<T>(policy),
         handler_(std::move(h)),
-        work_(associated_executor_or(*handler_, io_ex)) {}
+        work_(completion_work<Handler, IoExecutorFn>::make(*handler_, io_ex)) {}
 
   void cancel(asio::cancellation_type_t type) {
     if constexpr (cancellable_value<T>) {
@@ -457,7 +509,7 @@ class waiter_op final : public waiter<T> {
   void complete(T&& value, bool dispatch) override {
     Handler handler(std::move(*handler_));
     handler_.reset();
-    const tracked_work<executor_type> work(std::move(*work_));
+    const work_type work(std::move(*work_));
     work_.reset();
     waiter_completion<Handler, T> c(std::move(handler), std::move(value), slot_installed_);
     if (dispatch)
@@ -478,7 +530,7 @@ class waiter_op final : public waiter<T> {
   }
 
   std::optional<Handler> handler_;
-  std::optional<tracked_work<executor_type>> work_;
+  std::optional<work_type> work_;
   bool slot_installed_ = false;
 };
 

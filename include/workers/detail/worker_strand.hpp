@@ -98,6 +98,24 @@ class worker_strand {
     return asio::query(std::get<boxed>(s_)->get_inner_executor(), asio::execution::context);
   }
 
+  // The strand with outstanding work on its context: where a completion
+  // handler with no executor of its own completes (see waiter_op). Typed on an
+  // io_context: neither the tracking nor the post goes through the type-erased
+  // executor (which allocates to answer the strand's queries).
+  using tracked_io_strand = std::decay_t<decltype(asio::prefer(
+      std::declval<io_strand_type>(), asio::execution::outstanding_work.tracked))>;
+  using tracked_any_strand = std::decay_t<decltype(asio::prefer(
+      std::declval<any_strand_type>(), asio::execution::outstanding_work.tracked))>;
+  // The type-erased one is boxed, as the strand is: a waiter holds 32 bytes, not 56.
+  using tracked_strand = std::variant<tracked_io_strand, std::unique_ptr<tracked_any_strand>>;
+  // Precondition: valid().
+  tracked_strand track_strand() const {
+    if (const auto* io = std::get_if<io_strand_type>(&s_))
+      return asio::prefer(*io, asio::execution::outstanding_work.tracked);
+    return std::make_unique<tracked_any_strand>(
+        asio::prefer(*std::get<boxed>(s_), asio::execution::outstanding_work.tracked));
+  }
+
   // Precondition: valid(). Tracking an any_io_executor allocates; a typed one does not.
   work track() const {
     if (const auto* io = std::get_if<io_strand_type>(&s_))
