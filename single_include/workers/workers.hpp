@@ -539,8 +539,10 @@ struct close_reason {
 ///
 /// **Request** (`request_parameter`)
 ///   1. `Q::types` is `workers::request_types<R...>`, the closed set of requests;
-///   2. every `R` is a `request`: a movable object type with `R::result_type` and
-///      `R::error_type`, both movable object types (`workers::unit` for "nothing");
+///   2. every `R` is a `request`: an object type that can be move-constructed and
+///      move-assigned (a buffer moves requests in and out of its slots), with
+///      `R::result_type` and `R::error_type`, both move-constructible object types
+///      (`workers::unit` for "nothing");
 ///      the error type default-constructible, as `result` needs, or `workers::never`
 ///      for a request that cannot fail;
 ///   3. `Q::view_type` is copyable and formattable, and `Q::view(const R&)` returns
@@ -654,7 +656,8 @@ concept error_type = movable_object<E> &&
 
 /// @brief Request requirement 2: one request type with its result and error types.
 template <class R>
-concept request = detail::movable_object<R> && detail::has_result_and_error<R> &&
+concept request =
+    detail::movable_object<R> && std::is_move_assignable_v<R> && detail::has_result_and_error<R> &&
     detail::movable_object<typename R::result_type> && detail::error_type<typename R::error_type>;
 
 /// @brief Name requirement 2: the type naming one worker.
