@@ -367,6 +367,9 @@ using worker_status = std::variant<launching, running, closing, closed>;
 /// @brief Timing of one request: when it was pushed, how long it waited before
 /// being treated, and how long its treatment took (upstream's `request_status`).
 /// Given to `on_completion` and `on_error`.
+/// A push that waited for room in a full bounded queue was pushed when it
+/// began to wait (upstream stamps it before `Lwt_pipe.Bounded.push` waits):
+/// `treated` includes that wait.
 struct request_status {
   clock::time_point pushed;     ///< when it was pushed (`workers::clock`)
   clock::duration treated{};    ///< its wait: from its push to its take by the worker
