@@ -84,8 +84,9 @@ using bounded_kind = workers::queue<workers::bounded>;
 
 // What the A and C workloads observe from inside the worker.  Written on the
 // worker's strand only; read by the benchmark after a synchronisation (same
-// thread, the latch, or the timer's completion).
-struct fire_counters {
+// thread, the latch, or the timer's completion).  A line of their own: they
+// live on the producer's stack, which A2 and C2 write from the other thread.
+struct alignas(64) fire_counters {
   std::size_t got = 0;
   std::uint64_t sum = 0;  // the state, copied when the batch is complete
   bench::stamp end{};

@@ -2223,8 +2223,9 @@ struct metrics_cells {
 // in a node that a producer pushes onto the lock-free intake (intake.hpp);
 // the worker takes the whole intake at once, reverses it into a batch in
 // push order and handles the batch node by node. Nodes come from a
-// per-thread cache of their size (op_allocator.hpp), so a worker fed from its
-// own thread allocates nothing in steady state.
+// per-thread cache of their size (op_allocator.hpp), and go back to the cache
+// of the thread that took them, so a worker fed from its own thread or from
+// another allocates nothing in steady state.
 //
 // One lock remains, the worker's mutex, and producers never take it but to
 // wait for room in a full bounded queue. The worker takes it once per batch
@@ -2353,9 +2354,18 @@ class intake {
 // thread that wakes many workers in a row (one producer feeding many workers,
 // or a reply and a wake-up in flight together) holds more than two, and each
 // miss costs an aligned_alloc. This one keeps up to `max_cached` blocks of one
-// size per thread, so the steady state allocates nothing. A block may be freed
-// on another thread than the one that took it: it joins that thread's cache.
-// Queue workers take their request nodes from a cache of the node's size.
+// size per thread, so the steady state allocates nothing. Queue workers take
+// their request nodes from a cache of the node's size.
+//
+// A block goes back to the thread that took it, also when another thread
+// frees it: a producer thread feeding a worker on another thread would
+// otherwise take every block from the heap while the worker's thread hoards
+// them. Each block carries its owner (`header`); a block freed by another
+// thread is pushed onto the owner's inbox with one CAS, and the owner takes
+// its whole inbox at once, with an exchange, when its own list runs dry (so
+// no ABA). A thread that exits with blocks still out leaves its inbox
+// orphaned: those blocks go to the heap as they come back, and the last one
+// frees the inbox.
 
 
 namespace workers::inline v0::detail {
@@ -2374,31 +2384,127 @@ class block_cache {
   block_cache() = default;
   block_cache(const block_cache&) = delete;
   block_cache& operator=(const block_cache&) = delete;
-  // A block freed after this (by a static destroyed later on the main thread)
-  // goes straight back to the heap.
+  // The thread exits. A block taken after this (by a static destroyed later on
+  // the main thread) comes from the heap and goes back there.
   ~block_cache() {
+    drain();
     while (head_) ::operator delete(std::exchange(head_, head_->next));
-    count_ = max_cached;
+    dead_ = true;
+    if (!inbox_) return;
+    if (out_ == 0) {
+      delete inbox_;
+      return;
+    }
+    // Those still out end the inbox: each one, or this exchange for those
+    // that came back meanwhile, counts down `orphaned_out`.
+    inbox_->orphaned_out.store(out_, std::memory_order_relaxed);
+    std::size_t back = 0;
+    for (header* h = inbox_->head.exchange(orphaned(), std::memory_order_acq_rel); h; ++back)
+      ::operator delete(std::exchange(h, h->next));
+    if (back != 0 && inbox_->orphaned_out.fetch_sub(back, std::memory_order_acq_rel) == back)
+      delete inbox_;
   }
 
   void* take() {
-    if (!head_) return ::operator new(block_size);
+    if (!head_ && !drain()) return fresh();
     --count_;
-    return std::exchange(head_, head_->next);
+    ++out_;
+    return std::exchange(head_, head_->next) + 1;
   }
   void give(void* p) noexcept {
-    if (count_ == max_cached) return ::operator delete(p);
-    head_ = ::new (p) block{head_};
-    ++count_;
+    header* const h = to_header(p);
+    if (!mine(h)) return send(h, h, 1);
+    keep(h);
   }
 
  private:
-  struct block {
-    block* next;
+  struct inbox;
+  // Before each block; keeps the block aligned for any scalar.
+  struct alignas(__STDCPP_DEFAULT_NEW_ALIGNMENT__) header {
+    inbox* owner;  // null: from the heap, to the heap
+    header* next;
   };
-  static_assert(Size >= sizeof(block));
-  block* head_ = nullptr;
-  std::size_t count_ = 0;
+  struct alignas(64) inbox {             // its own cache line: other threads write it
+    std::atomic<header*> head{nullptr};  // given back by other threads; `orphaned()`: owner gone
+    std::atomic<std::size_t> orphaned_out{0};
+  };
+  static header* orphaned() noexcept { return reinterpret_cast<header*>(alignof(header)); }
+
+  void* fresh() {
+    if (!dead_ && !inbox_) inbox_ = new inbox;
+    void* const p = ::operator new(sizeof(header) + block_size);
+    if (!dead_) ++out_;
+    return ::new (p) header{dead_ ? nullptr : inbox_, nullptr} + 1;
+  }
+  // Takes the blocks other threads gave back (beyond `max_cached`, to the
+  // heap: a burst does not stay cached); false if there are none.
+  bool drain() noexcept {
+    if (!inbox_ || dead_) return false;
+    header* h = inbox_->head.exchange(nullptr, std::memory_order_acquire);
+    if (!h) return false;
+    while (h) keep(std::exchange(h, h->next));
+    return true;
+  }
+  static header* to_header(void* p) noexcept { return static_cast<header*>(p) - 1; }
+  bool mine(const header* h) const noexcept { return h->owner == inbox_ && inbox_ && !dead_; }
+  void keep(header* h) noexcept {
+    --out_;
+    if (count_ >= max_cached) return ::operator delete(h);
+    h->next = std::exchange(head_, h);
+    ++count_;
+  }
+  // Blocks `first` to `last` (`n` of them, linked), all of one other thread
+  // (or of this one, once it exits), or all from the heap.
+  static void send(header* first, header* last, std::size_t n) noexcept {
+    inbox* const box = first->owner;
+    header* top = box ? box->head.load(std::memory_order_acquire) : nullptr;
+    if (!box || top == orphaned()) {
+      last->next = nullptr;
+      while (first) ::operator delete(std::exchange(first, first->next));
+      if (box && box->orphaned_out.fetch_sub(n, std::memory_order_acq_rel) == n) delete box;
+      return;
+    }
+    do {
+      if (top == orphaned()) return send(first, last, n);
+      last->next = top;
+    } while (!box->head.compare_exchange_weak(top, first, std::memory_order_release,
+                                              std::memory_order_acquire));
+  }
+
+ public:
+  // Gives back blocks in a row, those of one other thread with one CAS.
+  class batch {
+   public:
+    batch() noexcept = default;
+    batch(const batch&) = delete;
+    batch& operator=(const batch&) = delete;
+    ~batch() { flush(); }
+    void give(void* p) noexcept {
+      header* const h = to_header(p);
+      if (block_cache& c = local(); c.mine(h)) return c.keep(h);
+      if (first_ && first_->owner != h->owner) flush();
+      h->next = std::exchange(first_, h);
+      if (!last_) last_ = h;
+      ++count_;
+    }
+
+   private:
+    void flush() noexcept {
+      if (first_) send(first_, last_, count_);
+      first_ = last_ = nullptr;
+      count_ = 0;
+    }
+    header* first_ = nullptr;
+    header* last_ = nullptr;
+    std::size_t count_ = 0;
+  };
+
+ private:
+  inbox* inbox_ = nullptr;  // made by the first block taken from the heap
+  header* head_ = nullptr;
+  std::size_t count_ = 0;  // in `head_`
+  std::size_t out_ = 0;    // taken from this cache and not back in it
+  bool dead_ = false;
 };
 
 // An executor_op with a small function.
@@ -2465,7 +2571,9 @@ class queue_buffer {
   // `counted`: keep the length in an atomic (bounded queues, and workers that
   // watch their length: metrics, queue alarms), rather than count it when asked.
   queue_buffer(std::size_t capacity, bool counted) noexcept
-      : capacity_(capacity), counted_(capacity != 0 || counted) {}
+      : counted_by_worker_(capacity != 0 || counted),
+        capacity_(capacity),
+        counted_(counted_by_worker_) {}
   queue_buffer(const queue_buffer&) = delete;
   queue_buffer& operator=(const queue_buffer&) = delete;
   ~queue_buffer() {
@@ -2596,7 +2704,7 @@ class queue_buffer {
       }
     }
     pos_.store(n->next, std::memory_order_release);
-    if (counted_) {
+    if (counted_by_worker_) {
       count_.fetch_sub(1, std::memory_order_seq_cst);
       if (capacity_ != 0 && has_blocked_.load(std::memory_order_seq_cst)) {
         std::lock_guard lock(lock_of_worker);
@@ -2631,7 +2739,17 @@ class queue_buffer {
     return count;
   }
   static void free_chain(node* n) noexcept {
-    while (n) destroy(std::exchange(n, n->next));
+    if constexpr (cached) {
+      typename block_cache<block_size>::batch back;  // a producer's blocks: one CAS
+      while (n) {
+        node* const next = n->next;
+        n->~node();
+        back.give(n);
+        n = next;
+      }
+    } else {
+      while (n) destroy(std::exchange(n, n->next));
+    }
   }
 
   bool reserve_room() noexcept {
@@ -2688,16 +2806,22 @@ class queue_buffer {
     if (blocked_.empty()) has_blocked_.store(false, std::memory_order_relaxed);
   }
 
-  intake<node> intake_;
+  // Laid out so that a producer's CAS on the intake's word, at the end, does
+  // not steal a line the worker reads for each request: the worker's side
+  // first (what `next()` and `collect()` touch each time), then at least 56
+  // bytes that it touches only to take a batch, then the word. The worker
+  // places what no request touches after the buffer.
   std::atomic<node*> pos_{nullptr};  // the next of the batch to take; written on the strand
-  node* batch_head_ = nullptr;       // the batch, with the requests taken already
   node* spare_ = nullptr;            // retired, until collected
-  clock::time_point last_pushed_{};  // the push time of the last request taken
-  std::size_t capacity_;             // 0: unbounded
+  const bool counted_by_worker_;     // `counted_`, for the worker's side
+  blocked_list blocked_;
+  std::size_t capacity_;               // 0: unbounded
+  std::atomic<std::size_t> count_{0};  // counted: places reserved and not taken
   bool counted_;
   std::atomic<bool> has_blocked_{false};  // bounded: producers wait (the lock)
-  std::atomic<std::size_t> count_{0};     // counted: places reserved and not taken
-  blocked_list blocked_;
+  node* batch_head_ = nullptr;            // the batch, with the requests taken already
+  clock::time_point last_pushed_{};       // the push time of the last request taken
+  intake<node> intake_;
 };
 
 }  // namespace workers::inline v0::detail
@@ -4675,17 +4799,21 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
 
   mutable std::mutex mutex_;  // buffer intake, lifecycle, waiting lists
   buffer_type buffer_;
-  std::atomic<phase> phase_{phase::launching};
+  // 56 bytes that neither the worker nor a producer reads for each request: a
+  // queue's intake word ends the buffer (see queue_buffer's fields), and a
+  // producer's CAS on it must not steal a line the worker reads each time.
   clock::time_point born_, since_;
+  std::shared_ptr<worker_registry> registry_;
+  kept_reason reason_;
+  waiter_ptr completion_waiters_;  // a chain (waiter_base::next), newest first
+  std::atomic<phase> phase_{phase::launching};
   struct no_stamp {};
   [[no_unique_address]] std::conditional_t<is_dropbox, clock::time_point, no_stamp>
-      last_pushed_{};  // dropbox: the latest push time given (see stamp_locked)
-  kept_reason reason_;
-  bool parked_ = false;            // dropbox: the loop waits for wake_locked (queues: the intake)
-  reply_mode reply_;               // how handled requests' callers are completed
-  bool merge_scheduled_ = false;   // dropbox: a merge pass is posted
-  bool hooks_ran_ = false;         // the canceler's hooks ran
-  waiter_ptr completion_waiters_;  // a chain (waiter_base::next), newest first
+      last_pushed_{};             // dropbox: the latest push time given (see stamp_locked)
+  bool parked_ = false;           // dropbox: the loop waits for wake_locked (queues: the intake)
+  reply_mode reply_;              // how handled requests' callers are completed
+  bool merge_scheduled_ = false;  // dropbox: a merge pass is posted
+  bool hooks_ran_ = false;        // the canceler's hooks ran
   std::optional<workers::canceler> canceler_;
   current_entry current_;
 
@@ -4695,8 +4823,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   std::unique_ptr<asio::steady_timer> timer_;  // made for an idle timeout only
   std::unique_ptr<metrics_cells> metrics_;     // made if the table keeps metrics
   std::unique_ptr<alarm_state> alarm_;         // made if the launch set queue alarms
-  std::shared_ptr<worker_registry> registry_;
-  worker_strand::work work_;  // from launch to close
+  worker_strand::work work_;                   // from launch to close
 };
 
 }  // namespace workers::inline v0::detail

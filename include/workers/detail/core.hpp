@@ -1061,17 +1061,21 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
 
   mutable std::mutex mutex_;  // buffer intake, lifecycle, waiting lists
   buffer_type buffer_;
-  std::atomic<phase> phase_{phase::launching};
+  // 56 bytes that neither the worker nor a producer reads for each request: a
+  // queue's intake word ends the buffer (see queue_buffer's fields), and a
+  // producer's CAS on it must not steal a line the worker reads each time.
   clock::time_point born_, since_;
+  std::shared_ptr<worker_registry> registry_;
+  kept_reason reason_;
+  waiter_ptr completion_waiters_;  // a chain (waiter_base::next), newest first
+  std::atomic<phase> phase_{phase::launching};
   struct no_stamp {};
   [[no_unique_address]] std::conditional_t<is_dropbox, clock::time_point, no_stamp>
-      last_pushed_{};  // dropbox: the latest push time given (see stamp_locked)
-  kept_reason reason_;
-  bool parked_ = false;            // dropbox: the loop waits for wake_locked (queues: the intake)
-  reply_mode reply_;               // how handled requests' callers are completed
-  bool merge_scheduled_ = false;   // dropbox: a merge pass is posted
-  bool hooks_ran_ = false;         // the canceler's hooks ran
-  waiter_ptr completion_waiters_;  // a chain (waiter_base::next), newest first
+      last_pushed_{};             // dropbox: the latest push time given (see stamp_locked)
+  bool parked_ = false;           // dropbox: the loop waits for wake_locked (queues: the intake)
+  reply_mode reply_;              // how handled requests' callers are completed
+  bool merge_scheduled_ = false;  // dropbox: a merge pass is posted
+  bool hooks_ran_ = false;        // the canceler's hooks ran
   std::optional<workers::canceler> canceler_;
   current_entry current_;
 
@@ -1081,8 +1085,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   std::unique_ptr<asio::steady_timer> timer_;  // made for an idle timeout only
   std::unique_ptr<metrics_cells> metrics_;     // made if the table keeps metrics
   std::unique_ptr<alarm_state> alarm_;         // made if the launch set queue alarms
-  std::shared_ptr<worker_registry> registry_;
-  worker_strand::work work_;  // from launch to close
+  worker_strand::work work_;                   // from launch to close
 };
 
 }  // namespace workers::inline v0::detail

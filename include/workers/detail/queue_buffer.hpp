@@ -4,8 +4,9 @@
 // in a node that a producer pushes onto the lock-free intake (intake.hpp);
 // the worker takes the whole intake at once, reverses it into a batch in
 // push order and handles the batch node by node. Nodes come from a
-// per-thread cache of their size (op_allocator.hpp), so a worker fed from its
-// own thread allocates nothing in steady state.
+// per-thread cache of their size (op_allocator.hpp), and go back to the cache
+// of the thread that took them, so a worker fed from its own thread or from
+// another allocates nothing in steady state.
 //
 // One lock remains, the worker's mutex, and producers never take it but to
 // wait for room in a full bounded queue. The worker takes it once per batch
@@ -78,7 +79,9 @@ class queue_buffer {
   // `counted`: keep the length in an atomic (bounded queues, and workers that
   // watch their length: metrics, queue alarms), rather than count it when asked.
   queue_buffer(std::size_t capacity, bool counted) noexcept
-      : capacity_(capacity), counted_(capacity != 0 || counted) {}
+      : counted_by_worker_(capacity != 0 || counted),
+        capacity_(capacity),
+        counted_(counted_by_worker_) {}
   queue_buffer(const queue_buffer&) = delete;
   queue_buffer& operator=(const queue_buffer&) = delete;
   ~queue_buffer() {
@@ -209,7 +212,7 @@ class queue_buffer {
       }
     }
     pos_.store(n->next, std::memory_order_release);
-    if (counted_) {
+    if (counted_by_worker_) {
       count_.fetch_sub(1, std::memory_order_seq_cst);
       if (capacity_ != 0 && has_blocked_.load(std::memory_order_seq_cst)) {
         std::lock_guard lock(lock_of_worker);
@@ -244,7 +247,17 @@ class queue_buffer {
     return count;
   }
   static void free_chain(node* n) noexcept {
-    while (n) destroy(std::exchange(n, n->next));
+    if constexpr (cached) {
+      typename block_cache<block_size>::batch back;  // a producer's blocks: one CAS
+      while (n) {
+        node* const next = n->next;
+        n->~node();
+        back.give(n);
+        n = next;
+      }
+    } else {
+      while (n) destroy(std::exchange(n, n->next));
+    }
   }
 
   bool reserve_room() noexcept {
@@ -301,16 +314,22 @@ class queue_buffer {
     if (blocked_.empty()) has_blocked_.store(false, std::memory_order_relaxed);
   }
 
-  intake<node> intake_;
+  // Laid out so that a producer's CAS on the intake's word, at the end, does
+  // not steal a line the worker reads for each request: the worker's side
+  // first (what `next()` and `collect()` touch each time), then at least 56
+  // bytes that it touches only to take a batch, then the word. The worker
+  // places what no request touches after the buffer.
   std::atomic<node*> pos_{nullptr};  // the next of the batch to take; written on the strand
-  node* batch_head_ = nullptr;       // the batch, with the requests taken already
   node* spare_ = nullptr;            // retired, until collected
-  clock::time_point last_pushed_{};  // the push time of the last request taken
-  std::size_t capacity_;             // 0: unbounded
+  const bool counted_by_worker_;     // `counted_`, for the worker's side
+  blocked_list blocked_;
+  std::size_t capacity_;               // 0: unbounded
+  std::atomic<std::size_t> count_{0};  // counted: places reserved and not taken
   bool counted_;
   std::atomic<bool> has_blocked_{false};  // bounded: producers wait (the lock)
-  std::atomic<std::size_t> count_{0};     // counted: places reserved and not taken
-  blocked_list blocked_;
+  node* batch_head_ = nullptr;            // the batch, with the requests taken already
+  clock::time_point last_pushed_{};       // the push time of the last request taken
+  intake<node> intake_;
 };
 
 }  // namespace workers::inline v0::detail
