@@ -810,15 +810,20 @@ struct access {
 
 // ---- workers/detail/dropbox_buffer.hpp
 
-// The single slot behind dropbox workers. Producers only append their put to
-// `inbox_` under the producers' lock; the user's merge then folds each put into
-// the slot on the worker's strand (it may read the worker's state), outside
-// every lock (it may call introspection). The slot itself is written under
-// the lock, so introspection from any thread sees it whole. As in the queue,
-// no request is destroyed under the lock: three cells rotate (the slot, the
-// request being handled, and a spare that is empty but between a change and
-// the next `collect()`); under the lock only their roles change, and what
-// leaves a cell is destroyed by `collect()`, outside it.
+// The single slot behind dropbox workers. Producers take no lock: each put
+// rides in a node that the producer pushes onto a lock-free intake, as in a
+// queue (intake.hpp, entry_node.hpp); the worker takes the whole intake at
+// once and the user's merge folds each put, oldest first, into the slot on
+// the worker's strand (it may read the worker's state), outside every lock
+// (it may call introspection). A put that finds the intake empty while the
+// loop runs schedules a merge pass, so that a busy worker merges as soon as
+// its strand is free: the slot, not the intake, is what waits. The slot
+// itself is written under the worker's lock, so introspection from any
+// thread sees it whole. As in the queue, no request is destroyed under the
+// lock: three cells rotate (the slot, the request being handled, and a spare
+// that is empty but between a change and the next `collect()`); under the
+// lock only their roles change, and what leaves a cell is destroyed by
+// `collect()`, outside it.
 //
 // A request leaving the slot unhandled takes its callers with it: they follow
 // the request that replaces it, or are answered `request_dropped`, as the
@@ -1547,6 +1552,387 @@ inline void abandon_chain(waiter_ptr head) noexcept {
 }
 
 }  // namespace workers::inline v0::detail
+// ---- workers/detail/entry_node.hpp
+
+// A request in the intake of a queue or a dropbox (intake.hpp): the entry and
+// the link. Nodes come from a per-thread cache of their size (op_allocator.hpp)
+// and go back to the cache of the thread that took them, so producers on any
+// thread allocate nothing in steady state.
+
+// ---- workers/detail/op_allocator.hpp
+
+// The allocator of the operations a worker posts to its own strand (a wake-up,
+// a close step) and of the strand's own invoker, which Asio allocates with the
+// same allocator. Asio's recycling allocator keeps two blocks per thread: a
+// thread that wakes many workers in a row (one producer feeding many workers,
+// or a reply and a wake-up in flight together) holds more than two, and each
+// miss costs an aligned_alloc. This one keeps up to `max_cached` blocks of one
+// size per thread, so the steady state allocates nothing. Queue workers take
+// their request nodes from a cache of the node's size.
+//
+// A block goes back to the thread that took it, also when another thread
+// frees it: a producer thread feeding a worker on another thread would
+// otherwise take every block from the heap while the worker's thread hoards
+// them. Each block carries its owner (`header`); a block freed by another
+// thread is pushed onto the owner's inbox with one CAS, and the owner takes
+// its whole inbox at once, with an exchange, when its own list runs dry (so
+// no ABA). A thread that exits with blocks still out leaves its inbox
+// orphaned: those blocks go to the heap as they come back, and the last one
+// frees the inbox.
+
+#include <new>
+
+namespace workers::inline v0::detail {
+
+template <std::size_t Size>
+class block_cache {
+ public:
+  static constexpr std::size_t block_size = Size;
+  static constexpr std::size_t max_cached = (512 * 1024) / Size;  // per thread: 512 KiB kept
+
+  static block_cache& local() noexcept {
+    thread_local block_cache cache;
+    return cache;
+  }
+
+  block_cache() = default;
+  block_cache(const block_cache&) = delete;
+  block_cache& operator=(const block_cache&) = delete;
+  // The thread exits. A block taken after this (by a static destroyed later on
+  // the main thread) comes from the heap and goes back there.
+  ~block_cache() {
+    drain();
+    while (head_) ::operator delete(std::exchange(head_, head_->next));
+    dead_ = true;
+    if (!inbox_) return;
+    if (out_ == 0) {
+      delete inbox_;
+      return;
+    }
+    // Those still out end the inbox: each one, or this exchange for those
+    // that came back meanwhile, counts down `orphaned_out`.
+    inbox_->orphaned_out.store(out_, std::memory_order_relaxed);
+    std::size_t back = 0;
+    for (header* h = inbox_->head.exchange(orphaned(), std::memory_order_acq_rel); h; ++back)
+      ::operator delete(std::exchange(h, h->next));
+    if (back != 0 && inbox_->orphaned_out.fetch_sub(back, std::memory_order_acq_rel) == back)
+      delete inbox_;
+  }
+
+  void* take() {
+    if (!head_ && !drain()) return fresh();
+    --count_;
+    ++out_;
+    return std::exchange(head_, head_->next) + 1;
+  }
+  void give(void* p) noexcept {
+    header* const h = to_header(p);
+    if (!mine(h)) return send(h, h, 1);
+    keep(h);
+  }
+
+ private:
+  struct inbox;
+  // Before each block; keeps the block aligned for any scalar.
+  struct alignas(__STDCPP_DEFAULT_NEW_ALIGNMENT__) header {
+    inbox* owner;  // null: from the heap, to the heap
+    header* next;
+  };
+  struct alignas(64) inbox {             // its own cache line: other threads write it
+    std::atomic<header*> head{nullptr};  // given back by other threads; `orphaned()`: owner gone
+    std::atomic<std::size_t> orphaned_out{0};
+  };
+  static header* orphaned() noexcept { return reinterpret_cast<header*>(alignof(header)); }
+
+  void* fresh() {
+    if (!dead_ && !inbox_) inbox_ = new inbox;
+    void* const p = ::operator new(sizeof(header) + block_size);
+    if (!dead_) ++out_;
+    return ::new (p) header{dead_ ? nullptr : inbox_, nullptr} + 1;
+  }
+  // Takes the blocks other threads gave back (beyond `max_cached`, to the
+  // heap: a burst does not stay cached); false if there are none.
+  bool drain() noexcept {
+    if (!inbox_ || dead_) return false;
+    header* h = inbox_->head.exchange(nullptr, std::memory_order_acquire);
+    if (!h) return false;
+    while (h) keep(std::exchange(h, h->next));
+    return true;
+  }
+  static header* to_header(void* p) noexcept { return static_cast<header*>(p) - 1; }
+  bool mine(const header* h) const noexcept { return h->owner == inbox_ && inbox_ && !dead_; }
+  void keep(header* h) noexcept {
+    --out_;
+    if (count_ >= max_cached) return ::operator delete(h);
+    h->next = std::exchange(head_, h);
+    ++count_;
+  }
+  // Blocks `first` to `last` (`n` of them, linked), all of one other thread
+  // (or of this one, once it exits), or all from the heap.
+  static void send(header* first, header* last, std::size_t n) noexcept {
+    inbox* const box = first->owner;
+    header* top = box ? box->head.load(std::memory_order_acquire) : nullptr;
+    if (!box || top == orphaned()) {
+      last->next = nullptr;
+      while (first) ::operator delete(std::exchange(first, first->next));
+      if (box && box->orphaned_out.fetch_sub(n, std::memory_order_acq_rel) == n) delete box;
+      return;
+    }
+    do {
+      if (top == orphaned()) return send(first, last, n);
+      last->next = top;
+    } while (!box->head.compare_exchange_weak(top, first, std::memory_order_release,
+                                              std::memory_order_acquire));
+  }
+
+ public:
+  // Gives back blocks in a row, those of one other thread with one CAS.
+  class batch {
+   public:
+    batch() noexcept = default;
+    batch(const batch&) = delete;
+    batch& operator=(const batch&) = delete;
+    ~batch() { flush(); }
+    void give(void* p) noexcept {
+      header* const h = to_header(p);
+      if (block_cache& c = local(); c.mine(h)) return c.keep(h);
+      if (first_ && first_->owner != h->owner) flush();
+      h->next = std::exchange(first_, h);
+      if (!last_) last_ = h;
+      ++count_;
+    }
+
+   private:
+    void flush() noexcept {
+      if (first_) send(first_, last_, count_);
+      first_ = last_ = nullptr;
+      count_ = 0;
+    }
+    header* first_ = nullptr;
+    header* last_ = nullptr;
+    std::size_t count_ = 0;
+  };
+
+ private:
+  inbox* inbox_ = nullptr;  // made by the first block taken from the heap
+  header* head_ = nullptr;
+  std::size_t count_ = 0;  // in `head_`
+  std::size_t out_ = 0;    // taken from this cache and not back in it
+  bool dead_ = false;
+};
+
+// An executor_op with a small function.
+using op_block_cache = block_cache<128>;
+
+template <class T>
+struct op_allocator {
+  using value_type = T;
+
+  op_allocator() noexcept = default;
+  template <class U>
+  op_allocator(const op_allocator<U>&) noexcept {}
+
+  T* allocate(std::size_t n) {
+    if (fits(n)) return static_cast<T*>(op_block_cache::local().take());
+    return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{alignof(T)}));
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if (fits(n)) return op_block_cache::local().give(p);
+    // Unsized: Clang 14 declares no sized operator delete by default.
+    ::operator delete (p, std::align_val_t{alignof(T)});
+  }
+
+  template <class U>
+  bool operator==(const op_allocator<U>&) const noexcept {
+    return true;
+  }
+
+ private:
+  static constexpr bool fits(std::size_t n) noexcept {
+    return alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__ &&
+           n <= op_block_cache::block_size / sizeof(T);
+  }
+};
+
+}  // namespace workers::inline v0::detail
+
+
+namespace workers::inline v0::detail {
+
+template <class Entry>
+struct entry_node {
+  template <class... A>
+  explicit entry_node(A&&... a) : entry(std::forward<A>(a)...) {}
+  entry_node* next = nullptr;
+  Entry entry;
+
+  template <class... A>
+  static entry_node* make(A&&... a) {
+    void* p = allocate();
+    try {
+      return ::new (p) entry_node(std::forward<A>(a)...);
+    } catch (...) {
+      deallocate(p);
+      throw;
+    }
+  }
+  static void destroy(entry_node* n) noexcept {
+    n->~entry_node();
+    deallocate(n);
+  }
+  static void free_chain(entry_node* n) noexcept {
+    if constexpr (cached()) {
+      typename block_cache<block_size()>::batch back;  // a producer's blocks: one CAS
+      while (n) {
+        entry_node* const next = n->next;
+        n->~entry_node();
+        back.give(n);
+        n = next;
+      }
+    } else {
+      while (n) destroy(std::exchange(n, n->next));
+    }
+  }
+  static std::size_t length(const entry_node* n) noexcept {
+    std::size_t count = 0;
+    for (; n; n = n->next) ++count;
+    return count;
+  }
+
+  // Reverses a chain taken from an intake (newest first) into push order. A
+  // producer reads the clock before its CAS, so two racing producers may link
+  // in the other order than they read it: a push time that would go back
+  // along the chain is raised to the one before it (`last`: the push time of
+  // the last request taken before this chain).
+  static entry_node* in_push_order(entry_node* newest, clock::time_point& last) noexcept {
+    entry_node* oldest = nullptr;
+    while (newest) {
+      entry_node* n = std::exchange(newest, newest->next);
+      n->next = std::exchange(oldest, n);
+    }
+    for (entry_node* p = oldest; p; p = p->next) {
+      if (p->entry.pushed < last) p->entry.pushed = last;
+      last = p->entry.pushed;
+    }
+    return oldest;
+  }
+
+ private:
+  // Functions: the class is complete in their bodies.
+  static constexpr std::size_t block_size() noexcept { return (sizeof(entry_node) + 63) / 64 * 64; }
+  static constexpr bool cached() noexcept {
+    return alignof(entry_node) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+  }
+
+  static void* allocate() {
+    if constexpr (cached())
+      return block_cache<block_size()>::local().take();
+    else
+      return ::operator new (sizeof(entry_node), std::align_val_t{alignof(entry_node)});
+  }
+  static void deallocate(void* p) noexcept {
+    if constexpr (cached())
+      block_cache<block_size()>::local().give(p);
+    else
+      ::operator delete (p, std::align_val_t{alignof(entry_node)});
+  }
+};
+
+}  // namespace workers::inline v0::detail
+// ---- workers/detail/intake.hpp
+
+// The lock-free intake of a queue worker: a multi-producer, single-consumer
+// stack of intrusive nodes in one atomic word. Producers push with a CAS on
+// the word; the worker takes the whole stack at once with an exchange and
+// reverses it into FIFO order (newest first on the stack, oldest first once
+// taken). The word also says what the loop is doing when the stack is empty,
+// so that a push learns in the same CAS whether it must wake the loop:
+//
+//   parked   empty, and the loop waits for a wake-up: the push that ends
+//            this state posts the one wake-up (empty -> non-empty)
+//   awake    empty, and the loop runs, or a wake-up is on its way
+//   sealed   closed for good: pushes fail
+//   a node   the newest pushed node; the loop is awake or being woken
+//
+// No ABA: a push depends only on the word's value (a node reused at the same
+// address is still the top it links to), and the consumer never pops a
+// single node with a CAS, it exchanges the whole stack.
+
+
+namespace workers::inline v0::detail {
+
+template <class Node>  // has a `Node* next`
+class intake {
+ public:
+  enum class pushed : std::uint8_t { queued, first, woke, sealed };
+
+  // Any thread. `woke`: the loop was parked, the caller must wake it.
+  // `first` (only if `ReportFirst`): the intake was empty and the loop awake.
+  // `sealed`: `n` is not linked; it still belongs to the caller. Once `n` is
+  // linked the loop may handle it, and its worker may end, at once: a caller
+  // that may act on the outcome gets ready first, with `before_waking()`
+  // (called before a CAS that may end a park, or fill an empty intake if
+  // `ReportFirst`; it may run more than once).
+  template <bool ReportFirst = false, class BeforeWaking>
+  pushed push(Node* n, BeforeWaking&& before_waking) noexcept(noexcept(before_waking())) {
+    std::uintptr_t top = word_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (top == sealed) return pushed::sealed;
+      if (top == parked || (ReportFirst && top == awake)) before_waking();
+      n->next = is_node(top) ? reinterpret_cast<Node*>(top) : nullptr;
+      if (word_.compare_exchange_weak(top, reinterpret_cast<std::uintptr_t>(n),
+                                      std::memory_order_seq_cst, std::memory_order_relaxed)) {
+        if (top == parked) return pushed::woke;
+        return ReportFirst && top == awake ? pushed::first : pushed::queued;
+      }
+    }
+  }
+  pushed push(Node* n) noexcept {
+    return push(n, [] {});
+  }
+
+  // The consumer: every pushed node, newest first, leaving the loop awake;
+  // null if there is none.
+  Node* take() noexcept {
+    if (!is_node(word_.load(std::memory_order_relaxed))) return nullptr;
+    // Only the consumer replaces a node with something else than a node.
+    return reinterpret_cast<Node*>(word_.exchange(awake, std::memory_order_acquire));
+  }
+  // The consumer, with the stack empty: parks the loop (a loop parked
+  // already stays so); false if a node arrived meanwhile or the intake is sealed.
+  bool park() noexcept {
+    std::uintptr_t expected = awake;
+    return word_.compare_exchange_strong(expected, parked, std::memory_order_seq_cst) ||
+           expected == parked;
+  }
+  // Any thread: ends a park; true for the one caller that must wake the loop.
+  bool unpark() noexcept {
+    std::uintptr_t expected = parked;
+    return word_.compare_exchange_strong(expected, awake, std::memory_order_seq_cst);
+  }
+  // The consumer (or whoever stands for it once its execution context is
+  // gone): closes the intake; what it held, newest first.
+  Node* seal() noexcept {
+    const std::uintptr_t top = word_.exchange(sealed, std::memory_order_acquire);
+    return is_node(top) ? reinterpret_cast<Node*>(top) : nullptr;
+  }
+
+  // Any thread: the newest node, or null. The nodes below it are linked for
+  // good until the consumer takes them: a reader that keeps the consumer from
+  // taking (see queue_buffer) may walk them.
+  const Node* peek() const noexcept {
+    const std::uintptr_t top = word_.load(std::memory_order_acquire);
+    return is_node(top) ? reinterpret_cast<const Node*>(top) : nullptr;
+  }
+
+ private:
+  static constexpr std::uintptr_t parked = 0, awake = 1, sealed = 2;
+  static bool is_node(std::uintptr_t w) noexcept { return w > sealed; }
+
+  std::atomic<std::uintptr_t> word_{awake};
+};
+
+}  // namespace workers::inline v0::detail
 // ---- workers/detail/leftovers.hpp
 
 // What a buffer's critical section took out of it, to be destroyed or
@@ -1556,7 +1942,6 @@ inline void abandon_chain(waiter_ptr head) noexcept {
 // does, so an unused one costs a flag, not four destructors.
 
 
-#include <new>
 
 namespace workers::inline v0::detail {
 
@@ -1564,10 +1949,9 @@ template <class Entry, class BlockedList>
 class leftovers {
  public:
   struct contents {
-    std::vector<Entry> entries;               // pending requests taken out by a close
-    BlockedList blocked;                      // producers still waiting, or that gave up
-    std::vector<std::vector<Entry>> storage;  // outgrown vectors (moved-from entries)
-    std::vector<waiter_ptr> admitted;         // producers let in: answered `true`
+    std::vector<Entry> entries;        // pending requests taken out by a close
+    BlockedList blocked;               // producers still waiting, or that gave up
+    std::vector<waiter_ptr> admitted;  // producers let in: answered `true`
   };
 
   // Raw storage, not std::optional: GCC zero-fills an optional's whole
@@ -1698,23 +2082,41 @@ class dropbox_buffer {
   using blocked_list = std::vector<blocked_push>;
   using leftovers = detail::leftovers<entry_type, blocked_list>;
 
-  dropbox_buffer(std::size_t /*capacity*/, bool /*counted*/) {}
+  using node = entry_node<entry_type>;
+  using pushed = typename intake<node>::pushed;
 
-  // Under the producers' lock.
+  dropbox_buffer(std::size_t /*capacity*/, bool /*counted*/) noexcept {}
+  dropbox_buffer(const dropbox_buffer&) = delete;
+  dropbox_buffer& operator=(const dropbox_buffer&) = delete;
+  ~dropbox_buffer() {
+    node::free_chain(merging_);
+    node::free_chain(retired_);
+    node::free_chain(intake_.seal());
+  }
 
-  void push(entry_type&& e, leftovers& out) {
-    make_room(out);
-    inbox_.push_back(std::move(e));
+  // Producers: any thread, no lock. A dropbox has room for every put.
+
+  static bool reserve() noexcept { return true; }
+  static void unreserve() noexcept {}
+  bool block(entry_type&, waiter_ptr*) noexcept { return false; }  // never: there is room
+  // Links `n` (see intake::push): `first` if the loop runs and had no put
+  // waiting (schedule a merge pass), `woke` if it was parked; on `sealed`
+  // `n` still belongs to the caller.
+  template <class BeforeWaking>
+  pushed link(node* n, BeforeWaking&& before_waking) noexcept {
+    return intake_.template push<true>(n, before_waking);
   }
-  // A request without a caller, built in place.
-  template <class R>
-  void emplace(R&& request, clock::time_point pushed, leftovers& out) {
-    make_room(out);
-    inbox_.emplace_back(std::forward<R>(request), pushed);
-  }
-  // Whether the worker has something to do: a put to merge or a request to take.
-  bool incoming_empty() const noexcept { return inbox_.empty() && !slot(); }
-  bool inbox_empty() const noexcept { return inbox_.empty(); }
+
+  // The worker: its strand (a parked loop, a close).
+
+  bool park() noexcept { return intake_.park(); }
+  // Any thread: true for the one caller that must wake a parked loop.
+  bool unpark() noexcept { return intake_.unpark(); }
+
+  // The strand: whether the slot holds a request.
+  bool has_slot() const noexcept { return slot() != nullptr; }
+  // Any thread: whether puts wait to be merged.
+  bool inbox_empty() const noexcept { return !intake_.peek(); }
 
   std::size_t size() const noexcept { return slot() ? 1 : 0; }
   // `f(entry, push time)`.
@@ -1722,50 +2124,45 @@ class dropbox_buffer {
   void for_each_pending(F&& f) const {
     if (slot()) f(*slot(), slot()->pushed);
   }
-  // A close: the slot's request and the puts not merged yet leave the buffer,
-  // and the request being handled too if `everything` (the context is gone).
-  // Then `collect(everything)`, outside the lock.
+  // A close: the intake is sealed (later puts fail); the slot's request and
+  // the puts not merged yet leave the buffer, and the request being handled
+  // too if `everything` (the context is gone). Then `collect(everything)`,
+  // outside the lock.
   void take_all(leftovers& out, bool everything = false) {
     auto& c = out.fill();
+    node* const sealed = node::in_push_order(intake_.seal(), last_pushed_);
+    // Reserved first: a vector that grows would destroy moved-from requests here.
+    c.entries.reserve(2 + node::length(merging_) + node::length(sealed));
     if (everything && cells_[taken_]) c.entries.push_back(std::move(*cells_[taken_]));
     if (cells_[slot_]) {
       c.entries.push_back(std::move(*cells_[slot_]));
       std::swap(slot_, spare_);  // the slot is the empty spare now
     }
-    for (auto& e : inbox_) c.entries.push_back(std::move(e));
-    c.storage.push_back(std::move(inbox_));
-    inbox_.clear();
+    for (node* p = merging_; p; p = p->next) c.entries.push_back(std::move(p->entry));
+    for (node* p = sealed; p; p = p->next) c.entries.push_back(std::move(p->entry));
+    retire(std::exchange(merging_, nullptr));
+    retire(sealed);
   }
 
   // Worker side: the strand.
 
   // Folds the waiting puts into the slot, oldest first, with
   // `merge(any&&, const any*) -> merged<any>`. If a merge throws, its put's
-  // caller gets the exception and it propagates; later puts go back to the inbox.
+  // caller gets the exception and it propagates; the later puts stay for the
+  // close to answer.
   template <class Merge>
   void merge_inbox(std::mutex& producers, Merge&& merge) {
-    {
-      std::lock_guard lock(producers);
-      merging_.swap(inbox_);
+    merging_ = node::in_push_order(intake_.take(), last_pushed_);
+    node* merged_ones = nullptr;  // their moved-from entries, freed at once
+    struct free_on_exit {
+      node*& chain;
+      ~free_on_exit() { node::free_chain(chain); }
+    } freed{merged_ones};
+    while (merging_) {
+      node* const n = std::exchange(merging_, merging_->next);
+      n->next = std::exchange(merged_ones, n);
+      merge_one(producers, std::move(n->entry), merge);
     }
-    for (auto it = merging_.begin(); it != merging_.end(); ++it) {
-      try {
-        merge_one(producers, std::move(*it), merge);
-      } catch (...) {
-        std::vector<entry_type> later;
-        {
-          std::lock_guard lock(producers);
-          later.swap(inbox_);
-          inbox_.reserve(static_cast<std::size_t>(merging_.end() - it - 1) + later.size());
-          for (auto rest = std::next(it); rest != merging_.end(); ++rest)
-            inbox_.push_back(std::move(*rest));
-          for (auto& e : later) inbox_.push_back(std::move(e));
-        }
-        merging_.clear();
-        throw;
-      }
-    }
-    merging_.clear();
   }
 
   // The slot's request, valid until the next call; null, after `on_empty()`
@@ -1791,6 +2188,7 @@ class dropbox_buffer {
   void collect(bool everything = false) {
     cells_[spare_].reset();
     if (everything) cells_[taken_].reset();
+    node::free_chain(std::exchange(retired_, nullptr));
   }
 
  private:
@@ -1799,13 +2197,12 @@ class dropbox_buffer {
     waiter_ptr callers;
   };
 
-  void make_room(leftovers& out) {
-    if (inbox_.size() < inbox_.capacity()) return;
-    std::vector<entry_type> bigger;
-    bigger.reserve(inbox_.capacity() < 4 ? 4 : 2 * inbox_.capacity());
-    for (auto& e : inbox_) bigger.push_back(std::move(e));
-    inbox_.swap(bigger);
-    if (bigger.capacity() != 0) out.fill().storage.push_back(std::move(bigger));
+  // Hands a chain to `collect()`.
+  void retire(node* chain) noexcept {
+    if (!chain) return;
+    node* tail = chain;
+    while (tail->next) tail = tail->next;
+    tail->next = std::exchange(retired_, chain);
   }
 
   // Whether callers of alternative `type` can share one request (they each get a copy of its
@@ -1887,11 +2284,17 @@ class dropbox_buffer {
     for (auto& d : out) answer_error<Def>(d.type, std::move(d.callers), request_dropped{});
   }
 
-  std::vector<entry_type> inbox_;    // producers' lock
-  std::vector<entry_type> merging_;  // strand only: the puts being merged
+  // As in queue_buffer: the intake's word at the end, at least 56 bytes past
+  // what the worker writes for each put it merges (the cells and their
+  // roles), so that a producer's CAS does not steal that line.
   std::optional<entry_type> cells_[3];
   // The cells' roles: changed under the lock, on the strand.
   std::uint8_t slot_ = 0, taken_ = 1, spare_ = 2;
+  node* merging_ = nullptr;          // strand only: taken puts not merged yet
+  node* retired_ = nullptr;          // left by a close, until collected
+  clock::time_point last_pushed_{};  // the push time of the last put taken
+  [[maybe_unused]] unsigned char gap_[32];
+  intake<node> intake_;
 };
 
 }  // namespace workers::inline v0::detail
@@ -2256,291 +2659,6 @@ struct metrics_cells {
 // the count, so one of them always sees the other (both sequentially
 // consistent).
 
-// ---- workers/detail/intake.hpp
-
-// The lock-free intake of a queue worker: a multi-producer, single-consumer
-// stack of intrusive nodes in one atomic word. Producers push with a CAS on
-// the word; the worker takes the whole stack at once with an exchange and
-// reverses it into FIFO order (newest first on the stack, oldest first once
-// taken). The word also says what the loop is doing when the stack is empty,
-// so that a push learns in the same CAS whether it must wake the loop:
-//
-//   parked   empty, and the loop waits for a wake-up: the push that ends
-//            this state posts the one wake-up (empty -> non-empty)
-//   awake    empty, and the loop runs, or a wake-up is on its way
-//   sealed   closed for good: pushes fail
-//   a node   the newest pushed node; the loop is awake or being woken
-//
-// No ABA: a push depends only on the word's value (a node reused at the same
-// address is still the top it links to), and the consumer never pops a
-// single node with a CAS, it exchanges the whole stack.
-
-
-namespace workers::inline v0::detail {
-
-template <class Node>  // has a `Node* next`
-class intake {
- public:
-  enum class pushed : std::uint8_t { queued, woke, sealed };
-
-  // Any thread. `woke`: the loop was parked, the caller must wake it.
-  // `sealed`: `n` is not linked; it still belongs to the caller. Once `n` is
-  // linked the loop may handle it, and its worker may end, at once: a caller
-  // that may wake the loop gets ready first, with `before_waking()` (called
-  // before a CAS that may end a park; it may run more than once).
-  template <class BeforeWaking>
-  pushed push(Node* n, BeforeWaking&& before_waking) noexcept(noexcept(before_waking())) {
-    std::uintptr_t top = word_.load(std::memory_order_relaxed);
-    for (;;) {
-      if (top == sealed) return pushed::sealed;
-      if (top == parked) before_waking();
-      n->next = is_node(top) ? reinterpret_cast<Node*>(top) : nullptr;
-      if (word_.compare_exchange_weak(top, reinterpret_cast<std::uintptr_t>(n),
-                                      std::memory_order_seq_cst, std::memory_order_relaxed))
-        return top == parked ? pushed::woke : pushed::queued;
-    }
-  }
-  pushed push(Node* n) noexcept {
-    return push(n, [] {});
-  }
-
-  // The consumer: every pushed node, newest first, leaving the loop awake;
-  // null if there is none.
-  Node* take() noexcept {
-    if (!is_node(word_.load(std::memory_order_relaxed))) return nullptr;
-    // Only the consumer replaces a node with something else than a node.
-    return reinterpret_cast<Node*>(word_.exchange(awake, std::memory_order_acquire));
-  }
-  // The consumer, with the stack empty: parks the loop (a loop parked
-  // already stays so); false if a node arrived meanwhile or the intake is sealed.
-  bool park() noexcept {
-    std::uintptr_t expected = awake;
-    return word_.compare_exchange_strong(expected, parked, std::memory_order_seq_cst) ||
-           expected == parked;
-  }
-  // Any thread: ends a park; true for the one caller that must wake the loop.
-  bool unpark() noexcept {
-    std::uintptr_t expected = parked;
-    return word_.compare_exchange_strong(expected, awake, std::memory_order_seq_cst);
-  }
-  // The consumer (or whoever stands for it once its execution context is
-  // gone): closes the intake; what it held, newest first.
-  Node* seal() noexcept {
-    const std::uintptr_t top = word_.exchange(sealed, std::memory_order_acquire);
-    return is_node(top) ? reinterpret_cast<Node*>(top) : nullptr;
-  }
-
-  // Any thread: the newest node, or null. The nodes below it are linked for
-  // good until the consumer takes them: a reader that keeps the consumer from
-  // taking (see queue_buffer) may walk them.
-  const Node* peek() const noexcept {
-    const std::uintptr_t top = word_.load(std::memory_order_acquire);
-    return is_node(top) ? reinterpret_cast<const Node*>(top) : nullptr;
-  }
-
- private:
-  static constexpr std::uintptr_t parked = 0, awake = 1, sealed = 2;
-  static bool is_node(std::uintptr_t w) noexcept { return w > sealed; }
-
-  std::atomic<std::uintptr_t> word_{awake};
-};
-
-}  // namespace workers::inline v0::detail
-// ---- workers/detail/op_allocator.hpp
-
-// The allocator of the operations a worker posts to its own strand (a wake-up,
-// a close step) and of the strand's own invoker, which Asio allocates with the
-// same allocator. Asio's recycling allocator keeps two blocks per thread: a
-// thread that wakes many workers in a row (one producer feeding many workers,
-// or a reply and a wake-up in flight together) holds more than two, and each
-// miss costs an aligned_alloc. This one keeps up to `max_cached` blocks of one
-// size per thread, so the steady state allocates nothing. Queue workers take
-// their request nodes from a cache of the node's size.
-//
-// A block goes back to the thread that took it, also when another thread
-// frees it: a producer thread feeding a worker on another thread would
-// otherwise take every block from the heap while the worker's thread hoards
-// them. Each block carries its owner (`header`); a block freed by another
-// thread is pushed onto the owner's inbox with one CAS, and the owner takes
-// its whole inbox at once, with an exchange, when its own list runs dry (so
-// no ABA). A thread that exits with blocks still out leaves its inbox
-// orphaned: those blocks go to the heap as they come back, and the last one
-// frees the inbox.
-
-
-namespace workers::inline v0::detail {
-
-template <std::size_t Size>
-class block_cache {
- public:
-  static constexpr std::size_t block_size = Size;
-  static constexpr std::size_t max_cached = (512 * 1024) / Size;  // per thread: 512 KiB kept
-
-  static block_cache& local() noexcept {
-    thread_local block_cache cache;
-    return cache;
-  }
-
-  block_cache() = default;
-  block_cache(const block_cache&) = delete;
-  block_cache& operator=(const block_cache&) = delete;
-  // The thread exits. A block taken after this (by a static destroyed later on
-  // the main thread) comes from the heap and goes back there.
-  ~block_cache() {
-    drain();
-    while (head_) ::operator delete(std::exchange(head_, head_->next));
-    dead_ = true;
-    if (!inbox_) return;
-    if (out_ == 0) {
-      delete inbox_;
-      return;
-    }
-    // Those still out end the inbox: each one, or this exchange for those
-    // that came back meanwhile, counts down `orphaned_out`.
-    inbox_->orphaned_out.store(out_, std::memory_order_relaxed);
-    std::size_t back = 0;
-    for (header* h = inbox_->head.exchange(orphaned(), std::memory_order_acq_rel); h; ++back)
-      ::operator delete(std::exchange(h, h->next));
-    if (back != 0 && inbox_->orphaned_out.fetch_sub(back, std::memory_order_acq_rel) == back)
-      delete inbox_;
-  }
-
-  void* take() {
-    if (!head_ && !drain()) return fresh();
-    --count_;
-    ++out_;
-    return std::exchange(head_, head_->next) + 1;
-  }
-  void give(void* p) noexcept {
-    header* const h = to_header(p);
-    if (!mine(h)) return send(h, h, 1);
-    keep(h);
-  }
-
- private:
-  struct inbox;
-  // Before each block; keeps the block aligned for any scalar.
-  struct alignas(__STDCPP_DEFAULT_NEW_ALIGNMENT__) header {
-    inbox* owner;  // null: from the heap, to the heap
-    header* next;
-  };
-  struct alignas(64) inbox {             // its own cache line: other threads write it
-    std::atomic<header*> head{nullptr};  // given back by other threads; `orphaned()`: owner gone
-    std::atomic<std::size_t> orphaned_out{0};
-  };
-  static header* orphaned() noexcept { return reinterpret_cast<header*>(alignof(header)); }
-
-  void* fresh() {
-    if (!dead_ && !inbox_) inbox_ = new inbox;
-    void* const p = ::operator new(sizeof(header) + block_size);
-    if (!dead_) ++out_;
-    return ::new (p) header{dead_ ? nullptr : inbox_, nullptr} + 1;
-  }
-  // Takes the blocks other threads gave back (beyond `max_cached`, to the
-  // heap: a burst does not stay cached); false if there are none.
-  bool drain() noexcept {
-    if (!inbox_ || dead_) return false;
-    header* h = inbox_->head.exchange(nullptr, std::memory_order_acquire);
-    if (!h) return false;
-    while (h) keep(std::exchange(h, h->next));
-    return true;
-  }
-  static header* to_header(void* p) noexcept { return static_cast<header*>(p) - 1; }
-  bool mine(const header* h) const noexcept { return h->owner == inbox_ && inbox_ && !dead_; }
-  void keep(header* h) noexcept {
-    --out_;
-    if (count_ >= max_cached) return ::operator delete(h);
-    h->next = std::exchange(head_, h);
-    ++count_;
-  }
-  // Blocks `first` to `last` (`n` of them, linked), all of one other thread
-  // (or of this one, once it exits), or all from the heap.
-  static void send(header* first, header* last, std::size_t n) noexcept {
-    inbox* const box = first->owner;
-    header* top = box ? box->head.load(std::memory_order_acquire) : nullptr;
-    if (!box || top == orphaned()) {
-      last->next = nullptr;
-      while (first) ::operator delete(std::exchange(first, first->next));
-      if (box && box->orphaned_out.fetch_sub(n, std::memory_order_acq_rel) == n) delete box;
-      return;
-    }
-    do {
-      if (top == orphaned()) return send(first, last, n);
-      last->next = top;
-    } while (!box->head.compare_exchange_weak(top, first, std::memory_order_release,
-                                              std::memory_order_acquire));
-  }
-
- public:
-  // Gives back blocks in a row, those of one other thread with one CAS.
-  class batch {
-   public:
-    batch() noexcept = default;
-    batch(const batch&) = delete;
-    batch& operator=(const batch&) = delete;
-    ~batch() { flush(); }
-    void give(void* p) noexcept {
-      header* const h = to_header(p);
-      if (block_cache& c = local(); c.mine(h)) return c.keep(h);
-      if (first_ && first_->owner != h->owner) flush();
-      h->next = std::exchange(first_, h);
-      if (!last_) last_ = h;
-      ++count_;
-    }
-
-   private:
-    void flush() noexcept {
-      if (first_) send(first_, last_, count_);
-      first_ = last_ = nullptr;
-      count_ = 0;
-    }
-    header* first_ = nullptr;
-    header* last_ = nullptr;
-    std::size_t count_ = 0;
-  };
-
- private:
-  inbox* inbox_ = nullptr;  // made by the first block taken from the heap
-  header* head_ = nullptr;
-  std::size_t count_ = 0;  // in `head_`
-  std::size_t out_ = 0;    // taken from this cache and not back in it
-  bool dead_ = false;
-};
-
-// An executor_op with a small function.
-using op_block_cache = block_cache<128>;
-
-template <class T>
-struct op_allocator {
-  using value_type = T;
-
-  op_allocator() noexcept = default;
-  template <class U>
-  op_allocator(const op_allocator<U>&) noexcept {}
-
-  T* allocate(std::size_t n) {
-    if (fits(n)) return static_cast<T*>(op_block_cache::local().take());
-    return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{alignof(T)}));
-  }
-  void deallocate(T* p, std::size_t n) noexcept {
-    if (fits(n)) return op_block_cache::local().give(p);
-    // Unsized: Clang 14 declares no sized operator delete by default.
-    ::operator delete (p, std::align_val_t{alignof(T)});
-  }
-
-  template <class U>
-  bool operator==(const op_allocator<U>&) const noexcept {
-    return true;
-  }
-
- private:
-  static constexpr bool fits(std::size_t n) noexcept {
-    return alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__ &&
-           n <= op_block_cache::block_size / sizeof(T);
-  }
-};
-
-}  // namespace workers::inline v0::detail
 
 #include <list>
 
@@ -2549,12 +2667,7 @@ namespace workers::inline v0::detail {
 template <class Entry>
 class queue_buffer {
  public:
-  struct node {
-    template <class... A>
-    explicit node(A&&... a) : entry(std::forward<A>(a)...) {}
-    node* next = nullptr;
-    Entry entry;
-  };
+  using node = entry_node<Entry>;
   using pushed = typename intake<node>::pushed;
 
   // A producer waiting for room. `push` is null for push-and-wait, whose caller
@@ -2598,21 +2711,6 @@ class queue_buffer {
     if (counted_) count_.fetch_sub(1, std::memory_order_relaxed);
   }
 
-  // A node for a reserved place (the entry's constructor arguments).
-  template <class... A>
-  static node* make(A&&... a) {
-    void* p = allocate();
-    try {
-      return ::new (p) node(std::forward<A>(a)...);
-    } catch (...) {
-      deallocate(p);
-      throw;
-    }
-  }
-  static void destroy(node* n) noexcept {
-    n->~node();
-    deallocate(n);
-  }
   // Links `n` (see intake::push): on `sealed` it still belongs to the caller.
   template <class BeforeWaking>
   pushed link(node* n, BeforeWaking&& before_waking) noexcept {
@@ -2718,39 +2816,8 @@ class queue_buffer {
   void collect(bool /*everything*/ = false) noexcept { free_chain(std::exchange(spare_, nullptr)); }
 
  private:
-  static constexpr std::size_t block_size = (sizeof(node) + 63) / 64 * 64;
-  static constexpr bool cached = alignof(node) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
-
-  static void* allocate() {
-    if constexpr (cached)
-      return block_cache<block_size>::local().take();
-    else
-      return ::operator new (sizeof(node), std::align_val_t{alignof(node)});
-  }
-  static void deallocate(void* p) noexcept {
-    if constexpr (cached)
-      block_cache<block_size>::local().give(p);
-    else
-      ::operator delete (p, std::align_val_t{alignof(node)});
-  }
-  static std::size_t length(const node* n) noexcept {
-    std::size_t count = 0;
-    for (; n; n = n->next) ++count;
-    return count;
-  }
-  static void free_chain(node* n) noexcept {
-    if constexpr (cached) {
-      typename block_cache<block_size>::batch back;  // a producer's blocks: one CAS
-      while (n) {
-        node* const next = n->next;
-        n->~node();
-        back.give(n);
-        n = next;
-      }
-    } else {
-      while (n) destroy(std::exchange(n, n->next));
-    }
-  }
+  static std::size_t length(const node* n) noexcept { return node::length(n); }
+  static void free_chain(node* n) noexcept { node::free_chain(n); }
 
   bool reserve_room() noexcept {
     std::size_t c = count_.load(std::memory_order_relaxed);
@@ -2761,20 +2828,7 @@ class queue_buffer {
     return false;
   }
 
-  // Reverses a chain taken from the intake (newest first) into push order,
-  // raising push times that would go back (see the top of this file).
-  node* in_push_order(node* newest) noexcept {
-    node* oldest = nullptr;
-    while (newest) {
-      node* n = std::exchange(newest, newest->next);
-      n->next = std::exchange(oldest, n);
-    }
-    for (node* p = oldest; p; p = p->next) {
-      if (p->entry.pushed < last_pushed_) p->entry.pushed = last_pushed_;
-      last_pushed_ = p->entry.pushed;
-    }
-    return oldest;
-  }
+  node* in_push_order(node* newest) noexcept { return node::in_push_order(newest, last_pushed_); }
 
   // Hands a chain to `collect()`.
   void retire(node* chain) noexcept {
@@ -2800,7 +2854,8 @@ class queue_buffer {
         unreserve();
         continue;
       }
-      (void)intake_.push(make(std::move(b.entry)));  // the worker runs: neither parked nor sealed
+      (void)intake_.push(
+          node::make(std::move(b.entry)));  // the worker runs: neither parked nor sealed
       if (b.push) c.admitted.push_back(std::move(b.push));
     }
     if (blocked_.empty()) has_blocked_.store(false, std::memory_order_relaxed);
@@ -3971,10 +4026,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   // waiter, if any) and answers `full` otherwise. `e` and `push_waiter` are
   // left untouched unless queued or parked.
   push_outcome push(entry_type& e, bool may_wait, waiter_ptr* push_waiter = nullptr) {
-    if constexpr (is_dropbox)
-      return put(e);
-    else
-      return push_to_queue(e, may_wait, push_waiter);
+    return push_to_buffer(e, may_wait, push_waiter);
   }
 
   // Fire and forget: the entry is built in place, without a caller, unless the
@@ -3985,12 +4037,8 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
       refused([&] { return view_type(Def::request_param::view(request)); });
       return push_outcome::refused;
     }
-    if constexpr (is_dropbox) {
-      return put_now(std::forward<R>(request));
-    } else {
-      if (!buffer_.reserve()) return push_outcome::full;
-      return link(make_node(std::forward<R>(request), clock::now()), nullptr);
-    }
+    if (!buffer_.reserve()) return push_outcome::full;
+    return link(make_node(std::forward<R>(request), clock::now()), nullptr);
   }
 
   // Waiters: any thread.
@@ -4260,11 +4308,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   // Parks the loop until a push, a close or the idle timeout, which post
   // `resume`; false if there is something to do already. A parked worker is
   // a flag, not a suspended coroutine: waking it is one post to its strand.
-  bool park() {
-    if constexpr (!is_dropbox) return park_intake();
-    std::lock_guard lock(mutex_);
-    return park_locked();
-  }
+  bool park() { return park_locked(); }
   // Once parked: arms the idle timeout, and lets a callback worker's reader read.
   void while_parked() {
     want_request();
@@ -4362,7 +4406,6 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
         if (!reason_.has_value()) reason_.set(close_cause::context_destroyed, std::nullopt);
         add_crash_errors_locked({"abandoned: its execution context was destroyed"});
         transition_locked(phase::abandoned);
-        parked_ = false;  // a queue's intake is sealed below
         waiters.swap(completion_waiters_);
       }
       current_.clear();
@@ -4545,39 +4588,11 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     }
   }
 
-  // Dropbox workers: a put goes to the inbox under the lock, stamped in push
-  // order (see stamp_locked); a dropbox never makes producers wait.
-  push_outcome put(entry_type& e) {
-    typename buffer_type::leftovers out;  // destroyed after the lock is released
-    const auto now = clock::now();
-    std::unique_lock lock(mutex_);
-    if (refuses_work(phase_.load(std::memory_order_relaxed))) {
-      lock.unlock();
-      return refuse(e);
-    }
-    e.pushed = stamp_locked(now);
-    buffer_.push(std::move(e), out);
-    return queued_checked(lock);
-  }
-  template <class R>
-  push_outcome put_now(R&& request) {
-    typename buffer_type::leftovers out;
-    const auto now = clock::now();
-    std::unique_lock lock(mutex_);
-    if (refuses_work(phase_.load(std::memory_order_relaxed))) {
-      lock.unlock();
-      refused([&] { return view_type(Def::request_param::view(request)); });
-      return push_outcome::refused;
-    }
-    buffer_.emplace(std::forward<R>(request), stamp_locked(now), out);
-    return queued_checked(lock);
-  }
-
-  // Queue workers: a push takes no lock, unless a bounded queue is full and
-  // the producer may wait (see queue_buffer.hpp). The phase is read without
-  // the lock: a push that races with the start of a close may still get in,
+  // A push or a put takes no lock, unless a bounded queue is full and the
+  // producer may wait (see queue_buffer.hpp). The phase is read without the
+  // lock: a push that races with the start of a close may still get in,
   // until the close seals the intake, and is then answered by the close.
-  push_outcome push_to_queue(entry_type& e, bool may_wait, waiter_ptr* push_waiter) {
+  push_outcome push_to_buffer(entry_type& e, bool may_wait, waiter_ptr* push_waiter) {
     if (refuses_work(phase_.load(std::memory_order_acquire))) return refuse(e);
     e.pushed = clock::now();
     if (!buffer_.reserve()) {
@@ -4597,7 +4612,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   template <class... A>
   auto* make_node(A&&... a) {
     try {
-      return buffer_type::make(std::forward<A>(a)...);
+      return buffer_type::node::make(std::forward<A>(a)...);
     } catch (...) {
       buffer_.unreserve();
       throw;
@@ -4620,6 +4635,9 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     })) {
       case buffer_type::pushed::queued:
         break;
+      case buffer_type::pushed::first:  // a dropbox's busy loop: merge when the strand is free
+        keep->strand_.post([self = keep] { self->merge_pass(); });
+        break;
       case buffer_type::pushed::woke:
         keep->strand_.post([self = keep] { self->resume(wake_reason::ready); });
         break;
@@ -4627,7 +4645,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
         buffer_.unreserve();
         const auto outcome = refuse(n->entry);
         if (back) *back = std::move(n->entry);
-        buffer_type::destroy(n);
+        buffer_type::node::destroy(n);
         return outcome;
       }
     }
@@ -4663,65 +4681,14 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   }
 
   // Ends a park: true for the one caller that must resume the loop.
-  bool unpark_locked() {
-    if constexpr (is_dropbox)
-      return std::exchange(parked_, false);
-    else
-      return buffer_.unpark();
-  }
+  bool unpark_locked() { return buffer_.unpark(); }
 
-  // Dropbox: a put was queued: the alarm checked, the loop woken if it is parked.
-  push_outcome queued_checked(std::unique_lock<std::mutex>& lock) {
-    if (alarm_) [[unlikely]]
-      return queued_alarmed(lock);
-    return queued(lock);
-  }
-  WORKERS_COLD push_outcome queued_alarmed(std::unique_lock<std::mutex>& lock) {
-    auto self = this->shared_from_this();  // see queued
-    const alarm_change change = alarm_on_push_locked();
-    const std::size_t length = buffer_.size();
-    const push_outcome r = queued(lock);
-    if (lock.owns_lock()) lock.unlock();
-    self->note_alarm(change, length, clock::duration{});
-    return r;
-  }
-
-  // Dropbox: a put was queued: merge it or wake the loop if it is parked.
-  push_outcome queued(std::unique_lock<std::mutex>& lock) {
-    // Once the lock is released the put may be merged and handled, and the
-    // worker end: a wake-up holds the worker.
-    if (!parked_ && !merge_scheduled_) {
-      // A busy worker merges the put as soon as its strand is free: the slot,
-      // not the inbox, is what waits.
-      merge_scheduled_ = true;
-      auto self = this->shared_from_this();
-      lock.unlock();
-      self->strand_.post([self] { self->merge_pass(); });
-    } else if (unpark_locked()) {
-      auto self = this->shared_from_this();
-      lock.unlock();
-      self->strand_.post([self] { self->resume(wake_reason::ready); });
-    }
-    return push_outcome::queued;
-  }
-
-  // A push time in push order, although the clock is read before the lock
-  // (producers do not wait for each other's clock reads): a producer that read
-  // it before the last one queued takes that one's time.
-  clock::time_point stamp_locked(clock::time_point now) noexcept {
-    if (now < last_pushed_) return last_pushed_;
-    return last_pushed_ = now;
-  }
-
+  // A dropbox parks only with its slot empty (a put merged in it waits to be
+  // handled); only the strand fills the slot.
   bool park_locked() {
-    if constexpr (!is_dropbox) {
-      return park_intake();
-    } else {
-      if (!buffer_.incoming_empty() || refuses_work(phase_.load(std::memory_order_relaxed)))
-        return false;
-      parked_ = true;
-      return true;
-    }
+    if constexpr (is_dropbox)
+      if (buffer_.has_slot()) return false;
+    return park_intake();
   }
 
   void wake_locked(std::unique_lock<std::mutex>& lock, wake_reason why) {
@@ -4734,24 +4701,14 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   // Before the loop runs (launching) the puts wait for it; after close they
   // were answered by drain.
   void merge_pass() {
-    {
-      std::lock_guard lock(mutex_);
-      merge_scheduled_ = false;
-    }
-    if (current_phase() != phase::running) return;
-    merge_puts();
-    std::unique_lock lock(mutex_);
-    if (!buffer_.incoming_empty()) wake_locked(lock, wake_reason::ready);
+    if (current_phase() == phase::running) merge_puts();
   }
 
   // Dropbox: folds the waiting puts into the slot, on the strand. A merge
   // that throws crashes the worker; the buffer gave its put's caller the exception.
   void merge_puts() {
     if constexpr (is_dropbox) {
-      {
-        std::lock_guard lock(mutex_);
-        if (buffer_.inbox_empty()) return;
-      }
+      if (buffer_.inbox_empty()) return;
       auto self = access::make_worker<handle_type>(this->shared_from_this());
       try {
         hook_scope inside;
@@ -4807,13 +4764,8 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   kept_reason reason_;
   waiter_ptr completion_waiters_;  // a chain (waiter_base::next), newest first
   std::atomic<phase> phase_{phase::launching};
-  struct no_stamp {};
-  [[no_unique_address]] std::conditional_t<is_dropbox, clock::time_point, no_stamp>
-      last_pushed_{};             // dropbox: the latest push time given (see stamp_locked)
-  bool parked_ = false;           // dropbox: the loop waits for wake_locked (queues: the intake)
-  reply_mode reply_;              // how handled requests' callers are completed
-  bool merge_scheduled_ = false;  // dropbox: a merge pass is posted
-  bool hooks_ran_ = false;        // the canceler's hooks ran
+  reply_mode reply_;        // how handled requests' callers are completed
+  bool hooks_ran_ = false;  // the canceler's hooks ran
   std::optional<workers::canceler> canceler_;
   current_entry current_;
 
@@ -5913,8 +5865,8 @@ concept handlers_for = std::is_object_v<H> &&
 //
 // Invariants (strand only):
 //  - one resume in flight: a wake-up is posted only by whoever ends the park
-//    (a dropbox's `parked_`, a queue's intake word: core::unpark_locked, and
-//    the push whose link ends it), or by the loop yielding, so at most one `resume`, plain
+//    (the intake's word: core::unpark_locked, and the push or put whose link
+//    ends it), or by the loop yielding, so at most one `resume`, plain
 //    drive or loop coroutine runs the loop at a time; a resume that arrives
 //    while the previous coroutine is still finishing waits for it
 //    (`driver_live_`), so that two coroutines never share the cancellation slot;

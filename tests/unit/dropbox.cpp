@@ -10,6 +10,8 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 using namespace test;
 using workers::errc;
@@ -208,4 +210,66 @@ TEST_CASE("dropbox: a cancelled caller is answered at once, its request still ha
     REQUIRE(*s == 4);  // merged with the add 4 it found in the slot
     co_await workers::shutdown(w);
   });
+}
+
+TEST_CASE(
+    "dropbox: puts from several threads racing with a shutdown: each caller is answered once, "
+    "and exactly the puts answered with a result were handled",
+    "[dropbox][concurrency]") {
+  constexpr int producer_count = 3;
+  constexpr int per_producer = 3000;
+  asio::io_context io(2);
+  auto guard = asio::make_work_guard(io);
+  std::vector<std::thread> pool;
+  for (int i = 0; i < 2; ++i) pool.emplace_back([&] { io.run(); });
+
+  auto table = make_dropbox_table();
+  auto launched = workers::launch(table, io.get_executor(), std::string("d"), no_parameters,
+                                  calc_handlers{}, asio::use_future)
+                      .get();
+  REQUIRE(launched.has_value());
+  const dropbox_worker w = *launched;
+
+  // Each put adds 1; merged adds add up, and every caller follows (see
+  // merge_adds), so a caller answered with a result saw its 1 in the state, and
+  // the largest result is the number of such callers.
+  std::vector<std::vector<std::atomic<int>>> answers(producer_count);
+  for (auto& a : answers) a = std::vector<std::atomic<int>>(per_producer);
+  std::atomic<int> succeeded{0}, closed{0}, other{0}, largest{0};
+  std::atomic<int> outstanding{producer_count * per_producer};
+  std::vector<std::thread> producers;
+  for (int p = 0; p < producer_count; ++p)
+    producers.emplace_back([&, p] {
+      for (int i = 0; i < per_producer; ++i) {
+        workers::put_request_and_wait(w, add{1}, [&, p, i](workers::reply_result<add> r) {
+          answers[p][i].fetch_add(1);
+          if (r) {
+            ++succeeded;
+            for (int l = largest.load(); l < *r && !largest.compare_exchange_weak(l, *r);) {
+            }
+          } else if (r.error().is_closed()) {
+            ++closed;
+          } else {
+            ++other;
+          }
+          --outstanding;
+        });
+        if (p == 0 && i == per_producer / 2) workers::trigger_shutdown(w);
+      }
+    });
+  for (auto& t : producers) t.join();
+  const auto deadline = std::chrono::steady_clock::now() + watchdog;
+  while (outstanding.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  REQUIRE(outstanding.load() == 0);
+  workers::wait_for_completion(w, asio::use_future).get();
+  guard.reset();
+  for (auto& t : pool) t.join();
+
+  for (auto& per : answers)
+    for (auto& a : per) REQUIRE(a.load() == 1);
+  REQUIRE(other == 0);
+  REQUIRE(succeeded + closed == producer_count * per_producer);
+  REQUIRE(closed > 0);
+  REQUIRE(largest == succeeded);
 }

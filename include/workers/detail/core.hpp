@@ -233,10 +233,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   // waiter, if any) and answers `full` otherwise. `e` and `push_waiter` are
   // left untouched unless queued or parked.
   push_outcome push(entry_type& e, bool may_wait, waiter_ptr* push_waiter = nullptr) {
-    if constexpr (is_dropbox)
-      return put(e);
-    else
-      return push_to_queue(e, may_wait, push_waiter);
+    return push_to_buffer(e, may_wait, push_waiter);
   }
 
   // Fire and forget: the entry is built in place, without a caller, unless the
@@ -247,12 +244,8 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
       refused([&] { return view_type(Def::request_param::view(request)); });
       return push_outcome::refused;
     }
-    if constexpr (is_dropbox) {
-      return put_now(std::forward<R>(request));
-    } else {
-      if (!buffer_.reserve()) return push_outcome::full;
-      return link(make_node(std::forward<R>(request), clock::now()), nullptr);
-    }
+    if (!buffer_.reserve()) return push_outcome::full;
+    return link(make_node(std::forward<R>(request), clock::now()), nullptr);
   }
 
   // Waiters: any thread.
@@ -522,11 +515,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   // Parks the loop until a push, a close or the idle timeout, which post
   // `resume`; false if there is something to do already. A parked worker is
   // a flag, not a suspended coroutine: waking it is one post to its strand.
-  bool park() {
-    if constexpr (!is_dropbox) return park_intake();
-    std::lock_guard lock(mutex_);
-    return park_locked();
-  }
+  bool park() { return park_locked(); }
   // Once parked: arms the idle timeout, and lets a callback worker's reader read.
   void while_parked() {
     want_request();
@@ -624,7 +613,6 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
         if (!reason_.has_value()) reason_.set(close_cause::context_destroyed, std::nullopt);
         add_crash_errors_locked({"abandoned: its execution context was destroyed"});
         transition_locked(phase::abandoned);
-        parked_ = false;  // a queue's intake is sealed below
         waiters.swap(completion_waiters_);
       }
       current_.clear();
@@ -807,39 +795,11 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     }
   }
 
-  // Dropbox workers: a put goes to the inbox under the lock, stamped in push
-  // order (see stamp_locked); a dropbox never makes producers wait.
-  push_outcome put(entry_type& e) {
-    typename buffer_type::leftovers out;  // destroyed after the lock is released
-    const auto now = clock::now();
-    std::unique_lock lock(mutex_);
-    if (refuses_work(phase_.load(std::memory_order_relaxed))) {
-      lock.unlock();
-      return refuse(e);
-    }
-    e.pushed = stamp_locked(now);
-    buffer_.push(std::move(e), out);
-    return queued_checked(lock);
-  }
-  template <class R>
-  push_outcome put_now(R&& request) {
-    typename buffer_type::leftovers out;
-    const auto now = clock::now();
-    std::unique_lock lock(mutex_);
-    if (refuses_work(phase_.load(std::memory_order_relaxed))) {
-      lock.unlock();
-      refused([&] { return view_type(Def::request_param::view(request)); });
-      return push_outcome::refused;
-    }
-    buffer_.emplace(std::forward<R>(request), stamp_locked(now), out);
-    return queued_checked(lock);
-  }
-
-  // Queue workers: a push takes no lock, unless a bounded queue is full and
-  // the producer may wait (see queue_buffer.hpp). The phase is read without
-  // the lock: a push that races with the start of a close may still get in,
+  // A push or a put takes no lock, unless a bounded queue is full and the
+  // producer may wait (see queue_buffer.hpp). The phase is read without the
+  // lock: a push that races with the start of a close may still get in,
   // until the close seals the intake, and is then answered by the close.
-  push_outcome push_to_queue(entry_type& e, bool may_wait, waiter_ptr* push_waiter) {
+  push_outcome push_to_buffer(entry_type& e, bool may_wait, waiter_ptr* push_waiter) {
     if (refuses_work(phase_.load(std::memory_order_acquire))) return refuse(e);
     e.pushed = clock::now();
     if (!buffer_.reserve()) {
@@ -859,7 +819,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   template <class... A>
   auto* make_node(A&&... a) {
     try {
-      return buffer_type::make(std::forward<A>(a)...);
+      return buffer_type::node::make(std::forward<A>(a)...);
     } catch (...) {
       buffer_.unreserve();
       throw;
@@ -882,6 +842,9 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     })) {
       case buffer_type::pushed::queued:
         break;
+      case buffer_type::pushed::first:  // a dropbox's busy loop: merge when the strand is free
+        keep->strand_.post([self = keep] { self->merge_pass(); });
+        break;
       case buffer_type::pushed::woke:
         keep->strand_.post([self = keep] { self->resume(wake_reason::ready); });
         break;
@@ -889,7 +852,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
         buffer_.unreserve();
         const auto outcome = refuse(n->entry);
         if (back) *back = std::move(n->entry);
-        buffer_type::destroy(n);
+        buffer_type::node::destroy(n);
         return outcome;
       }
     }
@@ -925,65 +888,14 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   }
 
   // Ends a park: true for the one caller that must resume the loop.
-  bool unpark_locked() {
-    if constexpr (is_dropbox)
-      return std::exchange(parked_, false);
-    else
-      return buffer_.unpark();
-  }
+  bool unpark_locked() { return buffer_.unpark(); }
 
-  // Dropbox: a put was queued: the alarm checked, the loop woken if it is parked.
-  push_outcome queued_checked(std::unique_lock<std::mutex>& lock) {
-    if (alarm_) [[unlikely]]
-      return queued_alarmed(lock);
-    return queued(lock);
-  }
-  WORKERS_COLD push_outcome queued_alarmed(std::unique_lock<std::mutex>& lock) {
-    auto self = this->shared_from_this();  // see queued
-    const alarm_change change = alarm_on_push_locked();
-    const std::size_t length = buffer_.size();
-    const push_outcome r = queued(lock);
-    if (lock.owns_lock()) lock.unlock();
-    self->note_alarm(change, length, clock::duration{});
-    return r;
-  }
-
-  // Dropbox: a put was queued: merge it or wake the loop if it is parked.
-  push_outcome queued(std::unique_lock<std::mutex>& lock) {
-    // Once the lock is released the put may be merged and handled, and the
-    // worker end: a wake-up holds the worker.
-    if (!parked_ && !merge_scheduled_) {
-      // A busy worker merges the put as soon as its strand is free: the slot,
-      // not the inbox, is what waits.
-      merge_scheduled_ = true;
-      auto self = this->shared_from_this();
-      lock.unlock();
-      self->strand_.post([self] { self->merge_pass(); });
-    } else if (unpark_locked()) {
-      auto self = this->shared_from_this();
-      lock.unlock();
-      self->strand_.post([self] { self->resume(wake_reason::ready); });
-    }
-    return push_outcome::queued;
-  }
-
-  // A push time in push order, although the clock is read before the lock
-  // (producers do not wait for each other's clock reads): a producer that read
-  // it before the last one queued takes that one's time.
-  clock::time_point stamp_locked(clock::time_point now) noexcept {
-    if (now < last_pushed_) return last_pushed_;
-    return last_pushed_ = now;
-  }
-
+  // A dropbox parks only with its slot empty (a put merged in it waits to be
+  // handled); only the strand fills the slot.
   bool park_locked() {
-    if constexpr (!is_dropbox) {
-      return park_intake();
-    } else {
-      if (!buffer_.incoming_empty() || refuses_work(phase_.load(std::memory_order_relaxed)))
-        return false;
-      parked_ = true;
-      return true;
-    }
+    if constexpr (is_dropbox)
+      if (buffer_.has_slot()) return false;
+    return park_intake();
   }
 
   void wake_locked(std::unique_lock<std::mutex>& lock, wake_reason why) {
@@ -996,24 +908,14 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   // Before the loop runs (launching) the puts wait for it; after close they
   // were answered by drain.
   void merge_pass() {
-    {
-      std::lock_guard lock(mutex_);
-      merge_scheduled_ = false;
-    }
-    if (current_phase() != phase::running) return;
-    merge_puts();
-    std::unique_lock lock(mutex_);
-    if (!buffer_.incoming_empty()) wake_locked(lock, wake_reason::ready);
+    if (current_phase() == phase::running) merge_puts();
   }
 
   // Dropbox: folds the waiting puts into the slot, on the strand. A merge
   // that throws crashes the worker; the buffer gave its put's caller the exception.
   void merge_puts() {
     if constexpr (is_dropbox) {
-      {
-        std::lock_guard lock(mutex_);
-        if (buffer_.inbox_empty()) return;
-      }
+      if (buffer_.inbox_empty()) return;
       auto self = access::make_worker<handle_type>(this->shared_from_this());
       try {
         hook_scope inside;
@@ -1069,13 +971,8 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   kept_reason reason_;
   waiter_ptr completion_waiters_;  // a chain (waiter_base::next), newest first
   std::atomic<phase> phase_{phase::launching};
-  struct no_stamp {};
-  [[no_unique_address]] std::conditional_t<is_dropbox, clock::time_point, no_stamp>
-      last_pushed_{};             // dropbox: the latest push time given (see stamp_locked)
-  bool parked_ = false;           // dropbox: the loop waits for wake_locked (queues: the intake)
-  reply_mode reply_;              // how handled requests' callers are completed
-  bool merge_scheduled_ = false;  // dropbox: a merge pass is posted
-  bool hooks_ran_ = false;        // the canceler's hooks ran
+  reply_mode reply_;        // how handled requests' callers are completed
+  bool hooks_ran_ = false;  // the canceler's hooks ran
   std::optional<workers::canceler> canceler_;
   current_entry current_;
 

@@ -1,20 +1,27 @@
 #pragma once
 
-// The single slot behind dropbox workers. Producers only append their put to
-// `inbox_` under the producers' lock; the user's merge then folds each put into
-// the slot on the worker's strand (it may read the worker's state), outside
-// every lock (it may call introspection). The slot itself is written under
-// the lock, so introspection from any thread sees it whole. As in the queue,
-// no request is destroyed under the lock: three cells rotate (the slot, the
-// request being handled, and a spare that is empty but between a change and
-// the next `collect()`); under the lock only their roles change, and what
-// leaves a cell is destroyed by `collect()`, outside it.
+// The single slot behind dropbox workers. Producers take no lock: each put
+// rides in a node that the producer pushes onto a lock-free intake, as in a
+// queue (intake.hpp, entry_node.hpp); the worker takes the whole intake at
+// once and the user's merge folds each put, oldest first, into the slot on
+// the worker's strand (it may read the worker's state), outside every lock
+// (it may call introspection). A put that finds the intake empty while the
+// loop runs schedules a merge pass, so that a busy worker merges as soon as
+// its strand is free: the slot, not the intake, is what waits. The slot
+// itself is written under the worker's lock, so introspection from any
+// thread sees it whole. As in the queue, no request is destroyed under the
+// lock: three cells rotate (the slot, the request being handled, and a spare
+// that is empty but between a change and the next `collect()`); under the
+// lock only their roles change, and what leaves a cell is destroyed by
+// `collect()`, outside it.
 //
 // A request leaving the slot unhandled takes its callers with it: they follow
 // the request that replaces it, or are answered `request_dropped`, as the
 // merge decided (see `merged`).
 
 #include <workers/detail/entry.hpp>
+#include <workers/detail/entry_node.hpp>
+#include <workers/detail/intake.hpp>
 #include <workers/detail/leftovers.hpp>
 #include <workers/detail/waiter.hpp>
 #include <workers/merged.hpp>
@@ -43,23 +50,41 @@ class dropbox_buffer {
   using blocked_list = std::vector<blocked_push>;
   using leftovers = detail::leftovers<entry_type, blocked_list>;
 
-  dropbox_buffer(std::size_t /*capacity*/, bool /*counted*/) {}
+  using node = entry_node<entry_type>;
+  using pushed = typename intake<node>::pushed;
 
-  // Under the producers' lock.
+  dropbox_buffer(std::size_t /*capacity*/, bool /*counted*/) noexcept {}
+  dropbox_buffer(const dropbox_buffer&) = delete;
+  dropbox_buffer& operator=(const dropbox_buffer&) = delete;
+  ~dropbox_buffer() {
+    node::free_chain(merging_);
+    node::free_chain(retired_);
+    node::free_chain(intake_.seal());
+  }
 
-  void push(entry_type&& e, leftovers& out) {
-    make_room(out);
-    inbox_.push_back(std::move(e));
+  // Producers: any thread, no lock. A dropbox has room for every put.
+
+  static bool reserve() noexcept { return true; }
+  static void unreserve() noexcept {}
+  bool block(entry_type&, waiter_ptr*) noexcept { return false; }  // never: there is room
+  // Links `n` (see intake::push): `first` if the loop runs and had no put
+  // waiting (schedule a merge pass), `woke` if it was parked; on `sealed`
+  // `n` still belongs to the caller.
+  template <class BeforeWaking>
+  pushed link(node* n, BeforeWaking&& before_waking) noexcept {
+    return intake_.template push<true>(n, before_waking);
   }
-  // A request without a caller, built in place.
-  template <class R>
-  void emplace(R&& request, clock::time_point pushed, leftovers& out) {
-    make_room(out);
-    inbox_.emplace_back(std::forward<R>(request), pushed);
-  }
-  // Whether the worker has something to do: a put to merge or a request to take.
-  bool incoming_empty() const noexcept { return inbox_.empty() && !slot(); }
-  bool inbox_empty() const noexcept { return inbox_.empty(); }
+
+  // The worker: its strand (a parked loop, a close).
+
+  bool park() noexcept { return intake_.park(); }
+  // Any thread: true for the one caller that must wake a parked loop.
+  bool unpark() noexcept { return intake_.unpark(); }
+
+  // The strand: whether the slot holds a request.
+  bool has_slot() const noexcept { return slot() != nullptr; }
+  // Any thread: whether puts wait to be merged.
+  bool inbox_empty() const noexcept { return !intake_.peek(); }
 
   std::size_t size() const noexcept { return slot() ? 1 : 0; }
   // `f(entry, push time)`.
@@ -67,50 +92,45 @@ class dropbox_buffer {
   void for_each_pending(F&& f) const {
     if (slot()) f(*slot(), slot()->pushed);
   }
-  // A close: the slot's request and the puts not merged yet leave the buffer,
-  // and the request being handled too if `everything` (the context is gone).
-  // Then `collect(everything)`, outside the lock.
+  // A close: the intake is sealed (later puts fail); the slot's request and
+  // the puts not merged yet leave the buffer, and the request being handled
+  // too if `everything` (the context is gone). Then `collect(everything)`,
+  // outside the lock.
   void take_all(leftovers& out, bool everything = false) {
     auto& c = out.fill();
+    node* const sealed = node::in_push_order(intake_.seal(), last_pushed_);
+    // Reserved first: a vector that grows would destroy moved-from requests here.
+    c.entries.reserve(2 + node::length(merging_) + node::length(sealed));
     if (everything && cells_[taken_]) c.entries.push_back(std::move(*cells_[taken_]));
     if (cells_[slot_]) {
       c.entries.push_back(std::move(*cells_[slot_]));
       std::swap(slot_, spare_);  // the slot is the empty spare now
     }
-    for (auto& e : inbox_) c.entries.push_back(std::move(e));
-    c.storage.push_back(std::move(inbox_));
-    inbox_.clear();
+    for (node* p = merging_; p; p = p->next) c.entries.push_back(std::move(p->entry));
+    for (node* p = sealed; p; p = p->next) c.entries.push_back(std::move(p->entry));
+    retire(std::exchange(merging_, nullptr));
+    retire(sealed);
   }
 
   // Worker side: the strand.
 
   // Folds the waiting puts into the slot, oldest first, with
   // `merge(any&&, const any*) -> merged<any>`. If a merge throws, its put's
-  // caller gets the exception and it propagates; later puts go back to the inbox.
+  // caller gets the exception and it propagates; the later puts stay for the
+  // close to answer.
   template <class Merge>
   void merge_inbox(std::mutex& producers, Merge&& merge) {
-    {
-      std::lock_guard lock(producers);
-      merging_.swap(inbox_);
+    merging_ = node::in_push_order(intake_.take(), last_pushed_);
+    node* merged_ones = nullptr;  // their moved-from entries, freed at once
+    struct free_on_exit {
+      node*& chain;
+      ~free_on_exit() { node::free_chain(chain); }
+    } freed{merged_ones};
+    while (merging_) {
+      node* const n = std::exchange(merging_, merging_->next);
+      n->next = std::exchange(merged_ones, n);
+      merge_one(producers, std::move(n->entry), merge);
     }
-    for (auto it = merging_.begin(); it != merging_.end(); ++it) {
-      try {
-        merge_one(producers, std::move(*it), merge);
-      } catch (...) {
-        std::vector<entry_type> later;
-        {
-          std::lock_guard lock(producers);
-          later.swap(inbox_);
-          inbox_.reserve(static_cast<std::size_t>(merging_.end() - it - 1) + later.size());
-          for (auto rest = std::next(it); rest != merging_.end(); ++rest)
-            inbox_.push_back(std::move(*rest));
-          for (auto& e : later) inbox_.push_back(std::move(e));
-        }
-        merging_.clear();
-        throw;
-      }
-    }
-    merging_.clear();
   }
 
   // The slot's request, valid until the next call; null, after `on_empty()`
@@ -136,6 +156,7 @@ class dropbox_buffer {
   void collect(bool everything = false) {
     cells_[spare_].reset();
     if (everything) cells_[taken_].reset();
+    node::free_chain(std::exchange(retired_, nullptr));
   }
 
  private:
@@ -144,13 +165,12 @@ class dropbox_buffer {
     waiter_ptr callers;
   };
 
-  void make_room(leftovers& out) {
-    if (inbox_.size() < inbox_.capacity()) return;
-    std::vector<entry_type> bigger;
-    bigger.reserve(inbox_.capacity() < 4 ? 4 : 2 * inbox_.capacity());
-    for (auto& e : inbox_) bigger.push_back(std::move(e));
-    inbox_.swap(bigger);
-    if (bigger.capacity() != 0) out.fill().storage.push_back(std::move(bigger));
+  // Hands a chain to `collect()`.
+  void retire(node* chain) noexcept {
+    if (!chain) return;
+    node* tail = chain;
+    while (tail->next) tail = tail->next;
+    tail->next = std::exchange(retired_, chain);
   }
 
   // Whether callers of alternative `type` can share one request (they each get a copy of its
@@ -232,11 +252,17 @@ class dropbox_buffer {
     for (auto& d : out) answer_error<Def>(d.type, std::move(d.callers), request_dropped{});
   }
 
-  std::vector<entry_type> inbox_;    // producers' lock
-  std::vector<entry_type> merging_;  // strand only: the puts being merged
+  // As in queue_buffer: the intake's word at the end, at least 56 bytes past
+  // what the worker writes for each put it merges (the cells and their
+  // roles), so that a producer's CAS does not steal that line.
   std::optional<entry_type> cells_[3];
   // The cells' roles: changed under the lock, on the strand.
   std::uint8_t slot_ = 0, taken_ = 1, spare_ = 2;
+  node* merging_ = nullptr;          // strand only: taken puts not merged yet
+  node* retired_ = nullptr;          // left by a close, until collected
+  clock::time_point last_pushed_{};  // the push time of the last put taken
+  [[maybe_unused]] unsigned char gap_[32];
+  intake<node> intake_;
 };
 
 }  // namespace workers::inline v0::detail

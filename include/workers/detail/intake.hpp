@@ -25,23 +25,27 @@ namespace workers::inline v0::detail {
 template <class Node>  // has a `Node* next`
 class intake {
  public:
-  enum class pushed : std::uint8_t { queued, woke, sealed };
+  enum class pushed : std::uint8_t { queued, first, woke, sealed };
 
   // Any thread. `woke`: the loop was parked, the caller must wake it.
+  // `first` (only if `ReportFirst`): the intake was empty and the loop awake.
   // `sealed`: `n` is not linked; it still belongs to the caller. Once `n` is
   // linked the loop may handle it, and its worker may end, at once: a caller
-  // that may wake the loop gets ready first, with `before_waking()` (called
-  // before a CAS that may end a park; it may run more than once).
-  template <class BeforeWaking>
+  // that may act on the outcome gets ready first, with `before_waking()`
+  // (called before a CAS that may end a park, or fill an empty intake if
+  // `ReportFirst`; it may run more than once).
+  template <bool ReportFirst = false, class BeforeWaking>
   pushed push(Node* n, BeforeWaking&& before_waking) noexcept(noexcept(before_waking())) {
     std::uintptr_t top = word_.load(std::memory_order_relaxed);
     for (;;) {
       if (top == sealed) return pushed::sealed;
-      if (top == parked) before_waking();
+      if (top == parked || (ReportFirst && top == awake)) before_waking();
       n->next = is_node(top) ? reinterpret_cast<Node*>(top) : nullptr;
       if (word_.compare_exchange_weak(top, reinterpret_cast<std::uintptr_t>(n),
-                                      std::memory_order_seq_cst, std::memory_order_relaxed))
-        return top == parked ? pushed::woke : pushed::queued;
+                                      std::memory_order_seq_cst, std::memory_order_relaxed)) {
+        if (top == parked) return pushed::woke;
+        return ReportFirst && top == awake ? pushed::first : pushed::queued;
+      }
     }
   }
   pushed push(Node* n) noexcept {

@@ -17,10 +17,9 @@ template <class Entry, class BlockedList>
 class leftovers {
  public:
   struct contents {
-    std::vector<Entry> entries;               // pending requests taken out by a close
-    BlockedList blocked;                      // producers still waiting, or that gave up
-    std::vector<std::vector<Entry>> storage;  // outgrown vectors (moved-from entries)
-    std::vector<waiter_ptr> admitted;         // producers let in: answered `true`
+    std::vector<Entry> entries;        // pending requests taken out by a close
+    BlockedList blocked;               // producers still waiting, or that gave up
+    std::vector<waiter_ptr> admitted;  // producers let in: answered `true`
   };
 
   // Raw storage, not std::optional: GCC zero-fills an optional's whole

@@ -39,9 +39,9 @@
 
 #include <workers/clock.hpp>
 #include <workers/detail/entry.hpp>
+#include <workers/detail/entry_node.hpp>
 #include <workers/detail/intake.hpp>
 #include <workers/detail/leftovers.hpp>
-#include <workers/detail/op_allocator.hpp>
 #include <workers/detail/waiter.hpp>
 
 #include <atomic>
@@ -57,12 +57,7 @@ namespace workers::inline v0::detail {
 template <class Entry>
 class queue_buffer {
  public:
-  struct node {
-    template <class... A>
-    explicit node(A&&... a) : entry(std::forward<A>(a)...) {}
-    node* next = nullptr;
-    Entry entry;
-  };
+  using node = entry_node<Entry>;
   using pushed = typename intake<node>::pushed;
 
   // A producer waiting for room. `push` is null for push-and-wait, whose caller
@@ -106,21 +101,6 @@ class queue_buffer {
     if (counted_) count_.fetch_sub(1, std::memory_order_relaxed);
   }
 
-  // A node for a reserved place (the entry's constructor arguments).
-  template <class... A>
-  static node* make(A&&... a) {
-    void* p = allocate();
-    try {
-      return ::new (p) node(std::forward<A>(a)...);
-    } catch (...) {
-      deallocate(p);
-      throw;
-    }
-  }
-  static void destroy(node* n) noexcept {
-    n->~node();
-    deallocate(n);
-  }
   // Links `n` (see intake::push): on `sealed` it still belongs to the caller.
   template <class BeforeWaking>
   pushed link(node* n, BeforeWaking&& before_waking) noexcept {
@@ -226,39 +206,8 @@ class queue_buffer {
   void collect(bool /*everything*/ = false) noexcept { free_chain(std::exchange(spare_, nullptr)); }
 
  private:
-  static constexpr std::size_t block_size = (sizeof(node) + 63) / 64 * 64;
-  static constexpr bool cached = alignof(node) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
-
-  static void* allocate() {
-    if constexpr (cached)
-      return block_cache<block_size>::local().take();
-    else
-      return ::operator new (sizeof(node), std::align_val_t{alignof(node)});
-  }
-  static void deallocate(void* p) noexcept {
-    if constexpr (cached)
-      block_cache<block_size>::local().give(p);
-    else
-      ::operator delete (p, std::align_val_t{alignof(node)});
-  }
-  static std::size_t length(const node* n) noexcept {
-    std::size_t count = 0;
-    for (; n; n = n->next) ++count;
-    return count;
-  }
-  static void free_chain(node* n) noexcept {
-    if constexpr (cached) {
-      typename block_cache<block_size>::batch back;  // a producer's blocks: one CAS
-      while (n) {
-        node* const next = n->next;
-        n->~node();
-        back.give(n);
-        n = next;
-      }
-    } else {
-      while (n) destroy(std::exchange(n, n->next));
-    }
-  }
+  static std::size_t length(const node* n) noexcept { return node::length(n); }
+  static void free_chain(node* n) noexcept { node::free_chain(n); }
 
   bool reserve_room() noexcept {
     std::size_t c = count_.load(std::memory_order_relaxed);
@@ -269,20 +218,7 @@ class queue_buffer {
     return false;
   }
 
-  // Reverses a chain taken from the intake (newest first) into push order,
-  // raising push times that would go back (see the top of this file).
-  node* in_push_order(node* newest) noexcept {
-    node* oldest = nullptr;
-    while (newest) {
-      node* n = std::exchange(newest, newest->next);
-      n->next = std::exchange(oldest, n);
-    }
-    for (node* p = oldest; p; p = p->next) {
-      if (p->entry.pushed < last_pushed_) p->entry.pushed = last_pushed_;
-      last_pushed_ = p->entry.pushed;
-    }
-    return oldest;
-  }
+  node* in_push_order(node* newest) noexcept { return node::in_push_order(newest, last_pushed_); }
 
   // Hands a chain to `collect()`.
   void retire(node* chain) noexcept {
@@ -308,7 +244,8 @@ class queue_buffer {
         unreserve();
         continue;
       }
-      (void)intake_.push(make(std::move(b.entry)));  // the worker runs: neither parked nor sealed
+      (void)intake_.push(
+          node::make(std::move(b.entry)));  // the worker runs: neither parked nor sealed
       if (b.push) c.admitted.push_back(std::move(b.push));
     }
     if (blocked_.empty()) has_blocked_.store(false, std::memory_order_relaxed);

@@ -14,8 +14,8 @@
 //
 // Invariants (strand only):
 //  - one resume in flight: a wake-up is posted only by whoever ends the park
-//    (a dropbox's `parked_`, a queue's intake word: core::unpark_locked, and
-//    the push whose link ends it), or by the loop yielding, so at most one `resume`, plain
+//    (the intake's word: core::unpark_locked, and the push or put whose link
+//    ends it), or by the loop yielding, so at most one `resume`, plain
 //    drive or loop coroutine runs the loop at a time; a resume that arrives
 //    while the previous coroutine is still finishing waits for it
 //    (`driver_live_`), so that two coroutines never share the cancellation slot;
