@@ -10,6 +10,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <vector>
 
 using namespace test;
 using namespace std::chrono_literals;
@@ -45,6 +46,36 @@ TEST_CASE("teardown: destroying the io_context with live workers and waiting cal
   REQUIRE(h.j->closes == 0);
   // A push to a worker whose context is gone is refused.
   REQUIRE_FALSE(workers::push_request_now(idle, add{1}));
+}
+
+TEST_CASE("teardown: destroying the io_context with a dropbox holding merged and unmerged puts",
+          "[teardown][dropbox]") {
+  auto table = make_dropbox_table();
+  calc_handlers h;
+  dropbox_worker w;
+  std::vector<std::future<workers::reply_result<add>>> callers;
+  {
+    asio::io_context io;
+    run(io, [&]() -> asio::awaitable<void> {
+      w = co_await launch_as<dropbox_worker>(table, "d", h, calc_parameters{});
+      busy_gate gate(io.get_executor());
+      workers::put_request(w, gate.request());
+      co_await gate.entered();  // the worker is suspended in an awaitable handler
+      for (int i = 0; i < 2; ++i)
+        callers.push_back(workers::put_request_and_wait(w, add{1}, asio::use_future));
+      co_await workers::with_state(w, [](int&) {});  // merged into the slot
+      REQUIRE(workers::pending_requests_length(w) == 1);
+      // Taken by no merge before the context dies: still in the intake.
+      callers.push_back(workers::put_request_and_wait(w, add{1}, asio::use_future));
+    });
+  }  // no shutdown: a handler in flight, a merged slot and a put not merged
+  REQUIRE(table.size() == 0);
+  const auto st = workers::status(w);
+  REQUIRE(std::holds_alternative<workers::closed>(st));
+  REQUIRE(std::get<workers::closed>(st).crash_errors->at(0).find("abandoned") != std::string::npos);
+  for (auto& c : callers) REQUIRE_THROWS_AS(c.get(), std::future_error);
+  REQUIRE(h.j->closes == 0);
+  REQUIRE_FALSE(workers::put_request(w, add{1}));
 }
 
 // A closed worker's strand outliving its io_context.
