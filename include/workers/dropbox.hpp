@@ -7,8 +7,8 @@
 /// table's `merge(self, incoming, pending)` (see `merging_dropbox` and
 /// `merged`), on the worker's strand: between two requests, or while a handler
 /// is suspended, never concurrently with a handler, so merge may read the
-/// worker's state. Puts are merged in the order they were made; one becomes
-/// visible to `pending_requests` once merged.
+/// worker's state. Puts are merged in the order they were made, in passes that
+/// take every put waiting; `pending_requests` sees the slot as each pass leaves it.
 
 #include <workers/buffer_kind.hpp>
 #include <workers/detail/access.hpp>
@@ -26,8 +26,8 @@ namespace workers::inline v0 {
 /// (upstream's `Dropbox.put_request`).
 ///
 /// Returns once the put is recorded; the merge runs later, on the worker's
-/// strand, in the order the puts were made. Thread safety: any thread; the
-/// request's move runs under the worker's intake lock and must not call the worker.
+/// strand, in the order the puts were made. Thread safety: any thread; takes
+/// no lock (the request is moved into a node that joins the worker's lock-free intake).
 /// @return true once recorded; false if the worker is closing or closed (the
 /// request is discarded; a `request_refused` event is emitted).
 template <class Def, class R>

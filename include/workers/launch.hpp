@@ -141,15 +141,18 @@ class initiate_launch {
     auto impl = std::make_shared<impl_type>(std::move(handlers), worker_strand(ex_),
                                             std::move(name), std::move(parameters),
                                             std::weak_ptr(table_), options, table_->config());
-    waiter_ptr reply = make_waiter<launch_result>(std::move(handler), impl->io_executor());
+    waiter_ptr reply =
+        make_waiter_with_room<launch_result>(std::move(handler), impl->io_executor());
     impl->register_with_service();
     if (!table_->try_insert(impl->name(), impl)) {
       typed<launch_result>(reply)->answer(impl->name_taken());
       return;
     }
     try {
-      impl->post(waiter_job(std::move(reply),
-                            [impl](waiter_ptr& r) { impl->start_launch(std::move(r)); }));
+      room_allocator<void, waiter_ptr> room(reply);
+      impl->post(
+          waiter_job(std::move(reply), [impl](waiter_ptr& r) { impl->start_launch(std::move(r)); }),
+          room);
     } catch (...) {
       table_->erase(impl->name(), impl.get());
       throw;

@@ -146,8 +146,8 @@ auto push_request(const worker<Def, Kind>& w, R request, Token&& token = default
 
 /// @brief Enqueues `request` at once (infinite queues; upstream's `Queue.push_request_now`).
 ///
-/// Thread safety: any thread. The request is moved into the queue under the
-/// worker's intake lock: its move constructor must not call the worker.
+/// Thread safety: any thread; takes no lock (the request is moved into a node
+/// that joins the worker's lock-free intake).
 /// @return true if enqueued, false if the worker is closing or closed (the
 /// request is dropped; a `request_refused` event is emitted).
 template <class Def, class R>

@@ -759,8 +759,8 @@ struct fmt::formatter<workers::never> : fmt::formatter<std::string_view> {
 /// table's `merge(self, incoming, pending)` (see `merging_dropbox` and
 /// `merged`), on the worker's strand: between two requests, or while a handler
 /// is suspended, never concurrently with a handler, so merge may read the
-/// worker's state. Puts are merged in the order they were made; one becomes
-/// visible to `pending_requests` once merged.
+/// worker's state. Puts are merged in the order they were made, in passes that
+/// take every put waiting; `pending_requests` sees the slot as each pass leaves it.
 
 // ---- workers/detail/access.hpp
 
@@ -817,9 +817,10 @@ struct access {
 // the worker's strand (it may read the worker's state), outside every lock
 // (it may call introspection). A put that finds the intake empty while the
 // loop runs schedules a merge pass, so that a busy worker merges as soon as
-// its strand is free: the slot, not the intake, is what waits. The slot
-// itself is written under the worker's lock, so introspection from any
-// thread sees it whole. As in the queue, no request is destroyed under the
+// its strand is free: the slot, not the intake, is what waits. A merge pass
+// builds the slot's next value in a cell nobody else reads and publishes it
+// once, under the worker's lock, so introspection from any thread sees the
+// slot whole, as of the end of a pass. As in the queue, no request is destroyed under the
 // lock: three cells rotate (the slot, the request being handled, and a spare
 // that is empty but between a change and the next `collect()`); under the
 // lock only their roles change, and what leaves a cell is destroyed by
@@ -850,6 +851,282 @@ struct access {
 // and a waiter left behind by the worker or by the caller's slot is an empty
 // shell that refers to no execution context.
 
+// ---- workers/detail/post_room.hpp
+
+// Room for the operations of one post to a worker's strand, inside an object
+// that the posted function keeps alive (a launch's reply): Asio's operation
+// for the function and, when the strand was idle, the strand's invoker. A
+// launch then allocates once instead of three times; launches made before
+// their context runs are all alive at once, and each leaves one hole in the
+// heap when it completes instead of three (bench D: ~450 bytes per worker).
+//
+// The allocator holds a reference to the room's owner: Asio destroys an
+// operation and then frees its memory through a copy of the operation's
+// allocator, so an operation destroyed late (the strand's invoker, destroyed
+// by the scheduler after the strand's queue when the context dies with the
+// launch still queued) never outlives the room. What does not fit comes from
+// op_allocator.
+
+// ---- workers/detail/op_allocator.hpp
+
+// The allocator of the operations a worker posts to its own strand (a wake-up,
+// a close step) and of the strand's own invoker, which Asio allocates with the
+// same allocator. Asio's recycling allocator keeps two blocks per thread: a
+// thread that wakes many workers in a row (one producer feeding many workers,
+// or a reply and a wake-up in flight together) holds more than two, and each
+// miss costs an aligned_alloc. This one keeps up to `max_cached` blocks of one
+// size per thread, so the steady state allocates nothing. Queue workers take
+// their request nodes from a cache of the node's size.
+//
+// A block goes back to the thread that took it, also when another thread
+// frees it: a producer thread feeding a worker on another thread would
+// otherwise take every block from the heap while the worker's thread hoards
+// them. Each block carries its owner (`header`); a block freed by another
+// thread is pushed onto the owner's inbox with one CAS, and the owner takes
+// its whole inbox at once, with an exchange, when its own list runs dry (so
+// no ABA). A thread that exits with blocks still out leaves its inbox
+// orphaned: those blocks go to the heap as they come back, and the last one
+// frees the inbox.
+
+#include <atomic>
+#include <new>
+
+namespace workers::inline v0::detail {
+
+template <std::size_t Size>
+class block_cache {
+ public:
+  static constexpr std::size_t block_size = Size;
+  static constexpr std::size_t max_cached = (512 * 1024) / Size;  // per thread: 512 KiB kept
+
+  static block_cache& local() noexcept {
+    thread_local block_cache cache;
+    return cache;
+  }
+
+  block_cache() = default;
+  block_cache(const block_cache&) = delete;
+  block_cache& operator=(const block_cache&) = delete;
+  // The thread exits. A block taken after this (by a static destroyed later on
+  // the main thread) comes from the heap and goes back there.
+  ~block_cache() {
+    drain();
+    while (head_) ::operator delete(std::exchange(head_, head_->next));
+    dead_ = true;
+    if (!inbox_) return;
+    if (out_ == 0) {
+      delete inbox_;
+      return;
+    }
+    // Those still out end the inbox: each one, or this exchange for those
+    // that came back meanwhile, counts down `orphaned_out`.
+    inbox_->orphaned_out.store(out_, std::memory_order_relaxed);
+    std::size_t back = 0;
+    for (header* h = inbox_->head.exchange(orphaned(), std::memory_order_acq_rel); h; ++back)
+      ::operator delete(std::exchange(h, h->next));
+    if (back != 0 && inbox_->orphaned_out.fetch_sub(back, std::memory_order_acq_rel) == back)
+      delete inbox_;
+  }
+
+  void* take() {
+    if (!head_ && !drain()) return fresh();
+    --count_;
+    ++out_;
+    return std::exchange(head_, head_->next) + 1;
+  }
+  void give(void* p) noexcept {
+    header* const h = to_header(p);
+    if (!mine(h)) return send(h, h, 1);
+    keep(h);
+  }
+  // Blocks taken from this cache and not back in it yet.
+  std::size_t out() const noexcept { return out_; }
+
+ private:
+  struct inbox;
+  // Before each block; keeps the block aligned for any scalar.
+  struct alignas(__STDCPP_DEFAULT_NEW_ALIGNMENT__) header {
+    inbox* owner;  // null: from the heap, to the heap
+    header* next;
+  };
+  struct alignas(64) inbox {             // its own cache line: other threads write it
+    std::atomic<header*> head{nullptr};  // given back by other threads; `orphaned()`: owner gone
+    std::atomic<std::size_t> orphaned_out{0};
+  };
+  static header* orphaned() noexcept { return reinterpret_cast<header*>(alignof(header)); }
+
+  void* fresh() {
+    if (!dead_ && !inbox_) inbox_ = new inbox;
+    void* const p = ::operator new(sizeof(header) + block_size);
+    if (!dead_) ++out_;
+    return ::new (p) header{dead_ ? nullptr : inbox_, nullptr} + 1;
+  }
+  // Takes the blocks other threads gave back (beyond `max_cached`, to the
+  // heap: a burst does not stay cached); false if there are none.
+  bool drain() noexcept {
+    if (!inbox_ || dead_) return false;
+    header* h = inbox_->head.exchange(nullptr, std::memory_order_acquire);
+    if (!h) return false;
+    while (h) keep(std::exchange(h, h->next));
+    return true;
+  }
+  static header* to_header(void* p) noexcept { return static_cast<header*>(p) - 1; }
+  bool mine(const header* h) const noexcept { return h->owner == inbox_ && inbox_ && !dead_; }
+  void keep(header* h) noexcept {
+    --out_;
+    if (count_ >= max_cached) return ::operator delete(h);
+    h->next = std::exchange(head_, h);
+    ++count_;
+  }
+  // Blocks `first` to `last` (`n` of them, linked), all of one other thread
+  // (or of this one, once it exits), or all from the heap.
+  static void send(header* first, header* last, std::size_t n) noexcept {
+    inbox* const box = first->owner;
+    header* top = box ? box->head.load(std::memory_order_acquire) : nullptr;
+    if (!box || top == orphaned()) {
+      last->next = nullptr;
+      while (first) ::operator delete(std::exchange(first, first->next));
+      if (box && box->orphaned_out.fetch_sub(n, std::memory_order_acq_rel) == n) delete box;
+      return;
+    }
+    do {
+      if (top == orphaned()) return send(first, last, n);
+      last->next = top;
+    } while (!box->head.compare_exchange_weak(top, first, std::memory_order_release,
+                                              std::memory_order_acquire));
+  }
+
+ public:
+  // Gives back blocks in a row, those of one other thread with one CAS.
+  class batch {
+   public:
+    batch() noexcept = default;
+    batch(const batch&) = delete;
+    batch& operator=(const batch&) = delete;
+    ~batch() { flush(); }
+    void give(void* p) noexcept {
+      header* const h = to_header(p);
+      if (block_cache& c = local(); c.mine(h)) return c.keep(h);
+      if (first_ && first_->owner != h->owner) flush();
+      h->next = std::exchange(first_, h);
+      if (!last_) last_ = h;
+      ++count_;
+    }
+
+   private:
+    void flush() noexcept {
+      if (first_) send(first_, last_, count_);
+      first_ = last_ = nullptr;
+      count_ = 0;
+    }
+    header* first_ = nullptr;
+    header* last_ = nullptr;
+    std::size_t count_ = 0;
+  };
+
+ private:
+  inbox* inbox_ = nullptr;  // made by the first block taken from the heap
+  header* head_ = nullptr;
+  std::size_t count_ = 0;  // in `head_`
+  std::size_t out_ = 0;    // taken from this cache and not back in it
+  bool dead_ = false;
+};
+
+// An executor_op with a small function.
+using op_block_cache = block_cache<128>;
+
+template <class T>
+struct op_allocator {
+  using value_type = T;
+
+  op_allocator() noexcept = default;
+  template <class U>
+  op_allocator(const op_allocator<U>&) noexcept {}
+
+  T* allocate(std::size_t n) {
+    if (fits(n)) return static_cast<T*>(op_block_cache::local().take());
+    return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{alignof(T)}));
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if (fits(n)) return op_block_cache::local().give(p);
+    // Unsized: Clang 14 declares no sized operator delete by default.
+    ::operator delete (p, std::align_val_t{alignof(T)});
+  }
+
+  template <class U>
+  bool operator==(const op_allocator<U>&) const noexcept {
+    return true;
+  }
+
+ private:
+  static constexpr bool fits(std::size_t n) noexcept {
+    return alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__ &&
+           n <= op_block_cache::block_size / sizeof(T);
+  }
+};
+
+}  // namespace workers::inline v0::detail
+
+
+namespace workers::inline v0::detail {
+
+class post_room {
+ public:
+  // A strand operation holding a small function, and the strand's invoker.
+  static constexpr std::size_t size = 120;
+
+  // Called on the posting thread only, during the post.
+  void* take(std::size_t n, std::size_t align) noexcept {
+    const std::size_t at = (used_ + align - 1) / align * align;
+    if (align > alignof(void*) || at + n > size) return nullptr;
+    used_ = static_cast<std::uint8_t>(at + n);
+    return bytes_ + at;
+  }
+  // Compares addresses only: reads nothing of the room.
+  bool owns(const void* p) const noexcept {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    const auto b = reinterpret_cast<std::uintptr_t>(bytes_);
+    return a >= b && a < b + size;
+  }
+
+ private:
+  static_assert(size <= 255);
+  std::uint8_t used_ = 0;
+  alignas(void*) unsigned char bytes_[size];  // Asio's operations hold pointers
+};
+
+// OwnerPtr: an intrusive pointer to something with `post_room* room()` (null: no room).
+template <class T, class OwnerPtr>
+class room_allocator {
+ public:
+  using value_type = T;
+
+  explicit room_allocator(OwnerPtr owner) noexcept : owner_(std::move(owner)) {}
+  template <class U>
+  room_allocator(const room_allocator<U, OwnerPtr>& other) noexcept : owner_(other.owner_) {}
+
+  T* allocate(std::size_t n) {
+    if (post_room* r = owner_->room())
+      if (void* p = r->take(n * sizeof(T), alignof(T))) return static_cast<T*>(p);
+    return op_allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    const post_room* r = owner_->room();
+    if (!r || !r->owns(p)) op_allocator<T>().deallocate(p, n);
+  }
+
+  template <class U>
+  bool operator==(const room_allocator<U, OwnerPtr>& other) const noexcept {
+    return owner_ == other.owner_;
+  }
+
+ private:
+  template <class, class>
+  friend class room_allocator;
+  OwnerPtr owner_;
+};
+
+}  // namespace workers::inline v0::detail
 // ---- workers/message_error.hpp
 
 /// @file
@@ -963,7 +1240,6 @@ template <class E>
 #include <boost/asio/recycling_allocator.hpp>
 #include <boost/smart_ptr/intrusive_ptr.hpp>
 
-#include <atomic>
 #include <tuple>
 
 namespace workers::inline v0::detail {
@@ -1047,6 +1323,9 @@ class waiter_base {
     while (w->next_) w = w->next_.get();
     w->next_ = std::move(tail);
   }
+
+  // Room for the post that starts this caller's work (see post_room), if any.
+  virtual post_room* room() noexcept { return nullptr; }
 
   friend void intrusive_ptr_add_ref(waiter_base* w) noexcept {
     w->refs_.fetch_add(1, std::memory_order_relaxed);
@@ -1367,11 +1646,13 @@ requires(!has_own_executor<Handler> && requires(const IoExecutorFn& io_ex) {
 // the waiter is claimed, with the work that keeps the handler's executor busy
 // meanwhile, and hooks the handler's cancellation slot. Its own storage is the
 // library's (a waiter may outlive the answer, held by the worker or by the
-// caller's slot), from Asio's recycling allocator.
-template <class T, class Handler, class IoExecutorFn>
+// caller's slot), from Asio's recycling allocator; a launch's reply, which
+// also holds the room for its post (post_room.hpp), from the heap.
+template <class T, class Handler, class IoExecutorFn, bool WithRoom = false>
 class waiter_op final : public waiter<T> {
   using work_type = typename completion_work<Handler, IoExecutorFn>::type;
-  using allocator_type = asio::recycling_allocator<waiter_op>;
+  using allocator_type =
+      std::conditional_t<WithRoom, std::allocator<waiter_op>, asio::recycling_allocator<waiter_op>>;
 
  public:
   // Allocates the operation and hooks the handler's cancellation slot when
@@ -1454,9 +1735,19 @@ class waiter_op final : public waiter<T> {
     alloc.deallocate(this, 1);
   }
 
+  post_room* room() noexcept override {
+    if constexpr (WithRoom)
+      return &room_;
+    else
+      return nullptr;
+  }
+
+  struct no_room {};
+
   std::optional<Handler> handler_;
   std::optional<work_type> work_;
   bool slot_installed_ = false;
+  [[no_unique_address]] std::conditional_t<WithRoom, post_room, no_room> room_;
 };
 
 // Makes the waiter of `handler`, completing with T through its associated
@@ -1466,6 +1757,14 @@ waiter_ptr make_waiter(Handler&& handler, const IoExecutorFn& io_ex,
                        cancellation_policy policy = {}) {
   return waiter_op<T, std::decay_t<Handler>, IoExecutorFn>::create(std::forward<Handler>(handler),
                                                                    io_ex, policy);
+}
+
+// A waiter with room for the post that starts its work: post it with
+// `room_allocator<void, waiter_ptr>(w)`.
+template <class T, class Handler, class IoExecutorFn>
+waiter_ptr make_waiter_with_room(Handler&& handler, const IoExecutorFn& io_ex) {
+  return waiter_op<T, std::decay_t<Handler>, IoExecutorFn, true>::create(
+      std::forward<Handler>(handler), io_ex, {});
 }
 
 }  // namespace workers::inline v0::detail
@@ -1559,202 +1858,6 @@ inline void abandon_chain(waiter_ptr head) noexcept {
 // and go back to the cache of the thread that took them, so producers on any
 // thread allocate nothing in steady state.
 
-// ---- workers/detail/op_allocator.hpp
-
-// The allocator of the operations a worker posts to its own strand (a wake-up,
-// a close step) and of the strand's own invoker, which Asio allocates with the
-// same allocator. Asio's recycling allocator keeps two blocks per thread: a
-// thread that wakes many workers in a row (one producer feeding many workers,
-// or a reply and a wake-up in flight together) holds more than two, and each
-// miss costs an aligned_alloc. This one keeps up to `max_cached` blocks of one
-// size per thread, so the steady state allocates nothing. Queue workers take
-// their request nodes from a cache of the node's size.
-//
-// A block goes back to the thread that took it, also when another thread
-// frees it: a producer thread feeding a worker on another thread would
-// otherwise take every block from the heap while the worker's thread hoards
-// them. Each block carries its owner (`header`); a block freed by another
-// thread is pushed onto the owner's inbox with one CAS, and the owner takes
-// its whole inbox at once, with an exchange, when its own list runs dry (so
-// no ABA). A thread that exits with blocks still out leaves its inbox
-// orphaned: those blocks go to the heap as they come back, and the last one
-// frees the inbox.
-
-#include <new>
-
-namespace workers::inline v0::detail {
-
-template <std::size_t Size>
-class block_cache {
- public:
-  static constexpr std::size_t block_size = Size;
-  static constexpr std::size_t max_cached = (512 * 1024) / Size;  // per thread: 512 KiB kept
-
-  static block_cache& local() noexcept {
-    thread_local block_cache cache;
-    return cache;
-  }
-
-  block_cache() = default;
-  block_cache(const block_cache&) = delete;
-  block_cache& operator=(const block_cache&) = delete;
-  // The thread exits. A block taken after this (by a static destroyed later on
-  // the main thread) comes from the heap and goes back there.
-  ~block_cache() {
-    drain();
-    while (head_) ::operator delete(std::exchange(head_, head_->next));
-    dead_ = true;
-    if (!inbox_) return;
-    if (out_ == 0) {
-      delete inbox_;
-      return;
-    }
-    // Those still out end the inbox: each one, or this exchange for those
-    // that came back meanwhile, counts down `orphaned_out`.
-    inbox_->orphaned_out.store(out_, std::memory_order_relaxed);
-    std::size_t back = 0;
-    for (header* h = inbox_->head.exchange(orphaned(), std::memory_order_acq_rel); h; ++back)
-      ::operator delete(std::exchange(h, h->next));
-    if (back != 0 && inbox_->orphaned_out.fetch_sub(back, std::memory_order_acq_rel) == back)
-      delete inbox_;
-  }
-
-  void* take() {
-    if (!head_ && !drain()) return fresh();
-    --count_;
-    ++out_;
-    return std::exchange(head_, head_->next) + 1;
-  }
-  void give(void* p) noexcept {
-    header* const h = to_header(p);
-    if (!mine(h)) return send(h, h, 1);
-    keep(h);
-  }
-
- private:
-  struct inbox;
-  // Before each block; keeps the block aligned for any scalar.
-  struct alignas(__STDCPP_DEFAULT_NEW_ALIGNMENT__) header {
-    inbox* owner;  // null: from the heap, to the heap
-    header* next;
-  };
-  struct alignas(64) inbox {             // its own cache line: other threads write it
-    std::atomic<header*> head{nullptr};  // given back by other threads; `orphaned()`: owner gone
-    std::atomic<std::size_t> orphaned_out{0};
-  };
-  static header* orphaned() noexcept { return reinterpret_cast<header*>(alignof(header)); }
-
-  void* fresh() {
-    if (!dead_ && !inbox_) inbox_ = new inbox;
-    void* const p = ::operator new(sizeof(header) + block_size);
-    if (!dead_) ++out_;
-    return ::new (p) header{dead_ ? nullptr : inbox_, nullptr} + 1;
-  }
-  // Takes the blocks other threads gave back (beyond `max_cached`, to the
-  // heap: a burst does not stay cached); false if there are none.
-  bool drain() noexcept {
-    if (!inbox_ || dead_) return false;
-    header* h = inbox_->head.exchange(nullptr, std::memory_order_acquire);
-    if (!h) return false;
-    while (h) keep(std::exchange(h, h->next));
-    return true;
-  }
-  static header* to_header(void* p) noexcept { return static_cast<header*>(p) - 1; }
-  bool mine(const header* h) const noexcept { return h->owner == inbox_ && inbox_ && !dead_; }
-  void keep(header* h) noexcept {
-    --out_;
-    if (count_ >= max_cached) return ::operator delete(h);
-    h->next = std::exchange(head_, h);
-    ++count_;
-  }
-  // Blocks `first` to `last` (`n` of them, linked), all of one other thread
-  // (or of this one, once it exits), or all from the heap.
-  static void send(header* first, header* last, std::size_t n) noexcept {
-    inbox* const box = first->owner;
-    header* top = box ? box->head.load(std::memory_order_acquire) : nullptr;
-    if (!box || top == orphaned()) {
-      last->next = nullptr;
-      while (first) ::operator delete(std::exchange(first, first->next));
-      if (box && box->orphaned_out.fetch_sub(n, std::memory_order_acq_rel) == n) delete box;
-      return;
-    }
-    do {
-      if (top == orphaned()) return send(first, last, n);
-      last->next = top;
-    } while (!box->head.compare_exchange_weak(top, first, std::memory_order_release,
-                                              std::memory_order_acquire));
-  }
-
- public:
-  // Gives back blocks in a row, those of one other thread with one CAS.
-  class batch {
-   public:
-    batch() noexcept = default;
-    batch(const batch&) = delete;
-    batch& operator=(const batch&) = delete;
-    ~batch() { flush(); }
-    void give(void* p) noexcept {
-      header* const h = to_header(p);
-      if (block_cache& c = local(); c.mine(h)) return c.keep(h);
-      if (first_ && first_->owner != h->owner) flush();
-      h->next = std::exchange(first_, h);
-      if (!last_) last_ = h;
-      ++count_;
-    }
-
-   private:
-    void flush() noexcept {
-      if (first_) send(first_, last_, count_);
-      first_ = last_ = nullptr;
-      count_ = 0;
-    }
-    header* first_ = nullptr;
-    header* last_ = nullptr;
-    std::size_t count_ = 0;
-  };
-
- private:
-  inbox* inbox_ = nullptr;  // made by the first block taken from the heap
-  header* head_ = nullptr;
-  std::size_t count_ = 0;  // in `head_`
-  std::size_t out_ = 0;    // taken from this cache and not back in it
-  bool dead_ = false;
-};
-
-// An executor_op with a small function.
-using op_block_cache = block_cache<128>;
-
-template <class T>
-struct op_allocator {
-  using value_type = T;
-
-  op_allocator() noexcept = default;
-  template <class U>
-  op_allocator(const op_allocator<U>&) noexcept {}
-
-  T* allocate(std::size_t n) {
-    if (fits(n)) return static_cast<T*>(op_block_cache::local().take());
-    return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{alignof(T)}));
-  }
-  void deallocate(T* p, std::size_t n) noexcept {
-    if (fits(n)) return op_block_cache::local().give(p);
-    // Unsized: Clang 14 declares no sized operator delete by default.
-    ::operator delete (p, std::align_val_t{alignof(T)});
-  }
-
-  template <class U>
-  bool operator==(const op_allocator<U>&) const noexcept {
-    return true;
-  }
-
- private:
-  static constexpr bool fits(std::size_t n) noexcept {
-    return alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__ &&
-           n <= op_block_cache::block_size / sizeof(T);
-  }
-};
-
-}  // namespace workers::inline v0::detail
 
 
 namespace workers::inline v0::detail {
@@ -2158,11 +2261,17 @@ class dropbox_buffer {
       node*& chain;
       ~free_on_exit() { node::free_chain(chain); }
     } freed{merged_ones};
-    while (merging_) {
-      node* const n = std::exchange(merging_, merging_->next);
-      n->next = std::exchange(merged_ones, n);
-      merge_one(producers, std::move(n->entry), merge);
+    try {
+      while (merging_) {
+        node* const n = std::exchange(merging_, merging_->next);
+        n->next = std::exchange(merged_ones, n);
+        merge_one(producers, std::move(n->entry), merge);
+      }
+    } catch (...) {
+      publish(producers);
+      throw;
     }
+    publish(producers);
   }
 
   // The slot's request, valid until the next call; null, after `on_empty()`
@@ -2230,10 +2339,27 @@ class dropbox_buffer {
   entry_type* slot() noexcept { return cells_[slot_] ? &*cells_[slot_] : nullptr; }
   const entry_type* slot() const noexcept { return cells_[slot_] ? &*cells_[slot_] : nullptr; }
 
+  // During a merge pass the slot's next value is staged in the spare cell,
+  // which nobody else reads, and published once at the end of the pass: one
+  // lock per pass, not one per put.
+  std::optional<entry_type>& staged_slot() noexcept {
+    return staged_ ? cells_[spare_] : cells_[slot_];
+  }
+  void publish(std::mutex& producers) {
+    if (!staged_) return;
+    {
+      std::lock_guard lock(producers);
+      std::swap(slot_, spare_);
+    }
+    staged_ = false;
+    collect();  // the request that left the slot, if any
+  }
+
   template <class Merge>
   void merge_one(std::mutex& producers, entry_type in, Merge& merge) {
     const std::size_t in_type = in.request.index();
-    entry_type* held = slot();
+    std::optional<entry_type>& cell = staged_slot();
+    entry_type* held = cell ? &*cell : nullptr;
     const any* pending = held ? &held->request : nullptr;
     std::optional<merged<any>> m;
     try {
@@ -2246,41 +2372,42 @@ class dropbox_buffer {
     std::vector<dropped> out;
     switch (m->what()) {
       case merged<any>::kind::keep_pending:
-        if (held) {
+        if (!held) {
+          out.push_back({in_type, std::move(in.reply)});  // nothing to keep
+        } else if (in.reply) {
+          // The slot's own callers stay. Changing the published slot takes the lock.
           waiter_ptr chain = std::move(held->reply);
           follow_or_drop(std::move(in.reply), in_type, follows(m->followers(), follow::incoming),
                          held->request.index(), chain, out);
-          std::lock_guard lock(producers);
-          held->reply = std::move(chain);  // the slot's own callers stay
-          break;
+          std::unique_lock<std::mutex> lock;
+          if (!staged_) lock = std::unique_lock(producers);
+          held->reply = std::move(chain);
         }
-        out.push_back({in_type, std::move(in.reply)});  // nothing to keep
         break;
       case merged<any>::kind::empty:
         out.push_back({in_type, std::move(in.reply)});
         if (held) {
           out.push_back({held->request.index(), std::move(held->reply)});
-          std::lock_guard lock(producers);
-          std::swap(slot_, spare_);  // the slot is the empty spare now
+          if (staged_) cells_[spare_].reset();
+          staged_ = true;  // the spare, empty, is the slot to be
         }
         break;
       case merged<any>::kind::replace: {
-        // The slot has waited since its first put: keep that time. The new
-        // request is built in the spare cell, which nobody else reads.
-        auto& next =
-            cells_[spare_].emplace(std::move(m->request()), held ? held->pushed : in.pushed);
+        // The slot has waited since its first put: keep that time.
+        const auto pushed = held ? held->pushed : in.pushed;
+        const std::size_t held_type = held ? held->request.index() : 0;
+        waiter_ptr held_callers = held ? std::move(held->reply) : waiter_ptr();
+        // Built in the spare cell (the staged request, if any, is replaced in place).
+        auto& next = cells_[spare_].emplace(std::move(m->request()), pushed);
+        staged_ = true;
         const std::size_t to = next.request.index();
-        if (held)
-          follow_or_drop(std::move(held->reply), held->request.index(),
-                         follows(m->followers(), follow::pending), to, next.reply, out);
+        follow_or_drop(std::move(held_callers), held_type, follows(m->followers(), follow::pending),
+                       to, next.reply, out);
         follow_or_drop(std::move(in.reply), in_type, follows(m->followers(), follow::incoming), to,
                        next.reply, out);
-        std::lock_guard lock(producers);
-        std::swap(slot_, spare_);
         break;
       }
     }
-    collect();  // the request that left the slot, if any
     for (auto& d : out) answer_error<Def>(d.type, std::move(d.callers), request_dropped{});
   }
 
@@ -2290,6 +2417,7 @@ class dropbox_buffer {
   std::optional<entry_type> cells_[3];
   // The cells' roles: changed under the lock, on the strand.
   std::uint8_t slot_ = 0, taken_ = 1, spare_ = 2;
+  bool staged_ = false;              // strand only: the spare holds the slot to be (see publish)
   node* merging_ = nullptr;          // strand only: taken puts not merged yet
   node* retired_ = nullptr;          // left by a close, until collected
   clock::time_point last_pushed_{};  // the push time of the last put taken
@@ -3694,17 +3822,17 @@ class worker_strand {
   // io_context the strand's own post(f, allocator) enqueues `f` directly;
   // asio::post would copy the strand (its shared state's reference count)
   // three times more and wrap `f` in a work-tracking dispatcher it does not need.
-  template <class F>
-  void post(F&& f) const {
+  // Another allocator `a` (a post_room's) serves both the same way.
+  template <class F, class Allocator = op_allocator<void>>
+  void post(F&& f, const Allocator& a = {}) const {
     if (const auto* io = std::get_if<io_strand_type>(&s_)) {
 #if !defined(BOOST_ASIO_NO_TS_EXECUTORS)
-      io->post(std::forward<F>(f), op_allocator<void>{});
+      io->post(std::forward<F>(f), a);
 #else
-      asio::post(*io, asio::bind_allocator(op_allocator<void>{}, std::forward<F>(f)));
+      asio::post(*io, asio::bind_allocator(a, std::forward<F>(f)));
 #endif
     } else {
-      asio::post(*std::get<boxed>(s_),
-                 asio::bind_allocator(op_allocator<void>{}, std::forward<F>(f)));
+      asio::post(*std::get<boxed>(s_), asio::bind_allocator(a, std::forward<F>(f)));
     }
   }
 
@@ -4083,10 +4211,10 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   }
 
   // Runs `f` on the strand. Throws if the execution context is gone.
-  template <class F>
-  void post(F&& f) const {
+  template <class F, class... Allocator>
+  void post(F&& f, const Allocator&... a) const {
     if (!strand_.valid()) (void)executor();  // throws the logic_error naming the worker
-    strand_.post(std::forward<F>(f));
+    strand_.post(std::forward<F>(f), a...);
   }
 
   // Introspection: any thread.
@@ -5105,8 +5233,8 @@ auto push_request(const worker<Def, Kind>& w, R request, Token&& token = default
 
 /// @brief Enqueues `request` at once (infinite queues; upstream's `Queue.push_request_now`).
 ///
-/// Thread safety: any thread. The request is moved into the queue under the
-/// worker's intake lock: its move constructor must not call the worker.
+/// Thread safety: any thread; takes no lock (the request is moved into a node
+/// that joins the worker's lock-free intake).
 /// @return true if enqueued, false if the worker is closing or closed (the
 /// request is dropped; a `request_refused` event is emitted).
 template <class Def, class R>
@@ -5367,8 +5495,8 @@ namespace workers::inline v0 {
 /// (upstream's `Dropbox.put_request`).
 ///
 /// Returns once the put is recorded; the merge runs later, on the worker's
-/// strand, in the order the puts were made. Thread safety: any thread; the
-/// request's move runs under the worker's intake lock and must not call the worker.
+/// strand, in the order the puts were made. Thread safety: any thread; takes
+/// no lock (the request is moved into a node that joins the worker's lock-free intake).
 /// @return true once recorded; false if the worker is closing or closed (the
 /// request is discarded; a `request_refused` event is emitted).
 template <class Def, class R>
@@ -6676,15 +6804,18 @@ class initiate_launch {
     auto impl = std::make_shared<impl_type>(std::move(handlers), worker_strand(ex_),
                                             std::move(name), std::move(parameters),
                                             std::weak_ptr(table_), options, table_->config());
-    waiter_ptr reply = make_waiter<launch_result>(std::move(handler), impl->io_executor());
+    waiter_ptr reply =
+        make_waiter_with_room<launch_result>(std::move(handler), impl->io_executor());
     impl->register_with_service();
     if (!table_->try_insert(impl->name(), impl)) {
       typed<launch_result>(reply)->answer(impl->name_taken());
       return;
     }
     try {
-      impl->post(waiter_job(std::move(reply),
-                            [impl](waiter_ptr& r) { impl->start_launch(std::move(r)); }));
+      room_allocator<void, waiter_ptr> room(reply);
+      impl->post(
+          waiter_job(std::move(reply), [impl](waiter_ptr& r) { impl->start_launch(std::move(r)); }),
+          room);
     } catch (...) {
       table_->erase(impl->name(), impl.get());
       throw;

@@ -7,6 +7,8 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include <future>
+#include <string>
+#include <vector>
 
 using namespace test;
 using namespace std::chrono_literals;
@@ -35,6 +37,29 @@ TEST_CASE("launch: runs on_launch, registers the worker by name, status is runni
     REQUIRE(h.j->snapshot() == std::vector<std::string>{"launch a"});
     co_await workers::shutdown(w);
   });
+}
+
+TEST_CASE("launch: a launch's post to the new strand rides in its reply's room", "[lifecycle]") {
+  // Launches made before their context runs are all alive at once, and each
+  // block one frees when it completes leaves a hole in the heap. The strand's
+  // operation and the strand's invoker ride in the reply's one block; before,
+  // they took two blocks of the thread's operation cache per launch.
+  asio::io_context io;
+  auto table = make_table();
+  calc_handlers h;
+  const auto& cache = workers::detail::op_block_cache::local();
+  const std::size_t out_before = cache.out();
+  std::vector<calc_worker> ws;
+  for (int i = 0; i < 8; ++i)
+    workers::launch(table, io, "w" + std::to_string(i), calc_parameters{}, h,
+                    [&ws](auto r) { ws.push_back(r.value()); });
+  CHECK(cache.out() == out_before);
+  while (ws.size() < 8 && io.poll() != 0) {
+  }
+  REQUIRE(ws.size() == 8);
+  for (const auto& w : ws) workers::trigger_shutdown(w);
+  io.run();
+  CHECK(table.size() == 0);
 }
 
 TEST_CASE("launch: a name live in the table is rejected with an error naming the worker",

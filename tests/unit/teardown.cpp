@@ -10,6 +10,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 using namespace test;
@@ -76,6 +77,25 @@ TEST_CASE("teardown: destroying the io_context with a dropbox holding merged and
   for (auto& c : callers) REQUIRE_THROWS_AS(c.get(), std::future_error);
   REQUIRE(h.j->closes == 0);
   REQUIRE_FALSE(workers::put_request(w, add{1}));
+}
+
+TEST_CASE("teardown: launches still queued when the io_context is destroyed are abandoned",
+          "[teardown]") {
+  // The context destroys the strand's queue (the launch, holding its reply)
+  // before the scheduler's (the strand's invoker, whose memory is in the
+  // reply's room): under ASan, a use-after-free if the room went with the reply.
+  auto table = make_table();
+  auto answered = std::make_shared<int>(0);
+  {
+    asio::io_context io;
+    for (int i = 0; i < 4; ++i)
+      workers::launch(table, io, "queued" + std::to_string(i), calc_parameters{}, calc_handlers{},
+                      [answered](auto) { ++*answered; });
+    REQUIRE(table.size() == 4);
+    // Destroyed without running: the launches are still queued.
+  }
+  CHECK(*answered == 0);  // abandoned, as Asio abandons pending operations
+  CHECK(table.size() == 0);
 }
 
 // A closed worker's strand outliving its io_context.

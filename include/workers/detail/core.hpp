@@ -290,10 +290,10 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   }
 
   // Runs `f` on the strand. Throws if the execution context is gone.
-  template <class F>
-  void post(F&& f) const {
+  template <class F, class... Allocator>
+  void post(F&& f, const Allocator&... a) const {
     if (!strand_.valid()) (void)executor();  // throws the logic_error naming the worker
-    strand_.post(std::forward<F>(f));
+    strand_.post(std::forward<F>(f), a...);
   }
 
   // Introspection: any thread.

@@ -7,9 +7,10 @@
 // the worker's strand (it may read the worker's state), outside every lock
 // (it may call introspection). A put that finds the intake empty while the
 // loop runs schedules a merge pass, so that a busy worker merges as soon as
-// its strand is free: the slot, not the intake, is what waits. The slot
-// itself is written under the worker's lock, so introspection from any
-// thread sees it whole. As in the queue, no request is destroyed under the
+// its strand is free: the slot, not the intake, is what waits. A merge pass
+// builds the slot's next value in a cell nobody else reads and publishes it
+// once, under the worker's lock, so introspection from any thread sees the
+// slot whole, as of the end of a pass. As in the queue, no request is destroyed under the
 // lock: three cells rotate (the slot, the request being handled, and a spare
 // that is empty but between a change and the next `collect()`); under the
 // lock only their roles change, and what leaves a cell is destroyed by
@@ -126,11 +127,17 @@ class dropbox_buffer {
       node*& chain;
       ~free_on_exit() { node::free_chain(chain); }
     } freed{merged_ones};
-    while (merging_) {
-      node* const n = std::exchange(merging_, merging_->next);
-      n->next = std::exchange(merged_ones, n);
-      merge_one(producers, std::move(n->entry), merge);
+    try {
+      while (merging_) {
+        node* const n = std::exchange(merging_, merging_->next);
+        n->next = std::exchange(merged_ones, n);
+        merge_one(producers, std::move(n->entry), merge);
+      }
+    } catch (...) {
+      publish(producers);
+      throw;
     }
+    publish(producers);
   }
 
   // The slot's request, valid until the next call; null, after `on_empty()`
@@ -198,10 +205,27 @@ class dropbox_buffer {
   entry_type* slot() noexcept { return cells_[slot_] ? &*cells_[slot_] : nullptr; }
   const entry_type* slot() const noexcept { return cells_[slot_] ? &*cells_[slot_] : nullptr; }
 
+  // During a merge pass the slot's next value is staged in the spare cell,
+  // which nobody else reads, and published once at the end of the pass: one
+  // lock per pass, not one per put.
+  std::optional<entry_type>& staged_slot() noexcept {
+    return staged_ ? cells_[spare_] : cells_[slot_];
+  }
+  void publish(std::mutex& producers) {
+    if (!staged_) return;
+    {
+      std::lock_guard lock(producers);
+      std::swap(slot_, spare_);
+    }
+    staged_ = false;
+    collect();  // the request that left the slot, if any
+  }
+
   template <class Merge>
   void merge_one(std::mutex& producers, entry_type in, Merge& merge) {
     const std::size_t in_type = in.request.index();
-    entry_type* held = slot();
+    std::optional<entry_type>& cell = staged_slot();
+    entry_type* held = cell ? &*cell : nullptr;
     const any* pending = held ? &held->request : nullptr;
     std::optional<merged<any>> m;
     try {
@@ -214,41 +238,42 @@ class dropbox_buffer {
     std::vector<dropped> out;
     switch (m->what()) {
       case merged<any>::kind::keep_pending:
-        if (held) {
+        if (!held) {
+          out.push_back({in_type, std::move(in.reply)});  // nothing to keep
+        } else if (in.reply) {
+          // The slot's own callers stay. Changing the published slot takes the lock.
           waiter_ptr chain = std::move(held->reply);
           follow_or_drop(std::move(in.reply), in_type, follows(m->followers(), follow::incoming),
                          held->request.index(), chain, out);
-          std::lock_guard lock(producers);
-          held->reply = std::move(chain);  // the slot's own callers stay
-          break;
+          std::unique_lock<std::mutex> lock;
+          if (!staged_) lock = std::unique_lock(producers);
+          held->reply = std::move(chain);
         }
-        out.push_back({in_type, std::move(in.reply)});  // nothing to keep
         break;
       case merged<any>::kind::empty:
         out.push_back({in_type, std::move(in.reply)});
         if (held) {
           out.push_back({held->request.index(), std::move(held->reply)});
-          std::lock_guard lock(producers);
-          std::swap(slot_, spare_);  // the slot is the empty spare now
+          if (staged_) cells_[spare_].reset();
+          staged_ = true;  // the spare, empty, is the slot to be
         }
         break;
       case merged<any>::kind::replace: {
-        // The slot has waited since its first put: keep that time. The new
-        // request is built in the spare cell, which nobody else reads.
-        auto& next =
-            cells_[spare_].emplace(std::move(m->request()), held ? held->pushed : in.pushed);
+        // The slot has waited since its first put: keep that time.
+        const auto pushed = held ? held->pushed : in.pushed;
+        const std::size_t held_type = held ? held->request.index() : 0;
+        waiter_ptr held_callers = held ? std::move(held->reply) : waiter_ptr();
+        // Built in the spare cell (the staged request, if any, is replaced in place).
+        auto& next = cells_[spare_].emplace(std::move(m->request()), pushed);
+        staged_ = true;
         const std::size_t to = next.request.index();
-        if (held)
-          follow_or_drop(std::move(held->reply), held->request.index(),
-                         follows(m->followers(), follow::pending), to, next.reply, out);
+        follow_or_drop(std::move(held_callers), held_type, follows(m->followers(), follow::pending),
+                       to, next.reply, out);
         follow_or_drop(std::move(in.reply), in_type, follows(m->followers(), follow::incoming), to,
                        next.reply, out);
-        std::lock_guard lock(producers);
-        std::swap(slot_, spare_);
         break;
       }
     }
-    collect();  // the request that left the slot, if any
     for (auto& d : out) answer_error<Def>(d.type, std::move(d.callers), request_dropped{});
   }
 
@@ -258,6 +283,7 @@ class dropbox_buffer {
   std::optional<entry_type> cells_[3];
   // The cells' roles: changed under the lock, on the strand.
   std::uint8_t slot_ = 0, taken_ = 1, spare_ = 2;
+  bool staged_ = false;              // strand only: the spare holds the slot to be (see publish)
   node* merging_ = nullptr;          // strand only: taken puts not merged yet
   node* retired_ = nullptr;          // left by a close, until collected
   clock::time_point last_pushed_{};  // the push time of the last put taken

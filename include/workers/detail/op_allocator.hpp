@@ -72,6 +72,8 @@ class block_cache {
     if (!mine(h)) return send(h, h, 1);
     keep(h);
   }
+  // Blocks taken from this cache and not back in it yet.
+  std::size_t out() const noexcept { return out_; }
 
  private:
   struct inbox;

@@ -13,6 +13,7 @@
 // and a waiter left behind by the worker or by the caller's slot is an empty
 // shell that refers to no execution context.
 
+#include <workers/detail/post_room.hpp>
 #include <workers/error.hpp>
 #include <workers/message_error.hpp>
 
@@ -122,6 +123,9 @@ class waiter_base {
     while (w->next_) w = w->next_.get();
     w->next_ = std::move(tail);
   }
+
+  // Room for the post that starts this caller's work (see post_room), if any.
+  virtual post_room* room() noexcept { return nullptr; }
 
   friend void intrusive_ptr_add_ref(waiter_base* w) noexcept {
     w->refs_.fetch_add(1, std::memory_order_relaxed);
@@ -442,11 +446,13 @@ requires(!has_own_executor<Handler> && requires(const IoExecutorFn& io_ex) {
 // the waiter is claimed, with the work that keeps the handler's executor busy
 // meanwhile, and hooks the handler's cancellation slot. Its own storage is the
 // library's (a waiter may outlive the answer, held by the worker or by the
-// caller's slot), from Asio's recycling allocator.
-template <class T, class Handler, class IoExecutorFn>
+// caller's slot), from Asio's recycling allocator; a launch's reply, which
+// also holds the room for its post (post_room.hpp), from the heap.
+template <class T, class Handler, class IoExecutorFn, bool WithRoom = false>
 class waiter_op final : public waiter<T> {
   using work_type = typename completion_work<Handler, IoExecutorFn>::type;
-  using allocator_type = asio::recycling_allocator<waiter_op>;
+  using allocator_type =
+      std::conditional_t<WithRoom, std::allocator<waiter_op>, asio::recycling_allocator<waiter_op>>;
 
  public:
   // Allocates the operation and hooks the handler's cancellation slot when
@@ -529,9 +535,19 @@ class waiter_op final : public waiter<T> {
     alloc.deallocate(this, 1);
   }
 
+  post_room* room() noexcept override {
+    if constexpr (WithRoom)
+      return &room_;
+    else
+      return nullptr;
+  }
+
+  struct no_room {};
+
   std::optional<Handler> handler_;
   std::optional<work_type> work_;
   bool slot_installed_ = false;
+  [[no_unique_address]] std::conditional_t<WithRoom, post_room, no_room> room_;
 };
 
 // Makes the waiter of `handler`, completing with T through its associated
@@ -541,6 +557,14 @@ waiter_ptr make_waiter(Handler&& handler, const IoExecutorFn& io_ex,
                        cancellation_policy policy = {}) {
   return waiter_op<T, std::decay_t<Handler>, IoExecutorFn>::create(std::forward<Handler>(handler),
                                                                    io_ex, policy);
+}
+
+// A waiter with room for the post that starts its work: post it with
+// `room_allocator<void, waiter_ptr>(w)`.
+template <class T, class Handler, class IoExecutorFn>
+waiter_ptr make_waiter_with_room(Handler&& handler, const IoExecutorFn& io_ex) {
+  return waiter_op<T, std::decay_t<Handler>, IoExecutorFn, true>::create(
+      std::forward<Handler>(handler), io_ex, {});
 }
 
 }  // namespace workers::inline v0::detail

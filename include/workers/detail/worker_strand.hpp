@@ -77,17 +77,17 @@ class worker_strand {
   // io_context the strand's own post(f, allocator) enqueues `f` directly;
   // asio::post would copy the strand (its shared state's reference count)
   // three times more and wrap `f` in a work-tracking dispatcher it does not need.
-  template <class F>
-  void post(F&& f) const {
+  // Another allocator `a` (a post_room's) serves both the same way.
+  template <class F, class Allocator = op_allocator<void>>
+  void post(F&& f, const Allocator& a = {}) const {
     if (const auto* io = std::get_if<io_strand_type>(&s_)) {
 #if !defined(BOOST_ASIO_NO_TS_EXECUTORS)
-      io->post(std::forward<F>(f), op_allocator<void>{});
+      io->post(std::forward<F>(f), a);
 #else
-      asio::post(*io, asio::bind_allocator(op_allocator<void>{}, std::forward<F>(f)));
+      asio::post(*io, asio::bind_allocator(a, std::forward<F>(f)));
 #endif
     } else {
-      asio::post(*std::get<boxed>(s_),
-                 asio::bind_allocator(op_allocator<void>{}, std::forward<F>(f)));
+      asio::post(*std::get<boxed>(s_), asio::bind_allocator(a, std::forward<F>(f)));
     }
   }
 
