@@ -33,8 +33,11 @@ namespace workers::inline v0 {
 template <class Def, class R>
 bool put_request(const worker<Def, dropbox>& w, R request) {
   detail::check_request<R, Def>();
-  return detail::access::core(w).push_now(std::move(request)) ==
-         detail::core<Def, dropbox>::push_outcome::queued;
+  if constexpr (!detail::in_request_set<R, Def>)
+    return false;
+  else
+    return detail::access::core(w).push_now(std::move(request)) ==
+           detail::core<Def, dropbox>::push_outcome::queued;
 }
 
 /// @brief Puts `request` into the dropbox and completes with the outcome of
@@ -60,9 +63,12 @@ auto put_request_and_wait(const worker<Def, dropbox>& w, R request,
                           Token&& token = default_token()) {
   detail::check_request<R, Def>();
   detail::check_reply_token<Token>();
-  return boost::asio::async_initiate<Token, void(reply_result<R>)>(
-      detail::initiate_push_and_wait<Def, dropbox>(detail::access::core_ptr(w)), token,
-      std::move(request));
+  if constexpr (!detail::in_request_set<R, Def>)
+    return detail::rejected<void(reply_result<R>)>(token);
+  else
+    return boost::asio::async_initiate<Token, void(reply_result<R>)>(
+        detail::initiate_push_and_wait<Def, dropbox>(detail::access::core_ptr(w)), token,
+        std::move(request));
 }
 
 }  // namespace workers::inline v0

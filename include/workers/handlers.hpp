@@ -124,19 +124,51 @@ inline constexpr bool handles_all<H, Worker, request_types<R...>> =
     (request_handled<H, Worker, R> && ...);
 
 template <class H, class Worker>
-concept launchable = std::is_default_constructible_v<typename Worker::state_type> ||
+using on_launch_t = awaited_t<decltype(std::declval<H&>().on_launch(
+    std::declval<Worker&>(), std::declval<const typename Worker::name_type&>(),
+    std::declval<const typename Worker::parameters_type&>()))>;
+
+// What on_launch may return: the state, or a result of it.
+template <class Ret, class State>
+constexpr bool returns_state() {
+  if constexpr (is_result<Ret>)
+    return std::is_same_v<typename Ret::value_type, State>;
+  else
+    return std::is_same_v<Ret, State>;
+}
+
+template <class H, class Worker>
+concept has_on_launch_of =
     has_on_launch<H, Worker, typename Worker::name_type, typename Worker::parameters_type>;
+
+// on_launch, if any, returns the state; without it the state is default-constructible.
+template <class H, class Worker>
+concept launchable = (has_on_launch_of<H, Worker> &&
+                      returns_state<on_launch_t<H, Worker>, typename Worker::state_type>()) ||
+                     (!has_on_launch_of<H, Worker> &&
+                      std::is_default_constructible_v<typename Worker::state_type>);
+
+template <class H, class Self>
+concept on_close_with_reason_callable = requires(H& h, Self& self, const close_reason& why) {
+  h.on_close(self, why);
+};
+template <class H, class Self>
+concept on_close_callable = on_close_with_reason_callable<H, Self> || requires(H& h, Self& self) {
+  h.on_close(self);
+};
 }  // namespace detail
 
 /// @brief `H` is a handlers object for workers of type `Worker`:
 ///  1. an object type;
 ///  2. `on_request(self, const R&)` for every request type `R` of the set, returning
 ///     `result<R::result_type, R::error_type>` or an `asio::awaitable` of it;
-///  3. `on_launch(self, name, parameters)`, unless the state is default-constructible;
+///  3. `on_launch(self, name, parameters)`, unless the state is default-constructible,
+///     returning the state or a `result` of it (or an `asio::awaitable` of either);
 ///  4. the optional members, when present, have the shapes in the table above.
 ///
 /// `launch` checks the same requirements one by one, with a sentence for each
-/// (see tests/compile_fail/). A minimal conforming object:
+/// (see tests/compile_fail/), and builds no worker for handlers that fail them,
+/// so that the sentence is the only error. A minimal conforming object:
 /// @code
 /// struct handlers {
 ///   workers::result<int, std::string> on_request(my_worker&, const ping&) { return 1; }
@@ -145,6 +177,7 @@ concept launchable = std::is_default_constructible_v<typename Worker::state_type
 template <class H, class Worker>
 concept handlers_for = std::is_object_v<H> &&
     detail::handles_all<H, Worker, typename Worker::definition::request_param::types> &&
-    detail::launchable<H, Worker>;
+    detail::launchable<H, Worker> &&
+    (!detail::on_close_callable<H, Worker> || detail::has_on_close<H, Worker>);
 
 }  // namespace workers::inline v0

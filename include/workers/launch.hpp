@@ -59,17 +59,9 @@ struct on_requests_of<H, Self, request_types<R...>> {
   static constexpr bool value = (on_request_of<R, H, Self>::value && ...);
 };
 
-template <class H, class Self>
-concept on_close_with_reason_callable = requires(H& h, Self& self, const close_reason& why) {
-  h.on_close(self, why);
-};
-template <class H, class Self>
-concept on_close_callable = on_close_with_reason_callable<H, Self> || requires(H& h, Self& self) {
-  h.on_close(self);
-};
-
+// One static_assert per requirement of `handlers_for`, each with its sentence.
 template <class H, class Self, class Def>
-consteval bool check_handlers() {
+constexpr void check_handlers() {
   static_assert(std::is_object_v<H>, "workers: the handlers must be an object (passed by value)");
   using state_type = typename Def::state_type;
   constexpr bool has_launch =
@@ -77,23 +69,14 @@ consteval bool check_handlers() {
   static_assert(has_launch || std::is_default_constructible_v<state_type>,
                 "workers: the handlers need on_launch(self, const name_type&, const "
                 "parameters_type&) since the state type is not default-constructible");
-  if constexpr (has_launch) {
-    using ret = awaited_t<decltype(std::declval<H&>().on_launch(
-        std::declval<Self&>(), std::declval<const typename Def::name_type&>(),
-        std::declval<const typename Def::parameters_type&>()))>;
-    if constexpr (is_result<ret>)
-      static_assert(std::is_same_v<typename ret::value_type, state_type>,
-                    "workers: on_launch must return the state type, or "
-                    "workers::result<state_type, launch_error>");
-    else
-      static_assert(std::is_same_v<ret, state_type>,
-                    "workers: on_launch must return the state type, or "
-                    "workers::result<state_type, launch_error>");
-  }
+  if constexpr (has_launch)
+    static_assert(returns_state<on_launch_t<H, Self>, state_type>(),
+                  "workers: on_launch must return the state type, or "
+                  "workers::result<state_type, launch_error>");
   static_assert(!on_close_callable<H, Self> || has_on_close<H, Self>,
                 "workers: on_close(self, const close_reason&) or on_close(self) must return "
                 "void, or an asio::awaitable<void>");
-  return on_requests_of<H, Self, typename Def::request_param::types>::value;
+  (void)on_requests_of<H, Self, typename Def::request_param::types>::value;
 }
 
 // What `launch` completes with for handlers H.
@@ -200,13 +183,21 @@ auto launch(const table<Def, Kind>& t, Where&& where, N&& name, P&& parameters, 
   static_assert(std::is_constructible_v<typename Def::parameters_type, P&&>,
                 "workers: launch's parameters must convert to the group's "
                 "Types::parameters_type");
-  static_assert(detail::check_handlers<H, worker<Def, Kind>, Def>());
+  detail::check_handlers<H, worker<Def, Kind>, Def>();
   detail::check_reply_token<Token>();
-  return boost::asio::async_initiate<Token, void(detail::launch_result_t<Def, Kind, H>)>(
-      detail::initiate_launch<Def, Kind, H>(detail::access::table_state(t),
-                                            detail::executor_of(std::forward<Where>(where))),
-      token, typename Def::name_type(std::forward<N>(name)),
-      typename Def::parameters_type(std::forward<P>(parameters)), std::move(handlers), options);
+  using signature = void(detail::launch_result_t<Def, Kind, H>);
+  // Once a check above failed, the worker's machinery is not instantiated, so
+  // that no error follows from inside it.
+  if constexpr (!std::is_constructible_v<typename Def::name_type, N&&> ||
+                !std::is_constructible_v<typename Def::parameters_type, P&&> ||
+                !handlers_for<H, worker<Def, Kind>>)
+    return detail::rejected<signature>(token);
+  else
+    return boost::asio::async_initiate<Token, signature>(
+        detail::initiate_launch<Def, Kind, H>(detail::access::table_state(t),
+                                              detail::executor_of(std::forward<Where>(where))),
+        token, typename Def::name_type(std::forward<N>(name)),
+        typename Def::parameters_type(std::forward<P>(parameters)), std::move(handlers), options);
 }
 
 /// @brief `launch` without options (no idle timeout, no queue alarms): the same

@@ -58,10 +58,19 @@ using default_token = boost::asio::default_completion_token_t<detail::worker_exe
 
 namespace detail {
 template <class R, class Def>
+concept in_request_set = request_of<R, typename Def::request_param>;
+template <class R, class Def>
 consteval void check_request() {
-  static_assert(request_of<R, typename Def::request_param>,
+  static_assert(in_request_set<R, Def>,
                 "workers: this request type is not in the worker's request set "
                 "(Request::types); add it there or push one that is");
+}
+// What an operation returns once a static_assert rejected its arguments: the
+// type the real operation has, so that no error follows from inside the library
+// or in the caller's code.
+template <class Signature, class Token>
+auto rejected(Token& token) {
+  return boost::asio::async_initiate<Token, Signature>([](auto&&...) {}, token);
 }
 template <class Token>
 consteval void check_reply_token() {
@@ -139,9 +148,12 @@ template <class Def, class Kind, class R,
 requires detail::is_queue<Kind>
 auto push_request(const worker<Def, Kind>& w, R request, Token&& token = default_token()) {
   detail::check_request<R, Def>();
-  return boost::asio::async_initiate<Token, void(error_code)>(
-      detail::initiate_push_request<Def, Kind>(detail::access::core_ptr(w)), token,
-      std::move(request));
+  if constexpr (!detail::in_request_set<R, Def>)
+    return detail::rejected<void(error_code)>(token);
+  else
+    return boost::asio::async_initiate<Token, void(error_code)>(
+        detail::initiate_push_request<Def, Kind>(detail::access::core_ptr(w)), token,
+        std::move(request));
 }
 
 /// @brief Enqueues `request` at once (infinite queues; upstream's `Queue.push_request_now`).
@@ -153,8 +165,11 @@ auto push_request(const worker<Def, Kind>& w, R request, Token&& token = default
 template <class Def, class R>
 bool push_request_now(const worker<Def, queue<infinite>>& w, R request) {
   detail::check_request<R, Def>();
-  return detail::access::core(w).push_now(std::move(request)) ==
-         detail::core<Def, queue<infinite>>::push_outcome::queued;
+  if constexpr (!detail::in_request_set<R, Def>)
+    return false;
+  else
+    return detail::access::core(w).push_now(std::move(request)) ==
+           detail::core<Def, queue<infinite>>::push_outcome::queued;
 }
 
 /// @brief Enqueues `request` if there is room (bounded queues; upstream's
@@ -167,8 +182,11 @@ bool push_request_now(const worker<Def, queue<infinite>>& w, R request) {
 template <class Def, class R>
 bool try_push_request_now(const worker<Def, queue<bounded>>& w, R request) {
   detail::check_request<R, Def>();
-  return detail::access::core(w).push_now(std::move(request)) ==
-         detail::core<Def, queue<bounded>>::push_outcome::queued;
+  if constexpr (!detail::in_request_set<R, Def>)
+    return false;
+  else
+    return detail::access::core(w).push_now(std::move(request)) ==
+           detail::core<Def, queue<bounded>>::push_outcome::queued;
 }
 
 /// @brief Enqueues `request` and completes with its result (queue workers;
@@ -202,9 +220,12 @@ requires detail::is_queue<Kind>
 auto push_request_and_wait(const worker<Def, Kind>& w, R request, Token&& token = default_token()) {
   detail::check_request<R, Def>();
   detail::check_reply_token<Token>();
-  return boost::asio::async_initiate<Token, void(reply_result<R>)>(
-      detail::initiate_push_and_wait<Def, Kind>(detail::access::core_ptr(w)), token,
-      std::move(request));
+  if constexpr (!detail::in_request_set<R, Def>)
+    return detail::rejected<void(reply_result<R>)>(token);
+  else
+    return boost::asio::async_initiate<Token, void(reply_result<R>)>(
+        detail::initiate_push_and_wait<Def, Kind>(detail::access::core_ptr(w)), token,
+        std::move(request));
 }
 
 /// @brief Starts closing the worker and returns at once (upstream's `trigger_shutdown`).

@@ -3278,18 +3278,25 @@ buffer_config<Def, dropbox> make_config(merging_dropbox<Merge> kind) {
   using any = typename Def::request_variant;
   using self = worker<Def, dropbox>;
   // Const: the table keeps one copy, which its workers call on their strands at the same time.
-  static_assert(std::invocable<const Merge&, self&, any&&, const any*>,
+  constexpr bool callable = std::invocable<const Merge&, self&, any&&, const any*>;
+  static_assert(callable,
                 "workers: a dropbox's merge must be callable as merge(worker& self, "
                 "any_request incoming, const any_request* pending) on a const merge (the "
                 "table's workers share it and may call it at the same time)");
-  if constexpr (std::invocable<const Merge&, self&, any&&, const any*>)
-    static_assert(std::convertible_to<std::invoke_result_t<const Merge&, self&, any&&, const any*>,
-                                      merged<any>>,
+  if constexpr (callable) {
+    constexpr bool returns_merged =
+        std::convertible_to<std::invoke_result_t<const Merge&, self&, any&&, const any*>,
+                            merged<any>>;
+    static_assert(returns_merged,
                   "workers: a dropbox's merge must return workers::merged<any_request>, "
                   "std::optional<any_request> or any_request");
-  return {[merge = std::move(kind.merge)](self& s, any&& in, const any* pending) -> merged<any> {
-    return merge(s, std::move(in), pending);
-  }};
+    if constexpr (returns_merged)
+      return {
+          [merge = std::move(kind.merge)](self& s, any&& in, const any* pending) -> merged<any> {
+            return merge(s, std::move(in), pending);
+          }};
+  }
+  return {};  // rejected above: nothing more to report
 }
 
 template <class Def, class Read>
@@ -4129,7 +4136,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
       reason_ = kept_reason{};  // the cause of the close replaces a crash's
       reason_.set(cause, std::move(errors));
       transition_locked(phase::closing);
-      was_parked = unpark_locked();
+      was_parked = unpark();
     }
     if (cause == close_cause::shutdown || cause == close_cause::on_error_shutdown)
       emit<events::triggering_shutdown>([] { return events::triggering_shutdown{}; });
@@ -4153,8 +4160,24 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   // full bounded queue parks the producer when `may_wait` (with its push
   // waiter, if any) and answers `full` otherwise. `e` and `push_waiter` are
   // left untouched unless queued or parked.
+  // A push or a put takes no lock, unless a bounded queue is full and the
+  // producer may wait (see queue_buffer.hpp). The phase is read without the
+  // lock: a push that races with the start of a close may still get in,
+  // until the close seals the intake, and is then answered by the close.
   push_outcome push(entry_type& e, bool may_wait, waiter_ptr* push_waiter = nullptr) {
-    return push_to_buffer(e, may_wait, push_waiter);
+    if (refuses_work(phase_.load(std::memory_order_acquire))) return refuse(e);
+    e.pushed = clock::now();
+    if (!buffer_.reserve()) {
+      if (!may_wait) return push_outcome::full;
+      std::unique_lock lock(mutex_);
+      if (refuses_work(phase_.load(std::memory_order_relaxed))) {
+        lock.unlock();
+        return refuse(e);
+      }
+      if (buffer_.block(e, push_waiter)) return push_outcome::waiting;
+      // there was room: the place is reserved
+    }
+    return link(make_node(std::move(e)), &e);
   }
 
   // Fire and forget: the entry is built in place, without a caller, unless the
@@ -4211,10 +4234,10 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   }
 
   // Runs `f` on the strand. Throws if the execution context is gone.
-  template <class F, class... Allocator>
-  void post(F&& f, const Allocator&... a) const {
+  template <class F, class Allocator = op_allocator<void>>
+  void post(F&& f, const Allocator& a = {}) const {
     if (!strand_.valid()) (void)executor();  // throws the logic_error naming the worker
-    strand_.post(std::forward<F>(f), a...);
+    strand_.post(std::forward<F>(f), a);
   }
 
   // Introspection: any thread.
@@ -4411,7 +4434,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     }
     leftovers out;  // the request handled before, destroyed outside the lock
     entry_type* e = buffer_.next(
-        mutex_, out, [&] { current_.clear(); }, [&] { parked = park_locked(); });
+        mutex_, out, [&] { current_.clear(); }, [&] { parked = park(); });
     buffer_.collect();
     if (e) {
       e->treated = clock::now();
@@ -4436,7 +4459,12 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   // Parks the loop until a push, a close or the idle timeout, which post
   // `resume`; false if there is something to do already. A parked worker is
   // a flag, not a suspended coroutine: waking it is one post to its strand.
-  bool park() { return park_locked(); }
+  // With or without the lock (take_next parks under it, the loop without).
+  bool park() {
+    if constexpr (is_dropbox)
+      if (buffer_.has_slot()) return false;  // a put merged in the slot waits to be handled
+    return park_intake();
+  }
   // Once parked: arms the idle timeout, and lets a callback worker's reader read.
   void while_parked() {
     want_request();
@@ -4716,26 +4744,6 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     }
   }
 
-  // A push or a put takes no lock, unless a bounded queue is full and the
-  // producer may wait (see queue_buffer.hpp). The phase is read without the
-  // lock: a push that races with the start of a close may still get in,
-  // until the close seals the intake, and is then answered by the close.
-  push_outcome push_to_buffer(entry_type& e, bool may_wait, waiter_ptr* push_waiter) {
-    if (refuses_work(phase_.load(std::memory_order_acquire))) return refuse(e);
-    e.pushed = clock::now();
-    if (!buffer_.reserve()) {
-      if (!may_wait) return push_outcome::full;
-      std::unique_lock lock(mutex_);
-      if (refuses_work(phase_.load(std::memory_order_relaxed))) {
-        lock.unlock();
-        return refuse(e);
-      }
-      if (buffer_.block(e, push_waiter)) return push_outcome::waiting;
-      // there was room: the place is reserved
-    }
-    return link(make_node(std::move(e)), &e);
-  }
-
   // A node for a reserved place.
   template <class... A>
   auto* make_node(A&&... a) {
@@ -4808,19 +4816,12 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     return !buffer_.unpark();
   }
 
-  // Ends a park: true for the one caller that must resume the loop.
-  bool unpark_locked() { return buffer_.unpark(); }
-
-  // A dropbox parks only with its slot empty (a put merged in it waits to be
-  // handled); only the strand fills the slot.
-  bool park_locked() {
-    if constexpr (is_dropbox)
-      if (buffer_.has_slot()) return false;
-    return park_intake();
-  }
+  // Ends a park: true for the one caller that must resume the loop. Takes no
+  // lock and needs none (the intake's word decides).
+  bool unpark() { return buffer_.unpark(); }
 
   void wake_locked(std::unique_lock<std::mutex>& lock, wake_reason why) {
-    if (!unpark_locked()) return;
+    if (!unpark()) return;
     lock.unlock();
     post_resume(why);
   }
@@ -5145,10 +5146,19 @@ using default_token = boost::asio::default_completion_token_t<detail::worker_exe
 
 namespace detail {
 template <class R, class Def>
+concept in_request_set = request_of<R, typename Def::request_param>;
+template <class R, class Def>
 consteval void check_request() {
-  static_assert(request_of<R, typename Def::request_param>,
+  static_assert(in_request_set<R, Def>,
                 "workers: this request type is not in the worker's request set "
                 "(Request::types); add it there or push one that is");
+}
+// What an operation returns once a static_assert rejected its arguments: the
+// type the real operation has, so that no error follows from inside the library
+// or in the caller's code.
+template <class Signature, class Token>
+auto rejected(Token& token) {
+  return boost::asio::async_initiate<Token, Signature>([](auto&&...) {}, token);
 }
 template <class Token>
 consteval void check_reply_token() {
@@ -5226,9 +5236,12 @@ template <class Def, class Kind, class R,
 requires detail::is_queue<Kind>
 auto push_request(const worker<Def, Kind>& w, R request, Token&& token = default_token()) {
   detail::check_request<R, Def>();
-  return boost::asio::async_initiate<Token, void(error_code)>(
-      detail::initiate_push_request<Def, Kind>(detail::access::core_ptr(w)), token,
-      std::move(request));
+  if constexpr (!detail::in_request_set<R, Def>)
+    return detail::rejected<void(error_code)>(token);
+  else
+    return boost::asio::async_initiate<Token, void(error_code)>(
+        detail::initiate_push_request<Def, Kind>(detail::access::core_ptr(w)), token,
+        std::move(request));
 }
 
 /// @brief Enqueues `request` at once (infinite queues; upstream's `Queue.push_request_now`).
@@ -5240,8 +5253,11 @@ auto push_request(const worker<Def, Kind>& w, R request, Token&& token = default
 template <class Def, class R>
 bool push_request_now(const worker<Def, queue<infinite>>& w, R request) {
   detail::check_request<R, Def>();
-  return detail::access::core(w).push_now(std::move(request)) ==
-         detail::core<Def, queue<infinite>>::push_outcome::queued;
+  if constexpr (!detail::in_request_set<R, Def>)
+    return false;
+  else
+    return detail::access::core(w).push_now(std::move(request)) ==
+           detail::core<Def, queue<infinite>>::push_outcome::queued;
 }
 
 /// @brief Enqueues `request` if there is room (bounded queues; upstream's
@@ -5254,8 +5270,11 @@ bool push_request_now(const worker<Def, queue<infinite>>& w, R request) {
 template <class Def, class R>
 bool try_push_request_now(const worker<Def, queue<bounded>>& w, R request) {
   detail::check_request<R, Def>();
-  return detail::access::core(w).push_now(std::move(request)) ==
-         detail::core<Def, queue<bounded>>::push_outcome::queued;
+  if constexpr (!detail::in_request_set<R, Def>)
+    return false;
+  else
+    return detail::access::core(w).push_now(std::move(request)) ==
+           detail::core<Def, queue<bounded>>::push_outcome::queued;
 }
 
 /// @brief Enqueues `request` and completes with its result (queue workers;
@@ -5289,9 +5308,12 @@ requires detail::is_queue<Kind>
 auto push_request_and_wait(const worker<Def, Kind>& w, R request, Token&& token = default_token()) {
   detail::check_request<R, Def>();
   detail::check_reply_token<Token>();
-  return boost::asio::async_initiate<Token, void(reply_result<R>)>(
-      detail::initiate_push_and_wait<Def, Kind>(detail::access::core_ptr(w)), token,
-      std::move(request));
+  if constexpr (!detail::in_request_set<R, Def>)
+    return detail::rejected<void(reply_result<R>)>(token);
+  else
+    return boost::asio::async_initiate<Token, void(reply_result<R>)>(
+        detail::initiate_push_and_wait<Def, Kind>(detail::access::core_ptr(w)), token,
+        std::move(request));
 }
 
 /// @brief Starts closing the worker and returns at once (upstream's `trigger_shutdown`).
@@ -5502,8 +5524,11 @@ namespace workers::inline v0 {
 template <class Def, class R>
 bool put_request(const worker<Def, dropbox>& w, R request) {
   detail::check_request<R, Def>();
-  return detail::access::core(w).push_now(std::move(request)) ==
-         detail::core<Def, dropbox>::push_outcome::queued;
+  if constexpr (!detail::in_request_set<R, Def>)
+    return false;
+  else
+    return detail::access::core(w).push_now(std::move(request)) ==
+           detail::core<Def, dropbox>::push_outcome::queued;
 }
 
 /// @brief Puts `request` into the dropbox and completes with the outcome of
@@ -5529,9 +5554,12 @@ auto put_request_and_wait(const worker<Def, dropbox>& w, R request,
                           Token&& token = default_token()) {
   detail::check_request<R, Def>();
   detail::check_reply_token<Token>();
-  return boost::asio::async_initiate<Token, void(reply_result<R>)>(
-      detail::initiate_push_and_wait<Def, dropbox>(detail::access::core_ptr(w)), token,
-      std::move(request));
+  if constexpr (!detail::in_request_set<R, Def>)
+    return detail::rejected<void(reply_result<R>)>(token);
+  else
+    return boost::asio::async_initiate<Token, void(reply_result<R>)>(
+        detail::initiate_push_and_wait<Def, dropbox>(detail::access::core_ptr(w)), token,
+        std::move(request));
 }
 
 }  // namespace workers::inline v0
@@ -5947,19 +5975,51 @@ inline constexpr bool handles_all<H, Worker, request_types<R...>> =
     (request_handled<H, Worker, R> && ...);
 
 template <class H, class Worker>
-concept launchable = std::is_default_constructible_v<typename Worker::state_type> ||
+using on_launch_t = awaited_t<decltype(std::declval<H&>().on_launch(
+    std::declval<Worker&>(), std::declval<const typename Worker::name_type&>(),
+    std::declval<const typename Worker::parameters_type&>()))>;
+
+// What on_launch may return: the state, or a result of it.
+template <class Ret, class State>
+constexpr bool returns_state() {
+  if constexpr (is_result<Ret>)
+    return std::is_same_v<typename Ret::value_type, State>;
+  else
+    return std::is_same_v<Ret, State>;
+}
+
+template <class H, class Worker>
+concept has_on_launch_of =
     has_on_launch<H, Worker, typename Worker::name_type, typename Worker::parameters_type>;
+
+// on_launch, if any, returns the state; without it the state is default-constructible.
+template <class H, class Worker>
+concept launchable = (has_on_launch_of<H, Worker> &&
+                      returns_state<on_launch_t<H, Worker>, typename Worker::state_type>()) ||
+                     (!has_on_launch_of<H, Worker> &&
+                      std::is_default_constructible_v<typename Worker::state_type>);
+
+template <class H, class Self>
+concept on_close_with_reason_callable = requires(H& h, Self& self, const close_reason& why) {
+  h.on_close(self, why);
+};
+template <class H, class Self>
+concept on_close_callable = on_close_with_reason_callable<H, Self> || requires(H& h, Self& self) {
+  h.on_close(self);
+};
 }  // namespace detail
 
 /// @brief `H` is a handlers object for workers of type `Worker`:
 ///  1. an object type;
 ///  2. `on_request(self, const R&)` for every request type `R` of the set, returning
 ///     `result<R::result_type, R::error_type>` or an `asio::awaitable` of it;
-///  3. `on_launch(self, name, parameters)`, unless the state is default-constructible;
+///  3. `on_launch(self, name, parameters)`, unless the state is default-constructible,
+///     returning the state or a `result` of it (or an `asio::awaitable` of either);
 ///  4. the optional members, when present, have the shapes in the table above.
 ///
 /// `launch` checks the same requirements one by one, with a sentence for each
-/// (see tests/compile_fail/). A minimal conforming object:
+/// (see tests/compile_fail/), and builds no worker for handlers that fail them,
+/// so that the sentence is the only error. A minimal conforming object:
 /// @code
 /// struct handlers {
 ///   workers::result<int, std::string> on_request(my_worker&, const ping&) { return 1; }
@@ -5968,7 +6028,8 @@ concept launchable = std::is_default_constructible_v<typename Worker::state_type
 template <class H, class Worker>
 concept handlers_for = std::is_object_v<H> &&
     detail::handles_all<H, Worker, typename Worker::definition::request_param::types> &&
-    detail::launchable<H, Worker>;
+    detail::launchable<H, Worker> &&
+    (!detail::on_close_callable<H, Worker> || detail::has_on_close<H, Worker>);
 
 }  // namespace workers::inline v0
 // ---- workers/launch.hpp
@@ -5993,7 +6054,7 @@ concept handlers_for = std::is_object_v<H> &&
 //
 // Invariants (strand only):
 //  - one resume in flight: a wake-up is posted only by whoever ends the park
-//    (the intake's word: core::unpark_locked, and the push or put whose link
+//    (the intake's word: core::unpark, and the push or put whose link
 //    ends it), or by the loop yielding, so at most one `resume`, plain
 //    drive or loop coroutine runs the loop at a time; a resume that arrives
 //    while the previous coroutine is still finishing waits for it
@@ -6722,17 +6783,9 @@ struct on_requests_of<H, Self, request_types<R...>> {
   static constexpr bool value = (on_request_of<R, H, Self>::value && ...);
 };
 
-template <class H, class Self>
-concept on_close_with_reason_callable = requires(H& h, Self& self, const close_reason& why) {
-  h.on_close(self, why);
-};
-template <class H, class Self>
-concept on_close_callable = on_close_with_reason_callable<H, Self> || requires(H& h, Self& self) {
-  h.on_close(self);
-};
-
+// One static_assert per requirement of `handlers_for`, each with its sentence.
 template <class H, class Self, class Def>
-consteval bool check_handlers() {
+constexpr void check_handlers() {
   static_assert(std::is_object_v<H>, "workers: the handlers must be an object (passed by value)");
   using state_type = typename Def::state_type;
   constexpr bool has_launch =
@@ -6740,23 +6793,14 @@ consteval bool check_handlers() {
   static_assert(has_launch || std::is_default_constructible_v<state_type>,
                 "workers: the handlers need on_launch(self, const name_type&, const "
                 "parameters_type&) since the state type is not default-constructible");
-  if constexpr (has_launch) {
-    using ret = awaited_t<decltype(std::declval<H&>().on_launch(
-        std::declval<Self&>(), std::declval<const typename Def::name_type&>(),
-        std::declval<const typename Def::parameters_type&>()))>;
-    if constexpr (is_result<ret>)
-      static_assert(std::is_same_v<typename ret::value_type, state_type>,
-                    "workers: on_launch must return the state type, or "
-                    "workers::result<state_type, launch_error>");
-    else
-      static_assert(std::is_same_v<ret, state_type>,
-                    "workers: on_launch must return the state type, or "
-                    "workers::result<state_type, launch_error>");
-  }
+  if constexpr (has_launch)
+    static_assert(returns_state<on_launch_t<H, Self>, state_type>(),
+                  "workers: on_launch must return the state type, or "
+                  "workers::result<state_type, launch_error>");
   static_assert(!on_close_callable<H, Self> || has_on_close<H, Self>,
                 "workers: on_close(self, const close_reason&) or on_close(self) must return "
                 "void, or an asio::awaitable<void>");
-  return on_requests_of<H, Self, typename Def::request_param::types>::value;
+  (void)on_requests_of<H, Self, typename Def::request_param::types>::value;
 }
 
 // What `launch` completes with for handlers H.
@@ -6863,13 +6907,21 @@ auto launch(const table<Def, Kind>& t, Where&& where, N&& name, P&& parameters, 
   static_assert(std::is_constructible_v<typename Def::parameters_type, P&&>,
                 "workers: launch's parameters must convert to the group's "
                 "Types::parameters_type");
-  static_assert(detail::check_handlers<H, worker<Def, Kind>, Def>());
+  detail::check_handlers<H, worker<Def, Kind>, Def>();
   detail::check_reply_token<Token>();
-  return boost::asio::async_initiate<Token, void(detail::launch_result_t<Def, Kind, H>)>(
-      detail::initiate_launch<Def, Kind, H>(detail::access::table_state(t),
-                                            detail::executor_of(std::forward<Where>(where))),
-      token, typename Def::name_type(std::forward<N>(name)),
-      typename Def::parameters_type(std::forward<P>(parameters)), std::move(handlers), options);
+  using signature = void(detail::launch_result_t<Def, Kind, H>);
+  // Once a check above failed, the worker's machinery is not instantiated, so
+  // that no error follows from inside it.
+  if constexpr (!std::is_constructible_v<typename Def::name_type, N&&> ||
+                !std::is_constructible_v<typename Def::parameters_type, P&&> ||
+                !handlers_for<H, worker<Def, Kind>>)
+    return detail::rejected<signature>(token);
+  else
+    return boost::asio::async_initiate<Token, signature>(
+        detail::initiate_launch<Def, Kind, H>(detail::access::table_state(t),
+                                              detail::executor_of(std::forward<Where>(where))),
+        token, typename Def::name_type(std::forward<N>(name)),
+        typename Def::parameters_type(std::forward<P>(parameters)), std::move(handlers), options);
 }
 
 /// @brief `launch` without options (no idle timeout, no queue alarms): the same

@@ -1,4 +1,5 @@
 // expect: a dropbox's merge must return workers::merged<any_request>
+// errors: 1
 // A merge returning something else is refused when the table is created, with a readable message.
 #include "group.hpp"
 

@@ -1,4 +1,5 @@
 // expect: a callback's read must return std::optional<any_request>
+// errors: 1
 // A read returning a bare request (no way to say "end of the source") is refused.
 #include "group.hpp"
 

@@ -1,4 +1,5 @@
 // expect: (on_request_of<pong.*have no on_request\(self, const R&\)|have no on_request\(self, const R&\).*on_request_of<pong)
+// errors: 1
 // Handlers that handle ping but forget pong.
 #include "group.hpp"
 

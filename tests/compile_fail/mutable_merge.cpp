@@ -1,4 +1,5 @@
 // expect: merge must be callable as .* on a const merge
+// errors: 1
 // A merge that changes itself is refused: the table keeps one copy, which its workers call on
 // their own strands, at the same time.
 #include "group.hpp"

@@ -1,4 +1,5 @@
 // expect: no matching function for call to.*push_request_now
+// errors: 1
 // push_request_now exists only for infinite queues: a bounded queue must be
 // pushed with push_request (which waits for room) or try_push_request_now.
 #include "group.hpp"

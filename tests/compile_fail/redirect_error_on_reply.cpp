@@ -1,4 +1,5 @@
 // expect: redirect_error has no error_code to set
+// errors: 1
 // push_request_and_wait completes with a result that carries its own error: redirect_error would
 // never set its error_code, so a closed worker would look like success. It is refused.
 #include "group.hpp"

@@ -1,4 +1,5 @@
 // expect: this request type is not in the worker's request set
+// errors: 1
 // Pushing a request that is not in Request::types.
 #include "group.hpp"
 

@@ -1,4 +1,5 @@
 // expect: launch's parameters must convert to the group's Types::parameters_type
+// errors: 1
 // Launch parameters of the wrong type: one sentence, not "no matching function".
 #include "group.hpp"
 

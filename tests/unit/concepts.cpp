@@ -73,6 +73,18 @@ struct one_wrong_on_error : one_request_handlers {
     return 0;
   }
 };
+struct one_wrong_on_close : one_request_handlers {
+  int on_close(one_worker&) { return 0; }
+};
+struct one_wrong_on_launch : one_request_handlers {
+  long on_launch(one_worker&, const std::string&, const test::calc_parameters&) { return 0; }
+};
+struct one_failing_on_launch : one_request_handlers {
+  workers::result<int, std::string> on_launch(one_worker&, const std::string&,
+                                              const test::calc_parameters&) {
+    return 0;
+  }
+};
 struct wrong_result {
   workers::result<long, std::string> on_request(test::calc_worker&, const test::add&) { return 1; }
 };
@@ -129,6 +141,11 @@ TEST_CASE("concepts: handlers_for accepts complete handlers and rejects incomple
   STATIC_REQUIRE_FALSE(workers::handlers_for<only_add, test::calc_worker>);     // misses requests
   STATIC_REQUIRE_FALSE(workers::handlers_for<one_wrong_on_error, one_worker>);  // bad on_error
   STATIC_REQUIRE_FALSE(workers::handlers_for<one_request_handlers&, one_worker>);  // not an object
+  // The optional members' shapes too: launch instantiates the worker only for
+  // handlers the concept accepts, so it must check all that launch checks.
+  STATIC_REQUIRE(workers::handlers_for<one_failing_on_launch, one_worker>);
+  STATIC_REQUIRE_FALSE(workers::handlers_for<one_wrong_on_launch, one_worker>);  // not the state
+  STATIC_REQUIRE_FALSE(workers::handlers_for<one_wrong_on_close, one_worker>);   // returns int
 }
 
 TEST_CASE("concepts: unit names a worker, never is an error type that cannot occur", "[concepts]") {

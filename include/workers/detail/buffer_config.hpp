@@ -77,18 +77,25 @@ buffer_config<Def, dropbox> make_config(merging_dropbox<Merge> kind) {
   using any = typename Def::request_variant;
   using self = worker<Def, dropbox>;
   // Const: the table keeps one copy, which its workers call on their strands at the same time.
-  static_assert(std::invocable<const Merge&, self&, any&&, const any*>,
+  constexpr bool callable = std::invocable<const Merge&, self&, any&&, const any*>;
+  static_assert(callable,
                 "workers: a dropbox's merge must be callable as merge(worker& self, "
                 "any_request incoming, const any_request* pending) on a const merge (the "
                 "table's workers share it and may call it at the same time)");
-  if constexpr (std::invocable<const Merge&, self&, any&&, const any*>)
-    static_assert(std::convertible_to<std::invoke_result_t<const Merge&, self&, any&&, const any*>,
-                                      merged<any>>,
+  if constexpr (callable) {
+    constexpr bool returns_merged =
+        std::convertible_to<std::invoke_result_t<const Merge&, self&, any&&, const any*>,
+                            merged<any>>;
+    static_assert(returns_merged,
                   "workers: a dropbox's merge must return workers::merged<any_request>, "
                   "std::optional<any_request> or any_request");
-  return {[merge = std::move(kind.merge)](self& s, any&& in, const any* pending) -> merged<any> {
-    return merge(s, std::move(in), pending);
-  }};
+    if constexpr (returns_merged)
+      return {
+          [merge = std::move(kind.merge)](self& s, any&& in, const any* pending) -> merged<any> {
+            return merge(s, std::move(in), pending);
+          }};
+  }
+  return {};  // rejected above: nothing more to report
 }
 
 template <class Def, class Read>

@@ -208,7 +208,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
       reason_ = kept_reason{};  // the cause of the close replaces a crash's
       reason_.set(cause, std::move(errors));
       transition_locked(phase::closing);
-      was_parked = unpark_locked();
+      was_parked = unpark();
     }
     if (cause == close_cause::shutdown || cause == close_cause::on_error_shutdown)
       emit<events::triggering_shutdown>([] { return events::triggering_shutdown{}; });
@@ -232,8 +232,24 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   // full bounded queue parks the producer when `may_wait` (with its push
   // waiter, if any) and answers `full` otherwise. `e` and `push_waiter` are
   // left untouched unless queued or parked.
+  // A push or a put takes no lock, unless a bounded queue is full and the
+  // producer may wait (see queue_buffer.hpp). The phase is read without the
+  // lock: a push that races with the start of a close may still get in,
+  // until the close seals the intake, and is then answered by the close.
   push_outcome push(entry_type& e, bool may_wait, waiter_ptr* push_waiter = nullptr) {
-    return push_to_buffer(e, may_wait, push_waiter);
+    if (refuses_work(phase_.load(std::memory_order_acquire))) return refuse(e);
+    e.pushed = clock::now();
+    if (!buffer_.reserve()) {
+      if (!may_wait) return push_outcome::full;
+      std::unique_lock lock(mutex_);
+      if (refuses_work(phase_.load(std::memory_order_relaxed))) {
+        lock.unlock();
+        return refuse(e);
+      }
+      if (buffer_.block(e, push_waiter)) return push_outcome::waiting;
+      // there was room: the place is reserved
+    }
+    return link(make_node(std::move(e)), &e);
   }
 
   // Fire and forget: the entry is built in place, without a caller, unless the
@@ -290,10 +306,10 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   }
 
   // Runs `f` on the strand. Throws if the execution context is gone.
-  template <class F, class... Allocator>
-  void post(F&& f, const Allocator&... a) const {
+  template <class F, class Allocator = op_allocator<void>>
+  void post(F&& f, const Allocator& a = {}) const {
     if (!strand_.valid()) (void)executor();  // throws the logic_error naming the worker
-    strand_.post(std::forward<F>(f), a...);
+    strand_.post(std::forward<F>(f), a);
   }
 
   // Introspection: any thread.
@@ -490,7 +506,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     }
     leftovers out;  // the request handled before, destroyed outside the lock
     entry_type* e = buffer_.next(
-        mutex_, out, [&] { current_.clear(); }, [&] { parked = park_locked(); });
+        mutex_, out, [&] { current_.clear(); }, [&] { parked = park(); });
     buffer_.collect();
     if (e) {
       e->treated = clock::now();
@@ -515,7 +531,12 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   // Parks the loop until a push, a close or the idle timeout, which post
   // `resume`; false if there is something to do already. A parked worker is
   // a flag, not a suspended coroutine: waking it is one post to its strand.
-  bool park() { return park_locked(); }
+  // With or without the lock (take_next parks under it, the loop without).
+  bool park() {
+    if constexpr (is_dropbox)
+      if (buffer_.has_slot()) return false;  // a put merged in the slot waits to be handled
+    return park_intake();
+  }
   // Once parked: arms the idle timeout, and lets a callback worker's reader read.
   void while_parked() {
     want_request();
@@ -795,26 +816,6 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     }
   }
 
-  // A push or a put takes no lock, unless a bounded queue is full and the
-  // producer may wait (see queue_buffer.hpp). The phase is read without the
-  // lock: a push that races with the start of a close may still get in,
-  // until the close seals the intake, and is then answered by the close.
-  push_outcome push_to_buffer(entry_type& e, bool may_wait, waiter_ptr* push_waiter) {
-    if (refuses_work(phase_.load(std::memory_order_acquire))) return refuse(e);
-    e.pushed = clock::now();
-    if (!buffer_.reserve()) {
-      if (!may_wait) return push_outcome::full;
-      std::unique_lock lock(mutex_);
-      if (refuses_work(phase_.load(std::memory_order_relaxed))) {
-        lock.unlock();
-        return refuse(e);
-      }
-      if (buffer_.block(e, push_waiter)) return push_outcome::waiting;
-      // there was room: the place is reserved
-    }
-    return link(make_node(std::move(e)), &e);
-  }
-
   // A node for a reserved place.
   template <class... A>
   auto* make_node(A&&... a) {
@@ -887,19 +888,12 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     return !buffer_.unpark();
   }
 
-  // Ends a park: true for the one caller that must resume the loop.
-  bool unpark_locked() { return buffer_.unpark(); }
-
-  // A dropbox parks only with its slot empty (a put merged in it waits to be
-  // handled); only the strand fills the slot.
-  bool park_locked() {
-    if constexpr (is_dropbox)
-      if (buffer_.has_slot()) return false;
-    return park_intake();
-  }
+  // Ends a park: true for the one caller that must resume the loop. Takes no
+  // lock and needs none (the intake's word decides).
+  bool unpark() { return buffer_.unpark(); }
 
   void wake_locked(std::unique_lock<std::mutex>& lock, wake_reason why) {
-    if (!unpark_locked()) return;
+    if (!unpark()) return;
     lock.unlock();
     post_resume(why);
   }

@@ -14,7 +14,7 @@
 //
 // Invariants (strand only):
 //  - one resume in flight: a wake-up is posted only by whoever ends the park
-//    (the intake's word: core::unpark_locked, and the push or put whose link
+//    (the intake's word: core::unpark, and the push or put whose link
 //    ends it), or by the loop yielding, so at most one `resume`, plain
 //    drive or loop coroutine runs the loop at a time; a resume that arrives
 //    while the previous coroutine is still finishing waits for it
