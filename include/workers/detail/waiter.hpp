@@ -238,6 +238,29 @@ struct contained {
   }
 };
 
+using tracked_io_executor = std::decay_t<decltype(asio::prefer(
+    std::declval<asio::io_context::executor_type>(), asio::execution::outstanding_work.tracked))>;
+
+// Where a completion goes, given the executor that holds its work. An
+// io_context's executor goes untracked: Asio copies the executor several times
+// inside post and dispatch, and each copy of a tracked one is an atomic
+// increment and decrement of the scheduler's count. The tracked one, alive
+// until post or dispatch returns, covers an inline run, and the scheduler
+// counts a queued completion as outstanding work itself
+// (scheduler::post_immediate_completion).
+template <class Executor>
+decltype(auto) completion_target(const Executor& ex) {
+  if constexpr (std::is_same_v<Executor, tracked_io_executor>)
+    return asio::prefer(ex, asio::execution::outstanding_work.untracked);
+  else
+    return (ex);
+}
+
+template <class Executor, class F>
+void dispatch_contained(const Executor& ex, F&& f) {
+  asio::dispatch(ex, contained<Executor, std::decay_t<F>>{ex, std::forward<F>(f)});
+}
+
 // Outstanding work on a completion handler's executor, and where its
 // completion goes. An any_io_executor that wraps an io_context's executor is
 // tracked through the typed executor: tracking the type-erased one allocates.
@@ -248,11 +271,11 @@ class tracked_work {
       : ex_(asio::prefer(ex, asio::execution::outstanding_work.tracked)) {}
   template <class F>
   void post(F&& f) const {
-    asio::post(ex_, std::forward<F>(f));
+    asio::post(completion_target(ex_), std::forward<F>(f));
   }
   template <class F>
   void dispatch(F&& f) const {
-    asio::dispatch(ex_, contained<decltype(ex_), std::decay_t<F>>{ex_, std::forward<F>(f)});
+    dispatch_contained(completion_target(ex_), std::forward<F>(f));
   }
 
  private:
@@ -278,15 +301,15 @@ class tracked_work<std::variant<Executors...>> {
   explicit tracked_work(std::variant<Executors...> ex) : ex_(std::move(ex)) {}
   template <class F>
   void post(F&& f) const {
-    std::visit([&](const auto& ex) { asio::post(unboxed(ex), std::forward<F>(f)); }, ex_);
+    std::visit(
+        [&](const auto& ex) { asio::post(completion_target(unboxed(ex)), std::forward<F>(f)); },
+        ex_);
   }
   template <class F>
   void dispatch(F&& f) const {
     std::visit(
-        [&](const auto& boxed) {
-          const auto& ex = unboxed(boxed);
-          using executor = std::decay_t<decltype(ex)>;
-          asio::dispatch(ex, contained<executor, std::decay_t<F>>{ex, std::forward<F>(f)});
+        [&](const auto& ex) {
+          dispatch_contained(completion_target(unboxed(ex)), std::forward<F>(f));
         },
         ex_);
   }
@@ -294,9 +317,6 @@ class tracked_work<std::variant<Executors...>> {
  private:
   std::variant<Executors...> ex_;
 };
-
-using tracked_io_executor = std::decay_t<decltype(asio::prefer(
-    std::declval<asio::io_context::executor_type>(), asio::execution::outstanding_work.tracked))>;
 
 template <>
 class tracked_work<asio::any_io_executor>
