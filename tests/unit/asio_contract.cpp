@@ -22,10 +22,11 @@
 #include <system_error>
 #include <thread>
 
+// Named, so that the unity build keeps each file's helpers apart.
+namespace asio_contract_tests {
+
 using namespace test;
 using workers::errc;
-
-namespace {
 
 // Runs `io` on a thread, with a work guard, until the object dies.
 class io_thread {
@@ -92,8 +93,6 @@ struct deferring : calc_handlers {
   }
   using calc_handlers::on_request;
 };
-
-}  // namespace
 
 TEST_CASE("asio: an operation created with deferred and never launched has no effect", "[asio]") {
   asio::io_context io;
@@ -163,7 +162,6 @@ TEST_CASE("asio: an operation launched after the worker closed and every handle 
 
 // Outstanding work on the handler's executor.
 
-namespace {
 // Starts an operation whose handler is bound to a second io_context, runs that
 // context on a thread, then lets the worker (on `io`, run only now) answer.
 // Without outstanding work the second context's run() returns at once and the
@@ -185,7 +183,6 @@ bool handler_ran_with_work_held(asio::io_context& io, Start start) {
   runner.join();
   return ran.load();
 }
-}  // namespace
 
 TEST_CASE("asio: while an operation waits, its handler's executor has outstanding work", "[asio]") {
   auto table = make_table();
@@ -239,7 +236,6 @@ TEST_CASE("asio: while an operation waits, its handler's executor has outstandin
 
 // The handler's allocator.
 
-namespace {
 struct allocation_counts {
   std::atomic<int> allocated{0};
   std::atomic<int> outstanding{0};
@@ -266,7 +262,6 @@ struct counting_allocator {
     return counts == o.counts;
   }
 };
-}  // namespace
 
 TEST_CASE("asio: memory from the handler's allocator is freed before the handler runs", "[asio]") {
   asio::io_context io;
@@ -307,7 +302,6 @@ TEST_CASE("asio: memory from the handler's allocator is freed before the handler
 
 // Exception-safe creation.
 
-namespace {
 // A handler whose move constructor throws once armed.
 struct fragile_handler {
   std::shared_ptr<bool> armed;
@@ -325,7 +319,6 @@ struct fragile_handler {
   template <class... Args>
   void operator()(Args&&...) {}
 };
-}  // namespace
 
 TEST_CASE("asio: an operation whose handler cannot be moved in throws and leaves nothing behind",
           "[asio]") {
@@ -356,21 +349,24 @@ TEST_CASE("asio: an operation whose handler cannot be moved in throws and leaves
 
 // Named, constrained initiations and the default token.
 
-namespace {
+}  // namespace asio_contract_tests
+
 // A completion token whose async_result records what the initiation offers.
-struct probing_token {
-  std::shared_ptr<std::optional<asio::any_io_executor>>* seen;
+struct asio_contract_probing_token {
+  std::shared_ptr<std::optional<boost::asio::any_io_executor>>* seen;
 };
-}  // namespace
 
 template <class Signature>
-struct boost::asio::async_result<probing_token, Signature> {
+struct boost::asio::async_result<asio_contract_probing_token, Signature> {
   template <class Initiation, class... Args>
-  static void initiate(Initiation&& initiation, probing_token token, Args&&...) {
+  static void initiate(Initiation&& initiation, asio_contract_probing_token token, Args&&...) {
     if constexpr (requires { initiation.get_executor(); })
       (*token.seen)->emplace(initiation.get_executor());
   }
 };
+
+namespace asio_contract_tests {
+using probing_token = asio_contract_probing_token;
 
 TEST_CASE("asio: initiations are named objects with the worker's executor, tokens are constrained",
           "[asio]") {
@@ -567,8 +563,6 @@ TEST_CASE("asio: a push refused because the worker closed says errc::closed", "[
 // reply_mode::dispatch (launch_options::reply): a handled request's caller is
 // completed with dispatch semantics; the default posts.
 
-namespace {
-
 workers::launch_options replies(workers::reply_mode mode) { return {.reply = mode}; }
 
 // Runs `io` until `done()`, or fails after the watchdog.
@@ -580,8 +574,6 @@ void run_until(asio::io_context& io, F done) {
     io.run_one_for(std::chrono::milliseconds(100));
   }
 }
-
-}  // namespace
 
 TEST_CASE("asio: a handler with no executor of its own completes on the worker's strand",
           "[asio]") {
@@ -702,3 +694,5 @@ TEST_CASE(
     REQUIRE(later == std::vector<boost::system::error_code>{expected, expected});
   }
 }
+
+}  // namespace asio_contract_tests

@@ -19,7 +19,8 @@
 #include <thread>
 #include <vector>
 
-namespace {
+// Named, so that the unity build keeps each file's helpers apart.
+namespace block_cache_tests {
 
 using cache = workers::detail::block_cache<64>;
 
@@ -28,8 +29,6 @@ std::vector<void*> take(std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) blocks.push_back(cache::local().take());
   return blocks;
 }
-
-}  // namespace
 
 TEST_CASE("block_cache: blocks freed on another thread go back to the thread that took them",
           "[block_cache]") {
@@ -176,3 +175,5 @@ TEST_CASE("block_cache: a thread may exit with its blocks still out",
   }
   SUCCEED("ASan, TSan and valgrind see no leak and no use after free");
 }
+
+}  // namespace block_cache_tests

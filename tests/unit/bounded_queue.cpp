@@ -9,6 +9,9 @@
 #include <cstdio>
 #include <thread>
 
+// Named, so that the unity build keeps each file's helpers apart.
+namespace bounded_queue_tests {
+
 using namespace test;
 
 TEST_CASE("bounded queue: a size below 1 is rejected when the table is created", "[bounded]") {
@@ -184,3 +187,5 @@ TEST_CASE(
   }
   for (int p = 0; p < producers; ++p) REQUIRE(last[p] == per_producer - 1);
 }
+
+}  // namespace bounded_queue_tests

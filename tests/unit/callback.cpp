@@ -9,10 +9,12 @@
 #include <optional>
 #include <stdexcept>
 
+// Named, so that the unity build keeps each file's helpers apart.
+namespace callback_tests {
+
 using namespace test;
 using workers::errc;
 
-namespace {
 const calc_parameters no_parameters{};
 
 struct idle_handlers : calc_handlers {
@@ -22,7 +24,6 @@ struct idle_handlers : calc_handlers {
     idle->try_send(boost::system::error_code{});
   }
 };
-}  // namespace
 
 TEST_CASE("callback: reads 10 requests in order, and the end of the stream closes it normally",
           "[callback]") {
@@ -126,3 +127,5 @@ TEST_CASE("callback: a read that throws crashes the worker", "[callback]") {
           workers::error_list{"read threw: bad read"});
   REQUIRE(h.j->snapshot() == std::vector<std::string>{"launch c", "done add 1", "close"});
 }
+
+}  // namespace callback_tests

@@ -15,18 +15,19 @@
 #include <algorithm>
 #include <chrono>
 
+// Named, so that the unity build keeps each file's helpers apart.
+namespace closing_tests {
+
 using namespace test;
 using namespace std::chrono_literals;
 using boost::system::error_code;
 using workers::errc;
 
-namespace {
 template <class T>
 bool is_closed_with(const T& r, bool crashed) {
   if (r || !r.error().is_closed()) return false;
   return std::get<workers::worker_closed>(r.error()).crash_errors.has_value() == crashed;
 }
-}  // namespace
 
 TEST_CASE("closing: waiters in flight, queued and arriving after close each get closed",
           "[closing]") {
@@ -359,7 +360,6 @@ TEST_CASE("cancellation: a caller's late cancellation does not reach the next re
 }
 
 // A shutdown during an awaitable on_launch.
-namespace {
 // An awaitable on_launch that pushes twice to its own bounded queue of 1: the
 // second push waits for room that only the running worker can make.
 struct fills_own_queue : calc_handlers {
@@ -382,7 +382,6 @@ struct fills_own_queue : calc_handlers {
     co_return 0;
   }
 };
-}  // namespace
 
 TEST_CASE(
     "closing: a shutdown during an awaitable on_launch waiting for room in its own queue "
@@ -416,7 +415,6 @@ TEST_CASE(
 }
 
 // A handler that catches the close's cancellation.
-namespace {
 // A handler that catches the cancellation of its awaited operation and returns a value.
 struct swallows_cancellation : calc_handlers {
   asio::awaitable<workers::result<int, std::string>> on_request(calc_worker&, const hold& r) {
@@ -430,7 +428,6 @@ struct swallows_cancellation : calc_handlers {
   }
   using calc_handlers::on_request;
 };
-}  // namespace
 
 TEST_CASE(
     "closing: the caller of an awaitable handler cut short by a close gets worker_closed, "
@@ -464,7 +461,6 @@ TEST_CASE(
   CHECK((!got->has_value() && got->error().is_closed()));
 }
 
-namespace {
 // Records why it closes, and the status it can read meanwhile.
 struct reason_recorder : calc_handlers {
   std::shared_ptr<std::vector<workers::close_reason>> reasons =
@@ -474,7 +470,6 @@ struct reason_recorder : calc_handlers {
     reasons->push_back(why);
   }
 };
-}  // namespace
 
 TEST_CASE("closing: on_close is told why the worker closes, with the crash errors", "[closing]") {
   using workers::close_cause;
@@ -527,3 +522,5 @@ TEST_CASE("closing: on_close is told why the worker closes, with the crash error
   CHECK(h.reasons->front().cause == close_cause::end_of_source);
   CHECK_FALSE(h.reasons->front().crashed());
 }
+
+}  // namespace closing_tests

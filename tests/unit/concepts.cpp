@@ -3,7 +3,9 @@
 #include "support/calc.hpp"
 #include "support/catch.hpp"
 
-namespace {
+// Named, so that the unity build keeps each file's helpers apart.
+namespace concepts_tests {
+
 struct no_base {
   using type = std::string;
 };
@@ -94,7 +96,6 @@ struct async_add {
     co_return 1;
   }
 };
-}  // namespace
 
 TEST_CASE("concepts: parameters that conform are accepted", "[concepts]") {
   STATIC_REQUIRE(workers::name_parameter<test::calc_name>);
@@ -157,3 +158,5 @@ TEST_CASE("concepts: unit names a worker, never is an error type that cannot occ
   REQUIRE(std::hash<workers::unit>{}(workers::unit{}) ==
           std::hash<workers::unit>{}(workers::unit{}));
 }
+
+}  // namespace concepts_tests

@@ -13,6 +13,9 @@
 #include <atomic>
 #include <thread>
 
+// Named, so that the unity build keeps each file's helpers apart.
+namespace concurrency_tests {
+
 using namespace test;
 using namespace std::chrono_literals;
 using boost::system::error_code;
@@ -180,7 +183,6 @@ TEST_CASE("concurrency: pending_requests lists requests oldest first with severa
 }
 
 // An awaitable handler that never suspends.
-namespace {
 struct tick_name {
   static constexpr std::string_view base[] = {"test", "tick"};
   using type = std::string;
@@ -223,7 +225,6 @@ tick make_tick() {
   t.signal->slot().assign([](asio::cancellation_type) {});
   return t;
 }
-}  // namespace
 
 TEST_CASE(
     "concurrency: an awaitable handler that never suspends, woken over and over from another "
@@ -269,3 +270,5 @@ TEST_CASE(
       },
       2, 60s);
 }
+
+}  // namespace concurrency_tests

@@ -14,9 +14,10 @@
 #include <thread>
 #include <vector>
 
-using namespace test;
+// Named, so that the unity build keeps each file's helpers apart.
+namespace contract_tests {
 
-namespace {
+using namespace test;
 
 template <class Kind>
 asio::awaitable<typename calc::template worker<Kind>> launch_kind(
@@ -50,8 +51,6 @@ int count_events(journal& j, std::string_view prefix) {
   for (const auto& e : j.snapshot()) n += e.starts_with(prefix) ? 1 : 0;
   return n;
 }
-
-}  // namespace
 
 TEMPLATE_TEST_CASE("contract: requests are handled and the worker closes cleanly", "[contract]",
                    infinite_kind, bounded_kind, dropbox, callback) {
@@ -292,3 +291,5 @@ TEMPLATE_TEST_CASE("contract: four io threads and four submitting threads lose n
   if constexpr (ops::has_callers) REQUIRE(answered == threads * per_thread);
   REQUIRE(h.j->closes == 1);
 }
+
+}  // namespace contract_tests

@@ -13,10 +13,11 @@
 #include <thread>
 #include <vector>
 
+// Named, so that the unity build keeps each file's helpers apart.
+namespace dropbox_tests {
+
 using namespace test;
 using workers::errc;
-
-namespace {
 
 // Collects completions from callbacks on any thread, for a coroutine to await.
 template <class T>
@@ -62,8 +63,6 @@ workers::merged<calc_any> decide(dropbox_worker& self, calc_any in, const calc_a
 }
 
 const calc_parameters no_parameters{};
-
-}  // namespace
 
 TEST_CASE("dropbox: one put taken, then 10 puts while busy merge into one (A 1, A 10)",
           "[dropbox]") {
@@ -273,3 +272,5 @@ TEST_CASE(
   REQUIRE(closed > 0);
   REQUIRE(largest == succeeded);
 }
+
+}  // namespace dropbox_tests

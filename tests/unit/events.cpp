@@ -27,9 +27,10 @@
 #include <utility>
 #include <vector>
 
-using namespace test;
+// Named, so that the unity build keeps each file's helpers apart.
+namespace events_tests {
 
-namespace {
+using namespace test;
 
 // The field that tells occurrences of an event apart, if any.
 struct detail_of {
@@ -110,8 +111,6 @@ const char* settled =
     kind_ops<Kind>::has_callers ? "request_no_errors add 0" : "request_no_errors hold";
 
 using lines = std::vector<std::string>;
-
-}  // namespace
 
 TEMPLATE_TEST_CASE("events: launch, requests that succeed and fail, shutdown", "[events]",
                    infinite_kind, bounded_kind, dropbox, callback) {
@@ -302,12 +301,10 @@ TEST_CASE("events: with no sink nothing is built, and the default is replaced at
   CHECK(!workers::default_sink());
 }
 
-namespace {
 struct throwing_sink {
   bool should_handle(workers::level) const noexcept { return true; }
   void handle(const workers::event&) { throw std::runtime_error("sink down"); }
 };
-}  // namespace
 
 TEST_CASE("events: a sink that throws loses its events, not the worker or the requests",
           "[events]") {
@@ -578,7 +575,6 @@ TEST_CASE("events: every request's event exactly once on a multi-threaded contex
 // A fire-and-forget push that passed the phase check and loses the race with
 // the close (the intake is sealed before its node is linked) is refused like
 // any other: its request_refused event and its count.
-namespace {
 struct tripwire_name {
   static constexpr std::string_view base[] = {"test", "tripwire"};
   using type = std::string;
@@ -611,7 +607,6 @@ struct tripwire_handlers {
     return workers::unit{};
   }
 };
-}  // namespace
 
 TEMPLATE_TEST_CASE("events: a push that loses the race with the close is refused and counted",
                    "[events][concurrency]", workers::infinite_queue, workers::bounded_queue) {
@@ -655,3 +650,5 @@ TEMPLATE_TEST_CASE("events: a push that loses the race with the close is refused
         lines{"started_for t", "triggering_shutdown", "terminated", "request_refused tripwire"});
   CHECK(workers::metrics(w)->refused == 1);
 }
+
+}  // namespace events_tests

@@ -6,11 +6,13 @@
 
 #include <future>
 
+// Named, so that the unity build keeps each file's helpers apart.
+namespace faults_tests {
+
 using namespace test;
 using namespace std::chrono_literals;
 using boost::system::error_code;
 
-namespace {
 struct throwing_completion : calc_handlers {
   template <class W, class R>
   void on_completion(W&, const R&, const typename R::result_type&, const workers::request_status&) {
@@ -38,7 +40,6 @@ struct quitter : calc_handlers {
     return 0;
   }
 };
-}  // namespace
 
 TEST_CASE("faults: an on_completion that throws still answers its caller, then crashes the worker",
           "[faults]") {
@@ -163,7 +164,6 @@ TEST_CASE(
 }
 
 // User code run under the worker's locks.
-namespace {
 // A group whose request's destructor calls into its own worker.
 struct probe_name {
   static constexpr std::string_view base[] = {"test", "probe"};
@@ -372,7 +372,6 @@ void check_each_probe_call(Scenario scenario) {
         s, [s, scenario] { return scenario(s); }, 5s));
   }
 }
-}  // namespace
 
 TEST_CASE(
     "faults: a queued request whose destructor calls into its own worker does not deadlock it",
@@ -385,3 +384,5 @@ TEST_CASE(
     "[faults]") {
   check_each_probe_call(dropbox_probe_scenario);
 }
+
+}  // namespace faults_tests

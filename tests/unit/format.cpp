@@ -5,6 +5,9 @@
 
 #include <fmt/format.h>
 
+// Named, so that the unity build keeps each file's helpers apart.
+namespace format_tests {
+
 using namespace std::chrono_literals;
 
 TEST_CASE("format: statuses, request status, information", "[format]") {
@@ -41,3 +44,5 @@ TEST_CASE("format: message errors and launch errors", "[format]") {
   workers::launch_error<std::string> le{workers::errc::name_taken, "taken", {}, {}};
   REQUIRE(fmt::format("{}", le) == "taken");
 }
+
+}  // namespace format_tests

@@ -10,6 +10,9 @@
 
 #include <random>
 
+// Named, so that the unity build keeps each file's helpers apart.
+namespace infinite_queue_tests {
+
 using namespace test;
 using namespace std::chrono_literals;
 using boost::system::error_code;
@@ -113,14 +116,12 @@ TEST_CASE("queue: a callback token completes through its associated executor, ne
   });
 }
 
-namespace {
 struct on_infinite_queue {
   static calc_table table() { return make_table(); }
 };
 struct on_bounded_queue_of_2 {
   static bounded_table table() { return make_bounded_table(2); }
 };
-}  // namespace
 
 // Upstream's history property test: a random sequence of successes and simple
 // errors on a fresh worker gives exactly the expected history of completions.
@@ -186,7 +187,6 @@ TEST_CASE("fairness: a worker flooded with requests does not starve other tasks"
 }
 
 // The caller answered before on_completion.
-namespace {
 // on_completion waits until the request's caller has been answered (5 s at most).
 struct completion_waits : calc_handlers {
   std::shared_ptr<std::shared_future<void>> caller_answered;
@@ -199,7 +199,6 @@ struct completion_waits : calc_handlers {
     returned->try_send(error_code{});
   }
 };
-}  // namespace
 
 TEST_CASE("queue: a push_request_and_wait caller is answered before on_completion runs",
           "[queue]") {
@@ -241,7 +240,6 @@ TEST_CASE("queue: a push_request_and_wait caller is answered before on_completio
   CHECK(*h.seen == 1);
 }
 
-namespace {
 // A group whose request cannot fail: its error type is workers::never (OCaml's empty type).
 struct sure_thing {
   using result_type = int;
@@ -267,7 +265,6 @@ struct sure_handlers {
     return workers::error_action::proceed();
   }
 };
-}  // namespace
 
 TEST_CASE("queue: a request that cannot fail has the error type never", "[queue]") {
   asio::io_context io;
@@ -282,3 +279,5 @@ TEST_CASE("queue: a request that cannot fail has the error type never", "[queue]
     co_await workers::shutdown(w);
   });
 }
+
+}  // namespace infinite_queue_tests

@@ -18,7 +18,8 @@
 #include <thread>
 #include <vector>
 
-namespace {
+// Named, so that the unity build keeps each file's helpers apart.
+namespace intake_tests {
 
 using workers::detail::intake;
 
@@ -66,8 +67,6 @@ item* in_push_order(item* newest) {
   }
   return oldest;
 }
-
-}  // namespace
 
 TEST_CASE("intake: every push is taken once and in order, and every park ends by one wake-up",
           "[intake][concurrency]") {
@@ -187,3 +186,5 @@ TEST_CASE("intake: a seal racing with producers loses no push and lets none in a
   // What got in was taken, by a batch or by the seal; nothing else got in.
   for (std::size_t p = 0; p < producers; ++p) CHECK(next_seq[p] == linked[p]);
 }
+
+}  // namespace intake_tests

@@ -25,7 +25,7 @@ using namespace std::chrono_literals;
 namespace bj = boost::json;
 using workers::clock;
 
-namespace views {
+namespace json_views {
 // A view with conversions of its own: written as an object.
 struct op {
   std::string name;
@@ -43,17 +43,18 @@ op tag_invoke(bj::value_to_tag<op>, const bj::value& jv) {
 struct label {
   int id = 0;
 };
-}  // namespace views
+}  // namespace json_views
 
 template <>
-struct fmt::formatter<views::label> {
+struct fmt::formatter<json_views::label> {
   constexpr auto parse(fmt::format_parse_context& ctx) { return ctx.begin(); }
-  auto format(const views::label& l, fmt::format_context& ctx) const {
+  auto format(const json_views::label& l, fmt::format_context& ctx) const {
     return fmt::format_to(ctx.out(), "label #{}", l.id);
   }
 };
 
-namespace {
+// Named, so that the unity build keeps each file's helpers apart.
+namespace json_tests {
 
 constexpr auto day = std::chrono::sys_days{std::chrono::year{2026} / 11 / 30};
 // 2026-11-30T11:20:43.123456789Z; Octez's time encoding keeps the milliseconds.
@@ -132,15 +133,13 @@ std::vector<std::string> keys_of(const bj::object& o) {
   return out;
 }
 
-}  // namespace
-
 // What the conversions are, seen by Boost.JSON's traits.
 static_assert(bj::has_value_from<workers::worker_status>::value);
 static_assert(bj::has_value_to<workers::worker_status>::value);
 static_assert(bj::has_value_to<workers::worker_full_status<std::string>>::value);
-static_assert(bj::has_value_to<workers::worker_full_status<views::op>>::value);
-static_assert(bj::has_value_from<workers::worker_full_status<views::label>>::value);
-static_assert(!bj::has_value_to<workers::worker_full_status<views::label>>::value);
+static_assert(bj::has_value_to<workers::worker_full_status<json_views::op>>::value);
+static_assert(bj::has_value_from<workers::worker_full_status<json_views::label>>::value);
+static_assert(!bj::has_value_to<workers::worker_full_status<json_views::label>>::value);
 static_assert(bj::has_value_from<workers::event>::value);
 static_assert(!bj::has_value_to<workers::event>::value);  // type-erased fields
 
@@ -209,12 +208,12 @@ TEST_CASE("json: full status, busy and idle, views with and without a conversion
   CHECK(json_of(busy_status<std::string>("add 1", "add 2", "hold")) ==
         status + R"(,"pending_requests":[{"pushed":)" + s1 + R"(,"request":"add 1"},{"pushed":)" +
             s2 + R"(,"request":"add 2"}])" + current_prefix + R"("hold"}})");
-  CHECK(json_of(busy_status<views::op>({"add", 1}, {"sub", 2}, {"hold", 0})) ==
+  CHECK(json_of(busy_status<json_views::op>({"add", 1}, {"sub", 2}, {"hold", 0})) ==
         status + R"(,"pending_requests":[{"pushed":)" + s1 +
             R"(,"request":{"op":"add","amount":1}},{"pushed":)" + s2 +
             R"(,"request":{"op":"sub","amount":2}}])" + current_prefix +
             R"({"op":"hold","amount":0}}})");
-  CHECK(json_of(busy_status<views::label>({1}, {2}, {3})) ==
+  CHECK(json_of(busy_status<json_views::label>({1}, {2}, {3})) ==
         status + R"(,"pending_requests":[{"pushed":)" + s1 +
             R"(,"request":"label #1"},{"pushed":)" + s2 + R"(,"request":"label #2"}])" +
             current_prefix + R"("label #3"}})");
@@ -223,7 +222,7 @@ TEST_CASE("json: full status, busy and idle, views with and without a conversion
                                                   R"(,"request":2}])" + current_prefix + "3}}");
   // Idle: "current_request" omitted, as Octez's `opt`.
   CHECK(json_of(idle_status<std::string>()) == status + R"(,"pending_requests":[]})");
-  CHECK(bj::serialize(workers::json::to_value(idle_status<views::label>())) ==
+  CHECK(bj::serialize(workers::json::to_value(idle_status<json_views::label>())) ==
         status + R"(,"pending_requests":[]})");
 }
 
@@ -314,19 +313,19 @@ TEST_CASE("json: round trips of full statuses", "[json]") {
     CHECK(key(workers::json::full_status_from<std::string>(workers::json::to_value(f))) == key(f));
   }
   for (const auto& f :
-       {busy_status<views::op>({"add", 1}, {"sub", 2}, {"hold", 0}), idle_status<views::op>()})
-    CHECK(key(bj::value_to<worker_full_status<views::op>>(bj::value_from(f))) == key(f));
+       {busy_status<json_views::op>({"add", 1}, {"sub", 2}, {"hold", 0}), idle_status<json_views::op>()})
+    CHECK(key(bj::value_to<worker_full_status<json_views::op>>(bj::value_from(f))) == key(f));
   for (const auto& f : {busy_status<int>(1, 2, 3), idle_status<int>()})
     CHECK(key(bj::value_to<worker_full_status<int>>(bj::value_from(f))) == key(f));
   // A view without a conversion is written as its text, which reads back as a string.
-  CHECK(key(bj::value_to<worker_full_status<std::string>>(bj::value_from(busy_status<views::label>(
+  CHECK(key(bj::value_to<worker_full_status<std::string>>(bj::value_from(busy_status<json_views::label>(
             {1}, {2}, {3})))) == key(busy_status<std::string>("label #1", "label #2", "label #3")));
   CHECK(key(bj::value_to<worker_full_status<std::string>>(
-            bj::value_from(idle_status<views::label>()))) == key(idle_status<std::string>()));
+            bj::value_from(idle_status<json_views::label>()))) == key(idle_status<std::string>()));
   // The elements convert alone too.
-  const workers::pending_request<views::op> p{t0, {"add", 4}};
+  const workers::pending_request<json_views::op> p{t0, {"add", 4}};
   CHECK(json_of(p) == R"({"pushed":)" + s0 + R"(,"request":{"op":"add","amount":4}})");
-  const auto back = bj::value_to<workers::pending_request<views::op>>(bj::value_from(p));
+  const auto back = bj::value_to<workers::pending_request<json_views::op>>(bj::value_from(p));
   CHECK((back.pushed == t0 && back.view == p.view));
   const workers::active_request<std::string> a{t0, t1, "hold"};
   CHECK(bj::value_to<workers::active_request<std::string>>(bj::value_from(a)).treated == t1);
@@ -518,3 +517,5 @@ TEST_CASE("json: a live worker's events from a backlog_sink", "[json]") {
   CHECK(saw_terminated);
   CHECK(std::find(names.begin(), names.end(), "request_test-calc") != names.end());
 }
+
+}  // namespace json_tests

@@ -10,6 +10,9 @@
 #include <string>
 #include <vector>
 
+// Named, so that the unity build keeps each file's helpers apart.
+namespace lifecycle_tests {
+
 using namespace test;
 using namespace std::chrono_literals;
 using boost::system::error_code;
@@ -102,7 +105,6 @@ TEST_CASE("launch: a failed launch returns the handlers' error and leaves no tra
   });
 }
 
-namespace {
 struct self_pushing : calc_handlers {
   workers::result<int, std::string> on_launch(calc_worker& self, const std::string&,
                                               const calc_parameters& p) {
@@ -125,7 +127,6 @@ struct async_launch : calc_handlers {
     co_return p.initial + 1;
   }
 };
-}  // namespace
 
 TEST_CASE("launch: on_launch may push requests to its own worker", "[lifecycle]") {
   asio::io_context io;
@@ -277,12 +278,10 @@ TEST_CASE("canceler: hooks run once when the worker closes, and at once afterwar
   REQUIRE(before == 1);
 }
 
-namespace {
 struct idle_handlers : calc_handlers {
   std::shared_ptr<gate_channel> ticks;
   void on_no_request(calc_worker&) { ticks->try_send(boost::system::error_code{}); }
 };
-}  // namespace
 
 TEST_CASE("timeout: on_no_request runs after the idle timeout, not while requests flow",
           "[lifecycle]") {
@@ -347,7 +346,6 @@ TEST_CASE("launch: value() of a failed launch throws system_error naming the wor
 }
 
 // Shutdown from code on the worker's strand that is none of its handlers.
-namespace {
 // What the child worker saw of its parent from inside its handler.
 struct parent_report {
   calc_worker parent;
@@ -396,7 +394,6 @@ struct parent_handlers : calc_handlers {
   }
   using calc_handlers::on_request;
 };
-}  // namespace
 
 TEST_CASE(
     "lifecycle: a worker launched on another worker's handler executor does not share its "
@@ -485,3 +482,5 @@ TEST_CASE("shutdown: called from a plain completion on the worker's strand, it w
   INFO("status when shutdown completed: " << fmt::format("{}", *status_at_completion));
   CHECK(std::holds_alternative<workers::closed>(*status_at_completion));
 }
+
+}  // namespace lifecycle_tests

@@ -8,12 +8,13 @@
 
 #include <cstdlib>
 
-namespace {
+// Named, so that the unity build keeps each file's helpers apart.
+namespace model_tests {
+
 std::uint32_t seed_count() {
   if (const char* env = std::getenv("WORKERS_MODEL_SEEDS")) return std::strtoul(env, nullptr, 10);
   return 10'000;
 }
-}  // namespace
 
 TEST_CASE("model: random sequences agree with the reference model after every operation",
           "[model]") {
@@ -32,3 +33,5 @@ TEST_CASE("model: random sequences agree with the reference model after every op
   WARN("model: " << seeds << " seeds run");
   REQUIRE(failed == 0);
 }
+
+}  // namespace model_tests

@@ -22,9 +22,10 @@
 #include <string_view>
 #include <vector>
 
-using namespace test;
+// Named, so that the unity build keeps each file's helpers apart.
+namespace prometheus_tests {
 
-namespace {
+using namespace test;
 
 // A second group, to check that tables of different groups share a collector.
 struct echo_name {
@@ -89,8 +90,6 @@ template <class W>
 asio::awaitable<void> settle(const W& w) {
   (void)co_await workers::with_state(w, [](auto&) {});
 }
-
-}  // namespace
 
 TEST_CASE("prometheus: counters and gauges of every worker, labelled by group and worker",
           "[prometheus]") {
@@ -289,3 +288,5 @@ TEST_CASE("prometheus: the collector's families serialize alongside a registry's
     co_await workers::shutdown(w);
   });
 }
+
+}  // namespace prometheus_tests

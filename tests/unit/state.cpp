@@ -12,6 +12,9 @@
 #include <memory>
 #include <thread>
 
+// Named, so that the unity build keeps each file's helpers apart.
+namespace state_tests {
+
 using namespace test;
 using namespace std::chrono_literals;
 using boost::system::error_code;
@@ -104,3 +107,5 @@ TEST_CASE("state: with_state keeps the io_context of its bound completion runnin
   REQUIRE(runner.returns_within());
   CHECK(completed_before_return);
 }
+
+}  // namespace state_tests

@@ -13,6 +13,9 @@
 #include <string>
 #include <vector>
 
+// Named, so that the unity build keeps each file's helpers apart.
+namespace teardown_tests {
+
 using namespace test;
 using namespace std::chrono_literals;
 using boost::system::error_code;
@@ -169,7 +172,6 @@ TEST_CASE(
 }
 
 // An io_context destroyed during an awaitable on_launch.
-namespace {
 // An awaitable on_launch that waits for what never comes.
 struct stuck_launch : calc_handlers {
   gate_channel* entered = nullptr;
@@ -182,7 +184,6 @@ struct stuck_launch : calc_handlers {
     co_return 0;
   }
 };
-}  // namespace
 
 TEST_CASE("teardown: an io_context destroyed during an awaitable on_launch abandons the worker",
           "[teardown]") {
@@ -213,3 +214,5 @@ TEST_CASE("teardown: an io_context destroyed during an awaitable on_launch aband
   CHECK(table.size() == 0);
   CHECK(std::holds_alternative<workers::closed>(workers::status(*w)));
 }
+
+}  // namespace teardown_tests

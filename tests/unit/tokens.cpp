@@ -18,9 +18,10 @@
 #include <tuple>
 #include <type_traits>
 
-using namespace test;
+// Named, so that the unity build keeps each file's helpers apart.
+namespace tokens_tests {
 
-namespace {
+using namespace test;
 
 template <class T>
 constexpr bool is_error_first = std::is_same_v<std::decay_t<T>, workers::error_code> ||
@@ -161,8 +162,6 @@ asio::awaitable<void> every_token(Table table, Make make, Ok ok) {
   for (auto& w : used) co_await workers::shutdown(w);
 }
 
-}  // namespace
-
 TEST_CASE("tokens: every operation completes with every common token", "[tokens]") {
   asio::io_context io;
   auto table = make_table();
@@ -257,3 +256,5 @@ TEST_CASE("tokens: every operation completes with every common token", "[tokens]
         [] { return true; });
   });
 }
+
+}  // namespace tokens_tests
