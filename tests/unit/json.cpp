@@ -312,14 +312,15 @@ TEST_CASE("json: round trips of full statuses", "[json]") {
     CHECK(key(bj::value_to<worker_full_status<std::string>>(bj::value_from(f))) == key(f));
     CHECK(key(workers::json::full_status_from<std::string>(workers::json::to_value(f))) == key(f));
   }
-  for (const auto& f :
-       {busy_status<json_views::op>({"add", 1}, {"sub", 2}, {"hold", 0}), idle_status<json_views::op>()})
+  for (const auto& f : {busy_status<json_views::op>({"add", 1}, {"sub", 2}, {"hold", 0}),
+                        idle_status<json_views::op>()})
     CHECK(key(bj::value_to<worker_full_status<json_views::op>>(bj::value_from(f))) == key(f));
   for (const auto& f : {busy_status<int>(1, 2, 3), idle_status<int>()})
     CHECK(key(bj::value_to<worker_full_status<int>>(bj::value_from(f))) == key(f));
   // A view without a conversion is written as its text, which reads back as a string.
-  CHECK(key(bj::value_to<worker_full_status<std::string>>(bj::value_from(busy_status<json_views::label>(
-            {1}, {2}, {3})))) == key(busy_status<std::string>("label #1", "label #2", "label #3")));
+  CHECK(key(bj::value_to<worker_full_status<std::string>>(
+            bj::value_from(busy_status<json_views::label>({1}, {2}, {3})))) ==
+        key(busy_status<std::string>("label #1", "label #2", "label #3")));
   CHECK(key(bj::value_to<worker_full_status<std::string>>(
             bj::value_from(idle_status<json_views::label>()))) == key(idle_status<std::string>()));
   // The elements convert alone too.
