@@ -13,8 +13,7 @@ if(NOT DOXYGEN_FOUND)
   return()
 endif()
 
-# Doxygen 1.9.4 cannot parse `namespace workers::inline v0 {` (it names the namespace `v0`):
-# the Doxyfile filters the headers through sed to `namespace workers {`, the name users write.
+# The Doxyfile filters the README through sed (see its FILTER_PATTERNS).
 find_program(WORKERS_DOXYGEN_SED NAMES sed gsed DOC "sed, for the Doxyfile's input filters")
 mark_as_advanced(WORKERS_DOXYGEN_SED)
 if(NOT WORKERS_DOXYGEN_SED)

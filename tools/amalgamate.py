@@ -9,7 +9,8 @@ which includes the main one.
 
 Every `#include <workers/...>` is inlined once, where it is first met (so in
 dependency order); other includes are kept, each once. The inline namespace
-of every header must be `v<WORKERS_VERSION_MAJOR>`.
+(spelled once, by WORKERS_BEGIN_NAMESPACE in workers/detail/config.hpp) must be
+`v<WORKERS_VERSION_MAJOR>`.
 
   amalgamate.py [--source DIR] --out DIR     write the files
   amalgamate.py [--source DIR] --check DIR   exit 1 if DIR's files differ
@@ -26,7 +27,7 @@ MAIN_ROOTS = ["workers/workers.hpp", "workers/format.hpp", "workers/sinks.hpp"]
 OPTIONAL = {"workers/json.hpp": "Boost.JSON", "workers/prometheus.hpp": "prometheus-cpp"}
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]')
-NAMESPACE = re.compile(r"^namespace workers::inline (v\d+)\b")
+NAMESPACE = re.compile(r"\binline namespace (v\d+)\b")
 
 
 class Amalgamation:
@@ -46,9 +47,9 @@ class Amalgamation:
         for line in path.read_text().splitlines(keepends=True):
             if line.strip() == "#pragma once":
                 continue
-            ns = NAMESPACE.match(line)
+            ns = NAMESPACE.search(line)
             if ns and ns.group(1) != self.namespace:
-                sys.exit(f"{path}: namespace workers::inline {ns.group(1)}, but the major "
+                sys.exit(f"{path}: inline namespace {ns.group(1)}, but the major "
                          f"version asks for {self.namespace}")
             inc = INCLUDE.match(line)
             if inc and inc.group(1).startswith("workers/"):

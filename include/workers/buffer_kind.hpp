@@ -4,9 +4,11 @@
 /// @brief Buffer kinds: the tags that parameterize worker handles and tables,
 /// and the values given to `create_table`.
 
+#include <workers/detail/config.hpp>
+
 #include <cstddef>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief Tag: a queue that never blocks its producers (upstream's `infinite`).
 struct infinite {};
@@ -84,4 +86,4 @@ inline constexpr bool is_queue<queue<Bound>> = true;
 
 }  // namespace detail
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE

@@ -3,6 +3,7 @@
 /// @file
 /// @brief `canceler`: ties other tasks' cancellation to a worker's end (upstream's `Lwt_canceler`).
 
+#include <workers/detail/config.hpp>
 #include <workers/error.hpp>
 #include <workers/status.hpp>
 
@@ -14,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 namespace detail {
 struct access;
@@ -89,4 +90,9 @@ class canceler {
   std::shared_ptr<impl> impl_;
 };
 
-}  // namespace workers::inline v0
+namespace detail {
+// The class, named where no function `canceler(w)` hides it yet.
+using canceler_type = workers::canceler;
+}  // namespace detail
+
+WORKERS_END_NAMESPACE

@@ -1,24 +1,27 @@
 #pragma once
 
 /// @file
-/// @brief The clock of request and status timestamps.
+/// @brief The two clocks of the library: `workers::clock`, the wall clock of the
+/// stamps a person reads, and `workers::steady_clock`, the clock of durations,
+/// deadlines and timers. A table reads both through its `time_source`
+/// (`table_options::clock`), so that tests can run them by hand.
 
-#include <workers/detail/attributes.hpp>
+#include <workers/detail/config.hpp>
 
 #include <chrono>
 #include <ctime>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
-/// @brief Wall-clock time stamps, read from the coarse real-time clock.
+/// @brief Wall-clock time stamps, read from the coarse real-time clock: the
+/// time points of `status`, `pending_requests`, `current_request`,
+/// `request_status::pushed`, events, and Octez's RPC encodings.
 ///
-/// Every push is stamped, so the stamp must be cheap: `CLOCK_REALTIME_COARSE`
-/// costs about a third of `system_clock::now()`. Its resolution is the kernel
-/// tick (1 to 4 ms), which is what introspection needs; durations shorter than
-/// a tick read as zero. The time points are `system_clock` ones.
-///
-/// A wall clock: it follows the system time, which may be set forward or back,
-/// so a difference of two stamps is not a steady measure. Its `time_point` is
+/// `CLOCK_REALTIME_COARSE` costs about a third of `system_clock::now()`; its
+/// resolution is the kernel tick (1 to 4 ms), which is what introspection needs.
+/// The time points are `system_clock` ones. A wall clock follows the system
+/// time, which may be set forward or back, so the library never measures a
+/// duration on it: durations are `steady_clock` ones. Its `time_point` is
 /// upstream's `Time.System.t`.
 struct clock {
   /// @brief `std::chrono::system_clock::duration` (nanoseconds with libstdc++).
@@ -47,4 +50,10 @@ struct clock {
   }
 };
 
-}  // namespace workers::inline v0
+/// @brief The clock of durations, deadlines and timers: `std::chrono::steady_clock`
+/// (monotonic, sub-microsecond resolution). The spans of `request_status`, the
+/// metrics' histograms, queue ages (`queue_alarms::max_age`) and the idle
+/// timeout (`launch_options::timeout`) are measured on it.
+using steady_clock = std::chrono::steady_clock;
+
+WORKERS_END_NAMESPACE

@@ -3,12 +3,14 @@
 /// @file
 /// @brief `close_reason`: why a worker closes, as `on_close` sees it.
 
+#include <workers/detail/config.hpp>
+#include <workers/detail/format_hint.hpp>
 #include <workers/status.hpp>
 
 #include <cstdint>
 #include <optional>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief What ended a worker. The first cause wins: a worker shut down that
 /// then fails in `on_close` still closes for `shutdown` (with crash errors).
@@ -34,4 +36,9 @@ struct close_reason {
   bool crashed() const noexcept { return crash_errors.has_value(); }
 };
 
-}  // namespace workers::inline v0
+namespace detail {
+template <>
+inline constexpr bool formatted_by_format_header<close_reason> = true;
+}  // namespace detail
+
+WORKERS_END_NAMESPACE

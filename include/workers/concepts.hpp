@@ -44,6 +44,8 @@
 /// };
 /// @endcode
 
+#include <workers/detail/config.hpp>
+
 #include <boost/mp11/algorithm.hpp>
 #include <boost/mp11/list.hpp>
 
@@ -56,7 +58,7 @@
 #include <string_view>
 #include <type_traits>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief The closed set of request types a group accepts.
 template <class... R>
@@ -200,7 +202,7 @@ concept types_parameter =
     std::is_object_v<typename T::parameters_type> && std::copyable<typename T::view_type> &&
     formattable<typename T::view_type> && detail::state_viewable<T>;
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE
 
 // Specializations of other libraries' templates, described with the types they
 // serve: Doxygen cannot place them (it does not know fmt's namespace).

@@ -12,15 +12,18 @@
 
 #include <workers/buffer_kind.hpp>
 #include <workers/detail/access.hpp>
-#include <workers/detail/core.hpp>
-#include <workers/detail/operations.hpp>
-#include <workers/worker.hpp>
+#include <workers/detail/config.hpp>
+#include <workers/detail/kind_checks.hpp>
+#include <workers/detail/mailbox.hpp>
+#include <workers/detail/queue_initiations.hpp>
+#include <workers/worker_handle.hpp>
 
 #include <boost/asio/async_result.hpp>
 
+#include <concepts>
 #include <utility>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief Puts `request` into the dropbox, to be merged with the pending one
 /// (upstream's `Dropbox.put_request`).
@@ -36,8 +39,7 @@ bool put_request(const worker<Def, dropbox>& w, R request) {
   if constexpr (!detail::in_request_set<R, Def>)
     return false;
   else
-    return detail::access::core(w).push_now(std::move(request)) ==
-           detail::core<Def, dropbox>::push_outcome::queued;
+    return detail::access::core(w).push_now(std::move(request)) == detail::push_outcome::queued;
 }
 
 /// @brief Puts `request` into the dropbox and completes with the outcome of
@@ -71,4 +73,20 @@ auto put_request_and_wait(const worker<Def, dropbox>& w, R request,
         std::move(request));
 }
 
-}  // namespace workers::inline v0
+/// @cond
+// The same operations on a queue or callback worker: one sentence (kind_checks.hpp),
+// then the type the real operation returns, so that nothing else fails.
+template <class Def, class Kind, class R>
+requires(!std::same_as<Kind, dropbox>) bool put_request(const worker<Def, Kind>&, R) {
+  (void)detail::put_request_is_for_dropbox_workers<Kind>{};
+  return false;
+}
+template <class Def, class Kind, class R, class Token = default_token>
+requires(!std::same_as<Kind, dropbox>) auto put_request_and_wait(const worker<Def, Kind>&, R,
+                                                                 Token&& token = default_token()) {
+  (void)detail::put_request_and_wait_is_for_dropbox_workers<Kind>{};
+  return detail::rejected<void(reply_result<R>)>(token);
+}
+/// @endcond
+
+WORKERS_END_NAMESPACE

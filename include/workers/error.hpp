@@ -7,6 +7,8 @@
 /// `asio::error::operation_aborted` (equal, as a condition, to
 /// `std::errc::operation_canceled`), whichever operation it was.
 
+#include <workers/detail/config.hpp>
+
 #include <boost/system/errc.hpp>
 #include <boost/system/error_category.hpp>
 #include <boost/system/error_code.hpp>
@@ -16,7 +18,7 @@
 #include <string>
 #include <type_traits>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief The error code type of the library: Boost.Asio's.
 using error_code = boost::system::error_code;
@@ -101,7 +103,7 @@ inline std::string describe(const std::exception_ptr& e) {
 }
 }  // namespace detail
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE
 
 // Described with `errc`: Doxygen cannot place a specialization in Boost's namespace.
 /// @cond

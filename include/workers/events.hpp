@@ -8,6 +8,7 @@
 /// with the silent default none is built, no string formatted, nothing allocated.
 
 #include <workers/clock.hpp>
+#include <workers/detail/config.hpp>
 #include <workers/status.hpp>
 
 #include <boost/mp11/algorithm.hpp>
@@ -26,7 +27,7 @@
 #include <variant>
 #include <vector>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief The level of an event (upstream's `Internal_event.level`), lowest first.
 enum class level : std::uint8_t { debug, info, notice, warning, error, fatal };
@@ -120,17 +121,22 @@ struct request_error {
 struct launch_failed {
   std::string error;  ///< the launch_error's message
 };
-/// @brief A queued request left the buffer unhandled because the worker closed
-/// (its callers are answered `closed`). Info.
+/// @brief A request left unhandled: the worker closed while it was queued, or
+/// cut its handler short (its callers are answered `closed`), or a dropbox's
+/// merge dropped its callers (`request_dropped`). Info.
 struct request_dropped {
   event_value view;          ///< the request's view (`Request::view_type`)
   clock::time_point pushed;  ///< when it was pushed (`workers::clock`)
 };
-/// @brief A request's callers all gave up: it was skipped while queued, or its
-/// handler was cut short (a request type that opts in). Info.
+/// @brief A request's callers all gave up: it was skipped while queued (or
+/// waiting for room), its handler was cut short (a request type that opts in),
+/// or its handler ran to its end and its result was discarded (`handled`). Info.
 struct request_cancelled {
   event_value view;          ///< the request's view (`Request::view_type`)
   clock::time_point pushed;  ///< when it was pushed (`workers::clock`)
+  /// True when the handler ran to its end: its result (value, request error or
+  /// exception) reached no caller, every one having given up first.
+  bool handled = false;
 };
 /// @brief A request was pushed after the close began and refused
 /// (`errc::closed`). Warning.
@@ -146,8 +152,8 @@ struct handler_exception {
 /// maximum age (see `launch_options::alarms`). Warning.
 struct queue_high {
   std::size_t length;  ///< requests waiting then
-  /// Wait of the request taken then, the oldest (`workers::clock::duration`:
-  /// wall clock, kernel-tick resolution); 0 when raised by a push.
+  /// Wait of the request taken then, the oldest, measured on
+  /// `workers::steady_clock` (nanoseconds); 0 when raised by a push.
   clock::duration oldest_age;
 };
 /// @brief After a `queue_high`, the queue came back to its low watermark and
@@ -249,4 +255,4 @@ struct event {
   }
 };
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE

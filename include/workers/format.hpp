@@ -17,6 +17,7 @@
 /// (`2026-11-30T11:20:43`), durations in microseconds.
 
 #include <workers/close_reason.hpp>
+#include <workers/detail/config.hpp>
 #include <workers/handlers.hpp>
 #include <workers/message_error.hpp>
 #include <workers/status.hpp>
@@ -28,14 +29,16 @@
 #include <chrono>
 #include <variant>
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 struct simple_formatter {
   constexpr auto parse(fmt::format_parse_context& ctx) { return ctx.begin(); }
 };
 inline auto to_seconds(clock::time_point t) {
   return std::chrono::time_point_cast<std::chrono::seconds>(t);
 }
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE
 
 // Described in the file's documentation: Doxygen cannot place specializations
 // of fmt's templates.

@@ -6,29 +6,43 @@
 #include <workers/buffer_kind.hpp>
 #include <workers/concepts.hpp>
 #include <workers/detail/access.hpp>
-#include <workers/detail/buffer_config.hpp>
+#include <workers/detail/config.hpp>
 #include <workers/detail/group_def.hpp>
+#include <workers/detail/mailbox_config.hpp>
+#include <workers/detail/parameter_checks.hpp>
 #include <workers/detail/table_config.hpp>
 #include <workers/detail/table_state.hpp>
 #include <workers/table.hpp>
 #include <workers/worker.hpp>
 
 #include <memory>
+#include <type_traits>
 #include <utility>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief A group: workers that share a base name and a request set (upstream's `MakeGroup`).
-template <name_parameter Name, request_parameter Request>
+///
+/// `Name` must model `name_parameter` and `Request` `request_parameter`, and
+/// `make_worker`'s `Types` `types_parameter`: each unmet requirement is one
+/// compile error that names the parameter's type and says what it lacks.
+template <class Name, class Request>
 struct make_group {
+ private:
+  static constexpr bool valid_ =
+      detail::name_parameter_check<Name>::value & detail::request_parameter_check<Request>::value;
+
+ public:
   using name = Name;        ///< the `Name` parameter (upstream's `Name`)
   using request = Request;  ///< the `Request` parameter (upstream's `Request`)
 
   /// @brief The worker type of this group for these `Types` (upstream's `MakeWorker`).
-  template <types_parameter Types>
+  template <class Types>
   struct make_worker {
     /// @brief The group's definition: the `Def` parameter of `worker` and `table`.
-    using definition = detail::group_def<Name, Request, Types>;
+    using definition =
+        std::conditional_t<valid_ & detail::types_parameter_check<Types>::value,
+                           detail::group_def<Name, Request, Types>, detail::invalid_group_def>;
     using name_type = typename definition::name_type;              ///< `Name::type`
     using state_type = typename definition::state_type;            ///< `Types::state_type`
     using parameters_type = typename definition::parameters_type;  ///< `Types::parameters_type`
@@ -58,13 +72,14 @@ struct make_group {
           std::make_shared<detail::table_state<definition, tag>>(
               detail::table_config<definition, tag>{
                   detail::make_config<definition>(std::move(kind)),
-                  detail::event_route(std::move(options.sink)), options.metrics}));
+                  detail::event_route(std::move(options.sink)), options.metrics,
+                  std::move(options.clock)}));
     }
   };
 };
 
 /// @brief A group with a single worker type (upstream's `MakeSingle`).
-template <name_parameter Name, request_parameter Request, types_parameter Types>
+template <class Name, class Request, class Types>
 struct make_single : make_group<Name, Request>::template make_worker<Types> {};
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE

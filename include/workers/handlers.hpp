@@ -27,6 +27,8 @@
 
 #include <workers/close_reason.hpp>
 #include <workers/concepts.hpp>
+#include <workers/detail/config.hpp>
+#include <workers/detail/format_hint.hpp>
 #include <workers/detail/handler_concepts.hpp>
 #include <workers/error.hpp>
 #include <workers/status.hpp>
@@ -40,7 +42,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief What `on_error` decides after a failed request (upstream's
 /// `on_error` result: `Ok ()` or `Error errs`, plus a normal shutdown).
@@ -180,4 +182,9 @@ concept handlers_for = std::is_object_v<H> &&
     detail::launchable<H, Worker> &&
     (!detail::on_close_callable<H, Worker> || detail::has_on_close<H, Worker>);
 
-}  // namespace workers::inline v0
+namespace detail {
+template <class E>
+inline constexpr bool formatted_by_format_header<launch_error<E>> = true;
+}  // namespace detail
+
+WORKERS_END_NAMESPACE

@@ -50,6 +50,7 @@
 /// the member, e.g. `status.since`.
 
 #include <workers/clock.hpp>
+#include <workers/detail/config.hpp>
 #include <workers/events.hpp>
 #include <workers/status.hpp>
 
@@ -84,7 +85,8 @@
 #include <variant>
 #include <vector>
 
-namespace workers::inline v0::detail::json_io {
+WORKERS_BEGIN_NAMESPACE
+namespace detail::json_io {
 // Reads the fixed-width decimal fields of an RFC 3339 time.
 struct cursor {
   std::string_view s;
@@ -128,12 +130,14 @@ inline std::optional<clock::time_point> from_seconds(std::int64_t s) noexcept {
   if (s > max_seconds || s < -max_seconds) return std::nullopt;
   return clock::time_point(std::chrono::seconds(s));
 }
-}  // namespace workers::inline v0::detail::json_io
+}  // namespace detail::json_io
+WORKERS_END_NAMESPACE
 
 /// @brief Octez's time and span encodings, and the JSON conversions called
 /// directly (`to_value`, `status_from`, ...), for code that would rather not
 /// depend on `value_from` / `value_to` overload resolution.
-namespace workers::inline v0::json {
+WORKERS_BEGIN_NAMESPACE
+namespace json {
 
 /// @brief `t` as Octez's `Time.System.encoding` writes it in JSON, e.g.
 /// `2026-11-30T11:20:43.123-00:00`.
@@ -213,9 +217,11 @@ inline std::optional<clock::duration> span_from_seconds(double seconds) noexcept
   return std::chrono::round<clock::duration>(std::chrono::duration<double>(seconds));
 }
 
-}  // namespace workers::inline v0::json
+}  // namespace json
+WORKERS_END_NAMESPACE
 
-namespace workers::inline v0::detail::json_io {
+WORKERS_BEGIN_NAMESPACE
+namespace detail::json_io {
 
 namespace bj = boost::json;
 using boost::system::error_code;
@@ -336,6 +342,7 @@ inline void put_fields(bj::object& o, const events::request_dropped& f) {
 inline void put_fields(bj::object& o, const events::request_cancelled& f) {
   put_text(o["view"], f.view);
   put_time(o["pushed"], f.pushed);
+  o["handled"] = f.handled;
 }
 inline void put_fields(bj::object& o, const events::request_refused& f) {
   put_text(o["view"], f.view);
@@ -655,9 +662,10 @@ concept status_alternative = std::is_same_v<T, launching> || std::is_same_v<T, r
 template <class T>
 concept event_fields_type = boost::mp11::mp_contains<event_fields, T>::value;
 
-}  // namespace workers::inline v0::detail::json_io
+}  // namespace detail::json_io
+WORKERS_END_NAMESPACE
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 // ---- Boost.JSON conversions, found by argument-dependent lookup ----
 
@@ -820,9 +828,10 @@ void tag_invoke(boost::json::value_from_tag, boost::json::value& jv, const Field
 }
 }  // namespace events
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE
 
-namespace workers::inline v0::json {
+WORKERS_BEGIN_NAMESPACE
+namespace json {
 
 // ---- Explicit entry points: the same conversions, without overload resolution ----
 
@@ -881,4 +890,5 @@ worker_full_status<View> full_status_from(const boost::json::value& jv) {
       jv, detail::json_io::read_full_status<View>, "full status");
 }
 
-}  // namespace workers::inline v0::json
+}  // namespace json
+WORKERS_END_NAMESPACE

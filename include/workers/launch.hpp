@@ -5,8 +5,9 @@
 /// (upstream's `launch`).
 
 #include <workers/detail/access.hpp>
+#include <workers/detail/config.hpp>
 #include <workers/detail/handler_concepts.hpp>
-#include <workers/detail/operations.hpp>
+#include <workers/detail/initiation.hpp>
 #include <workers/detail/table_state.hpp>
 #include <workers/detail/waiter.hpp>
 #include <workers/detail/worker_impl.hpp>
@@ -27,7 +28,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 namespace detail {
 
@@ -36,13 +37,17 @@ namespace detail {
 // "In instantiation of 'struct workers::detail::on_request_of<pong, ...>'".
 template <class R, class H, class Self>
 struct on_request_of {
-  static_assert(has_on_request<H, Self, R>,
-                "workers: the handlers have no on_request(self, const R&) for the request type "
-                "R named in on_request_of<R, ...>");
+  static_assert(has_on_request<H, Self, R> || on_request_by_mutable_ref<H, Self, R>,
+                "workers: the handlers have no on_request(self, const R&), (self, R) or "
+                "(self, R&&) for the request type R named in on_request_of<R, ...>");
+  static_assert(!on_request_by_mutable_ref<H, Self, R>,
+                "workers: on_request takes the request type R named in on_request_of<R, ...> "
+                "as R&, a reference to the queued request that introspection reads: take "
+                "const R&, or R or R&& to move from it");
   static_assert(!has_on_request<H, Self, R> || on_request_handler<H, Self, R>,
-                "workers: on_request(self, const R&) must return "
-                "workers::result<R::result_type, R::error_type>, or an asio::awaitable of it "
-                "(R is named in on_request_of<R, ...>)");
+                "workers: on_request for the request type R named in on_request_of<R, ...> must "
+                "return workers::result<R::result_type, R::error_type>, or an asio::awaitable of "
+                "it");
   static_assert(!on_completion_callable<H, Self, R> || has_on_completion<H, Self, R>,
                 "workers: on_completion(self, const R&, const R::result_type&, const "
                 "request_status&) must return void, or an asio::awaitable<void>");
@@ -210,4 +215,4 @@ auto launch(const table<Def, Kind>& t, Where&& where, N&& name, P&& parameters, 
                 std::move(handlers), launch_options{}, std::forward<Token>(token));
 }
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE

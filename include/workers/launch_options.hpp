@@ -4,13 +4,14 @@
 /// @brief `launch_options`: a worker's idle timeout, queue alarms and reply mode.
 
 #include <workers/clock.hpp>
+#include <workers/detail/config.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief Queue alarms, checked with hysteresis: `queue_high` is emitted (and
 /// counted in `worker_metrics::queue_alarms`) once when the queue reaches
@@ -73,4 +74,4 @@ struct launch_options {
   reply_mode reply = reply_mode::post;
 };
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE

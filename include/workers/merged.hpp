@@ -4,12 +4,14 @@
 /// @brief What a dropbox's `merge` decides: the slot's next content, and which
 /// waiting callers follow it.
 
+#include <workers/detail/config.hpp>
+
 #include <concepts>
 #include <cstdint>
 #include <optional>
 #include <utility>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief Whose waiting caller follows the request a merge leaves in the slot.
 ///
@@ -88,4 +90,4 @@ class merged {
   follow followers_;
 };
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE

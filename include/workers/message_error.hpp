@@ -3,6 +3,8 @@
 /// @file
 /// @brief `message_error<E>`: why waiting for a request's result gave no result.
 
+#include <workers/detail/config.hpp>
+#include <workers/detail/format_hint.hpp>
 #include <workers/error.hpp>
 #include <workers/status.hpp>
 
@@ -17,7 +19,7 @@
 #include <utility>
 #include <variant>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief A result: a value of type `T` or an error of type `E`
 /// (`boost::system::result`, so `has_value()`, `*r`, `r.error()`).
@@ -103,4 +105,9 @@ template <class E>
   throw message_error_exception(e.code());
 }
 
-}  // namespace workers::inline v0
+namespace detail {
+template <class E>
+inline constexpr bool formatted_by_format_header<message_error<E>> = true;
+}  // namespace detail
+
+WORKERS_END_NAMESPACE

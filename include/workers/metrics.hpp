@@ -7,12 +7,13 @@
 /// ("Metrics") and in `<workers/prometheus.hpp>`.
 
 #include <workers/clock.hpp>
+#include <workers/detail/config.hpp>
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief A histogram of durations: how many observations fell in each bucket.
 struct histogram {
@@ -51,4 +52,4 @@ struct worker_metrics {
   histogram service_time;
 };
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE

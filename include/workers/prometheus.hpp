@@ -37,6 +37,7 @@
 /// time, while the workers run: a scrape only reads tables and metrics
 /// snapshots (each counter exact, the set not one atomic snapshot).
 
+#include <workers/detail/config.hpp>
 #include <workers/metrics.hpp>
 #include <workers/table.hpp>
 #include <workers/worker.hpp>
@@ -56,7 +57,7 @@
 #include <utility>
 #include <vector>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief Exposes the metrics of the workers of one or more tables to
 /// prometheus-cpp (see the file's documentation for names, units and labels).
@@ -187,4 +188,4 @@ class prometheus_collector final : public ::prometheus::Collectable {
   std::vector<std::function<void(std::vector<sample>&)>> sources_;
 };
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE

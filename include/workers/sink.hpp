@@ -27,6 +27,7 @@
 /// caught (and counted, `sink_failures()`); the worker, the request's outcome
 /// and the other sinks of a `fan_out` are unaffected.
 
+#include <workers/detail/config.hpp>
 #include <workers/events.hpp>
 
 #include <atomic>
@@ -37,7 +38,7 @@
 #include <type_traits>
 #include <utility>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief A sink: says which levels it wants, and takes events.
 template <class S>
@@ -159,4 +160,4 @@ inline std::uint64_t sink_failures() noexcept {
   return detail::sink_failure_count.load(std::memory_order_relaxed);
 }
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE

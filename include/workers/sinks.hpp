@@ -6,6 +6,7 @@
 /// while workers run), `fan_out` (several sinks), and the text of an event.
 /// The silent default needs none of them: it is the empty `any_sink`.
 
+#include <workers/detail/config.hpp>
 #include <workers/events.hpp>
 #include <workers/sink.hpp>
 
@@ -24,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief The message of an event, as upstream words it where upstream has the
 /// event (`worker started for alice`, `worker terminated [test-calc]`, ...).
@@ -63,10 +64,11 @@ inline std::string message_of(const event& e) {
       return "launch failed: " + f.error;
     }
     std::string operator()(const events::request_dropped& f) const {
-      return fmt::format("{} dropped: the worker closed", f.view.text());
+      return fmt::format("{} dropped: left unhandled", f.view.text());
     }
     std::string operator()(const events::request_cancelled& f) const {
-      return fmt::format("{} cancelled: its callers gave up", f.view.text());
+      return fmt::format("{} cancelled: its callers gave up{}", f.view.text(),
+                         f.handled ? ", its result was discarded" : "");
     }
     std::string operator()(const events::request_refused& f) const {
       return fmt::format("{} refused: the worker is closing", f.view.text());
@@ -205,4 +207,4 @@ class fan_out {
   std::vector<std::uint8_t> levels_;
 };
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE

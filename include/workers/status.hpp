@@ -12,6 +12,8 @@
 /// `current_request`, `pending_requests` and `full_status` from any thread.
 
 #include <workers/clock.hpp>
+#include <workers/detail/config.hpp>
+#include <workers/detail/format_hint.hpp>
 
 #include <cstddef>
 #include <optional>
@@ -19,7 +21,7 @@
 #include <variant>
 #include <vector>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief The errors a worker crashed with (upstream's `error list`).
 using error_list = std::vector<std::string>;
@@ -98,4 +100,25 @@ struct worker_information {
   std::size_t queue_length = 0;      ///< as `pending_requests_length(w)`
 };
 
-}  // namespace workers::inline v0
+namespace detail {
+template <>
+inline constexpr bool formatted_by_format_header<launching> = true;
+template <>
+inline constexpr bool formatted_by_format_header<running> = true;
+template <>
+inline constexpr bool formatted_by_format_header<closing> = true;
+template <>
+inline constexpr bool formatted_by_format_header<closed> = true;
+template <>
+inline constexpr bool formatted_by_format_header<worker_status> = true;
+template <>
+inline constexpr bool formatted_by_format_header<request_status> = true;
+template <class View>
+inline constexpr bool formatted_by_format_header<pending_request<View>> = true;
+template <class View>
+inline constexpr bool formatted_by_format_header<active_request<View>> = true;
+template <>
+inline constexpr bool formatted_by_format_header<worker_information> = true;
+}  // namespace detail
+
+WORKERS_END_NAMESPACE

@@ -6,8 +6,10 @@
 
 #include <workers/buffer_kind.hpp>
 #include <workers/detail/access.hpp>
+#include <workers/detail/config.hpp>
 #include <workers/detail/table_state.hpp>
 #include <workers/sink.hpp>
+#include <workers/time_source.hpp>
 #include <workers/worker.hpp>
 
 #include <cstddef>
@@ -16,15 +18,20 @@
 #include <utility>
 #include <vector>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief Options of `create_table`, shared by the table's workers.
 struct table_options {
   /// @brief Where the workers' events go; empty: the process-wide default
   /// (`set_default_sink`), read at each event.
   any_sink sink = {};
-  /// @brief Whether the workers keep metrics (`metrics(w)`). Off: no cost.
+  /// @brief Whether the workers keep metrics (`metrics(w)`). Off: no cost, and
+  /// `metrics(w)` is empty.
   bool metrics = false;
+  /// @brief The clocks the workers read and wait on (see `time_source`); empty:
+  /// the real ones (`workers::clock`, `workers::steady_clock`, Asio's timers).
+  /// A `testing::manual_clock` makes time move only when a test says so.
+  std::shared_ptr<time_source> clock = {};
 };
 
 /// @brief A table of workers of one buffer kind (upstream's `'kind table`).
@@ -67,4 +74,4 @@ std::optional<worker<Def, Kind>> find_opt(const table<Def, Kind>& t,
   return detail::access::table_state(t)->find(name);
 }
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE

@@ -83,7 +83,7 @@
 #include <utility>
 #include <vector>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief Exposes the metrics of the workers of one or more tables to
 /// prometheus-cpp (see the file's documentation for names, units and labels).
@@ -214,4 +214,4 @@ class prometheus_collector final : public ::prometheus::Collectable {
   std::vector<std::function<void(std::vector<sample>&)>> sources_;
 };
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE

@@ -32,7 +32,8 @@
 /// @brief Umbrella header: every public header but the opt-in ones
 /// (`<workers/format.hpp>`: fmt formatters for the library's types;
 /// `<workers/sinks.hpp>`: the shipped event sinks; `<workers/json.hpp>`:
-/// Boost.JSON conversions; `<workers/prometheus.hpp>`: the prometheus-cpp adapter).
+/// Boost.JSON conversions; `<workers/prometheus.hpp>`: the prometheus-cpp
+/// adapter; `<workers/testing.hpp>`: the manual clock for tests).
 
 /// @namespace workers
 /// @brief Octez's workers (`Tezos_workers.Worker`) on Boost.Asio: named event
@@ -47,9 +48,44 @@
 /// @brief Buffer kinds: the tags that parameterize worker handles and tables,
 /// and the values given to `create_table`.
 
+// ---- workers/detail/config.hpp
+
+// The library's macros: the namespace everything is declared in, and the
+// attributes of its hot and cold paths.
+
+// Everything is declared in the inline namespace `workers::v0`
+// (WORKERS_VERSION_MAJOR), so that copies of different major versions cannot
+// mix; code names it `workers::`. Spelled through macros, as fmt and
+// asio-grpc do: Universal Ctags 5.9, and the editors and code navigation built
+// on it, see no class or member inside `namespace workers::inline v0`.
+#define WORKERS_BEGIN_NAMESPACE \
+  namespace workers {           \
+  inline namespace v0 {
+#define WORKERS_END_NAMESPACE \
+  }                           \
+  }
+
+// WORKERS_COLD marks a path taken rarely (an event someone listens to, an
+// alarm): kept out of line, so the hot path around it stays small enough
+// for the compiler to inline what it calls.
+#if defined(__GNUC__) || defined(__clang__)
+#define WORKERS_COLD [[gnu::cold, gnu::noinline]]
+#else
+#define WORKERS_COLD
+#endif
+
+// WORKERS_ALWAYS_INLINE marks a few-instruction function on every request's
+// path (the clock read, the test whether anyone listens), which the
+// compiler's size budget would otherwise call out of line in large callers.
+#if defined(__GNUC__) || defined(__clang__)
+#define WORKERS_ALWAYS_INLINE [[gnu::always_inline]] inline
+#else
+#define WORKERS_ALWAYS_INLINE inline
+#endif
+
 #include <cstddef>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief Tag: a queue that never blocks its producers (upstream's `infinite`).
 struct infinite {};
@@ -127,7 +163,7 @@ inline constexpr bool is_queue<queue<Bound>> = true;
 
 }  // namespace detail
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE
 // ---- workers/canceler.hpp
 
 /// @file
@@ -142,6 +178,7 @@ inline constexpr bool is_queue<queue<Bound>> = true;
 /// `asio::error::operation_aborted` (equal, as a condition, to
 /// `std::errc::operation_canceled`), whichever operation it was.
 
+
 #include <boost/system/errc.hpp>
 #include <boost/system/error_category.hpp>
 #include <boost/system/error_code.hpp>
@@ -151,7 +188,7 @@ inline constexpr bool is_queue<queue<Bound>> = true;
 #include <string>
 #include <type_traits>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief The error code type of the library: Boost.Asio's.
 using error_code = boost::system::error_code;
@@ -236,7 +273,7 @@ inline std::string describe(const std::exception_ptr& e) {
 }
 }  // namespace detail
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE
 
 // Described with `errc`: Doxygen cannot place a specialization in Boost's namespace.
 /// @cond
@@ -259,43 +296,26 @@ struct boost::system::is_error_code_enum<workers::errc> : std::true_type {};
 // ---- workers/clock.hpp
 
 /// @file
-/// @brief The clock of request and status timestamps.
+/// @brief The two clocks of the library: `workers::clock`, the wall clock of the
+/// stamps a person reads, and `workers::steady_clock`, the clock of durations,
+/// deadlines and timers. A table reads both through its `time_source`
+/// (`table_options::clock`), so that tests can run them by hand.
 
-// ---- workers/detail/attributes.hpp
-
-// WORKERS_COLD marks a path taken rarely (an event someone listens to, an
-// alarm): kept out of line, so the hot path around it stays small enough
-// for the compiler to inline what it calls.
-
-#if defined(__GNUC__) || defined(__clang__)
-#define WORKERS_COLD [[gnu::cold, gnu::noinline]]
-#else
-#define WORKERS_COLD
-#endif
-
-// WORKERS_ALWAYS_INLINE marks a few-instruction function on every request's
-// path (the clock read, the test whether anyone listens), which the
-// compiler's size budget would otherwise call out of line in large callers.
-#if defined(__GNUC__) || defined(__clang__)
-#define WORKERS_ALWAYS_INLINE [[gnu::always_inline]] inline
-#else
-#define WORKERS_ALWAYS_INLINE inline
-#endif
 
 #include <chrono>
 #include <ctime>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
-/// @brief Wall-clock time stamps, read from the coarse real-time clock.
+/// @brief Wall-clock time stamps, read from the coarse real-time clock: the
+/// time points of `status`, `pending_requests`, `current_request`,
+/// `request_status::pushed`, events, and Octez's RPC encodings.
 ///
-/// Every push is stamped, so the stamp must be cheap: `CLOCK_REALTIME_COARSE`
-/// costs about a third of `system_clock::now()`. Its resolution is the kernel
-/// tick (1 to 4 ms), which is what introspection needs; durations shorter than
-/// a tick read as zero. The time points are `system_clock` ones.
-///
-/// A wall clock: it follows the system time, which may be set forward or back,
-/// so a difference of two stamps is not a steady measure. Its `time_point` is
+/// `CLOCK_REALTIME_COARSE` costs about a third of `system_clock::now()`; its
+/// resolution is the kernel tick (1 to 4 ms), which is what introspection needs.
+/// The time points are `system_clock` ones. A wall clock follows the system
+/// time, which may be set forward or back, so the library never measures a
+/// duration on it: durations are `steady_clock` ones. Its `time_point` is
 /// upstream's `Time.System.t`.
 struct clock {
   /// @brief `std::chrono::system_clock::duration` (nanoseconds with libstdc++).
@@ -324,13 +344,59 @@ struct clock {
   }
 };
 
-}  // namespace workers::inline v0
+/// @brief The clock of durations, deadlines and timers: `std::chrono::steady_clock`
+/// (monotonic, sub-microsecond resolution). The spans of `request_status`, the
+/// metrics' histograms, queue ages (`queue_alarms::max_age`) and the idle
+/// timeout (`launch_options::timeout`) are measured on it.
+using steady_clock = std::chrono::steady_clock;
+
+WORKERS_END_NAMESPACE
+// ---- workers/detail/format_hint.hpp
+
+// Formatting one of the library's types without <workers/format.hpp>: fmt
+// would say "Cannot format an argument" from deep inside fmt, with no hint of
+// the header. Each type's own header marks it here; the specialization below
+// stands in for the real formatter until <workers/format.hpp> declares it, and
+// turns the mistake into one sentence that names the type (in the
+// instantiation context the compiler prints with it).
+
+
+#include <fmt/core.h>
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+// The types <workers/format.hpp> gives a formatter; specialized next to each type.
+template <class T>
+inline constexpr bool formatted_by_format_header = false;
+template <class T>
+inline constexpr bool format_header_missing = false;
+}  // namespace detail
+WORKERS_END_NAMESPACE
+
+/// @cond
+// <workers/format.hpp> declares explicit or more specialized formatters, which
+// fmt picks over this one wherever that header is included.
+template <class T, class Char>
+requires workers::detail::formatted_by_format_header<T>
+struct fmt::formatter<T, Char, void> {
+  // Not a template: one instantiation, one error, whichever context fmt parses with.
+  constexpr auto parse(fmt::format_parse_context& ctx) {
+    static_assert(workers::detail::format_header_missing<T>,
+                  "workers: include <workers/format.hpp> to format the library's types");
+    return ctx.begin();
+  }
+  template <class FormatContext>
+  auto format(const T&, FormatContext& ctx) const {
+    return ctx.out();
+  }
+};
+/// @endcond
 
 #include <optional>
 #include <variant>
 #include <vector>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief The errors a worker crashed with (upstream's `error list`).
 using error_list = std::vector<std::string>;
@@ -409,14 +475,35 @@ struct worker_information {
   std::size_t queue_length = 0;      ///< as `pending_requests_length(w)`
 };
 
-}  // namespace workers::inline v0
+namespace detail {
+template <>
+inline constexpr bool formatted_by_format_header<launching> = true;
+template <>
+inline constexpr bool formatted_by_format_header<running> = true;
+template <>
+inline constexpr bool formatted_by_format_header<closing> = true;
+template <>
+inline constexpr bool formatted_by_format_header<closed> = true;
+template <>
+inline constexpr bool formatted_by_format_header<worker_status> = true;
+template <>
+inline constexpr bool formatted_by_format_header<request_status> = true;
+template <class View>
+inline constexpr bool formatted_by_format_header<pending_request<View>> = true;
+template <class View>
+inline constexpr bool formatted_by_format_header<active_request<View>> = true;
+template <>
+inline constexpr bool formatted_by_format_header<worker_information> = true;
+}  // namespace detail
+
+WORKERS_END_NAMESPACE
 
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <utility>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 namespace detail {
 struct access;
@@ -491,7 +578,12 @@ class canceler {
   std::shared_ptr<impl> impl_;
 };
 
-}  // namespace workers::inline v0
+namespace detail {
+// The class, named where no function `canceler(w)` hides it yet.
+using canceler_type = workers::canceler;
+}  // namespace detail
+
+WORKERS_END_NAMESPACE
 // ---- workers/close_reason.hpp
 
 /// @file
@@ -500,7 +592,7 @@ class canceler {
 
 #include <cstdint>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief What ended a worker. The first cause wins: a worker shut down that
 /// then fails in `on_close` still closes for `shutdown` (with crash errors).
@@ -526,7 +618,12 @@ struct close_reason {
   bool crashed() const noexcept { return crash_errors.has_value(); }
 };
 
-}  // namespace workers::inline v0
+namespace detail {
+template <>
+inline constexpr bool formatted_by_format_header<close_reason> = true;
+}  // namespace detail
+
+WORKERS_END_NAMESPACE
 // ---- workers/concepts.hpp
 
 /// @file
@@ -573,6 +670,7 @@ struct close_reason {
 /// };
 /// @endcode
 
+
 #include <boost/mp11/algorithm.hpp>
 #include <boost/mp11/list.hpp>
 
@@ -582,7 +680,7 @@ struct close_reason {
 #include <ranges>
 #include <string_view>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief The closed set of request types a group accepts.
 template <class... R>
@@ -726,7 +824,7 @@ concept types_parameter =
     std::is_object_v<typename T::parameters_type> && std::copyable<typename T::view_type> &&
     formattable<typename T::view_type> && detail::state_viewable<T>;
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE
 
 // Specializations of other libraries' templates, described with the types they
 // serve: Doxygen cannot place them (it does not know fmt's namespace).
@@ -770,7 +868,8 @@ struct fmt::formatter<workers::never> : fmt::formatter<std::string_view> {
 
 
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 struct access {
   template <class W>
@@ -797,59 +896,194 @@ struct access {
   static error_list cancel(const workers::canceler& c) { return c.cancel(); }
 };
 
-}  // namespace workers::inline v0::detail
-// ---- workers/detail/core.hpp
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/kind_checks.hpp
 
-// The part of a worker that does not depend on its handlers: identity, buffer,
-// lifecycle, waiters, introspection, and the steps of the close that need no
-// handler. One mutex (`mutex_`) guards the lifecycle, the waiting lists and
-// what introspection reads of the buffer; a queue worker's producers push
-// without it (queue_buffer.hpp), a dropbox's take it. No user code runs while
-// it is held, but the move of a request into the buffer and `Request::view`
-// (see README, "Locks").
+// An operation called on a worker of the wrong buffer kind: each operation has
+// a stand-in overload for the other kinds that instantiates one of these, so
+// the mistake reads as one sentence with the worker's kind in its
+// instantiation context, instead of "no matching function" and a list of
+// candidates.
 
-// ---- workers/detail/dropbox_buffer.hpp
 
-// The single slot behind dropbox workers. Producers take no lock: each put
-// rides in a node that the producer pushes onto a lock-free intake, as in a
-// queue (intake.hpp, entry_node.hpp); the worker takes the whole intake at
-// once and the user's merge folds each put, oldest first, into the slot on
-// the worker's strand (it may read the worker's state), outside every lock
-// (it may call introspection). A put that finds the intake empty while the
-// loop runs schedules a merge pass, so that a busy worker merges as soon as
-// its strand is free: the slot, not the intake, is what waits. A merge pass
-// builds the slot's next value in a cell nobody else reads and publishes it
-// once, under the worker's lock, so introspection from any thread sees the
-// slot whole, as of the end of a pass. As in the queue, no request is destroyed under the
-// lock: three cells rotate (the slot, the request being handled, and a spare
-// that is empty but between a change and the next `collect()`); under the
-// lock only their roles change, and what leaves a cell is destroyed by
-// `collect()`, outside it.
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+template <class Kind>
+inline constexpr bool wrong_kind = false;
+
+template <class Kind>
+struct push_request_is_for_queue_workers {
+  static_assert(wrong_kind<Kind>,
+                "workers: push_request is for queue workers; a dropbox is put to (put_request) "
+                "and a callback worker reads its own source");
+};
+template <class Kind>
+struct push_request_and_wait_is_for_queue_workers {
+  static_assert(wrong_kind<Kind>,
+                "workers: push_request_and_wait is for queue workers; a dropbox is put to "
+                "(put_request_and_wait) and a callback worker reads its own source");
+};
+template <class Kind>
+struct push_request_now_is_for_infinite_queues {
+  static_assert(wrong_kind<Kind>,
+                "workers: push_request_now is for infinite queues; a bounded queue takes "
+                "push_request (which waits for room) or try_push_request_now");
+};
+template <class Kind>
+struct try_push_request_now_is_for_bounded_queues {
+  static_assert(wrong_kind<Kind>,
+                "workers: try_push_request_now is for bounded queues; an infinite queue always "
+                "has room: push_request_now");
+};
+template <class Kind>
+struct put_request_is_for_dropbox_workers {
+  static_assert(wrong_kind<Kind>,
+                "workers: put_request is for dropbox workers; a queue worker is pushed to "
+                "(push_request, push_request_now, try_push_request_now)");
+};
+template <class Kind>
+struct put_request_and_wait_is_for_dropbox_workers {
+  static_assert(wrong_kind<Kind>,
+                "workers: put_request_and_wait is for dropbox workers; a queue worker is pushed "
+                "to (push_request_and_wait)");
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/mailbox.hpp
+
+// A worker's mailbox: where its requests wait, and how its loop waits for
+// them. Each buffer kind is one mailbox (queue_mailbox.hpp, dropbox_mailbox.hpp,
+// callback_mailbox.hpp) that owns its lock (if any), its park/wake protocol
+// and its kind's behaviour; the worker (worker_core.hpp, worker_impl.hpp)
+// calls the members below and has no buffer-kind branch. A new source of
+// requests (a second lane, a broker) is a new mailbox.
 //
-// A request leaving the slot unhandled takes its callers with it: they follow
-// the request that replaces it, or are answered `request_dropped`, as the
-// merge decided (see `merged`).
+// Producers, any thread:
+//   push(e, may_wait, push_waiter) -> push_outcome
+//                          enqueue `e` (stamped); a full bounded queue parks the
+//                          producer when `may_wait` (with its push waiter, if
+//                          any): `waiting`, else `full`; `sealed` once the close
+//                          took the mailbox (`e` is then left to the caller)
+//   push_now(request, stamp) -> push_outcome
+//                          fire and forget, the entry built in place
+//   release_place(out)     a caller of a queued request gave up (counted
+//                          mailboxes): its place is free, producers waiting for
+//                          room may come in (`out`: who came in, who had given up)
+// The worker's loop, on its strand:
+//   take(out) -> entry*    the next request to handle, its callers started;
+//                          null if there is none. A request every caller gave
+//                          up is skipped, in a kind that skips them (its books:
+//                          `host.note_cancelled`); producers let in go to `out`
+//   park() -> bool         nothing to take: the loop sleeps until a push wakes
+//                          it; false if something came meanwhile
+//   unpark() -> bool       any thread: ends a park; true for the one caller that
+//                          must resume the loop (the mailbox's own pushes resume
+//                          it through `host.wake()`)
+//   parked()/launched()/closing()  the loop went to sleep / started / the close
+//                          began: what the kind does then (a callback's reader)
+//   yield()                the loop gives its strand up: the request in hand is done
+//   move_request(e, f)     calls `f(request&)` where it may move the request
+//                          out (under the lock introspection reads it under)
+// The close, on the strand (or where the context dies):
+//   seal(out, everything)  pushes fail from now on; every pending request and
+//                          waiting producer goes to `out` (and the request in
+//                          hand too if `everything`: the context is gone)
+//   collect(everything)    destroys, outside the lock, what the last step retired
+//   ended()                the close ended: the requests handled go too
+// Introspection, any thread:
+//   size(), for_each_pending(f(entry, pushed)), current(f(entry))
+// The kind:
+//   skips_abandoned        a queued request whose callers all gave up is not
+//                          handled (queues); a dropbox's is (other puts may be in it)
+//   caller_policy          the cancellation a push-and-wait's caller may do
+//
+// What a mailbox asks of its worker (`Host`, worker_core.hpp): `hold()` (a
+// reference that keeps it alive), `wake(held)` (resume the parked loop),
+// `post_with(held, f)` (run `f` on the strand), `self()` (the handle, for the
+// user's merge and read), `config()`, `closing()`, `running()`,
+// `observing()`, `note_cancelled(e)` and `note_merged_away(...)` (the books), `crash(where, e)`,
+// `end_of_source()`, `push_read(request)`, and a callback's strand and hook
+// executor.
 
-// ---- workers/detail/entry.hpp
 
-// One queued request: the request itself, its push time, and the callers
-// waiting for its result, if any (one, or a chain of them for a dropbox request
-// that others were merged into).
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+// What became of a push: queued; waiting for room; refused for want of room
+// (`full`) or because the close took the mailbox (`sealed`); or not queued
+// because its caller had given up already (`abandoned`).
+enum class push_outcome : std::uint8_t { queued, waiting, full, sealed, abandoned };
+
+template <class Def, class Host, bool Bounded = false>
+class queue_mailbox;
+template <class Def, class Host>
+class dropbox_mailbox;
+template <class Def, class Host>
+class callback_mailbox;
+
+// The mailbox of each kind.
+template <class Kind, class Def, class Host>
+struct mailbox_for;
+template <class Bound, class Def, class Host>
+struct mailbox_for<queue<Bound>, Def, Host> {
+  using type = queue_mailbox<Def, Host, std::is_same_v<Bound, bounded>>;
+};
+template <class Def, class Host>
+struct mailbox_for<dropbox, Def, Host> {
+  using type = dropbox_mailbox<Def, Host>;
+};
+template <class Def, class Host>
+struct mailbox_for<callback, Def, Host> {
+  using type = callback_mailbox<Def, Host>;
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/queue_initiations.hpp
+
+// The initiations of the operations that give a worker a request and may
+// wait: push_request (a bounded queue's producer may wait for room) and
+// push_request_and_wait / put_request_and_wait (the caller waits for the
+// result). See initiation.hpp.
+
+// ---- workers/detail/initiation.hpp
+
+// What the initiation objects of the worker's asynchronous operations share
+// (the operations themselves: queue_initiations.hpp, lifecycle_initiations.hpp,
+// state_initiation.hpp, and launch.hpp). Each owns the worker it acts on, so
+// that an operation created with `asio::deferred` and launched after every
+// handle is gone is safe, and does nothing until Asio runs it: an operation
+// created and never launched has no effect. Each takes its handler as Asio's
+// rules say, by forwarding reference, moving an rvalue and copying an lvalue
+// (`asio::experimental::use_promise` passes its handler as an lvalue).
 
 // ---- workers/detail/waiter.hpp
 
 // One waiting caller (push-and-wait, a push waiting for room, shutdown,
-// wait_for_completion, with_state, launch): answered exactly once, by the
-// worker, by the caller's cancellation, or abandoned with the execution
-// context — whichever claims it first.
+// wait_for_completion, with_state, launch) and the protocol that answers it
+// exactly once: the worker, the caller's cancellation and the death of the
+// execution context each claim the waiter with one atomic step on its stage,
+// and only the one that claims it acts.
+//
+//   waiting ──► queued ──► started ──► answered
+//      │           │          │
+//      └───────────┴──────────┴──► cancelled | answered | abandoned
+//
+//   waiting   made, not in a mailbox yet, or waiting for room in a bounded queue
+//   queued    holds a place in a counted mailbox (a bounded queue, or one that
+//             counts its length): a cancellation here gives the place back
+//   started   its work began (the request is handled, the push admitted, the
+//             with_state function runs): a `total` cancellation is refused
+//   answered, cancelled, abandoned: claimed, for good
 //
 // Owners, each through a `waiter_ptr` (boost::intrusive_ptr): the worker side
 // (a queued entry, a waiting list) and the cancellation handler installed in
-// the caller's slot. The answer does not own it: the claim moves the caller's
-// handler and the work tracked for it out into the completion, so nothing
-// that came from the handler's allocator outlives the completion's upcall,
-// and a waiter left behind by the worker or by the caller's slot is an empty
-// shell that refers to no execution context.
+// the caller's slot. The operation behind a waiter is in waiter_op.hpp; where
+// its completion runs, in completion_executor.hpp.
 
 // ---- workers/detail/post_room.hpp
 
@@ -871,12 +1105,17 @@ struct access {
 
 // The allocator of the operations a worker posts to its own strand (a wake-up,
 // a close step) and of the strand's own invoker, which Asio allocates with the
-// same allocator. Asio's recycling allocator keeps two blocks per thread: a
-// thread that wakes many workers in a row (one producer feeding many workers,
-// or a reply and a wake-up in flight together) holds more than two, and each
-// miss costs an aligned_alloc. This one keeps up to `max_cached` blocks of one
-// size per thread, so the steady state allocates nothing. Queue workers take
-// their request nodes from a cache of the node's size.
+// same allocator: blocks of 128 bytes from the per-thread block_cache.
+
+// ---- workers/detail/block_cache.hpp
+
+// A per-thread cache of memory blocks of one size: the operations a worker
+// posts to its strand (op_allocator.hpp) and the request nodes of its intake
+// (entry_node.hpp) come from it, so the steady state allocates nothing.
+// Asio's recycling allocator keeps two blocks per thread: a thread that wakes
+// many workers in a row, or holds a reply and a wake-up in flight together,
+// needs more, and each miss costs an aligned_alloc. This one keeps up to
+// `max_cached` blocks per thread.
 //
 // A block goes back to the thread that took it, also when another thread
 // frees it: a producer thread feeding a worker on another thread would
@@ -888,10 +1127,12 @@ struct access {
 // orphaned: those blocks go to the heap as they come back, and the last one
 // frees the inbox.
 
+
 #include <atomic>
 #include <new>
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 template <std::size_t Size>
 class block_cache {
@@ -1032,6 +1273,13 @@ class block_cache {
   bool dead_ = false;
 };
 
+}  // namespace detail
+WORKERS_END_NAMESPACE
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
 // An executor_op with a small function.
 using op_block_cache = block_cache<128>;
 
@@ -1065,10 +1313,12 @@ struct op_allocator {
   }
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE
 
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 class post_room {
  public:
@@ -1126,7 +1376,498 @@ class room_allocator {
   OwnerPtr owner_;
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE
+
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/smart_ptr/intrusive_ptr.hpp>
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+namespace asio = boost::asio;
+
+class waiter_base;
+void intrusive_ptr_add_ref(waiter_base* w) noexcept;
+void intrusive_ptr_release(waiter_base* w) noexcept;
+using waiter_ptr = boost::intrusive_ptr<waiter_base>;
+
+// Which cancellation types an operation honours before its work began (waiting,
+// queued) and once it began (started): a `total` cancellation promises no side
+// effect, so it is refused once a request's handler runs.
+struct cancellation_policy {
+  asio::cancellation_type_t waiting = asio::cancellation_type::none;
+  asio::cancellation_type_t started = asio::cancellation_type::none;
+};
+inline constexpr auto any_cancellation = asio::cancellation_type::terminal |
+                                         asio::cancellation_type::partial |
+                                         asio::cancellation_type::total;
+inline constexpr auto effects_kept =
+    asio::cancellation_type::terminal | asio::cancellation_type::partial;
+
+// What a caller's cancellation also does, when the request opted in to it:
+// cancel the handler working on it. Armed by the worker while it handles the
+// request; whichever of the cancellation and the worker takes it first from
+// the waiter runs (`fire`) or discards (`drop`) it, exactly once.
+class cancel_hook {
+ public:
+  virtual void fire() noexcept = 0;
+  virtual void drop() noexcept = 0;
+
+ protected:
+  ~cancel_hook() = default;
+};
+
+class waiter_base {
+ public:
+  enum class stage : std::uint8_t { waiting, queued, started, answered, cancelled, abandoned };
+
+  waiter_base(const waiter_base&) = delete;
+  waiter_base& operator=(const waiter_base&) = delete;
+
+  bool gave_up() const noexcept {
+    return stage_.load(std::memory_order_acquire) == stage::cancelled;
+  }
+
+  // Producer side, in a counted mailbox: the waiter now holds a place; false
+  // if the caller gave up already (the request is then not queued).
+  bool enqueue() noexcept {
+    auto expected = stage::waiting;
+    return stage_.compare_exchange_strong(expected, stage::queued, std::memory_order_acq_rel);
+  }
+
+  // Worker side: the work for this caller begins; false if the caller gave up
+  // (or the waiter was claimed otherwise). A waiter started already stays so.
+  bool start() noexcept {
+    auto s = stage_.load(std::memory_order_acquire);
+    while (s == stage::waiting || s == stage::queued)
+      if (stage_.compare_exchange_weak(s, stage::started, std::memory_order_acq_rel)) return true;
+    return s == stage::started;
+  }
+
+  // Worker side, while the context dies: the caller is never answered; its
+  // handler and tracked work are destroyed now, as Asio destroys the handlers
+  // of the operations its context abandons.
+  void abandon() noexcept {
+    if (claim(stage::abandoned)) drop_handler();
+  }
+
+  // Worker side: arms `h` for the caller's cancellation; fires it at once if
+  // the caller has cancelled already.
+  void arm(cancel_hook* h) noexcept {
+    hook_.store(h, std::memory_order_release);
+    if (gave_up()) fire_hook();
+  }
+  // Worker side: the request is done; a hook not fired is discarded.
+  void disarm() noexcept {
+    if (auto* h = hook_.exchange(nullptr, std::memory_order_acq_rel)) h->drop();
+  }
+
+  // A chain of waiters (worker side): the callers of one dropbox request, or
+  // those waiting for a worker's completion.
+  const waiter_ptr& next() const noexcept { return next_; }
+  waiter_ptr take_next() noexcept { return std::move(next_); }
+  void append(waiter_ptr tail) noexcept {
+    waiter_base* w = this;
+    while (w->next_) w = w->next_.get();
+    w->next_ = std::move(tail);
+  }
+
+  // Room for the post that starts this caller's work (see post_room), if any.
+  virtual post_room* room() noexcept { return nullptr; }
+
+  friend void intrusive_ptr_add_ref(waiter_base* w) noexcept {
+    w->refs_.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Iterative, so that a long chain does not recurse.
+  friend void intrusive_ptr_release(waiter_base* w) noexcept {
+    while (w && w->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      waiter_base* next = w->next_.detach();
+      w->destroy();
+      w = next;
+    }
+  }
+
+ protected:
+  explicit waiter_base(cancellation_policy policy) noexcept : policy_(policy) {}
+  ~waiter_base() = default;
+
+  // Takes the right to answer: from waiting, queued or started.
+  bool claim(stage to) noexcept {
+    auto s = stage_.load(std::memory_order_acquire);
+    while (s == stage::waiting || s == stage::queued || s == stage::started)
+      if (stage_.compare_exchange_weak(s, to, std::memory_order_acq_rel)) return true;
+    return false;
+  }
+  // Takes the right to answer for a cancellation of type `type`, if the
+  // policy honours it at the current stage: true, with the stage it took it
+  // from in `from`.
+  bool claim_for_cancel(asio::cancellation_type_t type, stage& from) noexcept {
+    auto s = stage_.load(std::memory_order_acquire);
+    for (;;) {
+      const auto allowed = s == stage::waiting || s == stage::queued ? policy_.waiting
+                           : s == stage::started                     ? policy_.started
+                                                 : asio::cancellation_type::none;
+      if ((type & allowed) == asio::cancellation_type::none) return false;
+      if (stage_.compare_exchange_weak(s, stage::cancelled, std::memory_order_acq_rel)) {
+        from = s;
+        return true;
+      }
+    }
+  }
+  void fire_hook() noexcept {
+    if (auto* h = hook_.exchange(nullptr, std::memory_order_acq_rel)) h->fire();
+  }
+
+  virtual void drop_handler() noexcept = 0;
+  virtual void destroy() noexcept = 0;
+
+ private:
+  std::atomic<unsigned> refs_{0};
+  std::atomic<stage> stage_{stage::waiting};
+  cancellation_policy policy_;
+  std::atomic<cancel_hook*> hook_{nullptr};
+  waiter_ptr next_;
+};
+
+// A waiter that completes with one value of type T; a std::tuple is spread
+// over the handler's arguments.
+template <class T>
+class waiter : public waiter_base {
+ public:
+  // Answers unless already answered, cancelled or abandoned; false then.
+  // Posted, never inline, unless `dispatch` (reply_mode::dispatch: only the
+  // worker answering a handled request asks for it, from its strand, never an
+  // initiating function).
+  bool answer(T&& value, bool dispatch = false) {
+    if (!claim_answer()) return false;
+    complete(std::move(value), dispatch);
+    return true;
+  }
+  // The same in two steps, so that something may happen between the claim
+  // and the completion (the books count an outcome before the caller runs).
+  bool claim_answer() noexcept { return claim(stage::answered); }
+  void complete_answer(T&& value, bool dispatch = false) { complete(std::move(value), dispatch); }
+
+ protected:
+  using waiter_base::waiter_base;
+  virtual void complete(T&& value, bool dispatch) = 0;
+};
+
+template <class T>
+waiter<T>* typed(const waiter_ptr& w) noexcept {
+  return static_cast<waiter<T>*>(w.get());
+}
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/waiter_op.hpp
+
+// The operation behind a waiter: holds the caller's completion handler until
+// the waiter is claimed, with the work that keeps the handler's executor busy
+// meanwhile, and hooks the handler's cancellation slot. The claim moves the
+// handler and the work out into the completion (completion_storage.hpp), so
+// nothing that came from the handler's allocator outlives the completion's
+// upcall, and a waiter left behind by the worker or by the caller's slot is an
+// empty shell that refers to no execution context. Its own storage is the
+// library's (a waiter may outlive the answer, held by the worker or by the
+// caller's slot), from Asio's recycling allocator; a launch's reply, which
+// also holds the room for its post (post_room.hpp), from the heap.
+
+// ---- workers/detail/completion_executor.hpp
+
+// Where a waiter's completion runs, and the work that keeps that executor busy
+// while the caller waits: the handler's associated executor, or the worker's
+// strand when it has none. Posted by default; dispatched for the answers of a
+// worker launched with reply_mode::dispatch, then contained (an exception from
+// the caller's handler leaves through the caller's executor, not the worker)
+// and bounded (past `max_dispatch_depth` nested dispatches on a thread, the
+// answer is posted: a chain of workers answering each other inline must not
+// dive down the stack).
+
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+namespace asio = boost::asio;
+
+// Dispatched answers nested on this thread's stack, and how many may nest
+// before the next is posted (as a caller of Asio or .NET bounds its inline
+// continuations): each level holds a worker's frames and its caller's.
+inline thread_local unsigned dispatch_depth = 0;
+inline constexpr unsigned max_dispatch_depth = 16;
+
+// A completion dispatched to `ex`: if it runs inline, inside the worker, an
+// exception from the caller's handler must not unwind the worker; it is
+// rethrown from a function posted to `ex`, and so leaves that executor's run()
+// as one from a posted handler would.
+template <class Executor, class F>
+struct contained {
+  Executor ex;
+  F f;
+  void operator()() {
+    ++dispatch_depth;
+    try {
+      f();
+    } catch (...) {
+      asio::post(ex, [e = std::current_exception()] { std::rethrow_exception(e); });
+    }
+    --dispatch_depth;
+  }
+};
+
+using tracked_io_executor = std::decay_t<decltype(asio::prefer(
+    std::declval<asio::io_context::executor_type>(), asio::execution::outstanding_work.tracked))>;
+
+// Where a completion goes, given the executor that holds its work. An
+// io_context's executor goes untracked: Asio copies the executor several times
+// inside post and dispatch, and each copy of a tracked one is an atomic
+// increment and decrement of the scheduler's count. The tracked one, alive
+// until post or dispatch returns, covers an inline run, and the scheduler
+// counts a queued completion as outstanding work itself
+// (scheduler::post_immediate_completion).
+template <class Executor>
+decltype(auto) completion_target(const Executor& ex) {
+  if constexpr (std::is_same_v<Executor, tracked_io_executor>)
+    return asio::prefer(ex, asio::execution::outstanding_work.untracked);
+  else
+    return (ex);
+}
+
+template <class Executor, class F>
+void dispatch_contained(const Executor& ex, F&& f) {
+  if (dispatch_depth >= max_dispatch_depth)
+    asio::post(ex, std::forward<F>(f));
+  else
+    asio::dispatch(ex, contained<Executor, std::decay_t<F>>{ex, std::forward<F>(f)});
+}
+
+// Outstanding work on a completion handler's executor, and where its
+// completion goes. An any_io_executor that wraps an io_context's executor is
+// tracked through the typed executor: tracking the type-erased one allocates.
+template <class Executor>
+class tracked_work {
+ public:
+  explicit tracked_work(const Executor& ex)
+      : ex_(asio::prefer(ex, asio::execution::outstanding_work.tracked)) {}
+  template <class F>
+  void post(F&& f) const {
+    asio::post(completion_target(ex_), std::forward<F>(f));
+  }
+  template <class F>
+  void dispatch(F&& f) const {
+    dispatch_contained(completion_target(ex_), std::forward<F>(f));
+  }
+
+ private:
+  std::decay_t<decltype(asio::prefer(std::declval<Executor>(),
+                                     asio::execution::outstanding_work.tracked))>
+      ex_;
+};
+
+// An executor, or one kept boxed.
+template <class Executor>
+const Executor& unboxed(const Executor& ex) noexcept {
+  return ex;
+}
+template <class Executor>
+const Executor& unboxed(const std::unique_ptr<Executor>& ex) noexcept {
+  return *ex;
+}
+
+// Work on one of several executors (some boxed), chosen at run time.
+template <class... Executors>
+class tracked_work<std::variant<Executors...>> {
+ public:
+  explicit tracked_work(std::variant<Executors...> ex) : ex_(std::move(ex)) {}
+  template <class F>
+  void post(F&& f) const {
+    std::visit(
+        [&](const auto& ex) { asio::post(completion_target(unboxed(ex)), std::forward<F>(f)); },
+        ex_);
+  }
+  template <class F>
+  void dispatch(F&& f) const {
+    std::visit(
+        [&](const auto& ex) {
+          dispatch_contained(completion_target(unboxed(ex)), std::forward<F>(f));
+        },
+        ex_);
+  }
+
+ private:
+  std::variant<Executors...> ex_;
+};
+
+// The one place an executor's type decides between a typed io_context
+// executor and the type-erased one: tracking an any_io_executor that wraps an
+// io_context's executor goes through the typed one, which does not allocate.
+using io_or_any_executor = std::variant<tracked_io_executor, asio::any_io_executor>;
+inline io_or_any_executor tracked_io_or_any(const asio::any_io_executor& ex) {
+  if (const auto* io = ex.target<asio::io_context::executor_type>())
+    return asio::prefer(*io, asio::execution::outstanding_work.tracked);
+  return asio::prefer(ex, asio::execution::outstanding_work.tracked);
+}
+
+template <>
+class tracked_work<asio::any_io_executor> : public tracked_work<io_or_any_executor> {
+ public:
+  explicit tracked_work(const asio::any_io_executor& ex)
+      : tracked_work<io_or_any_executor>(tracked_io_or_any(ex)) {}
+};
+
+// The handler's associated executor, or the I/O executor `io_ex()` if it has
+// none; `io_ex` is called only then (the worker's strand, made on demand,
+// copies a reference count).
+template <class Handler, class IoExecutorFn>
+auto associated_executor_or(const Handler& h, const IoExecutorFn& io_ex) {
+  using io_executor = std::invoke_result_t<const IoExecutorFn&>;
+  using type = asio::associated_executor_t<Handler, io_executor>;
+  if constexpr (std::is_same_v<type, io_executor>) {
+    return asio::get_associated_executor(h, io_ex());
+  } else {  // the handler's own, whatever the fallback
+    static_assert(std::is_same_v<asio::associated_executor_t<Handler>, type>);
+    return asio::get_associated_executor(h);
+  }
+}
+
+// Whether `Handler` has an associated executor of its own.
+struct no_associated_executor {};
+template <class Handler>
+inline constexpr bool has_own_executor =
+    !std::is_same_v<asio::associated_executor_t<Handler, no_associated_executor>,
+                    no_associated_executor>;
+
+// Where a waiter's completion goes, with the work that keeps its executor
+// busy: the handler's associated executor, or the I/O executor `io_ex()` if it
+// has none. A worker's `io_ex` also gives its strand typed
+// (`io_ex.tracked_strand()`), which such a handler then completes on.
+template <class Handler, class IoExecutorFn>
+struct completion_work {
+  using type =
+      tracked_work<asio::associated_executor_t<Handler, std::invoke_result_t<const IoExecutorFn&>>>;
+  static type make(const Handler& h, const IoExecutorFn& io_ex) {
+    return type(associated_executor_or(h, io_ex));
+  }
+};
+template <class Handler, class IoExecutorFn>
+requires(!has_own_executor<Handler> && requires(const IoExecutorFn& io_ex) {
+  io_ex.tracked_strand();
+}) struct completion_work<Handler, IoExecutorFn> {
+  using type = tracked_work<decltype(std::declval<const IoExecutorFn&>().tracked_strand())>;
+  static type make(const Handler&, const IoExecutorFn& io_ex) {
+    return type(io_ex.tracked_strand());
+  }
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/completion_storage.hpp
+
+// The completion of a waiter, posted (or dispatched) to the handler's
+// executor: the handler and its value. When the handler has an allocator of
+// its own they are kept in storage from that allocator, freed before the
+// upcall, as Asio's operations do (an executor, type-erased, may not pass the
+// allocator on); otherwise they ride in the posted function, which Asio
+// allocates from its recycling cache.
+
+
+#include <boost/asio/associated_allocator.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/recycling_allocator.hpp>
+
+#include <tuple>
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+namespace asio = boost::asio;
+
+template <class T>
+inline constexpr bool is_tuple = false;
+template <class... T>
+inline constexpr bool is_tuple<std::tuple<T...>> = true;
+
+template <class Handler, class T>
+class waiter_completion {
+  using allocator_type = asio::associated_allocator_t<Handler, asio::recycling_allocator<void>>;
+  static constexpr bool own_allocator =
+      !std::is_same_v<allocator_type, asio::recycling_allocator<void>>;
+
+  struct contents {
+    Handler handler;
+    T value;
+  };
+  using storage_allocator =
+      typename std::allocator_traits<allocator_type>::template rebind_alloc<contents>;
+  struct release {
+    storage_allocator alloc;
+    void operator()(contents* c) const {
+      storage_allocator a(alloc);
+      std::allocator_traits<storage_allocator>::destroy(a, c);
+      std::allocator_traits<storage_allocator>::deallocate(a, c, 1);
+    }
+  };
+  using held = std::conditional_t<own_allocator, std::unique_ptr<contents, release>, contents>;
+
+ public:
+  waiter_completion(Handler&& h, T&& value, bool clear_slot)
+      : held_(hold(std::move(h), std::move(value))), clear_slot_(clear_slot) {}
+
+  // Runs on the handler's executor: the only place the slot is cleared, so it
+  // never races with the caller emitting a cancellation.
+  void operator()() {
+    auto& c = get();
+    Handler handler(std::move(c.handler));
+    T value(std::move(c.value));
+    if constexpr (own_allocator) held_.reset();
+    if (clear_slot_) asio::get_associated_cancellation_slot(handler).clear();
+    if constexpr (is_tuple<T>)
+      std::apply(std::move(handler), std::move(value));
+    else
+      std::move(handler)(std::move(value));
+  }
+
+ private:
+  static held hold(Handler&& h, T&& value) {
+    if constexpr (own_allocator) {
+      storage_allocator alloc(asio::get_associated_allocator(h));
+      contents* c = std::allocator_traits<storage_allocator>::allocate(alloc, 1);
+      try {
+        std::allocator_traits<storage_allocator>::construct(
+            alloc, c, contents{std::move(h), std::move(value)});
+      } catch (...) {
+        std::allocator_traits<storage_allocator>::deallocate(alloc, c, 1);
+        throw;
+      }
+      return held(c, release{alloc});
+    } else {
+      return contents{std::move(h), std::move(value)};
+    }
+  }
+  contents& get() {
+    if constexpr (own_allocator)
+      return *held_;
+    else
+      return held_;
+  }
+
+  held held_;
+  bool clear_slot_;
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
 // ---- workers/message_error.hpp
 
 /// @file
@@ -1139,7 +1880,7 @@ class room_allocator {
 #include <boost/system/system_error.hpp>
 
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief A result: a value of type `T` or an error of type `E`
 /// (`boost::system::result`, so `has_value()`, `*r`, `r.error()`).
@@ -1225,157 +1966,18 @@ template <class E>
   throw message_error_exception(e.code());
 }
 
-}  // namespace workers::inline v0
+namespace detail {
+template <class E>
+inline constexpr bool formatted_by_format_header<message_error<E>> = true;
+}  // namespace detail
 
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/associated_allocator.hpp>
-#include <boost/asio/associated_cancellation_slot.hpp>
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/cancellation_type.hpp>
-#include <boost/asio/dispatch.hpp>
-#include <boost/asio/execution/outstanding_work.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/prefer.hpp>
-#include <boost/asio/recycling_allocator.hpp>
-#include <boost/smart_ptr/intrusive_ptr.hpp>
+WORKERS_END_NAMESPACE
 
-#include <tuple>
+#include <boost/smart_ptr/allocate_unique.hpp>
 
-namespace workers::inline v0::detail {
 
-namespace asio = boost::asio;
-
-class waiter_base;
-void intrusive_ptr_add_ref(waiter_base* w) noexcept;
-void intrusive_ptr_release(waiter_base* w) noexcept;
-using waiter_ptr = boost::intrusive_ptr<waiter_base>;
-
-// Which cancellation types an operation honours before its work began (queued,
-// waiting for room, waiting for the strand) and once it began (being handled):
-// a `total` cancellation promises no side effect, so it is refused once a
-// request's handler runs.
-struct cancellation_policy {
-  asio::cancellation_type_t waiting = asio::cancellation_type::none;
-  asio::cancellation_type_t started = asio::cancellation_type::none;
-};
-inline constexpr auto any_cancellation = asio::cancellation_type::terminal |
-                                         asio::cancellation_type::partial |
-                                         asio::cancellation_type::total;
-inline constexpr auto effects_kept =
-    asio::cancellation_type::terminal | asio::cancellation_type::partial;
-
-// What a caller's cancellation also does, when the request opted in to it:
-// cancel the handler working on it. Armed by the worker while it handles the
-// request; whichever of the cancellation and the worker takes it first from
-// the waiter runs (`fire`) or discards (`drop`) it, exactly once.
-class cancel_hook {
- public:
-  virtual void fire() noexcept = 0;
-  virtual void drop() noexcept = 0;
-
- protected:
-  ~cancel_hook() = default;
-};
-
-class waiter_base {
- public:
-  enum class stage : std::uint8_t { waiting, started, answered, cancelled, abandoned };
-
-  waiter_base(const waiter_base&) = delete;
-  waiter_base& operator=(const waiter_base&) = delete;
-
-  bool gave_up() const noexcept {
-    return stage_.load(std::memory_order_acquire) == stage::cancelled;
-  }
-
-  // Worker side: the work for this caller begins; false if the caller gave up already.
-  bool start() noexcept {
-    auto expected = stage::waiting;
-    return stage_.compare_exchange_strong(expected, stage::started, std::memory_order_acq_rel) ||
-           expected == stage::started;
-  }
-
-  // Worker side, while the context dies: the caller is never answered; its
-  // handler and tracked work are destroyed now, as Asio destroys the handlers
-  // of the operations its context abandons.
-  void abandon() noexcept {
-    if (claim(stage::abandoned)) drop_handler();
-  }
-
-  // Worker side: arms `h` for the caller's cancellation; fires it at once if
-  // the caller has cancelled already.
-  void arm(cancel_hook* h) noexcept {
-    hook_.store(h, std::memory_order_release);
-    if (gave_up()) fire_hook();
-  }
-  // Worker side: the request is done; a hook not fired is discarded.
-  void disarm() noexcept {
-    if (auto* h = hook_.exchange(nullptr, std::memory_order_acq_rel)) h->drop();
-  }
-
-  // A chain of waiters (worker side, under its lock): the callers of one
-  // dropbox request, or those waiting for a worker's completion.
-  const waiter_ptr& next() const noexcept { return next_; }
-  waiter_ptr take_next() noexcept { return std::move(next_); }
-  void append(waiter_ptr tail) noexcept {
-    waiter_base* w = this;
-    while (w->next_) w = w->next_.get();
-    w->next_ = std::move(tail);
-  }
-
-  // Room for the post that starts this caller's work (see post_room), if any.
-  virtual post_room* room() noexcept { return nullptr; }
-
-  friend void intrusive_ptr_add_ref(waiter_base* w) noexcept {
-    w->refs_.fetch_add(1, std::memory_order_relaxed);
-  }
-  // Iterative, so that a long chain does not recurse.
-  friend void intrusive_ptr_release(waiter_base* w) noexcept {
-    while (w && w->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      waiter_base* next = w->next_.detach();
-      w->destroy();
-      w = next;
-    }
-  }
-
- protected:
-  explicit waiter_base(cancellation_policy policy) noexcept : policy_(policy) {}
-  ~waiter_base() = default;
-
-  // Takes the right to answer: from waiting or started.
-  bool claim(stage to) noexcept {
-    auto s = stage_.load(std::memory_order_acquire);
-    while (s == stage::waiting || s == stage::started)
-      if (stage_.compare_exchange_weak(s, to, std::memory_order_acq_rel)) return true;
-    return false;
-  }
-  // Takes the right to answer for a cancellation of type `type`, if the
-  // policy honours it at the current stage.
-  bool claim_for_cancel(asio::cancellation_type_t type) noexcept {
-    auto s = stage_.load(std::memory_order_acquire);
-    for (;;) {
-      const auto allowed = s == stage::waiting   ? policy_.waiting
-                           : s == stage::started ? policy_.started
-                                                 : asio::cancellation_type::none;
-      if ((type & allowed) == asio::cancellation_type::none) return false;
-      if (stage_.compare_exchange_weak(s, stage::cancelled, std::memory_order_acq_rel)) return true;
-    }
-  }
-  void fire_hook() noexcept {
-    if (auto* h = hook_.exchange(nullptr, std::memory_order_acq_rel)) h->fire();
-  }
-
-  virtual void drop_handler() noexcept = 0;
-  virtual void destroy() noexcept = 0;
-
- private:
-  std::atomic<unsigned> refs_{0};
-  std::atomic<stage> stage_{stage::waiting};
-  cancellation_policy policy_;
-  std::atomic<cancel_hook*> hook_{nullptr};
-  waiter_ptr next_;
-};
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 // What a cancelled waiter completes with: Asio's `operation_aborted`, in the
 // shape of each completion.
@@ -1399,275 +2001,24 @@ struct cancelled_value<std::tuple<std::exception_ptr, T>> {
   }
 };
 
-// A waiter that completes with one value of type T; a std::tuple is spread
-// over the handler's arguments.
-template <class T>
-class waiter : public waiter_base {
- public:
-  // Answers unless already answered, cancelled or abandoned. Posted, never
-  // inline, unless `dispatch` (reply_mode::dispatch: only the worker answering
-  // a handled request asks for it, from its strand, never an initiating function).
-  void answer(T&& value, bool dispatch = false) {
-    if (claim(stage::answered)) complete(std::move(value), dispatch);
-  }
-
- protected:
-  using waiter_base::waiter_base;
-  virtual void complete(T&& value, bool dispatch) = 0;
-};
-
-template <class T>
-waiter<T>* typed(const waiter_ptr& w) noexcept {
-  return static_cast<waiter<T>*>(w.get());
-}
-
-// A completion dispatched to `ex`: if it runs inline, inside the worker, an
-// exception from the caller's handler must not unwind the worker; it is
-// rethrown from a function posted to `ex`, and so leaves that executor's run()
-// as one from a posted handler would.
-template <class Executor, class F>
-struct contained {
-  Executor ex;
-  F f;
-  void operator()() {
-    try {
-      f();
-    } catch (...) {
-      asio::post(ex, [e = std::current_exception()] { std::rethrow_exception(e); });
-    }
-  }
-};
-
-using tracked_io_executor = std::decay_t<decltype(asio::prefer(
-    std::declval<asio::io_context::executor_type>(), asio::execution::outstanding_work.tracked))>;
-
-// Where a completion goes, given the executor that holds its work. An
-// io_context's executor goes untracked: Asio copies the executor several times
-// inside post and dispatch, and each copy of a tracked one is an atomic
-// increment and decrement of the scheduler's count. The tracked one, alive
-// until post or dispatch returns, covers an inline run, and the scheduler
-// counts a queued completion as outstanding work itself
-// (scheduler::post_immediate_completion).
-template <class Executor>
-decltype(auto) completion_target(const Executor& ex) {
-  if constexpr (std::is_same_v<Executor, tracked_io_executor>)
-    return asio::prefer(ex, asio::execution::outstanding_work.untracked);
-  else
-    return (ex);
-}
-
-template <class Executor, class F>
-void dispatch_contained(const Executor& ex, F&& f) {
-  asio::dispatch(ex, contained<Executor, std::decay_t<F>>{ex, std::forward<F>(f)});
-}
-
-// Outstanding work on a completion handler's executor, and where its
-// completion goes. An any_io_executor that wraps an io_context's executor is
-// tracked through the typed executor: tracking the type-erased one allocates.
-template <class Executor>
-class tracked_work {
- public:
-  explicit tracked_work(const Executor& ex)
-      : ex_(asio::prefer(ex, asio::execution::outstanding_work.tracked)) {}
-  template <class F>
-  void post(F&& f) const {
-    asio::post(completion_target(ex_), std::forward<F>(f));
-  }
-  template <class F>
-  void dispatch(F&& f) const {
-    dispatch_contained(completion_target(ex_), std::forward<F>(f));
-  }
-
- private:
-  std::decay_t<decltype(asio::prefer(std::declval<Executor>(),
-                                     asio::execution::outstanding_work.tracked))>
-      ex_;
-};
-
-// An executor, or one kept boxed.
-template <class Executor>
-const Executor& unboxed(const Executor& ex) noexcept {
-  return ex;
-}
-template <class Executor>
-const Executor& unboxed(const std::unique_ptr<Executor>& ex) noexcept {
-  return *ex;
-}
-
-// Work on one of several executors (some boxed), chosen at run time.
-template <class... Executors>
-class tracked_work<std::variant<Executors...>> {
- public:
-  explicit tracked_work(std::variant<Executors...> ex) : ex_(std::move(ex)) {}
-  template <class F>
-  void post(F&& f) const {
-    std::visit(
-        [&](const auto& ex) { asio::post(completion_target(unboxed(ex)), std::forward<F>(f)); },
-        ex_);
-  }
-  template <class F>
-  void dispatch(F&& f) const {
-    std::visit(
-        [&](const auto& ex) {
-          dispatch_contained(completion_target(unboxed(ex)), std::forward<F>(f));
-        },
-        ex_);
-  }
-
- private:
-  std::variant<Executors...> ex_;
-};
-
-template <>
-class tracked_work<asio::any_io_executor>
-    : public tracked_work<std::variant<tracked_io_executor, asio::any_io_executor>> {
- public:
-  explicit tracked_work(const asio::any_io_executor& ex) : variant_work(track(ex)) {}
-
- private:
-  using variant_type = std::variant<tracked_io_executor, asio::any_io_executor>;
-  using variant_work = tracked_work<variant_type>;
-  static variant_type track(const asio::any_io_executor& ex) {
-    if (const auto* io = ex.target<asio::io_context::executor_type>())
-      return asio::prefer(*io, asio::execution::outstanding_work.tracked);
-    return asio::prefer(ex, asio::execution::outstanding_work.tracked);
-  }
-};
-
-template <class T>
-inline constexpr bool is_tuple = false;
-template <class... T>
-inline constexpr bool is_tuple<std::tuple<T...>> = true;
-
 // Whether waiters completing with T can be cancelled.
 template <class T>
 concept cancellable_value = requires {
   cancelled_value<T>::get();
 };
 
-// The completion of a waiter, posted to the handler's executor: the handler
-// and its value. When the handler has an allocator of its own they are kept in
-// storage from that allocator, freed before the upcall, as Asio's operations
-// do (an executor, type-erased, may not pass the allocator on); otherwise they
-// ride in the posted function, which Asio allocates from its recycling cache.
-template <class Handler, class T>
-class waiter_completion {
-  using allocator_type = asio::associated_allocator_t<Handler, asio::recycling_allocator<void>>;
-  static constexpr bool own_allocator =
-      !std::is_same_v<allocator_type, asio::recycling_allocator<void>>;
-
-  struct contents {
-    Handler handler;
-    T value;
-  };
-  using storage_allocator =
-      typename std::allocator_traits<allocator_type>::template rebind_alloc<contents>;
-  struct release {
-    storage_allocator alloc;
-    void operator()(contents* c) const {
-      storage_allocator a(alloc);
-      std::allocator_traits<storage_allocator>::destroy(a, c);
-      std::allocator_traits<storage_allocator>::deallocate(a, c, 1);
-    }
-  };
-  using held = std::conditional_t<own_allocator, std::unique_ptr<contents, release>, contents>;
-
+// Where a caller that gives up while its request holds a place in a counted
+// mailbox gives the place back (the worker), if it still exists.
+class place_keeper {
  public:
-  waiter_completion(Handler&& h, T&& value, bool clear_slot)
-      : held_(hold(std::move(h), std::move(value))), clear_slot_(clear_slot) {}
+  // Any thread: one queued request left without being taken.
+  virtual void release_place() noexcept = 0;
 
-  // Runs on the handler's executor: the only place the slot is cleared, so it
-  // never races with the caller emitting a cancellation.
-  void operator()() {
-    auto& c = get();
-    Handler handler(std::move(c.handler));
-    T value(std::move(c.value));
-    if constexpr (own_allocator) held_.reset();
-    if (clear_slot_) asio::get_associated_cancellation_slot(handler).clear();
-    if constexpr (is_tuple<T>)
-      std::apply(std::move(handler), std::move(value));
-    else
-      std::move(handler)(std::move(value));
-  }
-
- private:
-  static held hold(Handler&& h, T&& value) {
-    if constexpr (own_allocator) {
-      storage_allocator alloc(asio::get_associated_allocator(h));
-      contents* c = std::allocator_traits<storage_allocator>::allocate(alloc, 1);
-      try {
-        std::allocator_traits<storage_allocator>::construct(
-            alloc, c, contents{std::move(h), std::move(value)});
-      } catch (...) {
-        std::allocator_traits<storage_allocator>::deallocate(alloc, c, 1);
-        throw;
-      }
-      return held(c, release{alloc});
-    } else {
-      return contents{std::move(h), std::move(value)};
-    }
-  }
-  contents& get() {
-    if constexpr (own_allocator)
-      return *held_;
-    else
-      return held_;
-  }
-
-  held held_;
-  bool clear_slot_;
+ protected:
+  ~place_keeper() = default;
 };
+using place_keeper_ref = std::weak_ptr<place_keeper>;
 
-// The handler's associated executor, or the I/O executor `io_ex()` if it has
-// none; `io_ex` is called only then (the worker's strand, made on demand,
-// copies a reference count).
-template <class Handler, class IoExecutorFn>
-auto associated_executor_or(const Handler& h, const IoExecutorFn& io_ex) {
-  using io_executor = std::invoke_result_t<const IoExecutorFn&>;
-  using type = asio::associated_executor_t<Handler, io_executor>;
-  if constexpr (std::is_same_v<type, io_executor>) {
-    return asio::get_associated_executor(h, io_ex());
-  } else {  // the handler's own, whatever the fallback
-    static_assert(std::is_same_v<asio::associated_executor_t<Handler>, type>);
-    return asio::get_associated_executor(h);
-  }
-}
-
-// Whether `Handler` has an associated executor of its own.
-struct no_associated_executor {};
-template <class Handler>
-inline constexpr bool has_own_executor =
-    !std::is_same_v<asio::associated_executor_t<Handler, no_associated_executor>,
-                    no_associated_executor>;
-
-// Where a waiter's completion goes, with the work that keeps its executor
-// busy: the handler's associated executor, or the I/O executor `io_ex()` if it
-// has none. A worker's `io_ex` also gives its strand typed
-// (`io_ex.tracked_strand()`), which such a handler then completes on.
-template <class Handler, class IoExecutorFn>
-struct completion_work {
-  using type =
-      tracked_work<asio::associated_executor_t<Handler, std::invoke_result_t<const IoExecutorFn&>>>;
-  static type make(const Handler& h, const IoExecutorFn& io_ex) {
-    return type(associated_executor_or(h, io_ex));
-  }
-};
-template <class Handler, class IoExecutorFn>
-requires(!has_own_executor<Handler> && requires(const IoExecutorFn& io_ex) {
-  io_ex.tracked_strand();
-}) struct completion_work<Handler, IoExecutorFn> {
-  using type = tracked_work<decltype(std::declval<const IoExecutorFn&>().tracked_strand())>;
-  static type make(const Handler&, const IoExecutorFn& io_ex) {
-    return type(io_ex.tracked_strand());
-  }
-};
-
-// The operation behind a waiter: holds the caller's completion handler until
-// the waiter is claimed, with the work that keeps the handler's executor busy
-// meanwhile, and hooks the handler's cancellation slot. Its own storage is the
-// library's (a waiter may outlive the answer, held by the worker or by the
-// caller's slot), from Asio's recycling allocator; a launch's reply, which
-// also holds the room for its post (post_room.hpp), from the heap.
 template <class T, class Handler, class IoExecutorFn, bool WithRoom = false>
 class waiter_op final : public waiter<T> {
   using work_type = typename completion_work<Handler, IoExecutorFn>::type;
@@ -1675,52 +2026,49 @@ class waiter_op final : public waiter<T> {
       std::conditional_t<WithRoom, std::allocator<waiter_op>, asio::recycling_allocator<waiter_op>>;
 
  public:
-  // Allocates the operation and hooks the handler's cancellation slot when
-  // the policy honours some cancellation. Exception-safe: if anything throws,
+  // Makes the operation and hooks the handler's cancellation slot when the
+  // policy honours some cancellation. Exception-safe: if anything throws,
   // nothing is left behind and the exception propagates to the initiating
   // function.
-  static waiter_ptr create(Handler&& handler, const IoExecutorFn& io_ex,
-                           cancellation_policy policy) {
-    allocator_type alloc;
-    waiter_op* mem = alloc.allocate(1);
-    waiter_ptr op;
-    try {
-      op.reset(::new (static_cast<void*>(mem)) waiter_op(std::move(handler), io_ex, policy));
-    } catch (...) {
-      alloc.deallocate(mem, 1);
-      throw;
-    }
+  static waiter_ptr create(Handler&& handler, const IoExecutorFn& io_ex, cancellation_policy policy,
+                           place_keeper_ref keeper) {
+    auto made =
+        boost::allocate_unique<waiter_op>(allocator_type(), std::move(handler), io_ex, policy);
+    waiter_op* const self = made.get().ptr();
     if constexpr (cancellable_value<T>) {
-      auto* self = static_cast<waiter_op*>(op.get());
-      const auto honoured = policy.waiting | policy.started;
-      if (honoured != asio::cancellation_type::none) {
+      if ((policy.waiting | policy.started) != asio::cancellation_type::none) {
         auto slot = asio::get_associated_cancellation_slot(*self->handler_);
         if (slot.is_connected()) {
-          slot.template emplace<cancel_handler>(op);
+          // A raw pointer: the handler's reference is taken once the slot's memory is.
+          slot.template emplace<cancel_handler>(self, std::move(keeper));
           self->slot_installed_ = true;
         }
       }
     }
-    return op;
+    return waiter_ptr(made.release().ptr());
   }
-
- private:
-  struct cancel_handler {
-    waiter_ptr op;
-    explicit cancel_handler(waiter_ptr o) noexcept : op(std::move(o)) {}
-    void operator()(asio::cancellation_type_t type) const {
-      static_cast<waiter_op*>(op.get())->cancel(type);
-    }
-  };
 
   waiter_op(Handler&& h, const IoExecutorFn& io_ex, cancellation_policy policy)
       : waiter<T>(policy),
         handler_(std::move(h)),
         work_(completion_work<Handler, IoExecutorFn>::make(*handler_, io_ex)) {}
 
-  void cancel(asio::cancellation_type_t type) {
+ private:
+  struct cancel_handler {
+    waiter_ptr op;
+    place_keeper_ref keeper;
+    cancel_handler(waiter_op* o, place_keeper_ref k) noexcept : op(o), keeper(std::move(k)) {}
+    void operator()(asio::cancellation_type_t type) const {
+      static_cast<waiter_op*>(op.get())->cancel(type, keeper);
+    }
+  };
+
+  void cancel(asio::cancellation_type_t type, const place_keeper_ref& keeper) {
     if constexpr (cancellable_value<T>) {
-      if (!this->claim_for_cancel(type)) return;
+      typename waiter_base::stage from;
+      if (!this->claim_for_cancel(type, from)) return;
+      if (from == waiter_base::stage::queued)
+        if (auto k = keeper.lock()) k->release_place();
       complete(cancelled_value<T>::get(), false);
       this->fire_hook();
     }
@@ -1751,8 +2099,8 @@ class waiter_op final : public waiter<T> {
 
   void destroy() noexcept override {
     allocator_type alloc;
-    this->~waiter_op();
-    alloc.deallocate(this, 1);
+    std::allocator_traits<allocator_type>::destroy(alloc, this);
+    std::allocator_traits<allocator_type>::deallocate(alloc, this, 1);
   }
 
   post_room* room() noexcept override {
@@ -1770,124 +2118,332 @@ class waiter_op final : public waiter<T> {
   [[no_unique_address]] std::conditional_t<WithRoom, post_room, no_room> room_;
 };
 
-// Makes the waiter of `handler`, completing with T through its associated
-// executor (`io_ex()` if it has none).
+// Makes the waiter of `handler` (taken as Asio's rules say: moved from an
+// rvalue, copied from an lvalue), completing with T through its associated
+// executor (`io_ex()` if it has none). `keeper`: where a caller that gives up
+// while queued gives its place back (counted mailboxes), if anywhere.
 template <class T, class Handler, class IoExecutorFn>
 waiter_ptr make_waiter(Handler&& handler, const IoExecutorFn& io_ex,
-                       cancellation_policy policy = {}) {
-  return waiter_op<T, std::decay_t<Handler>, IoExecutorFn>::create(std::forward<Handler>(handler),
-                                                                   io_ex, policy);
+                       cancellation_policy policy = {}, place_keeper_ref keeper = {}) {
+  using H = std::decay_t<Handler>;
+  return waiter_op<T, H, IoExecutorFn>::create(H(std::forward<Handler>(handler)), io_ex, policy,
+                                               std::move(keeper));
 }
 
 // A waiter with room for the post that starts its work: post it with
 // `room_allocator<void, waiter_ptr>(w)`.
 template <class T, class Handler, class IoExecutorFn>
 waiter_ptr make_waiter_with_room(Handler&& handler, const IoExecutorFn& io_ex) {
-  return waiter_op<T, std::decay_t<Handler>, IoExecutorFn, true>::create(
-      std::forward<Handler>(handler), io_ex, {});
+  using H = std::decay_t<Handler>;
+  return waiter_op<T, H, IoExecutorFn, true>::create(H(std::forward<Handler>(handler)), io_ex, {},
+                                                     {});
 }
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/worker_core.hpp
+
+// What a worker handle holds: the part of a worker that does not depend on its
+// handlers, made of parts, each in its file:
+//
+//   identity       name, parameters, table, configuration, strand, clocks (here)
+//   lifecycle_     phase, close reason, completion waiters, canceler
+//                  (worker_lifecycle.hpp); the close's steps are the handlers'
+//                  side's (impl/close_sequence.hpp)
+//   mailbox_       the requests, and how the loop waits for them (mailbox.hpp)
+//   the books      events, metrics, alarms (worker_observer.hpp, a base)
+//   state_, idle_  the state (strand only) and the idle timeout (idle_timer.hpp)
+//
+// and the entry points of everyone else: producers and introspection (any
+// thread), the mailbox (`Host`, see mailbox.hpp), and the worker with its
+// handlers (worker_impl.hpp), which implements `resume`, `continue_close` and
+// `abandon`: called once per wake-up, close or death of the execution context,
+// never per request.
+
+// ---- workers/detail/callback_mailbox.hpp
+
+// The mailbox of callback workers (see mailbox.hpp for the interface): no
+// buffer of its own, but a reader. The reader is a coroutine on the worker's
+// strand, beside the loop, that calls the user's read each time the loop wants
+// a request (read_demand.hpp) and hands over what it returns through a queue
+// that thus holds at most one. None ends the source: the worker closes
+// normally. A read that throws crashes the worker, unless the worker was
+// closing, whose cancellation ends a pending read.
+
+// ---- workers/detail/hook_executor.hpp
+
+// "Inside one of the worker's hooks" is a fact the worker tracks, not a guess
+// from `running_in_this_thread()`: a plain callback completed on the worker's
+// strand is not a hook. The worker marks the thread while it runs user code
+// (hooks, merge, read): around a plain call, and around every resumption of
+// its coroutines, whose executor is a `hook_executor` over the worker's
+// strand. A thread is inside worker W's hook when it is marked and W's strand
+// runs on it; strands do not nest (a worker launched from another's executor
+// gets a strand of the inner executor), so no other worker's mark can pass
+// for W's.
+
+
+#include <boost/asio/execution.hpp>
+#include <boost/asio/query.hpp>
+#include <boost/asio/require.hpp>
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+namespace asio = boost::asio;
+
+inline thread_local unsigned hook_depth = 0;
+
+// Marks the calling thread as running user code for a worker, while it lives.
+class hook_scope {
+ public:
+  hook_scope() noexcept { ++hook_depth; }
+  ~hook_scope() { --hook_depth; }
+  hook_scope(const hook_scope&) = delete;
+  hook_scope& operator=(const hook_scope&) = delete;
+
+  static bool marked() noexcept { return hook_depth != 0; }
+};
+
+// The executor of the worker's coroutines (the loop while it awaits a hook,
+// an awaitable on_launch, a callback's reader): the worker's strand, marking
+// the thread around each function it runs. Its copies are as small as the
+// strand's, so an any_io_executor holds one without allocating.
+template <class Strand>
+class hook_executor {
+ public:
+  using inner_executor_type = Strand;
+
+  explicit hook_executor(Strand s) noexcept : s_(std::move(s)) {}
+
+  const Strand& get_inner_executor() const noexcept { return s_; }
+
+  template <class F>
+  void execute(F&& f) const {
+    asio::execution::execute(s_, marked<std::decay_t<F>>{std::forward<F>(f)});
+  }
+
+  template <class P>
+  requires asio::can_query<const Strand&, const P&>::value decltype(auto) query(const P& p) const
+      noexcept(asio::is_nothrow_query<const Strand&, const P&>::value) {
+    return asio::query(s_, p);
+  }
+  template <class P>
+  requires asio::can_require<const Strand&, const P&>::value auto require(const P& p) const {
+    return hook_executor<std::decay_t<decltype(asio::require(s_, p))>>(asio::require(s_, p));
+  }
+  template <class P>
+  requires asio::can_prefer<const Strand&, const P&>::value auto prefer(const P& p) const {
+    return hook_executor<std::decay_t<decltype(asio::prefer(s_, p))>>(asio::prefer(s_, p));
+  }
+
+  friend bool operator==(const hook_executor& a, const hook_executor& b) noexcept {
+    return a.s_ == b.s_;
+  }
+  friend bool operator!=(const hook_executor& a, const hook_executor& b) noexcept {
+    return !(a == b);
+  }
+
+ private:
+  template <class F>
+  struct marked {
+    F f;
+    void operator()() {
+      hook_scope inside;
+      std::move(f)();
+    }
+  };
+
+  Strand s_;
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/queue_mailbox.hpp
+
+// The mailbox of queue workers (see mailbox.hpp for the interface): a FIFO.
+// Producers take no lock: each request rides in a node that a producer pushes
+// onto the lock-free intake (intake.hpp); the worker takes the whole intake at
+// once, reverses it into a batch in push order and handles the batch node by
+// node. Nodes come from a per-thread cache of their size, and go back to the
+// cache of the thread that took them, so a worker fed from its own thread or
+// from another allocates nothing in steady state.
+//
+// One lock, the mailbox's own, and producers never take it but to wait for
+// room in a full bounded queue (or to give a place back). The worker takes it
+// once per batch (not per request), to retire the finished batch and take the
+// intake; introspection takes it to read. So what introspection walks stays
+// alive: the batch from the next request on, then the intake, whose nodes only
+// the worker unlinks, under that lock. `pending_requests` is thus the batch
+// followed by the intake reversed, oldest first, while producers push. Nothing
+// of a node in a batch is written without the lock once it is linked, but its
+// callers' stages (atomics) and its take stamp: a handler that takes its
+// request by value has it moved out under the lock (`move_request`), and a
+// request's callers are answered in place (reply_chain.hpp).
+//
+// Push times: a producer reads the clock before its CAS, so two racing
+// producers may link in the other order than they read it. The order of the
+// queue is the order of the links, and a push time is raised to the one
+// before it where needed (as the worker takes a batch, and as introspection
+// reads the intake), so push times never go back along the queue.
+//
+// No user code runs under the lock but the move of a request: what leaves the
+// mailbox there (a finished batch, the requests taken by a close, a producer
+// that gave up) is destroyed by `collect()` or with the `leftovers`, once the
+// lock is released, so a request's destructor may call the worker.
+//
+// Places. A counted queue (bounded, or one whose length is watched: metrics,
+// queue alarms) keeps its length in `count_`. A bounded queue (capacity > 0)
+// holds exactly `capacity` requests: a producer reserves its place in `count_`
+// with a CAS before it pushes. When the queue is full, producers wait in
+// `room_.blocked`, oldest first, and each place that frees admits the oldest of
+// them. Producers do not overtake those who wait: a producer that sees
+// `room_.has_blocked` takes the slow path. A producer about to wait says so
+// (`room_.has_blocked`) before it looks at the count again, and the worker looks at
+// `room_.has_blocked` after it lowered the count, so one of them always sees the
+// other (both sequentially consistent). A place frees when the worker takes a
+// request, or when the caller of a queued request gives up: each caller
+// holding a place is `queued` (waiter.hpp), and whichever of the worker's
+// start and the caller's cancellation claims it first gives the place back:
+// the worker as it takes it, the caller through `release_place`.
+//
+// Every admission and every take claims its waiter (start, enqueue) before it
+// queues or handles: a producer whose cancellation won the claim is answered
+// `operation_aborted` and its request is never handled; one whose admission
+// won is answered `true` and cannot be cancelled any more.
+
+// ---- workers/detail/current_entry.hpp
+
+// The request a worker is handling, as introspection sees it, and the view of
+// a request moved out for a handler that takes it by value. The entry is set
+// and cleared
+// on the strand, read under the mailbox's lock, which keeps the entry in place
+// meanwhile (a mailbox retires what it took only under that lock). An integer
+// atomic with each order fixed in place: GCC may leave std::atomic<T*>::store
+// out of line in a large translation unit, and there the order, an argument,
+// becomes a full-barrier exchange, once per request.
 
 
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+template <class Entry>
+class current_entry {
+ public:
+  const Entry* get() const noexcept {
+    return reinterpret_cast<const Entry*>(p_.load(std::memory_order_acquire));
+  }
+  void set(Entry* e) noexcept {
+    p_.store(reinterpret_cast<std::uintptr_t>(e), std::memory_order_release);
+  }
+  void clear() noexcept { p_.store(0, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uintptr_t> p_{0};
+};
+
+// The view of the request last moved out of its entry (for a handler that
+// takes it by value or rvalue), kept for introspection, which would otherwise
+// read what the move left. Written and read under the mailbox's lock. Made on
+// the first move: most workers never move a request out, and pay one pointer.
+template <class Entry, class View>
+class moved_view {
+ public:
+  template <class MakeView>
+  void keep(const Entry& e, MakeView&& make_view) {
+    if (!kept_) kept_ = std::make_unique<kept>();
+    kept_->view.emplace(make_view());
+    kept_->of = &e;
+  }
+  // The view kept for `e`, if its request was moved out.
+  const View* of(const Entry* e) const noexcept {
+    return kept_ && kept_->of == e ? &*kept_->view : nullptr;
+  }
+
+ private:
+  struct kept {
+    const Entry* of = nullptr;
+    std::optional<View> view;
+  };
+  std::unique_ptr<kept> kept_;
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/entry.hpp
+
+// One request in a worker's mailbox: the request itself, its steady stamps,
+// and the callers waiting for its result, if any (one, or a chain of them for
+// a dropbox request that others were merged into; see reply_chain.hpp).
+
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 template <class Def>
 struct entry {
   // A constructor, not an aggregate, so that every compiler builds an entry in
   // place (Clang 14 has no parenthesized aggregate initialization): a
-  // temporary would destroy a moved-from request under the producers' lock.
+  // temporary would destroy a moved-from request under the mailbox's lock.
   template <class R>
-  entry(R&& r, clock::time_point pushed_at, waiter_ptr caller = {})
+  entry(R&& r, steady_clock::time_point pushed_at, waiter_ptr caller = {})
       : request(std::forward<R>(r)), pushed(pushed_at), reply(std::move(caller)) {}
 
   typename Def::request_variant request;
-  clock::time_point pushed;
+  steady_clock::time_point pushed;  // when it was pushed (a put: its first put)
   waiter_ptr reply;
-  clock::time_point treated{};  // set by the worker when it takes the request
+  steady_clock::time_point treated{};  // when the worker took it
 };
 
-// Calls `f.template operator()<R>()` for the alternative R at `index` of `Variant`.
-template <class Variant, class F>
-decltype(auto) with_alternative(std::size_t index, F&& f) {
-  return boost::mp11::mp_with_index<std::variant_size_v<Variant>>(index, [&](auto i) {
-    return f.template operator()<std::variant_alternative_t<decltype(i)::value, Variant>>();
-  });
-}
-
-// Marks every caller of the chain `head` as being handled: from now on a
-// `total` cancellation is refused. False if all of them gave up already.
-inline bool start_chain(const waiter_ptr& head) noexcept {
-  bool any = false;
-  for (waiter_base* w = head.get(); w; w = w->next().get()) any = w->start() || any;
-  return any;
-}
-
-// Answers every caller of the chain `head` with `value`: copies for all but
-// the last. Chains of more than one only form where the value is copyable.
-// `dispatch`: see waiter::answer.
-template <class R>
-void answer_chain(waiter_ptr head, reply_result<R>&& value, bool dispatch = false) {
-  while (head) {
-    waiter_ptr next = head->take_next();
-    if constexpr (std::is_copy_constructible_v<reply_result<R>>) {
-      if (next) {
-        typed<reply_result<R>>(head)->answer(reply_result<R>(value), dispatch);
-        head = std::move(next);
-        continue;
-      }
-    }
-    typed<reply_result<R>>(head)->answer(std::move(value), dispatch);
-    return;
-  }
-}
-
-// Answers the chain `head`, waiting on a request of alternative `index`, with a
-// message error.
-template <class Def, class Error>
-void answer_error(std::size_t index, waiter_ptr head, const Error& err) {
-  if (!head) return;
-  with_alternative<typename Def::request_variant>(index, [&]<class R>() {
-    using E = typename R::error_type;
-    answer_chain<R>(std::move(head),
-                    reply_result<R>(boost::system::in_place_error, message_error<E>(err)));
-  });
-}
-
-// Answers an entry's callers with a message error, whatever its request type.
-template <class Def, class Error>
-void answer_error(entry<Def>& e, const Error& err) {
-  answer_error<Def>(e.request.index(), std::move(e.reply), err);
-}
-
-// Abandons every caller of the chain `head` (the execution context is gone).
-inline void abandon_chain(waiter_ptr head) noexcept {
-  while (head) {
-    waiter_ptr next = head->take_next();
-    head->abandon();
-    head = std::move(next);
-  }
-}
-
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE
 // ---- workers/detail/entry_node.hpp
 
 // A request in the intake of a queue or a dropbox (intake.hpp): the entry and
-// the link. Nodes come from a per-thread cache of their size (op_allocator.hpp)
-// and go back to the cache of the thread that took them, so producers on any
-// thread allocate nothing in steady state.
+// its link, a Boost.Intrusive hook, so that the chains the worker keeps (a
+// batch, the nodes retired until collected) are intrusive lists whose last
+// node is cached (a chain joins another in O(1)). Nodes come from a
+// per-thread cache of their size (block_cache.hpp) and go back to the cache of
+// the thread that took them, so producers on any thread allocate nothing in
+// steady state.
 
 
+#include <boost/intrusive/slist.hpp>
 
-namespace workers::inline v0::detail {
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+namespace bi = boost::intrusive;
 
 template <class Entry>
 struct entry_node {
+  using hook_type = bi::slist_member_hook<bi::link_mode<bi::normal_link>>;
+
   template <class... A>
   explicit entry_node(A&&... a) : entry(std::forward<A>(a)...) {}
-  entry_node* next = nullptr;
+
+  hook_type hook;  // the link, shared by the intake and the chains
   Entry entry;
+
+  // A chain of nodes, oldest first: not sized (length is asked for rarely), its
+  // last node cached.
+  using chain = bi::slist<entry_node, bi::member_hook<entry_node, hook_type, &entry_node::hook>,
+                          bi::cache_last<true>, bi::constant_time_size<false>, bi::linear<true>>;
+
+  // The raw link, for the lock-free intake and the lock-free walk of a batch.
+  static entry_node* next(const entry_node* n) noexcept {
+    using traits = typename chain::value_traits;
+    auto* p = traits::node_traits::get_next(traits::to_node_ptr(*const_cast<entry_node*>(n)));
+    return p ? traits::to_value_ptr(p) : nullptr;
+  }
+  static void link(entry_node* n, entry_node* to) noexcept {
+    using traits = typename chain::value_traits;
+    traits::node_traits::set_next(traits::to_node_ptr(*n), to ? traits::to_node_ptr(*to) : nullptr);
+  }
 
   template <class... A>
   static entry_node* make(A&&... a) {
@@ -1903,41 +2459,43 @@ struct entry_node {
     n->~entry_node();
     deallocate(n);
   }
-  static void free_chain(entry_node* n) noexcept {
+  // Destroys every node of `c`, giving a producer's blocks back with one CAS.
+  static void free_chain(chain& c) noexcept {
     if constexpr (cached()) {
-      typename block_cache<block_size()>::batch back;  // a producer's blocks: one CAS
-      while (n) {
-        entry_node* const next = n->next;
+      typename block_cache<block_size()>::batch back;
+      c.clear_and_dispose([&](entry_node* n) {
         n->~entry_node();
         back.give(n);
-        n = next;
-      }
+      });
     } else {
-      while (n) destroy(std::exchange(n, n->next));
+      c.clear_and_dispose([](entry_node* n) { destroy(n); });
     }
+  }
+  // Destroys a raw chain (newest first, from an intake).
+  static void free_raw(entry_node* n) noexcept {
+    chain c;
+    while (n) c.push_front(*std::exchange(n, next(n)));
+    free_chain(c);
   }
   static std::size_t length(const entry_node* n) noexcept {
     std::size_t count = 0;
-    for (; n; n = n->next) ++count;
+    for (; n; n = next(n)) ++count;
     return count;
   }
 
-  // Reverses a chain taken from an intake (newest first) into push order. A
-  // producer reads the clock before its CAS, so two racing producers may link
-  // in the other order than they read it: a push time that would go back
-  // along the chain is raised to the one before it (`last`: the push time of
-  // the last request taken before this chain).
-  static entry_node* in_push_order(entry_node* newest, clock::time_point& last) noexcept {
-    entry_node* oldest = nullptr;
-    while (newest) {
-      entry_node* n = std::exchange(newest, newest->next);
-      n->next = std::exchange(oldest, n);
+  // A chain taken from an intake (newest first), in push order. A producer
+  // reads the clock before its CAS, so two racing producers may link in the
+  // other order than they read it: a push time that would go back along the
+  // chain is raised to the one before it (`last`: the push time of the last
+  // request taken before this chain).
+  static chain in_push_order(entry_node* newest, steady_clock::time_point& last) noexcept {
+    chain c;
+    while (newest) c.push_front(*std::exchange(newest, next(newest)));
+    for (entry_node& n : c) {
+      if (n.entry.pushed < last) n.entry.pushed = last;
+      last = n.entry.pushed;
     }
-    for (entry_node* p = oldest; p; p = p->next) {
-      if (p->entry.pushed < last) p->entry.pushed = last;
-      last = p->entry.pushed;
-    }
-    return oldest;
+    return c;
   }
 
  private:
@@ -1961,7 +2519,8 @@ struct entry_node {
   }
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE
 // ---- workers/detail/intake.hpp
 
 // The lock-free intake of a queue worker: a multi-producer, single-consumer
@@ -1980,11 +2539,18 @@ struct entry_node {
 // No ABA: a push depends only on the word's value (a node reused at the same
 // address is still the top it links to), and the consumer never pops a
 // single node with a CAS, it exchanges the whole stack.
+//
+// Lineage: libunifex's `atomic_intrusive_queue` (by way of asio-grpc's), whose
+// one word holds either the stack or the consumer's "inactive" mark, so that
+// the push that makes the queue non-empty learns it must wake the consumer;
+// the `sealed` state is this library's, for the close.
 
 
-namespace workers::inline v0::detail {
 
-template <class Node>  // has a `Node* next`
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+template <class Node>  // Node::link(n, to) sets its raw link
 class intake {
  public:
   enum class pushed : std::uint8_t { queued, first, woke, sealed };
@@ -2002,7 +2568,7 @@ class intake {
     for (;;) {
       if (top == sealed) return pushed::sealed;
       if (top == parked || (ReportFirst && top == awake)) before_waking();
-      n->next = is_node(top) ? reinterpret_cast<Node*>(top) : nullptr;
+      Node::link(n, is_node(top) ? reinterpret_cast<Node*>(top) : nullptr);
       if (word_.compare_exchange_weak(top, reinterpret_cast<std::uintptr_t>(n),
                                       std::memory_order_seq_cst, std::memory_order_relaxed)) {
         if (top == parked) return pushed::woke;
@@ -2042,7 +2608,7 @@ class intake {
 
   // Any thread: the newest node, or null. The nodes below it are linked for
   // good until the consumer takes them: a reader that keeps the consumer from
-  // taking (see queue_buffer) may walk them.
+  // taking (see queue_mailbox) may walk them.
   const Node* peek() const noexcept {
     const std::uintptr_t top = word_.load(std::memory_order_acquire);
     return is_node(top) ? reinterpret_cast<const Node*>(top) : nullptr;
@@ -2055,30 +2621,34 @@ class intake {
   std::atomic<std::uintptr_t> word_{awake};
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE
 // ---- workers/detail/leftovers.hpp
 
-// What a buffer's critical section took out of it, to be destroyed or
-// answered once the producers' lock is released (a request's destructor may
-// call the worker). Every push and every take passes one, but in steady state
-// nothing leaves the buffer: the containers are made only when something
-// does, so an unused one costs a flag, not four destructors.
+// What a mailbox's critical section took out of it, to be destroyed, answered
+// or counted once its lock is released (a request's destructor may call the
+// worker). Every take passes one, but in steady state nothing leaves the
+// mailbox: the containers are made only when something does, so an unused one
+// costs a flag, not five destructors.
 
 
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 template <class Entry, class BlockedList>
 class leftovers {
  public:
   struct contents {
     std::vector<Entry> entries;        // pending requests taken out by a close
-    BlockedList blocked;               // producers still waiting, or that gave up
+    BlockedList blocked;               // producers taken out waiting for room, or who gave up
     std::vector<waiter_ptr> admitted;  // producers let in: answered `true`
+    BlockedList spent;                 // producers let in: what their records hold now
+    bool wake = false;                 // an admission ended a park: the loop must be resumed
   };
 
   // Raw storage, not std::optional: GCC zero-fills an optional's whole
-  // storage when it is made (a `rep stos` per push and per take).
+  // storage when it is made (a `rep stos` per take).
   leftovers() noexcept {}
   leftovers(const leftovers&) = delete;
   leftovers& operator=(const leftovers&) = delete;
@@ -2086,13 +2656,13 @@ class leftovers {
     if (c_) c_->~contents();
   }
 
-  // For the buffer, under the lock: where to put what leaves.
+  // For the mailbox, under its lock: where to put what leaves.
   contents& fill() {
     if (!c_) c_ = ::new (static_cast<void*>(storage_)) contents;  // no zero-fill either
     return *c_;
   }
 
-  // For the caller, once the lock is released: null if nothing left.
+  // For the worker, once the lock is released: null if nothing left.
   contents* get() noexcept { return c_; }
 
  private:
@@ -2100,7 +2670,902 @@ class leftovers {
   alignas(contents) unsigned char storage_[sizeof(contents)];
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE
+
+#include <list>
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+template <class Def, class Host, bool Bounded>
+class queue_mailbox {
+ public:
+  using entry_type = entry<Def>;
+  using view_type = typename Def::request_view;
+  using node = entry_node<entry_type>;
+  using chain = typename node::chain;
+  using pushed = typename intake<node>::pushed;
+
+  // A producer waiting for room. `push` is null for push-and-wait, whose caller
+  // rides in the entry's reply.
+  struct blocked_push {
+    entry_type entry;
+    waiter_ptr push;
+  };
+  // A list, not a deque: an empty one costs no allocation per worker.
+  using blocked_list = std::list<blocked_push>;
+  using leftovers = detail::leftovers<entry_type, blocked_list>;
+
+  // A queued request whose callers all gave up is not handled.
+  static constexpr bool skips_abandoned = true;
+  // A push-and-wait's caller may give up in any way while the request waits;
+  // once it is handled, not `total` (its effects cannot be undone).
+  static constexpr cancellation_policy caller_policy{any_cancellation, effects_kept};
+
+  // `counted`: keep the length in an atomic (metrics, queue alarms) rather than
+  // count it when asked; a bounded queue always does.
+  queue_mailbox(Host& host, std::size_t capacity, bool counted) noexcept
+      : counted_by_worker_(Bounded || counted),
+        host_(host),
+        counted_(counted_by_worker_),
+        room_(capacity) {}
+  queue_mailbox(const queue_mailbox&) = delete;
+  queue_mailbox& operator=(const queue_mailbox&) = delete;
+  ~queue_mailbox() {
+    node::free_chain(batch_);
+    node::free_chain(spare_);
+    node::free_raw(intake_.seal());
+  }
+
+  // Whether a caller gives its place back when it gives up (see "Places").
+  bool counted() const noexcept { return counted_; }
+
+  // Producers: any thread.
+
+  push_outcome push(entry_type& e, bool may_wait, waiter_ptr* push_waiter) {
+    if constexpr (Bounded) {
+      if (!reserve()) {
+        if (!may_wait) return push_outcome::full;
+        std::unique_lock lock(mutex_);
+        if (sealed_) return push_outcome::sealed;
+        if (block(e, push_waiter)) return push_outcome::waiting;
+        // there was room: the place is reserved
+      }
+    } else {
+      reserve();
+    }
+    if (counted_ && e.reply && !e.reply->enqueue()) {  // the caller gave up already
+      unreserve();
+      return push_outcome::abandoned;
+    }
+    return link(make_node(std::move(e)), &e);
+  }
+
+  template <class R>
+  push_outcome push_now(R&& request, steady_clock::time_point stamp) {
+    if (!reserve()) return push_outcome::full;
+    return link(make_node(std::forward<R>(request), stamp), nullptr);
+  }
+
+  // A caller gave up while its request held a place (any thread).
+  void release_place(leftovers& out) {
+    std::lock_guard lock(mutex_);
+    if (sealed_) return;  // the close took every place
+    count_.fetch_sub(1, std::memory_order_seq_cst);
+    if constexpr (Bounded)
+      if (room_.has_blocked.load(std::memory_order_seq_cst)) admit(out);
+  }
+
+  // The worker: its strand.
+
+  // The next request to handle, its caller started, valid until the batch is
+  // retired (a finished batch is destroyed here, outside the lock); null if
+  // there is none. A request whose callers all gave up is skipped (the books
+  // count it `cancelled`). Bounded queues admit waiting producers into the
+  // room the taken request leaves.
+  entry_type* take(leftovers& out) {
+    for (;;) {
+      node* n = pos_.load(std::memory_order_relaxed);
+      if (!n) {
+        {
+          std::lock_guard lock(mutex_);
+          current_.clear();
+          retire(batch_);
+          batch_ = node::in_push_order(intake_.take(), last_pushed_);
+          n = batch_.empty() ? nullptr : &batch_.front();
+        }
+        collect();  // the finished batch, outside the lock
+        if (!n) return nullptr;
+      }
+      pos_.store(node::next(n), std::memory_order_release);
+      entry_type& e = n->entry;
+      if (e.reply && !e.reply->start()) [[unlikely]] {  // it gave its place back
+        host_.note_cancelled(e);
+        continue;
+      }
+      if (counted_by_worker_) {
+        count_.fetch_sub(1, std::memory_order_seq_cst);
+        if constexpr (Bounded)
+          if (room_.has_blocked.load(std::memory_order_seq_cst)) {
+            std::lock_guard lock(mutex_);
+            admit(out);
+          }
+      }
+      return &e;
+    }
+  }
+  // The loop handles `e` from now on (introspection sees it as current).
+  void handling(entry_type& e) noexcept { current_.set(&e); }
+
+  bool park() noexcept { return intake_.park(); }
+  // Any thread: true for the one caller that must resume a parked loop.
+  bool unpark() noexcept { return intake_.unpark(); }
+  void parked() noexcept {}
+  void launched() noexcept {}
+  void closing() noexcept {}
+  void abandoned() noexcept {}
+  // The loop gives its strand up: the request in hand is done. The entry
+  // stays in its batch (introspection may still read it) until retired.
+  void yield() noexcept { current_.clear(); }
+
+  // Moves the request of `e` (an R) out, for a handler that takes it by value:
+  // under the lock introspection reads requests under, keeping its view for
+  // `current` (the move leaves what it leaves).
+  template <class R>
+  R move_out(entry_type& e) {
+    std::lock_guard lock(mutex_);
+    moved_.keep(e, [&] { return Def::view_of(e.request); });
+    return std::move(std::get<R>(e.request));
+  }
+  // The strand: the view kept for `e`, if its request was moved out.
+  const view_type* moved_view(const entry_type& e) const noexcept { return moved_.of(&e); }
+
+  // The close: the intake is sealed (later pushes fail), and every pending
+  // request and waiting producer leaves. The requests taken stay where they
+  // are, unless `everything` (the execution context is gone, and with it what
+  // the entries refer to): then the one `in_hand`, if any, leaves too, and
+  // those handled go with their batch. Then `collect()`.
+  void seal(leftovers& out, bool everything, const entry_type* in_hand = nullptr) {
+    auto& c = out.fill();
+    std::lock_guard lock(mutex_);
+    sealed_ = true;
+    node* const pending = pos_.load(std::memory_order_relaxed);
+    chain sealed = node::in_push_order(intake_.seal(), last_pushed_);
+    // Reserved first: a vector that grows would destroy moved-from requests here.
+    c.entries.reserve(1 + node::length(pending) + sealed.size());
+    if (everything && in_hand) c.entries.push_back(std::move(const_cast<entry_type&>(*in_hand)));
+    for (node* p = pending; p; p = node::next(p)) c.entries.push_back(std::move(p->entry));
+    for (node& n : sealed) c.entries.push_back(std::move(n.entry));
+    pos_.store(nullptr, std::memory_order_release);
+    if (everything) {
+      current_.clear();
+      retire(batch_);
+    }
+    retire(sealed);
+    if constexpr (Bounded) {
+      room_.has_blocked.store(false, std::memory_order_relaxed);
+      c.blocked.splice(c.blocked.end(), room_.blocked);
+    }
+  }
+
+  // Destroys what the last step retired, outside the lock.
+  void collect(bool /*everything*/ = false) noexcept { node::free_chain(spare_); }
+
+  // The close ended (after `seal`): the requests handled, still in their
+  // batch, go too (their destructors may call the worker).
+  void ended() {
+    {
+      std::lock_guard lock(mutex_);
+      current_.clear();
+      retire(batch_);
+    }
+    collect();
+  }
+
+  // Introspection: any thread.
+
+  // Requests waiting that someone wants (counted ones: places held).
+  std::size_t size() const {
+    std::lock_guard lock(mutex_);
+    if (sealed_) return 0;
+    if (counted_) return count_.load(std::memory_order_acquire);
+    std::size_t n = 0;
+    auto count = [&](const entry_type&, steady_clock::time_point) { ++n; };
+    walk(count);
+    return n;
+  }
+  // `f(entry, push time)` for each request waiting that someone wants, oldest first.
+  template <class F>
+  void for_each_pending(F&& f) const {
+    std::lock_guard lock(mutex_);
+    for_each_pending_locked(f);
+  }
+  // `f(entry)` for the request being handled, if any; whether there is one.
+  // `f(entry, view kept or null)` for the request being handled, if any;
+  // whether there is one.
+  template <class F>
+  bool current(F&& f) const {
+    std::lock_guard lock(mutex_);
+    return current_locked(f);
+  }
+  // `pending(entry, push time)` for each request waiting, then `current(...)`
+  // for the one being handled: under one lock, so that none shows twice or not at all.
+  template <class Pending, class Current>
+  void survey(Pending&& pending, Current&& current) const {
+    std::lock_guard lock(mutex_);
+    for_each_pending_locked(pending);
+    current_locked(current);
+  }
+
+ protected:
+  Host& host() const noexcept { return host_; }
+
+ private:
+  template <class F>
+  void for_each_pending_locked(F& f) const {
+    if (!sealed_) walk(f);
+  }
+  template <class F>
+  bool current_locked(F& f) const {
+    const entry_type* e = current_.get();
+    if (e) f(*e, moved_.of(e));
+    return e != nullptr;
+  }
+
+  static bool wanted_by_someone(const entry_type& e) noexcept {
+    return !e.reply || !e.reply->gave_up();
+  }
+
+  // Under the lock: the batch from the next request on, then the intake.
+  template <class F>
+  void walk(F& f) const {
+    steady_clock::time_point last = last_pushed_;
+    for (const node* p = pos_.load(std::memory_order_acquire); p; p = node::next(p)) {
+      last = p->entry.pushed;
+      if (wanted_by_someone(p->entry)) f(p->entry, last);
+    }
+    std::vector<const node*> newest_first;
+    for (const node* p = intake_.peek(); p; p = node::next(p)) newest_first.push_back(p);
+    for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
+      if (last < (*it)->entry.pushed) last = (*it)->entry.pushed;
+      if (wanted_by_someone((*it)->entry)) f((*it)->entry, last);
+    }
+  }
+
+  // A place for one more request: false if a bounded queue is full or others
+  // wait for room already (they go first). Undone by `unreserve`.
+  bool reserve() noexcept {
+    if constexpr (Bounded) {
+      return !room_.has_blocked.load(std::memory_order_seq_cst) && reserve_room();
+    } else {
+      if (counted_) count_.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+  }
+  void unreserve() noexcept {
+    if (counted_) count_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  bool reserve_room() noexcept {
+    std::size_t c = count_.load(std::memory_order_relaxed);
+    while (c < room_.capacity)
+      if (count_.compare_exchange_weak(c, c + 1, std::memory_order_seq_cst,
+                                       std::memory_order_relaxed))
+        return true;
+    return false;
+  }
+
+  // Under the lock (bounded queues): parks `e` (and `push`, the producer's
+  // waiter, if any) until there is room; false, having reserved the place and
+  // leaving them untouched, if there is room already.
+  bool block(entry_type& e, waiter_ptr* push) {
+    room_.has_blocked.store(true, std::memory_order_seq_cst);
+    if (room_.blocked.empty() && reserve_room()) {
+      room_.has_blocked.store(false, std::memory_order_relaxed);
+      return false;
+    }
+    room_.blocked.push_back({std::move(e), push ? std::move(*push) : waiter_ptr{}});
+    return true;
+  }
+
+  // A node for a reserved place.
+  template <class... A>
+  WORKERS_ALWAYS_INLINE node* make_node(A&&... a) {
+    try {
+      return node::make(std::forward<A>(a)...);
+    } catch (...) {
+      unreserve();
+      throw;
+    }
+  }
+
+  // Links a node whose place is reserved, and wakes the loop if it was
+  // parked. If a close sealed the intake meanwhile, the entry goes back to
+  // `back`, if given. Once linked, the node is the worker's: it may be handled,
+  // and the worker end, before this returns (the caller's own handle may be
+  // gone), so a wake-up holds the worker.
+  push_outcome link(node* n, entry_type* back) {
+    std::shared_ptr<Host> keep;
+    switch (intake_.push(n, [&] {
+      if (!keep) keep = host_.hold();
+    })) {
+      case pushed::queued:
+      case pushed::first:
+        break;
+      case pushed::woke:
+        host_.wake(std::move(keep));
+        break;
+      case pushed::sealed:  // refused: counted here, the request may go with its node
+        unreserve();
+        host_.note_refused(n->entry);
+        if (back) *back = std::move(n->entry);
+        node::destroy(n);
+        return push_outcome::sealed;
+    }
+    return push_outcome::queued;
+  }
+
+  // Under the lock: lets the oldest producers waiting for room in, each one
+  // claimed first (a push waiter is started, a push-and-wait caller queued).
+  // One whose caller gave up stays in `out.blocked`, its place unused. From
+  // the strand the loop is running, so no park ends; from `release_place` it
+  // may, and `out.wake` says so.
+  void admit(leftovers& out) {
+    auto& c = out.fill();
+    auto& blocked = room_.blocked;
+    while (!blocked.empty() && reserve_room()) {
+      blocked_push& b = blocked.front();
+      const bool in = b.push ? b.push->start() : (!b.entry.reply || b.entry.reply->enqueue());
+      if (!in) {
+        unreserve();
+        c.blocked.splice(c.blocked.end(), blocked, blocked.begin());
+        continue;
+      }
+      if (intake_.push(node::make(std::move(b.entry))) == pushed::woke) c.wake = true;
+      if (b.push) c.admitted.push_back(std::move(b.push));
+      c.spent.splice(c.spent.end(), blocked, blocked.begin());
+    }
+    if (blocked.empty()) room_.has_blocked.store(false, std::memory_order_relaxed);
+  }
+
+  // Hands a chain to `collect()`.
+  void retire(chain& c) noexcept {
+    if (!c.empty()) spare_.splice_after(spare_.last(), c);
+  }
+
+  // Laid out so that a producer's CAS on the intake's word, at the end, does
+  // not steal a line the worker reads for each request: the worker's side
+  // first (what `take()` and `collect()` touch each time), then at least 56
+  // bytes that it touches only to take a batch, then the word.
+  std::atomic<node*> pos_{nullptr};  // the next of the batch to take; written on the strand
+  current_entry<entry_type> current_;
+  const bool counted_by_worker_;  // `counted_`, for the worker's side
+  bool sealed_ = false;           // under the lock: the close took everything
+  Host& host_;
+  std::atomic<std::size_t> count_{0};  // counted: places reserved and not given back
+  chain spare_;                        // retired, until collected
+  mutable std::mutex mutex_;
+  bool counted_;
+  // Bounded queues: the room, and the producers waiting for it (the lock).
+  struct room {
+    explicit room(std::size_t c) noexcept : capacity(c) {}
+    std::size_t capacity;
+    std::atomic<bool> has_blocked{false};  // producers wait
+    blocked_list blocked;
+  };
+  struct no_room {
+    explicit no_room(std::size_t) noexcept {}
+  };
+  [[no_unique_address]] std::conditional_t<Bounded, room, no_room> room_;
+  chain batch_;                                      // the batch, with the requests taken already
+  detail::moved_view<entry_type, view_type> moved_;  // see move_out (under the lock)
+  steady_clock::time_point last_pushed_{};           // the push time of the last request taken
+  intake<node> intake_;
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/read_demand.hpp
+
+// Between a callback worker's loop and its reader, both on the worker's strand:
+// the reader calls the user's read only when the loop wants a request, so a
+// read request never waits in a buffer while the worker is busy, and the loop
+// can wake up for its idle timeout while a read is pending without cancelling
+// it (nothing read is ever lost to a timeout).
+
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+class read_demand {
+ public:
+  // Loop: it wants its next request. Wakes the reader if it waits for that.
+  template <class Strand>
+  void want(const Strand& strand) {
+    if (parked_) {
+      boost::asio::post(strand, std::move(*parked_));
+      parked_.reset();
+    } else {
+      wanted_ = true;  // the reader is reading, or not parked yet
+    }
+  }
+
+  // Reader: a request was delivered, which is what the loop wanted.
+  void met() noexcept { wanted_ = false; }
+
+  // Reader: completes once the loop wants a request, or the worker closes.
+  auto wait() {
+    boost::asio::use_awaitable_t<> token;
+    return boost::asio::async_initiate<boost::asio::use_awaitable_t<>, void()>(
+        [this](auto handler) {
+          if (std::exchange(wanted_, false) || released_)
+            boost::asio::post(std::move(handler));
+          else
+            parked_.emplace(std::move(handler));
+        },
+        token);
+  }
+
+  // Close: lets a waiting reader see that it is over.
+  template <class Strand>
+  void release(const Strand& strand) {
+    released_ = true;
+    want(strand);
+  }
+
+ private:
+  using parked_reader =
+      typename boost::asio::async_result<boost::asio::use_awaitable_t<>, void()>::handler_type;
+  std::optional<parked_reader> parked_;
+  bool wanted_ = false;
+  bool released_ = false;
+};
+
+// Kinds other than callback have no reader.
+struct no_read_demand {};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+template <class Def, class Host>
+class callback_mailbox : public queue_mailbox<Def, Host> {
+  using base = queue_mailbox<Def, Host>;
+
+ public:
+  callback_mailbox(Host& host, std::size_t /*capacity*/, bool counted) noexcept
+      : base(host, 0, counted) {}
+
+  // The loop sleeps: the reader may read.
+  void parked() { demand_.want(this->host().strand()); }
+  // The loop runs: the reader starts.
+  void launched() {
+    boost::asio::co_spawn(
+        this->host().hook_executor(), read_requests(this->host().hold()),
+        boost::asio::bind_cancellation_slot(reader_signal_.slot(), boost::asio::detached));
+  }
+  // The close began: a reader waiting for demand ends; a pending read is cancelled.
+  void closing() {
+    demand_.release(this->host().strand());
+    reader_signal_.emit(boost::asio::cancellation_type::terminal);
+  }
+  // The execution context dies: what refers to it goes before its services do
+  // (a reader waiting for demand is handed back to the context, which destroys it).
+  void abandoned() noexcept {
+    if (this->host().has_strand()) demand_.release(this->host().strand());
+    reader_signal_.slot().clear();
+  }
+
+ private:
+  static boost::asio::awaitable<void> read_requests(std::shared_ptr<Host> host) {
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    auto self = host->self();
+    const auto& config = host->config().buffer;
+    auto& demand = host->mailbox().demand_;
+    for (;;) {
+      co_await demand.wait();
+      if (host->closing()) break;
+      std::optional<typename Def::request_variant> request;
+      std::exception_ptr failure;
+      try {
+        if (config.read_now) {
+          hook_scope inside;
+          request = config.read_now(self);
+        } else {
+          request = co_await config.read_async(self);
+        }
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      if (host->closing()) break;  // closed meanwhile: nothing left to hand it to
+      if (failure) {
+        host->crash("read", failure);
+        break;
+      }
+      if (!request) {
+        host->end_of_source();
+        break;
+      }
+      demand.met();
+      host->push_read(std::move(*request));
+    }
+  }
+
+  read_demand demand_;
+  boost::asio::cancellation_signal reader_signal_;  // cancels a pending read at the close
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/clock_seam.hpp
+
+// The one place the library reads the time or waits on it (see
+// <workers/time_source.hpp>). A worker keeps the seam of its table: with no
+// source, the real clocks, read inline (a test of a pointer); with one, the
+// source. Stamps are taken on the steady clock, read once where a request
+// needs a time (its push, its take, its end); the wall time a person reads is
+// derived from a steady stamp when asked (`wall_of`), through an anchor pair
+// (steady, precise wall) that each thread reads again once a second, so that
+// no push or take reads two clocks.
+
+// ---- workers/time_source.hpp
+
+/// @file
+/// @brief `time_source`: where a table's workers read the time and wait on it.
+///
+/// Every time the library reads or waits on goes through one seam: the wall
+/// clock of stamps (`workers::clock`), the steady clock of durations
+/// (`workers::steady_clock`), and the timers of idle timeouts (and of the
+/// deadlines and backoffs to come). A table created without a source
+/// (`table_options::clock` empty, the default) reads the real clocks directly:
+/// the seam then costs a test of a pointer. A table given a source reads it
+/// instead; `workers::testing::manual_clock` is the one the library ships, for
+/// tests that advance time instead of waiting for it.
+
+
+
+
+WORKERS_BEGIN_NAMESPACE
+
+/// @brief The clocks a table's workers read and the timers they wait on.
+///
+/// Thread safety: every member may be called from any thread at the same time
+/// (workers of one table run on their own strands).
+class time_source {
+ public:
+  /// @brief One timer, on the source's steady clock. Made by `make_timer`,
+  /// armed and cancelled on the executor it was made for (a worker's strand).
+  class timer {
+   public:
+    virtual ~timer() = default;
+    /// @brief Calls `due()` on the timer's executor once the source's steady
+    /// clock reaches `at` (at once, but posted, if it has already), unless the
+    /// timer is cancelled or armed again first. Replaces a wait in progress.
+    virtual void wait_until(steady_clock::time_point at, std::function<void()> due) = 0;
+    /// @brief The wait in progress, if any, never calls its `due`.
+    virtual void cancel() noexcept = 0;
+  };
+
+  virtual ~time_source() = default;
+  /// @brief The wall clock now (`workers::clock` time points).
+  virtual clock::time_point wall_now() noexcept = 0;
+  /// @brief The steady clock now (`workers::steady_clock` time points).
+  virtual steady_clock::time_point steady_now() noexcept = 0;
+  /// @brief A timer whose `due` functions run on `ex`.
+  virtual std::unique_ptr<timer> make_timer(const boost::asio::any_io_executor& ex) = 0;
+};
+
+WORKERS_END_NAMESPACE
+
+#include <boost/asio/steady_timer.hpp>
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+// The real steady clock's timer: an asio::steady_timer.
+class asio_timer final : public time_source::timer {
+ public:
+  explicit asio_timer(const boost::asio::any_io_executor& ex) : timer_(ex) {}
+  void wait_until(steady_clock::time_point at, std::function<void()> due) override {
+    timer_.expires_at(at);  // a wait in progress completes aborted: its `due` does not run
+    timer_.async_wait([due = std::move(due)](const boost::system::error_code& ec) {
+      if (!ec) due();
+    });
+  }
+  void cancel() noexcept override { timer_.cancel(); }
+
+ private:
+  boost::asio::steady_timer timer_;
+};
+
+class clock_seam {
+ public:
+  explicit clock_seam(time_source* source = nullptr) noexcept : source_(source) {}
+
+  WORKERS_ALWAYS_INLINE steady_clock::time_point steady_now() const noexcept {
+    if (source_) [[unlikely]]
+      return source_->steady_now();
+    return steady_read();
+  }
+  WORKERS_ALWAYS_INLINE clock::time_point wall_now() const noexcept {
+    if (source_) [[unlikely]]
+      return source_->wall_now();
+    return clock::now();
+  }
+
+  // The wall time of the steady stamp `t`, given the steady time `now`.
+  clock::time_point wall_of(steady_clock::time_point t,
+                            steady_clock::time_point now) const noexcept {
+    if (source_) [[unlikely]]
+      return source_->wall_now() - std::chrono::duration_cast<clock::duration>(now - t);
+    // The anchor's wall time is read precisely: mapped stamps then never fall
+    // behind a coarse reading taken before them (the coarse clock lags by up to a tick).
+    thread_local anchor a;
+    if (now - a.steady > std::chrono::seconds(1) || now < a.steady)
+      a = {now, std::chrono::system_clock::now()};
+    return a.wall - std::chrono::duration_cast<clock::duration>(a.steady - t);
+  }
+  clock::time_point wall_of(steady_clock::time_point t) const noexcept {
+    return wall_of(t, steady_now());
+  }
+
+  // A timer whose `due` functions run on `ex`.
+  std::unique_ptr<time_source::timer> make_timer(const boost::asio::any_io_executor& ex) const {
+    if (source_) return source_->make_timer(ex);
+    return std::make_unique<asio_timer>(ex);
+  }
+
+ private:
+  // steady_clock::now(), inline: libstdc++'s steady_clock reads CLOCK_MONOTONIC,
+  // through a call into the library that adds a fifth to a read, twice per request.
+  WORKERS_ALWAYS_INLINE static steady_clock::time_point steady_read() noexcept {
+#if defined(__GLIBCXX__) && defined(_GLIBCXX_USE_CLOCK_MONOTONIC) && defined(CLOCK_MONOTONIC)
+    timespec ts;
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return steady_clock::time_point(std::chrono::duration_cast<steady_clock::duration>(
+        std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+#else
+    return steady_clock::now();
+#endif
+  }
+
+  struct anchor {
+    steady_clock::time_point steady{};
+    clock::time_point wall{};
+  };
+  time_source* source_;
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/context_registry.hpp
+
+// An execution-context service that knows every worker of its context, from
+// the launch's initiation until the worker is destroyed — closed workers
+// included, since their strand and timer still refer to the context. When the
+// context is destroyed, Asio shuts services down before it destroys the
+// handlers it still queues; our shutdown abandons each worker: a live one is
+// closed on the spot, and every one drops what refers to the context.
+//
+// The workers form an intrusive list (safe-link hooks) in a registry that each
+// of them co-owns, so a worker destroyed after its context (a handle kept
+// longer) unlinks itself from a registry that is still there.
+
+
+#include <boost/asio/execution_context.hpp>
+#include <boost/intrusive/list.hpp>
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+class registered_worker : public boost::intrusive::list_base_hook<
+                              boost::intrusive::link_mode<boost::intrusive::safe_link>> {
+ public:
+  // The execution context is being destroyed; no handler of it will run again.
+  virtual void abandon() noexcept = 0;
+  // A reference that keeps it alive, or none if it is being destroyed.
+  virtual std::shared_ptr<registered_worker> keep_alive() noexcept = 0;
+
+ protected:
+  registered_worker() = default;
+  ~registered_worker() = default;
+};
+
+class worker_registry {
+ public:
+  void add(registered_worker& w) {
+    std::lock_guard lock(mutex_);
+    if (!shut_down_) workers_.push_front(w);
+  }
+  void remove(registered_worker& w) noexcept {
+    std::lock_guard lock(mutex_);
+    if (w.is_linked()) workers_.erase(workers_.iterator_to(w));
+  }
+  // Unlinks every worker and returns those still alive.
+  std::vector<std::shared_ptr<registered_worker>> take_all() {
+    std::vector<std::shared_ptr<registered_worker>> live;
+    std::lock_guard lock(mutex_);
+    shut_down_ = true;
+    workers_.clear_and_dispose([&](registered_worker* w) {
+      if (auto p = w->keep_alive()) live.push_back(std::move(p));
+    });
+    return live;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  boost::intrusive::list<registered_worker, boost::intrusive::constant_time_size<false>> workers_;
+  bool shut_down_ = false;
+};
+
+class worker_service final : public boost::asio::execution_context::service {
+ public:
+  using key_type = worker_service;
+  static inline boost::asio::execution_context::id id;
+
+  explicit worker_service(boost::asio::execution_context& ctx)
+      : boost::asio::execution_context::service(ctx),
+        registry_(std::make_shared<worker_registry>()) {}
+
+  const std::shared_ptr<worker_registry>& registry() const noexcept { return registry_; }
+
+ private:
+  void shutdown() override {
+    for (auto& w : registry_->take_all()) w->abandon();
+  }
+
+  std::shared_ptr<worker_registry> registry_;
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/dropbox_mailbox.hpp
+
+// The mailbox of dropbox workers (see mailbox.hpp for the interface): a
+// single slot. Producers take no lock: each put rides in a node that the
+// producer pushes onto a lock-free intake, as in a queue (intake.hpp,
+// entry_node.hpp); the worker takes the whole intake at once and the user's
+// merge folds each put, oldest first, into the slot on the worker's strand (it
+// may read the worker's state), outside every lock (it may call
+// introspection). A put that finds the intake empty while the loop runs
+// schedules a merge pass, so that a busy worker merges as soon as its strand
+// is free: the slot, not the intake, is what waits. A merge pass builds the
+// slot's next value in a cell nobody else reads and publishes it once, under
+// the mailbox's lock, so introspection from any thread sees the slot whole,
+// as of the end of a pass. As in the queue, no request is destroyed under the
+// lock: three cells rotate (the slot, the request being handled, and a spare
+// that is empty but between a change and the next `collect()`); under the
+// lock only their roles change, and what leaves a cell is destroyed by
+// `collect()`, outside it.
+//
+// A request leaving the slot unhandled takes its callers with it: they follow
+// the request that replaces it, or are answered `request_dropped`, as the
+// merge decided (see `merged`). The request the worker handles is the slot's,
+// and its outcome is counted once; a put merged into it counts no outcome of
+// its own, and one whose callers the merge drops counts `dropped` (the
+// worker's `note_merged_away`), as its callers are told.
+
+// ---- workers/detail/reply_chain.hpp
+
+// Answering the callers of one request: one caller, or a chain of them (a
+// dropbox request that other puts were merged into). Each caller is claimed on
+// its own (waiter.hpp), so a chain may be answered in part: those who gave up
+// already are skipped. A queued request's chain is read by introspection
+// (whether someone still wants it) while the worker answers it: it is
+// answered in place, never moved out of its entry.
+
+
+#include <boost/container/small_vector.hpp>
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+// Calls `f.template operator()<R>()` for the alternative R at `index` of `Variant`.
+template <class Variant, class F>
+decltype(auto) with_alternative(std::size_t index, F&& f) {
+  return boost::mp11::mp_with_index<std::variant_size_v<Variant>>(index, [&](auto i) {
+    return f.template operator()<std::variant_alternative_t<decltype(i)::value, Variant>>();
+  });
+}
+
+// Marks every caller of the chain `head` as being handled: from now on a
+// `total` cancellation is refused. False if all of them gave up already.
+inline bool start_chain(const waiter_ptr& head) noexcept {
+  bool any = false;
+  for (waiter_base* w = head.get(); w; w = w->next().get()) any = w->start() || any;
+  return any;
+}
+
+// Whether some caller of the chain `head` has not given up.
+inline bool chain_wanted(const waiter_ptr& head) noexcept {
+  for (waiter_base* w = head.get(); w; w = w->next().get())
+    if (!w->gave_up()) return true;
+  return false;
+}
+
+// Answers every caller of the chain `head` with `value` (copies for all but
+// the last; chains of more than one only form where the value is copyable),
+// in place: the chain stays with its entry. First each caller claims its
+// answer, then `claimed(taken, value)` runs (whether any took it: the books
+// count the outcome, so that they agree with what the callers are told however
+// soon they run), then the callers who claimed it complete. `dispatch`: see
+// waiter::answer.
+template <class R, class Claimed>
+void answer_chain(const waiter_ptr& head, reply_result<R>&& value, bool dispatch,
+                  Claimed&& claimed) {
+  using T = reply_result<R>;
+  if (!head) return claimed(false, std::as_const(value));
+  if (!head->next()) {  // one caller: no list of who claimed
+    const bool taken = typed<T>(head)->claim_answer();
+    claimed(taken, std::as_const(value));
+    if (taken) typed<T>(head)->complete_answer(std::move(value), dispatch);
+    return;
+  }
+  boost::container::small_vector<waiter_base*, 4> taken;
+  for (waiter_base* w = head.get(); w; w = w->next().get())
+    if (static_cast<waiter<T>*>(w)->claim_answer()) taken.push_back(w);
+  claimed(!taken.empty(), std::as_const(value));
+  for (std::size_t i = 0; i < taken.size(); ++i) {
+    auto* w = static_cast<waiter<T>*>(taken[i]);
+    if constexpr (std::is_copy_constructible_v<T>) {
+      if (i + 1 < taken.size()) {
+        w->complete_answer(T(value), dispatch);
+        continue;
+      }
+    }
+    w->complete_answer(std::move(value), dispatch);
+  }
+}
+template <class R>
+void answer_chain(const waiter_ptr& head, reply_result<R>&& value, bool dispatch = false) {
+  answer_chain<R>(head, std::move(value), dispatch, [](bool, const auto&) {});
+}
+
+// Answers the chain `head`, waiting on a request of alternative `index`, with a
+// message error.
+template <class Def, class Error>
+void answer_error(std::size_t index, const waiter_ptr& head, const Error& err) {
+  if (!head) return;
+  with_alternative<typename Def::request_variant>(index, [&]<class R>() {
+    using E = typename R::error_type;
+    answer_chain<R>(head, reply_result<R>(boost::system::in_place_error, message_error<E>(err)));
+  });
+}
+
+// Answers an entry's callers with a message error, whatever its request type.
+template <class Def, class Error>
+void answer_error(entry<Def>& e, const Error& err) {
+  answer_error<Def>(e.request.index(), e.reply, err);
+}
+
+// Abandons every caller of the chain `head` (the execution context is gone).
+inline void abandon_chain(waiter_ptr head) noexcept {
+  while (head) {
+    waiter_ptr next = head->take_next();
+    head->abandon();
+    head = std::move(next);
+  }
+}
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
 // ---- workers/merged.hpp
 
 /// @file
@@ -2108,7 +3573,8 @@ class leftovers {
 /// waiting callers follow it.
 
 
-namespace workers::inline v0 {
+
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief Whose waiting caller follows the request a merge leaves in the slot.
 ///
@@ -2187,16 +3653,17 @@ class merged {
   follow followers_;
 };
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE
 
-#include <iterator>
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
-template <class Def>
-class dropbox_buffer {
+template <class Def, class Host>
+class dropbox_mailbox {
  public:
   using entry_type = entry<Def>;
+  using view_type = typename Def::request_view;
   using any = typename Def::request_variant;
   struct blocked_push {  // a dropbox never makes producers wait
     entry_type entry;
@@ -2204,134 +3671,254 @@ class dropbox_buffer {
   };
   using blocked_list = std::vector<blocked_push>;
   using leftovers = detail::leftovers<entry_type, blocked_list>;
-
   using node = entry_node<entry_type>;
+  using chain = typename node::chain;
   using pushed = typename intake<node>::pushed;
 
-  dropbox_buffer(std::size_t /*capacity*/, bool /*counted*/) noexcept {}
-  dropbox_buffer(const dropbox_buffer&) = delete;
-  dropbox_buffer& operator=(const dropbox_buffer&) = delete;
-  ~dropbox_buffer() {
+  // The slot's request is handled even if its callers all gave up: puts made
+  // without a caller may have been merged into it.
+  static constexpr bool skips_abandoned = false;
+  // So a put-and-wait's caller may not cancel it `total`ly: it stays in the slot.
+  static constexpr cancellation_policy caller_policy{effects_kept, effects_kept};
+
+  dropbox_mailbox(Host& host, std::size_t /*capacity*/, bool /*counted*/) noexcept : host_(host) {}
+  dropbox_mailbox(const dropbox_mailbox&) = delete;
+  dropbox_mailbox& operator=(const dropbox_mailbox&) = delete;
+  ~dropbox_mailbox() {
     node::free_chain(merging_);
     node::free_chain(retired_);
-    node::free_chain(intake_.seal());
+    node::free_raw(intake_.seal());
   }
+
+  static constexpr bool counted() noexcept { return false; }
 
   // Producers: any thread, no lock. A dropbox has room for every put.
 
-  static bool reserve() noexcept { return true; }
-  static void unreserve() noexcept {}
-  bool block(entry_type&, waiter_ptr*) noexcept { return false; }  // never: there is room
-  // Links `n` (see intake::push): `first` if the loop runs and had no put
-  // waiting (schedule a merge pass), `woke` if it was parked; on `sealed`
-  // `n` still belongs to the caller.
-  template <class BeforeWaking>
-  pushed link(node* n, BeforeWaking&& before_waking) noexcept {
-    return intake_.template push<true>(n, before_waking);
+  push_outcome push(entry_type& e, bool /*may_wait*/, waiter_ptr* /*push_waiter*/) {
+    return link(node::make(std::move(e)), &e);
   }
+  template <class R>
+  push_outcome push_now(R&& request, steady_clock::time_point stamp) {
+    return link(node::make(std::forward<R>(request), stamp), nullptr);
+  }
+  void release_place(leftovers&) noexcept {}  // no places
 
-  // The worker: its strand (a parked loop, a close).
+  // The worker: its strand.
 
-  bool park() noexcept { return intake_.park(); }
-  // Any thread: true for the one caller that must wake a parked loop.
+  // Folds the puts waiting into the slot, then takes the slot's request (its
+  // callers started); null if the slot is empty, or if a merge crashed the
+  // worker (the slot is answered by the close).
+  entry_type* take(leftovers& /*out*/) {
+    merge_puts();
+    if (host_.closing()) return nullptr;
+    entry_type* e = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      current_.clear();
+      if (cells_[slot_]) {
+        const auto handled = taken_;
+        taken_ = slot_;
+        slot_ = spare_;
+        spare_ = handled;
+        e = &*cells_[taken_];
+      }
+    }
+    collect();  // the request handled before, now the spare, outside the lock
+    if (!e) return nullptr;
+    if (e->reply) start_chain(e->reply);
+    return e;
+  }
+  void handling(entry_type& e) noexcept { current_.set(&e); }
+
+  bool park() noexcept {
+    if (slot()) return false;  // a put merged in the slot waits to be handled
+    return intake_.park();
+  }
+  // Any thread: true for the one caller that must resume a parked loop.
   bool unpark() noexcept { return intake_.unpark(); }
+  void parked() noexcept {}
+  void launched() noexcept {}
+  void closing() noexcept {}
+  void abandoned() noexcept {}
+  void yield() noexcept { current_.clear(); }
 
-  // The strand: whether the slot holds a request.
-  bool has_slot() const noexcept { return slot() != nullptr; }
-  // Any thread: whether puts wait to be merged.
-  bool inbox_empty() const noexcept { return !intake_.peek(); }
-
-  std::size_t size() const noexcept { return slot() ? 1 : 0; }
-  // `f(entry, push time)`.
-  template <class F>
-  void for_each_pending(F&& f) const {
-    if (slot()) f(*slot(), slot()->pushed);
+  // Moves the request of `e` (an R) out, for a handler that takes it by value:
+  // under the lock introspection reads requests under, keeping its view for
+  // `current` (the move leaves what it leaves).
+  template <class R>
+  R move_out(entry_type& e) {
+    std::lock_guard lock(mutex_);
+    moved_.keep(e, [&] { return Def::view_of(e.request); });
+    return std::move(std::get<R>(e.request));
   }
-  // A close: the intake is sealed (later puts fail); the slot's request and
-  // the puts not merged yet leave the buffer, and the request being handled
-  // too if `everything` (the context is gone). Then `collect(everything)`,
-  // outside the lock.
-  void take_all(leftovers& out, bool everything = false) {
+  // The strand: the view kept for `e`, if its request was moved out.
+  const view_type* moved_view(const entry_type& e) const noexcept { return moved_.of(&e); }
+
+  // A merge pass scheduled by a put while the loop was not parked. Before the
+  // loop runs (launching) the puts wait for it; after the close they were
+  // answered by it.
+  void merge_pass() {
+    if (host_.running()) merge_puts();
+  }
+
+  // The close: the intake is sealed (later puts fail); the slot's request and
+  // the puts not merged yet leave, and if `everything` (the context is gone)
+  // the request taken, which leaves with them if it is `in_hand`. Then
+  // `collect(everything)`, outside the lock.
+  void seal(leftovers& out, bool everything, const entry_type* in_hand = nullptr) {
     auto& c = out.fill();
-    node* const sealed = node::in_push_order(intake_.seal(), last_pushed_);
+    std::lock_guard lock(mutex_);
+    sealed_ = true;
+    chain sealed = node::in_push_order(intake_.seal(), last_pushed_);
     // Reserved first: a vector that grows would destroy moved-from requests here.
-    c.entries.reserve(2 + node::length(merging_) + node::length(sealed));
-    if (everything && cells_[taken_]) c.entries.push_back(std::move(*cells_[taken_]));
+    c.entries.reserve(2 + node::length(merging_.empty() ? nullptr : &merging_.front()) +
+                      sealed.size());
+    if (everything) {
+      current_.clear();
+      if (cells_[taken_] && &*cells_[taken_] == in_hand)
+        c.entries.push_back(std::move(*cells_[taken_]));
+    }
     if (cells_[slot_]) {
       c.entries.push_back(std::move(*cells_[slot_]));
       std::swap(slot_, spare_);  // the slot is the empty spare now
     }
-    for (node* p = merging_; p; p = p->next) c.entries.push_back(std::move(p->entry));
-    for (node* p = sealed; p; p = p->next) c.entries.push_back(std::move(p->entry));
-    retire(std::exchange(merging_, nullptr));
+    for (node& n : merging_) c.entries.push_back(std::move(n.entry));
+    for (node& n : sealed) c.entries.push_back(std::move(n.entry));
+    retire(merging_);
     retire(sealed);
   }
-
-  // Worker side: the strand.
-
-  // Folds the waiting puts into the slot, oldest first, with
-  // `merge(any&&, const any*) -> merged<any>`. If a merge throws, its put's
-  // caller gets the exception and it propagates; the later puts stay for the
-  // close to answer.
-  template <class Merge>
-  void merge_inbox(std::mutex& producers, Merge&& merge) {
-    merging_ = node::in_push_order(intake_.take(), last_pushed_);
-    node* merged_ones = nullptr;  // their moved-from entries, freed at once
-    struct free_on_exit {
-      node*& chain;
-      ~free_on_exit() { node::free_chain(chain); }
-    } freed{merged_ones};
-    try {
-      while (merging_) {
-        node* const n = std::exchange(merging_, merging_->next);
-        n->next = std::exchange(merged_ones, n);
-        merge_one(producers, std::move(n->entry), merge);
-      }
-    } catch (...) {
-      publish(producers);
-      throw;
+  // The close ended (after `seal`): the request handled last goes too.
+  void ended() {
+    {
+      std::lock_guard lock(mutex_);
+      current_.clear();
     }
-    publish(producers);
-  }
-
-  // The slot's request, valid until the next call; null, after `on_empty()`
-  // under the producers' lock, if there is none. Then `collect()`, outside the
-  // lock, destroys the request handled before.
-  template <class OnRotate, class OnEmpty>
-  entry_type* next(std::mutex& producers, leftovers& /*out*/, const OnRotate& on_rotate,
-                   const OnEmpty& on_empty) {
-    std::lock_guard lock(producers);
-    on_rotate();
-    if (!cells_[slot_]) {
-      on_empty();
-      return nullptr;
-    }
-    const auto handled = taken_;
-    taken_ = slot_;
-    slot_ = spare_;
-    spare_ = handled;
-    return &*cells_[taken_];
+    collect(true);
   }
   // Destroys what left its cell (the spare; also the request handled last if
   // `everything`), outside the lock.
   void collect(bool everything = false) {
     cells_[spare_].reset();
     if (everything) cells_[taken_].reset();
-    node::free_chain(std::exchange(retired_, nullptr));
+    node::free_chain(retired_);
+  }
+
+  // Introspection: any thread.
+
+  std::size_t size() const {
+    std::lock_guard lock(mutex_);
+    return !sealed_ && slot() ? 1 : 0;
+  }
+  template <class F>
+  void for_each_pending(F&& f) const {
+    std::lock_guard lock(mutex_);
+    for_each_pending_locked(f);
+  }
+  // `f(entry, view kept or null)` for the request being handled, if any;
+  // whether there is one.
+  template <class F>
+  bool current(F&& f) const {
+    std::lock_guard lock(mutex_);
+    return current_locked(f);
+  }
+  // `pending(entry, push time)` for each request waiting, then `current(...)`
+  // for the one being handled: under one lock, so that none shows twice or not at all.
+  template <class Pending, class Current>
+  void survey(Pending&& pending, Current&& current) const {
+    std::lock_guard lock(mutex_);
+    for_each_pending_locked(pending);
+    current_locked(current);
   }
 
  private:
+  template <class F>
+  void for_each_pending_locked(F& f) const {
+    if (!sealed_ && slot()) f(*slot(), slot()->pushed);
+  }
+  template <class F>
+  bool current_locked(F& f) const {
+    const entry_type* e = current_.get();
+    if (e) f(*e, moved_.of(e));
+    return e != nullptr;
+  }
+
+  // Links `n`: a put that finds the loop parked wakes it; one that finds the
+  // intake empty while the loop runs posts a merge pass. If a close sealed the
+  // intake meanwhile, the entry goes back to `back`, if given.
+  push_outcome link(node* n, entry_type* back) {
+    std::shared_ptr<Host> keep;
+    switch (intake_.template push<true>(n, [&] {
+      if (!keep) keep = host_.hold();
+    })) {
+      case pushed::queued:
+        break;
+      case pushed::first:
+        host_.post_with(std::move(keep), [](Host& h) { h.mailbox().merge_pass(); });
+        break;
+      case pushed::woke:
+        host_.wake(std::move(keep));
+        break;
+      case pushed::sealed:  // refused: counted here, the request may go with its node
+        host_.note_refused(n->entry);
+        if (back) *back = std::move(n->entry);
+        node::destroy(n);
+        return push_outcome::sealed;
+    }
+    return push_outcome::queued;
+  }
+
+  // Folds the puts waiting into the slot, on the strand. A merge that throws
+  // crashes the worker; its put's caller gets the exception.
+  void merge_puts() {
+    if (!intake_.peek()) return;
+    auto self = host_.self();
+    try {
+      hook_scope inside;
+      merge_inbox([&](any&& in, const any* pending) {
+        return host_.config().buffer.merge(self, std::move(in), pending);
+      });
+    } catch (...) {
+      host_.crash("merge", std::current_exception());
+    }
+  }
+
+  // Folds the waiting puts into the slot, oldest first, with
+  // `merge(any&&, const any*) -> merged<any>`. If a merge throws, its put's
+  // caller gets the exception and it propagates; the later puts stay for the
+  // close to answer.
+  template <class Merge>
+  void merge_inbox(Merge&& merge) {
+    merging_ = node::in_push_order(intake_.take(), last_pushed_);
+    chain merged_ones;  // their moved-from entries, freed at once
+    struct free_on_exit {
+      chain& c;
+      ~free_on_exit() { node::free_chain(c); }
+    } freed{merged_ones};
+    try {
+      while (!merging_.empty()) {
+        node& n = merging_.front();
+        merging_.pop_front();
+        merged_ones.push_front(n);
+        merge_one(std::move(n.entry), merge);
+      }
+    } catch (...) {
+      publish();
+      throw;
+    }
+    publish();
+  }
+
+  // Callers the merge dropped, with what the books need of their request.
   struct dropped {
     std::size_t type;
     waiter_ptr callers;
+    std::optional<view_type> view;  // if the worker's books are kept (host.observing())
+    steady_clock::time_point pushed;
   };
 
   // Hands a chain to `collect()`.
-  void retire(node* chain) noexcept {
-    if (!chain) return;
-    node* tail = chain;
-    while (tail->next) tail = tail->next;
-    tail->next = std::exchange(retired_, chain);
+  void retire(chain& c) noexcept {
+    if (!c.empty()) retired_.splice_after(retired_.last(), c);
   }
 
   // Whether callers of alternative `type` can share one request (they each get a copy of its
@@ -2343,17 +3930,17 @@ class dropbox_buffer {
 
   // Adds `callers` of a request of alternative `type` to `chain`, which waits on
   // alternative `to`, if they may follow it; otherwise they are dropped.
-  static void follow_or_drop(waiter_ptr callers, std::size_t type, bool wanted, std::size_t to,
-                             waiter_ptr& chain, std::vector<dropped>& out) {
-    if (!callers) return;
-    if (wanted && type == to && (!chain || shareable(to))) {
+  static void follow_or_drop(dropped d, bool wanted, std::size_t to, waiter_ptr& chain,
+                             std::vector<dropped>& out) {
+    if (!d.callers) return;
+    if (wanted && d.type == to && (!chain || shareable(to))) {
       if (chain)
-        chain->append(std::move(callers));
+        chain->append(std::move(d.callers));
       else
-        chain = std::move(callers);
+        chain = std::move(d.callers);
       return;
     }
-    out.push_back({type, std::move(callers)});
+    out.push_back(std::move(d));
   }
 
   entry_type* slot() noexcept { return cells_[slot_] ? &*cells_[slot_] : nullptr; }
@@ -2365,174 +3952,172 @@ class dropbox_buffer {
   std::optional<entry_type>& staged_slot() noexcept {
     return staged_ ? cells_[spare_] : cells_[slot_];
   }
-  void publish(std::mutex& producers) {
+  void publish() {
     if (!staged_) return;
     {
-      std::lock_guard lock(producers);
+      std::lock_guard lock(mutex_);
       std::swap(slot_, spare_);
     }
     staged_ = false;
     collect();  // the request that left the slot, if any
   }
 
+  static void drop(dropped d, std::vector<dropped>& out) {
+    if (d.callers) out.push_back(std::move(d));
+  }
+
+  // What the books need of a request whose callers the merge may drop.
+  dropped leaving(entry_type& e) {
+    std::optional<view_type> v;
+    if (e.reply && host_.observing()) v.emplace(Def::view_of(e.request));
+    return {e.request.index(), std::move(e.reply), std::move(v), e.pushed};
+  }
+
   template <class Merge>
-  void merge_one(std::mutex& producers, entry_type in, Merge& merge) {
-    const std::size_t in_type = in.request.index();
+  void merge_one(entry_type in, Merge& merge) {
     std::optional<entry_type>& cell = staged_slot();
     entry_type* held = cell ? &*cell : nullptr;
     const any* pending = held ? &held->request : nullptr;
+    dropped incoming = leaving(in);  // taken before the merge takes the request
     std::optional<merged<any>> m;
     try {
       m.emplace(merge(std::move(in.request), pending));
     } catch (...) {
-      answer_error<Def>(in_type, std::move(in.reply), handler_exception{std::current_exception()});
+      answer_error<Def>(incoming.type, std::move(incoming.callers),
+                        handler_exception{std::current_exception()});
       throw;
     }
 
     std::vector<dropped> out;
     switch (m->what()) {
       case merged<any>::kind::keep_pending:
-        if (!held) {
-          out.push_back({in_type, std::move(in.reply)});  // nothing to keep
-        } else if (in.reply) {
+        if (!held) {  // nothing to keep
+          drop(std::move(incoming), out);
+        } else if (incoming.callers) {
           // The slot's own callers stay. Changing the published slot takes the lock.
           waiter_ptr chain = std::move(held->reply);
-          follow_or_drop(std::move(in.reply), in_type, follows(m->followers(), follow::incoming),
+          follow_or_drop(std::move(incoming), follows(m->followers(), follow::incoming),
                          held->request.index(), chain, out);
           std::unique_lock<std::mutex> lock;
-          if (!staged_) lock = std::unique_lock(producers);
+          if (!staged_) lock = std::unique_lock(mutex_);
           held->reply = std::move(chain);
         }
         break;
       case merged<any>::kind::empty:
-        out.push_back({in_type, std::move(in.reply)});
+        drop(std::move(incoming), out);
         if (held) {
-          out.push_back({held->request.index(), std::move(held->reply)});
+          drop(leaving(*held), out);
           if (staged_) cells_[spare_].reset();
           staged_ = true;  // the spare, empty, is the slot to be
         }
         break;
       case merged<any>::kind::replace: {
         // The slot has waited since its first put: keep that time.
-        const auto pushed = held ? held->pushed : in.pushed;
-        const std::size_t held_type = held ? held->request.index() : 0;
-        waiter_ptr held_callers = held ? std::move(held->reply) : waiter_ptr();
+        const auto pushed_at = held ? held->pushed : incoming.pushed;
+        std::optional<dropped> pending_one;
+        if (held) pending_one.emplace(leaving(*held));
         // Built in the spare cell (the staged request, if any, is replaced in place).
-        auto& next = cells_[spare_].emplace(std::move(m->request()), pushed);
+        auto& next = cells_[spare_].emplace(std::move(m->request()), pushed_at);
         staged_ = true;
         const std::size_t to = next.request.index();
-        follow_or_drop(std::move(held_callers), held_type, follows(m->followers(), follow::pending),
-                       to, next.reply, out);
-        follow_or_drop(std::move(in.reply), in_type, follows(m->followers(), follow::incoming), to,
+        if (pending_one)
+          follow_or_drop(std::move(*pending_one), follows(m->followers(), follow::pending), to,
+                         next.reply, out);
+        follow_or_drop(std::move(incoming), follows(m->followers(), follow::incoming), to,
                        next.reply, out);
         break;
       }
     }
-    for (auto& d : out) answer_error<Def>(d.type, std::move(d.callers), request_dropped{});
+    for (auto& d : out) {
+      host_.note_merged_away(d.view, d.pushed, !chain_wanted(d.callers));
+      answer_error<Def>(d.type, std::move(d.callers), request_dropped{});
+    }
   }
 
-  // As in queue_buffer: the intake's word at the end, at least 56 bytes past
+  // As in queue_mailbox: the intake's word at the end, at least 56 bytes past
   // what the worker writes for each put it merges (the cells and their
   // roles), so that a producer's CAS does not steal that line.
   std::optional<entry_type> cells_[3];
   // The cells' roles: changed under the lock, on the strand.
   std::uint8_t slot_ = 0, taken_ = 1, spare_ = 2;
-  bool staged_ = false;              // strand only: the spare holds the slot to be (see publish)
-  node* merging_ = nullptr;          // strand only: taken puts not merged yet
-  node* retired_ = nullptr;          // left by a close, until collected
-  clock::time_point last_pushed_{};  // the push time of the last put taken
-  [[maybe_unused]] unsigned char gap_[32];
+  bool staged_ = false;  // strand only: the spare holds the slot to be (see publish)
+  bool sealed_ = false;  // under the lock: the close took everything
+  current_entry<entry_type> current_;
+  Host& host_;
+  detail::moved_view<entry_type, view_type> moved_;  // see move_out (under the lock)
+  chain merging_;                                    // strand only: taken puts not merged yet
+  chain retired_;                                    // left by a close, until collected
+  steady_clock::time_point last_pushed_{};           // the push time of the last put taken
+  mutable std::mutex mutex_;
   intake<node> intake_;
 };
 
-}  // namespace workers::inline v0::detail
-// ---- workers/detail/hook_executor.hpp
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/idle_timer.hpp
 
-// "Inside one of the worker's hooks" is a fact the worker tracks, not a guess
-// from `running_in_this_thread()`: a plain callback completed on the worker's
-// strand is not a hook. The worker marks the thread while it runs user code
-// (hooks, merge, read): around a plain call, and around every resumption of
-// its coroutines, whose executor is a `hook_executor` over the worker's
-// strand. A thread is inside worker W's hook when it is marked and W's strand
-// runs on it; strands do not nest (a worker launched from another's executor
-// gets a strand of the inner executor), so no other worker's mark can pass
-// for W's.
-
-#include <boost/asio/execution.hpp>
-#include <boost/asio/query.hpp>
-#include <boost/asio/require.hpp>
+// The idle timeout (launch_options::timeout): `on_no_request` runs once the
+// worker has been idle that long, idleness being measured on the steady clock
+// from the last request it took (or the last `on_no_request`). A wake-up that
+// brings no request (a put its merge empties, a request whose caller gave up)
+// does not restart it, and a request taken while the timer waits moves the
+// deadline without re-arming it: when it fires early, it waits again for the
+// rest. Made only for a worker launched with a timeout.
 
 
-namespace workers::inline v0::detail {
 
-namespace asio = boost::asio;
 
-inline thread_local unsigned hook_depth = 0;
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
-// Marks the calling thread as running user code for a worker, while it lives.
-class hook_scope {
+class idle_timer {
  public:
-  hook_scope() noexcept { ++hook_depth; }
-  ~hook_scope() { --hook_depth; }
-  hook_scope(const hook_scope&) = delete;
-  hook_scope& operator=(const hook_scope&) = delete;
+  // Idle from `now` (the launch).
+  idle_timer(steady_clock::duration timeout, steady_clock::time_point now) noexcept
+      : timeout_(timeout), since_(now) {}
 
-  static bool marked() noexcept { return hook_depth != 0; }
-};
+  // Strand: a request was taken at `at`, or on_no_request returned then.
+  void idle_from(steady_clock::time_point at) noexcept { since_ = at; }
 
-// The executor of the worker's coroutines (the loop while it awaits a hook,
-// an awaitable on_launch, a callback's reader): the worker's strand, marking
-// the thread around each function it runs. Its copies are as small as the
-// strand's, so an any_io_executor holds one without allocating.
-template <class Strand>
-class hook_executor {
- public:
-  using inner_executor_type = Strand;
-
-  explicit hook_executor(Strand s) noexcept : s_(std::move(s)) {}
-
-  const Strand& get_inner_executor() const noexcept { return s_; }
-
-  template <class F>
-  void execute(F&& f) const {
-    asio::execution::execute(s_, marked<std::decay_t<F>>{std::forward<F>(f)});
+  // Strand: the loop parked. `due()` runs on `strand` once the deadline may
+  // have come (`expired` then tells): armed unless a wait for no later a
+  // deadline is on already.
+  void arm(const clock_seam& seam, const boost::asio::any_io_executor& strand,
+           std::function<void()> due) {
+    const steady_clock::time_point deadline = since_ + timeout_;
+    if (armed_for_ && *armed_for_ <= deadline) return;
+    if (!timer_) timer_ = seam.make_timer(strand);
+    armed_for_ = deadline;
+    timer_->wait_until(deadline, std::move(due));
   }
 
-  template <class P>
-  requires asio::can_query<const Strand&, const P&>::value decltype(auto) query(const P& p) const
-      noexcept(asio::is_nothrow_query<const Strand&, const P&>::value) {
-    return asio::query(s_, p);
-  }
-  template <class P>
-  requires asio::can_require<const Strand&, const P&>::value auto require(const P& p) const {
-    return hook_executor<std::decay_t<decltype(asio::require(s_, p))>>(asio::require(s_, p));
-  }
-  template <class P>
-  requires asio::can_prefer<const Strand&, const P&>::value auto prefer(const P& p) const {
-    return hook_executor<std::decay_t<decltype(asio::prefer(s_, p))>>(asio::prefer(s_, p));
+  // Strand, in `due()`: whether the worker has been idle its timeout by `now`.
+  // If not (a request came since the timer was armed), the caller arms again.
+  bool expired(steady_clock::time_point now) noexcept {
+    armed_for_.reset();
+    return now >= since_ + timeout_;
   }
 
-  friend bool operator==(const hook_executor& a, const hook_executor& b) noexcept {
-    return a.s_ == b.s_;
+  // The close: no wait goes on.
+  void cancel() noexcept {
+    armed_for_.reset();
+    if (timer_) timer_->cancel();
   }
-  friend bool operator!=(const hook_executor& a, const hook_executor& b) noexcept {
-    return !(a == b);
+  // The execution context dies: the timer refers to it.
+  void abandon() noexcept {
+    armed_for_.reset();
+    timer_.reset();
   }
 
  private:
-  template <class F>
-  struct marked {
-    F f;
-    void operator()() {
-      hook_scope inside;
-      std::move(f)();
-    }
-  };
-
-  Strand s_;
+  steady_clock::duration timeout_;
+  steady_clock::time_point since_;                     // idle since
+  std::optional<steady_clock::time_point> armed_for_;  // the deadline the timer waits for
+  std::unique_ptr<time_source::timer> timer_;          // made at the first park
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE
 // ---- workers/detail/lifecycle.hpp
 
 // A worker's life, one state at a time:
@@ -2548,7 +4133,8 @@ class hook_executor {
 
 
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 enum class phase : std::uint8_t { launching, running, closing, closed, abandoned };
 
@@ -2622,725 +4208,14 @@ inline worker_status status_of(phase p, clock::time_point born, clock::time_poin
   return closed{born, since, reason.crash_errors()};
 }
 
-}  // namespace workers::inline v0::detail
-// ---- workers/detail/metrics_cells.hpp
-
-// The cells behind `worker_metrics`. Those only the worker's strand writes
-// are bumped with a load and a store (no read-modify-write: one writer); the
-// others (refusals come from any thread) with fetch_add. Any thread reads them.
-
-// ---- workers/metrics.hpp
-
-/// @file
-/// @brief Per-worker metrics, as a snapshot readable from any thread:
-/// `metrics(w)` (in `<workers/worker.hpp>`) for a worker of a table created
-/// with `table_options::metrics`. Names for Prometheus are in the README
-/// ("Metrics") and in `<workers/prometheus.hpp>`.
-
-
-#include <array>
-
-namespace workers::inline v0 {
-
-/// @brief A histogram of durations: how many observations fell in each bucket.
-struct histogram {
-  /// @brief The buckets' upper bounds, in seconds (Prometheus' `le`); a last
-  /// bucket, `+Inf`, follows them.
-  static constexpr std::array<double, 12> bounds = {1e-6, 1e-5, 1e-4, 1e-3, 5e-3, 1e-2,
-                                                    5e-2, 0.1,  0.5,  1.0,  5.0,  10.0};
-  /// @brief Observations per bucket (not cumulative); the last is above every bound.
-  std::array<std::uint64_t, bounds.size() + 1> buckets{};
-  std::uint64_t count = 0;  ///< observations
-  double sum = 0;           ///< their total, in seconds
-};
-
-/// @brief A worker's metrics at one moment. Counters count from the launch.
-///
-/// Durations are differences of `workers::clock` time points (wall clock,
-/// kernel-tick resolution): a request shorter than a tick observes 0.
-struct worker_metrics {
-  /// Requests handled, successful or not: counted when the handler returns,
-  /// before the caller is answered.
-  std::uint64_t handled = 0;
-  std::uint64_t failed = 0;        ///< of those, the ones that ended in a request error
-  std::uint64_t crashed = 0;       ///< of those, the ones whose handling crashed the worker
-  std::uint64_t dropped = 0;       ///< requests left unhandled at close (`request_dropped`)
-  std::uint64_t cancelled = 0;     ///< requests whose callers all gave up (`request_cancelled`)
-  std::uint64_t refused = 0;       ///< pushes refused after the close began (`request_refused`)
-  std::uint64_t queue_alarms = 0;  ///< `queue_high` crossings
-  std::size_t queue_length = 0;    ///< gauge: requests waiting
-  /// Gauge: the request in hand (0 or 1), from its take until the worker
-  /// takes the next, parks or yields.
-  std::size_t in_flight = 0;
-  histogram queue_wait;  ///< treated − pushed, per request handled
-  /// completed − treated, per request handled; observed when the worker next
-  /// reads the clock (its next take, park, yield or close), so its count may
-  /// trail `handled` by the request just answered.
-  histogram service_time;
-};
-
-}  // namespace workers::inline v0
-
-
-namespace workers::inline v0::detail {
-
-// One writer: no lock prefix on the hot path.
-inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
-  c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
-}
-
-class histogram_cells {
- public:
-  void observe(clock::duration d) noexcept {  // strand only
-    const auto ns = d.count() < 0
-                        ? std::uint64_t{0}
-                        : static_cast<std::uint64_t>(
-                              std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
-    std::size_t i = 0;
-    while (i < bounds_ns.size() && ns > bounds_ns[i]) ++i;
-    bump(buckets_[i]);
-    bump(sum_ns_, ns);
-  }
-  histogram snapshot() const noexcept {
-    histogram h;
-    for (std::size_t i = 0; i < buckets_.size(); ++i) {
-      h.buckets[i] = buckets_[i].load(std::memory_order_relaxed);
-      h.count += h.buckets[i];
-    }
-    h.sum = static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) * 1e-9;
-    return h;
-  }
-
- private:
-  static constexpr auto bounds_ns = [] {
-    std::array<std::uint64_t, histogram::bounds.size()> out{};
-    for (std::size_t i = 0; i < out.size(); ++i)
-      out[i] = static_cast<std::uint64_t>(histogram::bounds[i] * 1e9 + 0.5);
-    return out;
-  }();
-  std::array<std::atomic<std::uint64_t>, histogram::bounds.size() + 1> buckets_{};
-  std::atomic<std::uint64_t> sum_ns_{0};
-};
-
-struct metrics_cells {
-  std::atomic<std::uint64_t> handled{0}, failed{0}, crashed{0};                      // strand
-  std::atomic<std::uint64_t> dropped{0}, cancelled{0}, refused{0}, queue_alarms{0};  // any thread
-  histogram_cells queue_wait, service_time;                                          // strand
-
-  // A request is counted handled when its handler returns, before its caller
-  // is answered. Its service ends when the worker takes its next one, parks,
-  // yields or closes: the clock read done then is the completion time, so
-  // metrics add no clock read per request (strand only).
-  void start_service(clock::time_point pushed, clock::time_point treated) noexcept {
-    queue_wait.observe(treated - pushed);
-    serving_ = true;
-    serving_since_ = treated;
-  }
-  void count_handled() noexcept { bump(handled); }
-  void end_service(clock::time_point now) noexcept {
-    if (std::exchange(serving_, false)) service_time.observe(now - serving_since_);
-  }
-  // A request taken but skipped (its callers gave up): never served.
-  void skip_service() noexcept { serving_ = false; }
-  static void add(std::atomic<std::uint64_t>& c) noexcept {
-    c.fetch_add(1, std::memory_order_relaxed);
-  }
-
-  worker_metrics snapshot(std::size_t queue_length, std::size_t in_flight) const noexcept {
-    worker_metrics m;
-    m.handled = handled.load(std::memory_order_relaxed);
-    m.failed = failed.load(std::memory_order_relaxed);
-    m.crashed = crashed.load(std::memory_order_relaxed);
-    m.dropped = dropped.load(std::memory_order_relaxed);
-    m.cancelled = cancelled.load(std::memory_order_relaxed);
-    m.refused = refused.load(std::memory_order_relaxed);
-    m.queue_alarms = queue_alarms.load(std::memory_order_relaxed);
-    m.queue_length = queue_length;
-    m.in_flight = in_flight;
-    m.queue_wait = queue_wait.snapshot();
-    m.service_time = service_time.snapshot();
-    return m;
-  }
-
- private:
-  bool serving_ = false;  // strand only
-  clock::time_point serving_since_{};
-};
-
-}  // namespace workers::inline v0::detail
-// ---- workers/detail/queue_buffer.hpp
-
-// The FIFO behind queue workers. Producers take no lock: each request rides
-// in a node that a producer pushes onto the lock-free intake (intake.hpp);
-// the worker takes the whole intake at once, reverses it into a batch in
-// push order and handles the batch node by node. Nodes come from a
-// per-thread cache of their size (op_allocator.hpp), and go back to the cache
-// of the thread that took them, so a worker fed from its own thread or from
-// another allocates nothing in steady state.
-//
-// One lock remains, the worker's mutex, and producers never take it but to
-// wait for room in a full bounded queue. The worker takes it once per batch
-// (not per request), to move the finished batch out and take the intake;
-// introspection takes it to read. So what introspection walks stays alive:
-// the batch from the next request on, then the intake, whose nodes only the
-// worker unlinks, under that lock. `pending_requests` is thus the batch
-// followed by the intake reversed, oldest first, while producers push.
-//
-// Push times: a producer reads the clock before its CAS, so two racing
-// producers may link in the other order than they read it. The order of the
-// queue is the order of the links, and a push time is raised to the one
-// before it where needed (as the worker takes a batch, and as introspection
-// reads the intake), so push times never go back along the queue.
-//
-// No user code runs under the lock but the move of a request: what leaves the
-// buffer there (a finished batch, the requests taken by a close, a producer
-// that gave up) is destroyed by `collect()` or with the `leftovers`, once the
-// lock is released, so a request's destructor may call the worker.
-//
-// A bounded queue (capacity > 0) holds exactly `capacity` requests: a
-// producer reserves its place in `count_` with a CAS before it pushes. When
-// the queue is full, producers wait in `blocked_`, oldest first, and each
-// request the worker takes admits the oldest of them. Producers do not
-// overtake those who wait: a producer that sees `has_blocked_` takes the slow
-// path. A producer about to wait says so (`has_blocked_`) before it looks at
-// the count again, and the worker looks at `has_blocked_` after it lowered
-// the count, so one of them always sees the other (both sequentially
-// consistent).
-
-
-#include <list>
-
-namespace workers::inline v0::detail {
-
-template <class Entry>
-class queue_buffer {
- public:
-  using node = entry_node<Entry>;
-  using pushed = typename intake<node>::pushed;
-
-  // A producer waiting for room. `push` is null for push-and-wait, whose caller
-  // rides in the entry's reply.
-  struct blocked_push {
-    Entry entry;
-    waiter_ptr push;
-  };
-  // A list, not a deque: an empty one costs no allocation per worker.
-  using blocked_list = std::list<blocked_push>;
-
-  using leftovers = detail::leftovers<Entry, blocked_list>;
-
-  // `counted`: keep the length in an atomic (bounded queues, and workers that
-  // watch their length: metrics, queue alarms), rather than count it when asked.
-  queue_buffer(std::size_t capacity, bool counted) noexcept
-      : counted_by_worker_(capacity != 0 || counted),
-        capacity_(capacity),
-        counted_(counted_by_worker_) {}
-  queue_buffer(const queue_buffer&) = delete;
-  queue_buffer& operator=(const queue_buffer&) = delete;
-  ~queue_buffer() {
-    free_chain(batch_head_);
-    free_chain(spare_);
-    free_chain(intake_.seal());
-  }
-
-  // Producers: any thread, no lock.
-
-  // A place for one more request: false if a bounded queue is full or others
-  // wait for room already (they go first). Undone by `unreserve`.
-  bool reserve() noexcept {
-    if (!counted_) return true;
-    if (capacity_ == 0) {
-      count_.fetch_add(1, std::memory_order_relaxed);
-      return true;
-    }
-    return !has_blocked_.load(std::memory_order_seq_cst) && reserve_room();
-  }
-  void unreserve() noexcept {
-    if (counted_) count_.fetch_sub(1, std::memory_order_relaxed);
-  }
-
-  // Links `n` (see intake::push): on `sealed` it still belongs to the caller.
-  template <class BeforeWaking>
-  pushed link(node* n, BeforeWaking&& before_waking) noexcept {
-    return intake_.push(n, before_waking);
-  }
-
-  // Under the producers' lock (bounded queues): parks `e` (and `push`, the
-  // producer's waiter, if any) until there is room; false, having reserved
-  // the place and leaving them untouched, if there is room already.
-  bool block(Entry& e, waiter_ptr* push) {
-    has_blocked_.store(true, std::memory_order_seq_cst);
-    if (blocked_.empty() && reserve_room()) {
-      has_blocked_.store(false, std::memory_order_relaxed);
-      return false;
-    }
-    blocked_.push_back({std::move(e), push ? std::move(*push) : waiter_ptr{}});
-    return true;
-  }
-
-  // The worker: its strand (a parked loop, a close).
-
-  bool park() noexcept { return intake_.park(); }
-  // Any thread: true for the one caller that must wake a parked loop.
-  bool unpark() noexcept { return intake_.unpark(); }
-
-  // Introspection: under the lock.
-
-  // Requests pushed and not taken yet (counted ones: places reserved too).
-  std::size_t size() const noexcept {
-    if (counted_) return count_.load(std::memory_order_acquire);
-    return length(pos_.load(std::memory_order_acquire)) + length(intake_.peek());
-  }
-  // `f(entry, push time)` for each request not taken yet, oldest first.
-  template <class F>
-  void for_each_pending(F&& f) const {
-    clock::time_point last = last_pushed_;
-    for (const node* p = pos_.load(std::memory_order_acquire); p; p = p->next) {
-      f(p->entry, p->entry.pushed);
-      last = p->entry.pushed;
-    }
-    std::vector<const node*> newest_first;
-    for (const node* p = intake_.peek(); p; p = p->next) newest_first.push_back(p);
-    for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
-      if (last < (*it)->entry.pushed) last = (*it)->entry.pushed;
-      f((*it)->entry, last);
-    }
-  }
-
-  // A close: the intake is sealed (later pushes fail), and every pending
-  // request and waiting producer leaves the buffer. The request being
-  // handled, if any, stays where it is, unless `everything` (the execution
-  // context is gone, and with it what the entries refer to). Then `collect()`.
-  void take_all(leftovers& out, bool everything = false) {
-    auto& c = out.fill();
-    node* const pending = pos_.load(std::memory_order_relaxed);
-    node* const from = everything ? batch_head_ : pending;
-    node* const sealed = in_push_order(intake_.seal());
-    // Reserved first: a vector that grows would destroy moved-from requests here.
-    c.entries.reserve(length(from) + length(sealed));
-    for (node* p = from; p; p = p->next) c.entries.push_back(std::move(p->entry));
-    for (node* p = sealed; p; p = p->next) c.entries.push_back(std::move(p->entry));
-    if (counted_) count_.fetch_sub(length(pending) + length(sealed), std::memory_order_relaxed);
-    pos_.store(nullptr, std::memory_order_release);
-    if (everything) retire_batch();
-    retire(sealed);
-    has_blocked_.store(false, std::memory_order_relaxed);
-    c.blocked.splice(c.blocked.end(), blocked_);
-  }
-
-  // Worker side: the strand.
-
-  // The next entry, valid until the batch is finished; null, after
-  // `on_empty()` under the lock, if there is none. A finished batch is moved
-  // out under the lock (`on_rotate()` runs there too) and destroyed by
-  // `collect()` once the lock is released. Bounded queues admit waiting
-  // producers into the room the taken entry leaves.
-  template <class OnRotate, class OnEmpty>
-  Entry* next(std::mutex& lock_of_worker, leftovers& out, const OnRotate& on_rotate,
-              const OnEmpty& on_empty) {
-    node* n = pos_.load(std::memory_order_relaxed);
-    if (!n) {
-      std::lock_guard lock(lock_of_worker);
-      on_rotate();
-      retire_batch();
-      n = batch_head_ = in_push_order(intake_.take());
-      if (!n) {
-        on_empty();
-        return nullptr;
-      }
-    }
-    pos_.store(n->next, std::memory_order_release);
-    if (counted_by_worker_) {
-      count_.fetch_sub(1, std::memory_order_seq_cst);
-      if (capacity_ != 0 && has_blocked_.load(std::memory_order_seq_cst)) {
-        std::lock_guard lock(lock_of_worker);
-        admit(out);
-      }
-    }
-    return &n->entry;
-  }
-
-  // Destroys what the last step retired, outside the lock.
-  void collect(bool /*everything*/ = false) noexcept { free_chain(std::exchange(spare_, nullptr)); }
-
- private:
-  static std::size_t length(const node* n) noexcept { return node::length(n); }
-  static void free_chain(node* n) noexcept { node::free_chain(n); }
-
-  bool reserve_room() noexcept {
-    std::size_t c = count_.load(std::memory_order_relaxed);
-    while (c < capacity_)
-      if (count_.compare_exchange_weak(c, c + 1, std::memory_order_seq_cst,
-                                       std::memory_order_relaxed))
-        return true;
-    return false;
-  }
-
-  node* in_push_order(node* newest) noexcept { return node::in_push_order(newest, last_pushed_); }
-
-  // Hands a chain to `collect()`.
-  void retire(node* chain) noexcept {
-    if (!chain) return;
-    if (!spare_) {
-      spare_ = chain;
-      return;
-    }
-    node* tail = spare_;
-    while (tail->next) tail = tail->next;
-    tail->next = chain;
-  }
-  void retire_batch() noexcept { retire(std::exchange(batch_head_, nullptr)); }
-
-  // Oldest first; a producer that gave up (cancelled) is dropped unqueued.
-  void admit(leftovers& out) {
-    while (!blocked_.empty() && reserve_room()) {
-      auto& c = out.fill();
-      c.blocked.splice(c.blocked.end(), blocked_, blocked_.begin());
-      auto& b = c.blocked.back();
-      const bool gave_up = b.push ? b.push->gave_up() : (b.entry.reply && b.entry.reply->gave_up());
-      if (gave_up) {
-        unreserve();
-        continue;
-      }
-      (void)intake_.push(
-          node::make(std::move(b.entry)));  // the worker runs: neither parked nor sealed
-      if (b.push) c.admitted.push_back(std::move(b.push));
-    }
-    if (blocked_.empty()) has_blocked_.store(false, std::memory_order_relaxed);
-  }
-
-  // Laid out so that a producer's CAS on the intake's word, at the end, does
-  // not steal a line the worker reads for each request: the worker's side
-  // first (what `next()` and `collect()` touch each time), then at least 56
-  // bytes that it touches only to take a batch, then the word. The worker
-  // places what no request touches after the buffer.
-  std::atomic<node*> pos_{nullptr};  // the next of the batch to take; written on the strand
-  node* spare_ = nullptr;            // retired, until collected
-  const bool counted_by_worker_;     // `counted_`, for the worker's side
-  blocked_list blocked_;
-  std::size_t capacity_;               // 0: unbounded
-  std::atomic<std::size_t> count_{0};  // counted: places reserved and not taken
-  bool counted_;
-  std::atomic<bool> has_blocked_{false};  // bounded: producers wait (the lock)
-  node* batch_head_ = nullptr;            // the batch, with the requests taken already
-  clock::time_point last_pushed_{};       // the push time of the last request taken
-  intake<node> intake_;
-};
-
-}  // namespace workers::inline v0::detail
-// ---- workers/detail/read_demand.hpp
-
-// Between a callback worker's loop and its reader, both on the worker's strand:
-// the reader calls the user's read only when the loop wants a request, so a
-// read request never waits in a buffer while the worker is busy, and the loop
-// can wake up for its idle timeout while a read is pending without cancelling
-// it (nothing read is ever lost to a timeout).
-
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
-
-namespace workers::inline v0::detail {
-
-class read_demand {
- public:
-  // Loop: it wants its next request. Wakes the reader if it waits for that.
-  template <class Strand>
-  void want(const Strand& strand) {
-    if (parked_) {
-      boost::asio::post(strand, std::move(*parked_));
-      parked_.reset();
-    } else {
-      wanted_ = true;  // the reader is reading, or not parked yet
-    }
-  }
-
-  // Reader: a request was delivered, which is what the loop wanted.
-  void met() noexcept { wanted_ = false; }
-
-  // Reader: completes once the loop wants a request, or the worker closes.
-  auto wait() {
-    boost::asio::use_awaitable_t<> token;
-    return boost::asio::async_initiate<boost::asio::use_awaitable_t<>, void()>(
-        [this](auto handler) {
-          if (std::exchange(wanted_, false) || released_)
-            boost::asio::post(std::move(handler));
-          else
-            parked_.emplace(std::move(handler));
-        },
-        token);
-  }
-
-  // Close: lets a waiting reader see that it is over.
-  template <class Strand>
-  void release(const Strand& strand) {
-    released_ = true;
-    want(strand);
-  }
-
- private:
-  using parked_reader =
-      typename boost::asio::async_result<boost::asio::use_awaitable_t<>, void()>::handler_type;
-  std::optional<parked_reader> parked_;
-  bool wanted_ = false;
-  bool released_ = false;
-};
-
-// Kinds other than callback have no reader.
-struct no_read_demand {};
-
-}  // namespace workers::inline v0::detail
-// ---- workers/detail/service.hpp
-
-// An execution-context service that knows every worker of its context, from
-// the launch's initiation until the worker is destroyed — closed workers
-// included, since their strand and timer still refer to the context. When the
-// context is destroyed, Asio shuts services down before it destroys the
-// handlers it still queues; our shutdown abandons each worker: a live one is
-// closed on the spot, and every one drops what refers to the context.
-//
-// The workers form an intrusive list in a registry that each of them co-owns,
-// so a worker destroyed after its context (a handle kept longer) unlinks
-// itself from a registry that is still there.
-
-#include <boost/asio/execution_context.hpp>
-
-
-namespace workers::inline v0::detail {
-
-class registered_worker {
- public:
-  // The execution context is being destroyed; no handler of it will run again.
-  virtual void abandon() noexcept = 0;
-  // A reference that keeps it alive, or none if it is being destroyed.
-  virtual std::shared_ptr<registered_worker> keep_alive() noexcept = 0;
-
- protected:
-  registered_worker() = default;
-  ~registered_worker() = default;
-
- private:
-  friend class worker_registry;
-  registered_worker* prev_ = nullptr;
-  registered_worker* next_ = nullptr;
-  bool linked_ = false;
-};
-
-class worker_registry {
- public:
-  void add(registered_worker* w) {
-    std::lock_guard lock(mutex_);
-    if (shut_down_) return;
-    w->next_ = head_;
-    if (head_) head_->prev_ = w;
-    head_ = w;
-    w->linked_ = true;
-  }
-  void remove(registered_worker* w) noexcept {
-    std::lock_guard lock(mutex_);
-    if (!w->linked_) return;
-    if (w->prev_)
-      w->prev_->next_ = w->next_;
-    else
-      head_ = w->next_;
-    if (w->next_) w->next_->prev_ = w->prev_;
-    w->prev_ = w->next_ = nullptr;
-    w->linked_ = false;
-  }
-  // Unlinks every worker that is still alive and returns them.
-  std::vector<std::shared_ptr<registered_worker>> take_all() {
-    std::vector<std::shared_ptr<registered_worker>> live;
-    std::lock_guard lock(mutex_);
-    shut_down_ = true;
-    for (auto* w = head_; w;) {
-      auto* next = w->next_;
-      if (auto p = w->keep_alive()) live.push_back(std::move(p));
-      w->prev_ = w->next_ = nullptr;
-      w->linked_ = false;
-      w = next;
-    }
-    head_ = nullptr;
-    return live;
-  }
-  bool shut_down() const {
-    std::lock_guard lock(mutex_);
-    return shut_down_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  registered_worker* head_ = nullptr;
-  bool shut_down_ = false;
-};
-
-class worker_service final : public boost::asio::execution_context::service {
- public:
-  using key_type = worker_service;
-  static inline boost::asio::execution_context::id id;
-
-  explicit worker_service(boost::asio::execution_context& ctx)
-      : boost::asio::execution_context::service(ctx),
-        registry_(std::make_shared<worker_registry>()) {}
-
-  const std::shared_ptr<worker_registry>& registry() const noexcept { return registry_; }
-
- private:
-  void shutdown() override {
-    for (auto& w : registry_->take_all()) w->abandon();
-  }
-
-  std::shared_ptr<worker_registry> registry_;
-};
-
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE
 // ---- workers/detail/table_config.hpp
 
-// What a table's workers share, fixed when the table is created: the buffer's
-// configuration, where events go, whether workers keep metrics.
+// What a table's workers share, fixed when the table is created: the
+// mailbox's configuration, where events go, whether workers keep metrics, and
+// the clocks they read (none: the real ones).
 
-// ---- workers/detail/buffer_config.hpp
-
-// What a table knows about its buffer kind, shared by its workers: a queue's
-// capacity, a dropbox's merge, a callback's read. Built once by `create_table`
-// from the kind value, where the user's merge and read are checked.
-
-// ---- workers/detail/handler_traits.hpp
-
-// What the library needs to know of a handler's return type: whether it is an
-// awaitable (and of what), whether it is a result.
-
-#include <boost/asio/awaitable.hpp>
-
-
-namespace workers::inline v0::detail {
-
-template <class T>
-struct awaited {
-  using type = T;
-  static constexpr bool is_awaitable = false;
-};
-template <class T, class Executor>
-struct awaited<boost::asio::awaitable<T, Executor>> {
-  using type = T;
-  static constexpr bool is_awaitable = true;
-};
-// `T`, or what an `asio::awaitable<T>` gives once awaited.
-template <class T>
-using awaited_t = typename awaited<std::remove_cvref_t<T>>::type;
-template <class T>
-inline constexpr bool is_awaitable_v = awaited<std::remove_cvref_t<T>>::is_awaitable;
-
-template <class T>
-inline constexpr bool is_result = false;
-template <class T, class E>
-inline constexpr bool is_result<boost::system::result<T, E>> = true;
-
-}  // namespace workers::inline v0::detail
-
-
-
-#include <stdexcept>
-
-namespace workers::inline v0 {
-template <class Def, class Kind>
-class worker;
-}  // namespace workers::inline v0
-
-namespace workers::inline v0::detail {
-
-template <class Def, class Kind>
-struct buffer_config;
-
-template <class Def, class Bound>
-struct buffer_config<Def, queue<Bound>> {
-  std::size_t capacity = 0;  // 0: unbounded
-};
-
-template <class Def>
-struct buffer_config<Def, dropbox> {
-  using any = typename Def::request_variant;
-  std::function<merged<any>(worker<Def, dropbox>&, any&&, const any*)> merge;
-};
-
-template <class Def>
-struct buffer_config<Def, callback> {
-  using any = typename Def::request_variant;
-  // One of the two is set: reads that complete at once cost no coroutine frame.
-  std::function<std::optional<any>(worker<Def, callback>&)> read_now;
-  std::function<boost::asio::awaitable<std::optional<any>>(worker<Def, callback>&)> read_async;
-};
-
-// The capacity a worker's queue_buffer gets (0: unbounded, and for other kinds).
-template <class Def, class Bound>
-std::size_t capacity_of(const buffer_config<Def, queue<Bound>>& c) noexcept {
-  return c.capacity;
-}
-template <class Config>
-std::size_t capacity_of(const Config&) noexcept {
-  return 0;
-}
-
-template <class Def>
-buffer_config<Def, queue<infinite>> make_config(infinite_queue) {
-  return {0};
-}
-
-template <class Def>
-buffer_config<Def, queue<bounded>> make_config(bounded_queue kind) {
-  if (kind.size < 1)
-    throw std::invalid_argument(fmt::format(
-        "workers: a bounded queue needs a size of at least 1 (table of {})", Def::base_name()));
-  return {kind.size};
-}
-
-template <class Def, class Merge>
-buffer_config<Def, dropbox> make_config(merging_dropbox<Merge> kind) {
-  using any = typename Def::request_variant;
-  using self = worker<Def, dropbox>;
-  // Const: the table keeps one copy, which its workers call on their strands at the same time.
-  constexpr bool callable = std::invocable<const Merge&, self&, any&&, const any*>;
-  static_assert(callable,
-                "workers: a dropbox's merge must be callable as merge(worker& self, "
-                "any_request incoming, const any_request* pending) on a const merge (the "
-                "table's workers share it and may call it at the same time)");
-  if constexpr (callable) {
-    constexpr bool returns_merged =
-        std::convertible_to<std::invoke_result_t<const Merge&, self&, any&&, const any*>,
-                            merged<any>>;
-    static_assert(returns_merged,
-                  "workers: a dropbox's merge must return workers::merged<any_request>, "
-                  "std::optional<any_request> or any_request");
-    if constexpr (returns_merged)
-      return {
-          [merge = std::move(kind.merge)](self& s, any&& in, const any* pending) -> merged<any> {
-            return merge(s, std::move(in), pending);
-          }};
-  }
-  return {};  // rejected above: nothing more to report
-}
-
-template <class Def, class Read>
-buffer_config<Def, callback> make_config(callback_source<Read> kind) {
-  using any = typename Def::request_variant;
-  using self = worker<Def, callback>;
-  static_assert(std::invocable<Read&, self&>,
-                "workers: a callback's read must be callable as read(worker& self)");
-  if constexpr (std::invocable<Read&, self&>) {
-    using returned = std::invoke_result_t<Read&, self&>;
-    static_assert(std::same_as<awaited_t<returned>, std::optional<any>>,
-                  "workers: a callback's read must return std::optional<any_request>, or an "
-                  "asio::awaitable of it");
-    buffer_config<Def, callback> config;
-    if constexpr (is_awaitable_v<returned>)
-      config.read_async = std::move(kind.read);
-    else
-      config.read_now = std::move(kind.read);
-    return config;
-  }
-  return {};
-}
-
-}  // namespace workers::inline v0::detail
 // ---- workers/detail/event_route.hpp
 
 // Where a table's events go: its own sink, or the process-wide default read
@@ -3359,9 +4234,10 @@ buffer_config<Def, callback> make_config(callback_source<Read> kind) {
 
 
 
+#include <array>
 #include <typeinfo>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief The level of an event (upstream's `Internal_event.level`), lowest first.
 enum class level : std::uint8_t { debug, info, notice, warning, error, fatal };
@@ -3455,17 +4331,22 @@ struct request_error {
 struct launch_failed {
   std::string error;  ///< the launch_error's message
 };
-/// @brief A queued request left the buffer unhandled because the worker closed
-/// (its callers are answered `closed`). Info.
+/// @brief A request left unhandled: the worker closed while it was queued, or
+/// cut its handler short (its callers are answered `closed`), or a dropbox's
+/// merge dropped its callers (`request_dropped`). Info.
 struct request_dropped {
   event_value view;          ///< the request's view (`Request::view_type`)
   clock::time_point pushed;  ///< when it was pushed (`workers::clock`)
 };
-/// @brief A request's callers all gave up: it was skipped while queued, or its
-/// handler was cut short (a request type that opts in). Info.
+/// @brief A request's callers all gave up: it was skipped while queued (or
+/// waiting for room), its handler was cut short (a request type that opts in),
+/// or its handler ran to its end and its result was discarded (`handled`). Info.
 struct request_cancelled {
   event_value view;          ///< the request's view (`Request::view_type`)
   clock::time_point pushed;  ///< when it was pushed (`workers::clock`)
+  /// True when the handler ran to its end: its result (value, request error or
+  /// exception) reached no caller, every one having given up first.
+  bool handled = false;
 };
 /// @brief A request was pushed after the close began and refused
 /// (`errc::closed`). Warning.
@@ -3481,8 +4362,8 @@ struct handler_exception {
 /// maximum age (see `launch_options::alarms`). Warning.
 struct queue_high {
   std::size_t length;  ///< requests waiting then
-  /// Wait of the request taken then, the oldest (`workers::clock::duration`:
-  /// wall clock, kernel-tick resolution); 0 when raised by a push.
+  /// Wait of the request taken then, the oldest, measured on
+  /// `workers::steady_clock` (nanoseconds); 0 when raised by a push.
   clock::duration oldest_age;
 };
 /// @brief After a `queue_high`, the queue came back to its low watermark and
@@ -3584,7 +4465,7 @@ struct event {
   }
 };
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE
 // ---- workers/sink.hpp
 
 /// @file
@@ -3616,7 +4497,7 @@ struct event {
 
 
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief A sink: says which levels it wants, and takes events.
 template <class S>
@@ -3738,10 +4619,11 @@ inline std::uint64_t sink_failures() noexcept {
   return detail::sink_failure_count.load(std::memory_order_relaxed);
 }
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE
 
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 class event_route {
  public:
@@ -3770,18 +4652,852 @@ class event_route {
   std::uint8_t levels_ = 0;
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/mailbox_config.hpp
 
-namespace workers::inline v0::detail {
+// What a table knows about its buffer kind, shared by its workers' mailboxes
+// (mailbox.hpp): a queue's capacity, a dropbox's merge, a callback's read.
+// Built once by `create_table` from the kind value, where the user's merge and
+// read are checked.
+
+// ---- workers/detail/handler_traits.hpp
+
+// What the library needs to know of a handler's return type: whether it is an
+// awaitable (and of what), whether it is a result.
+
+
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+template <class T>
+struct awaited {
+  using type = T;
+  static constexpr bool is_awaitable = false;
+};
+template <class T, class Executor>
+struct awaited<boost::asio::awaitable<T, Executor>> {
+  using type = T;
+  static constexpr bool is_awaitable = true;
+};
+// `T`, or what an `asio::awaitable<T>` gives once awaited.
+template <class T>
+using awaited_t = typename awaited<std::remove_cvref_t<T>>::type;
+template <class T>
+inline constexpr bool is_awaitable_v = awaited<std::remove_cvref_t<T>>::is_awaitable;
+
+template <class T>
+inline constexpr bool is_result = false;
+template <class T, class E>
+inline constexpr bool is_result<boost::system::result<T, E>> = true;
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+
+
+
+#include <stdexcept>
+
+WORKERS_BEGIN_NAMESPACE
+template <class Def, class Kind>
+class worker;
+
+namespace detail {
+
+template <class Def, class Kind>
+struct buffer_config;
+
+template <class Def, class Bound>
+struct buffer_config<Def, queue<Bound>> {
+  std::size_t capacity = 0;  // 0: unbounded
+};
+
+template <class Def>
+struct buffer_config<Def, dropbox> {
+  using any = typename Def::request_variant;
+  std::function<merged<any>(worker<Def, dropbox>&, any&&, const any*)> merge;
+};
+
+template <class Def>
+struct buffer_config<Def, callback> {
+  using any = typename Def::request_variant;
+  // One of the two is set: reads that complete at once cost no coroutine frame.
+  std::function<std::optional<any>(worker<Def, callback>&)> read_now;
+  std::function<boost::asio::awaitable<std::optional<any>>(worker<Def, callback>&)> read_async;
+};
+
+// The capacity a worker's mailbox gets (0: unbounded, and for other kinds).
+template <class Def, class Bound>
+std::size_t capacity_of(const buffer_config<Def, queue<Bound>>& c) noexcept {
+  return c.capacity;
+}
+template <class Config>
+std::size_t capacity_of(const Config&) noexcept {
+  return 0;
+}
+
+template <class Def>
+buffer_config<Def, queue<infinite>> make_config(infinite_queue) {
+  return {0};
+}
+
+template <class Def>
+buffer_config<Def, queue<bounded>> make_config(bounded_queue kind) {
+  if (kind.size < 1)
+    throw std::invalid_argument(fmt::format(
+        "workers: a bounded queue needs a size of at least 1 (table of {})", Def::base_name()));
+  return {kind.size};
+}
+
+template <class Def, class Merge>
+buffer_config<Def, dropbox> make_config(merging_dropbox<Merge> kind) {
+  using any = typename Def::request_variant;
+  using self = worker<Def, dropbox>;
+  // Const: the table keeps one copy, which its workers call on their strands at the same time.
+  constexpr bool callable = std::invocable<const Merge&, self&, any&&, const any*>;
+  static_assert(callable,
+                "workers: a dropbox's merge must be callable as merge(worker& self, "
+                "any_request incoming, const any_request* pending) on a const merge (the "
+                "table's workers share it and may call it at the same time)");
+  if constexpr (callable) {
+    constexpr bool returns_merged =
+        std::convertible_to<std::invoke_result_t<const Merge&, self&, any&&, const any*>,
+                            merged<any>>;
+    static_assert(returns_merged,
+                  "workers: a dropbox's merge must return workers::merged<any_request>, "
+                  "std::optional<any_request> or any_request");
+    if constexpr (returns_merged)
+      return {
+          [merge = std::move(kind.merge)](self& s, any&& in, const any* pending) -> merged<any> {
+            return merge(s, std::move(in), pending);
+          }};
+  }
+  return {};  // rejected above: nothing more to report
+}
+
+template <class Def, class Read>
+buffer_config<Def, callback> make_config(callback_source<Read> kind) {
+  using any = typename Def::request_variant;
+  using self = worker<Def, callback>;
+  static_assert(std::invocable<Read&, self&>,
+                "workers: a callback's read must be callable as read(worker& self)");
+  if constexpr (std::invocable<Read&, self&>) {
+    using returned = std::invoke_result_t<Read&, self&>;
+    static_assert(std::same_as<awaited_t<returned>, std::optional<any>>,
+                  "workers: a callback's read must return std::optional<any_request>, or an "
+                  "asio::awaitable of it");
+    buffer_config<Def, callback> config;
+    if constexpr (is_awaitable_v<returned>)
+      config.read_async = std::move(kind.read);
+    else
+      config.read_now = std::move(kind.read);
+    return config;
+  }
+  return {};
+}
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 template <class Def, class Kind>
 struct table_config {
   buffer_config<Def, Kind> buffer;
   event_route events;
   bool metrics = false;
+  std::shared_ptr<time_source> clock;
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/worker_lifecycle.hpp
+
+// A worker's life as the threads around it see it (the values: lifecycle.hpp),
+// in one place: its phase, when it was born and last changed, why it closes,
+// who waits for its end, and its canceler. Any thread reads it; one function
+// writes each field, under its lock (one of a pool: lock_pool.hpp; nothing
+// else is locked or called while it is held):
+//
+//   phase_, since_            transition_locked
+//   reason_                   begin_close (the cause), add_crash_errors (errors),
+//                             abandon (the cause if none, and its error)
+//   completion_waiters_       wait_closed (any thread), take_completion_waiters (the end)
+//   canceler_, hooks_ran_     get_canceler (made on first use), take_canceler_hooks
+//
+// The close's own steps, on the strand, are in impl/close_sequence.hpp.
+
+// ---- workers/detail/lock_pool.hpp
+
+// Locks for state that changes a few times in a worker's life (its lifecycle):
+// one of a fixed pool of mutexes, picked by the address of what it guards, as
+// libstdc++ guards atomic shared_ptrs and Boost.Atomic its lock-based atomics.
+// A worker thus pays no 40-byte mutex for a lock it takes at launch, at close
+// and when someone reads its status. Two objects may share a mutex, so nothing
+// may take another lock, or call out, while holding one.
+
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+class lock_pool {
+ public:
+  static std::mutex& for_object(const void* p) noexcept {
+    // Objects of a few hundred bytes: drop the low bits, which hardly vary.
+    const auto i = (reinterpret_cast<std::uintptr_t>(p) >> 6) % size;
+    return locks_[i].mutex;
+  }
+
+ private:
+  static constexpr std::size_t size = 64;
+  struct alignas(64) padded {  // one per cache line: distinct locks do not contend
+    std::mutex mutex;
+  };
+  static inline padded locks_[size];
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+
+#include <boost/assert.hpp>
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+class worker_lifecycle {
+ public:
+  explicit worker_lifecycle(clock::time_point born) noexcept : born_(born), since_(born) {}
+  worker_lifecycle(const worker_lifecycle&) = delete;
+  worker_lifecycle& operator=(const worker_lifecycle&) = delete;
+
+  // Any thread.
+
+  phase current() const noexcept { return phase_.load(std::memory_order_acquire); }
+  // From the start of the close on: pushes are refused.
+  bool refuses_work() const noexcept { return detail::refuses_work(current()); }
+  // Read with seq_cst: see the loop's park (impl/run_loop.hpp).
+  bool refuses_work_seq_cst() const noexcept {
+    return detail::refuses_work(phase_.load(std::memory_order_seq_cst));
+  }
+
+  worker_status status() const {
+    std::lock_guard lock(mutex());
+    return status_of(phase_.load(std::memory_order_relaxed), born_, since_, reason_);
+  }
+  close_reason reason() const {
+    std::lock_guard lock(mutex());
+    return reason_.get();
+  }
+  std::optional<error_list> crash_errors() const {
+    std::lock_guard lock(mutex());
+    return reason_.crash_errors();
+  }
+
+  // The close begins for `cause`: from now on work is refused. False if it
+  // had begun already: `errors` are then added to the crash errors (the first
+  // cause stays the close's).
+  bool begin_close(close_cause cause, std::optional<error_list> errors, clock::time_point now) {
+    std::lock_guard lock(mutex());
+    if (detail::refuses_work(phase_.load(std::memory_order_relaxed))) {
+      if (errors) reason_.add(std::move(*errors));
+      return false;
+    }
+    reason_ = kept_reason{};  // the cause of the close replaces a crash's
+    reason_.set(cause, std::move(errors));
+    transition_locked(phase::closing, now);
+    return true;
+  }
+
+  void add_crash_errors(error_list errors) {
+    if (errors.empty()) return;
+    std::lock_guard lock(mutex());
+    reason_.add(std::move(errors));
+  }
+
+  // The launch gave the state: running, unless a close began meanwhile.
+  void launched(clock::time_point now) {
+    std::lock_guard lock(mutex());
+    if (phase_.load(std::memory_order_relaxed) == phase::launching)
+      transition_locked(phase::running, now);
+  }
+
+  // The close ended: closed. Returns why.
+  close_reason closed(clock::time_point now) {
+    std::lock_guard lock(mutex());
+    transition_locked(phase::closed, now);
+    return reason_.get();
+  }
+
+  // The execution context dies: a live worker is abandoned, closed as crashed
+  // (its cause is the context's unless one was set). False if it had ended.
+  bool abandon(clock::time_point now) {
+    std::lock_guard lock(mutex());
+    if (has_ended(phase_.load(std::memory_order_relaxed))) return false;
+    if (!reason_.has_value()) reason_.set(close_cause::context_destroyed, std::nullopt);
+    reason_.add({"abandoned: its execution context was destroyed"});
+    transition_locked(phase::abandoned, now);
+    return true;
+  }
+
+  // Answers `w` (a waiter<error_code>) once the worker has ended: it is kept
+  // until then, or answered at once (posted) if it has.
+  void wait_closed(waiter_ptr w) {
+    waiter_ptr swept;  // destroyed after the lock is released
+    {
+      std::lock_guard lock(mutex());
+      if (!has_ended(phase_.load(std::memory_order_relaxed))) {
+        // Newest first. A caller that gave up stays listed until the close
+        // unless it is among the newest: a new caller drops those first, so
+        // repeated timed waits do not grow the list.
+        while (completion_waiters_ && completion_waiters_->gave_up()) {
+          waiter_ptr gone = std::exchange(completion_waiters_, completion_waiters_->take_next());
+          gone->append(std::move(swept));
+          swept = std::move(gone);
+        }
+        w->append(std::move(completion_waiters_));
+        completion_waiters_ = std::move(w);
+        return;
+      }
+    }
+    typed<error_code>(w)->answer(error_code{});
+  }
+  // At the end: those waiting, newest first (a chain).
+  waiter_ptr take_completion_waiters() {
+    std::lock_guard lock(mutex());
+    return std::move(completion_waiters_);
+  }
+
+  // Made on first use: most workers never hand theirs out. One made after the
+  // hooks ran runs its hooks at once.
+  canceler_type get_canceler() {
+    std::lock_guard lock(mutex());
+    if (!canceler_) canceler_ = std::make_unique<canceler_type>(access::make_canceler(hooks_ran_));
+    return *canceler_;
+  }
+  // At the end: the canceler whose hooks must run, if one was handed out.
+  std::optional<canceler_type> take_canceler_hooks() {
+    std::lock_guard lock(mutex());
+    hooks_ran_ = true;
+    if (!canceler_) return std::nullopt;
+    return *canceler_;
+  }
+
+ private:
+  std::mutex& mutex() const noexcept { return lock_pool::for_object(this); }
+
+  // The one place the phase changes (under the lock).
+  void transition_locked(phase to, clock::time_point now) {
+    BOOST_ASSERT_MSG(legal_transition(phase_.load(std::memory_order_relaxed), to),
+                     "workers: illegal lifecycle transition");
+    phase_.store(to, std::memory_order_seq_cst);  // see the loop's park
+    since_ = now;
+  }
+
+  std::atomic<phase> phase_{phase::launching};
+  bool hooks_ran_ = false;
+  const clock::time_point born_;
+  clock::time_point since_;
+  kept_reason reason_;
+  waiter_ptr completion_waiters_;  // a chain (waiter_base::next), newest first
+  std::unique_ptr<canceler_type> canceler_;
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/worker_observer.hpp
+
+// A worker's books: the events it emits (events.hpp), the metrics it keeps
+// (metrics.hpp) and its queue alarms (launch_options.hpp), written as the
+// worker notes what happens. What nobody listens to costs a test of a mask or
+// a pointer: no event is built, no clock read.
+//
+// Every request ends with exactly one outcome, noted once, as its callers are
+// told: `handled` (the handler ran to its end and its result, value or
+// request error, reached its callers; `failed` and `crashed` count subsets of
+// those), `cancelled` (every caller gave up first: skipped while queued,
+// dropped at admission, cut short, or its result discarded), `dropped` (left
+// unhandled at the close, cut short by it, or merged away from a dropbox) or
+// `refused` (pushed after the close began).
+//
+// Mixed into the worker (`Core`, which gives `config()`, `seam()`,
+// `full_name()` and `mailbox()`).
+
+// ---- workers/detail/metrics_cells.hpp
+
+// The cells behind `worker_metrics`. Those only the worker's strand writes
+// are bumped with a load and a store (no read-modify-write: one writer); the
+// others (refusals come from any thread) with fetch_add. Any thread reads them.
+
+// ---- workers/metrics.hpp
+
+/// @file
+/// @brief Per-worker metrics, as a snapshot readable from any thread:
+/// `metrics(w)` (in `<workers/worker.hpp>`) for a worker of a table created
+/// with `table_options::metrics`. Names for Prometheus are in the README
+/// ("Metrics") and in `<workers/prometheus.hpp>`.
+
+
+
+WORKERS_BEGIN_NAMESPACE
+
+/// @brief A histogram of durations: how many observations fell in each bucket.
+struct histogram {
+  /// @brief The buckets' upper bounds, in seconds (Prometheus' `le`); a last
+  /// bucket, `+Inf`, follows them.
+  static constexpr std::array<double, 12> bounds = {1e-6, 1e-5, 1e-4, 1e-3, 5e-3, 1e-2,
+                                                    5e-2, 0.1,  0.5,  1.0,  5.0,  10.0};
+  /// @brief Observations per bucket (not cumulative); the last is above every bound.
+  std::array<std::uint64_t, bounds.size() + 1> buckets{};
+  std::uint64_t count = 0;  ///< observations
+  double sum = 0;           ///< their total, in seconds
+};
+
+/// @brief A worker's metrics at one moment. Counters count from the launch.
+///
+/// Durations are differences of `workers::clock` time points (wall clock,
+/// kernel-tick resolution): a request shorter than a tick observes 0.
+struct worker_metrics {
+  /// Requests handled, successful or not: counted when the handler returns,
+  /// before the caller is answered.
+  std::uint64_t handled = 0;
+  std::uint64_t failed = 0;        ///< of those, the ones that ended in a request error
+  std::uint64_t crashed = 0;       ///< of those, the ones whose handling crashed the worker
+  std::uint64_t dropped = 0;       ///< requests left unhandled at close (`request_dropped`)
+  std::uint64_t cancelled = 0;     ///< requests whose callers all gave up (`request_cancelled`)
+  std::uint64_t refused = 0;       ///< pushes refused after the close began (`request_refused`)
+  std::uint64_t queue_alarms = 0;  ///< `queue_high` crossings
+  std::size_t queue_length = 0;    ///< gauge: requests waiting
+  /// Gauge: the request in hand (0 or 1), from its take until the worker
+  /// takes the next, parks or yields.
+  std::size_t in_flight = 0;
+  histogram queue_wait;  ///< treated − pushed, per request handled
+  /// completed − treated, per request handled; observed when the worker next
+  /// reads the clock (its next take, park, yield or close), so its count may
+  /// trail `handled` by the request just answered.
+  histogram service_time;
+};
+
+WORKERS_END_NAMESPACE
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+// One writer: no lock prefix on the hot path.
+inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
+  c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+
+class histogram_cells {
+ public:
+  void observe(steady_clock::duration d) noexcept {  // strand only
+    const auto ns = d.count() < 0
+                        ? std::uint64_t{0}
+                        : static_cast<std::uint64_t>(
+                              std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+    std::size_t i = 0;
+    while (i < bounds_ns.size() && ns > bounds_ns[i]) ++i;
+    bump(buckets_[i]);
+    bump(sum_ns_, ns);
+  }
+  histogram snapshot() const noexcept {
+    histogram h;
+    for (std::size_t i = 0; i < buckets_.size(); ++i) {
+      h.buckets[i] = buckets_[i].load(std::memory_order_relaxed);
+      h.count += h.buckets[i];
+    }
+    h.sum = static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) * 1e-9;
+    return h;
+  }
+
+ private:
+  static constexpr auto bounds_ns = [] {
+    std::array<std::uint64_t, histogram::bounds.size()> out{};
+    for (std::size_t i = 0; i < out.size(); ++i)
+      out[i] = static_cast<std::uint64_t>(histogram::bounds[i] * 1e9 + 0.5);
+    return out;
+  }();
+  std::array<std::atomic<std::uint64_t>, histogram::bounds.size() + 1> buckets_{};
+  std::atomic<std::uint64_t> sum_ns_{0};
+};
+
+struct metrics_cells {
+  std::atomic<std::uint64_t> handled{0}, failed{0}, crashed{0};                      // strand
+  std::atomic<std::uint64_t> dropped{0}, cancelled{0}, refused{0}, queue_alarms{0};  // any thread
+  histogram_cells queue_wait, service_time;                                          // strand
+
+  // A request's service ends when the worker takes its next one, parks,
+  // yields or closes: the steady clock read done then is the completion time,
+  // so metrics add no clock read per request (strand only).
+  void start_service(steady_clock::time_point pushed, steady_clock::time_point treated) noexcept {
+    queue_wait.observe(treated - pushed);
+    serving_ = true;
+    serving_since_ = treated;
+  }
+  void end_service(steady_clock::time_point now) noexcept {
+    if (std::exchange(serving_, false)) service_time.observe(now - serving_since_);
+  }
+  // A request taken but skipped (its callers gave up): never served.
+  void skip_service() noexcept { serving_ = false; }
+  static void add(std::atomic<std::uint64_t>& c) noexcept {
+    c.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  worker_metrics snapshot(std::size_t queue_length, std::size_t in_flight) const noexcept {
+    worker_metrics m;
+    m.handled = handled.load(std::memory_order_relaxed);
+    m.failed = failed.load(std::memory_order_relaxed);
+    m.crashed = crashed.load(std::memory_order_relaxed);
+    m.dropped = dropped.load(std::memory_order_relaxed);
+    m.cancelled = cancelled.load(std::memory_order_relaxed);
+    m.refused = refused.load(std::memory_order_relaxed);
+    m.queue_alarms = queue_alarms.load(std::memory_order_relaxed);
+    m.queue_length = queue_length;
+    m.in_flight = in_flight;
+    m.queue_wait = queue_wait.snapshot();
+    m.service_time = service_time.snapshot();
+    return m;
+  }
+
+ private:
+  bool serving_ = false;  // strand only
+  steady_clock::time_point serving_since_{};
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/launch_options.hpp
+
+/// @file
+/// @brief `launch_options`: a worker's idle timeout, queue alarms and reply mode.
+
+
+
+WORKERS_BEGIN_NAMESPACE
+
+/// @brief Queue alarms, checked with hysteresis: `queue_high` is emitted (and
+/// counted in `worker_metrics::queue_alarms`) once when the queue reaches
+/// `high` requests or the request taken had waited `max_age` or more; then
+/// `queue_normal` once, when a take leaves `low` or fewer waiting and the
+/// request taken waited less than `max_age`. Lengths are checked at each push
+/// and take, ages at each take.
+struct queue_alarms {
+  std::size_t high = 0;  ///< length, in requests, that raises the alarm; 0: no length alarm
+  std::size_t low = 0;   ///< length, in requests, at or under which it falls; at most `high`
+  /// Wait of the request being taken (its take time minus its push time, both
+  /// `workers::clock` stamps: wall clock, kernel-tick resolution) that raises
+  /// the alarm; none: no age alarm.
+  std::optional<clock::duration> max_age = std::nullopt;
+};
+
+/// @brief How a worker completes the callers of the requests it handles.
+///
+/// Asio's own channels offer both: `try_send` posts the receiver's completion,
+/// `try_send_via_dispatch` dispatches it.
+enum class reply_mode : std::uint8_t {
+  /// The default: each caller's completion is posted to its associated
+  /// executor, never run inside the worker. The worker goes on with its next
+  /// request at once; the caller runs on a later turn of its executor.
+  post,
+  /// Each caller's completion is dispatched to its associated executor (as
+  /// `asio::dispatch`): if that executor may run it on the worker's thread
+  /// (an `io_context`'s executor, when the worker runs on that `io_context`;
+  /// or a strand already running there), the caller resumes inside the
+  /// worker's call stack, before the worker's `on_completion`, and the worker's
+  /// next request waits until the caller suspends or returns. Applies to the
+  /// answers of handled requests (their value or `request_error`); answers at
+  /// close, refusals and cancellations are posted as in `post`.
+  ///
+  /// Hazards of a caller resumed inline: it runs on the worker's strand, so
+  /// `state(w)` and `strand().running_in_this_thread()` succeed in it as if it
+  /// were the worker (the state is between two requests, not being changed);
+  /// `shutdown`/`trigger_shutdown`
+  /// from it start the close at once, and the request that was just answered
+  /// has been handled, the ones queued behind it are answered `closed`; a
+  /// caller that blocks (a `future::get()`, a lock held by another thread
+  /// waiting for this worker) blocks the worker. An exception thrown by the
+  /// caller's completion handler does not unwind the worker: it is rethrown
+  /// from a function posted to the caller's executor, so it leaves that
+  /// executor's `run()` as an exception from a posted handler would.
+  dispatch,
+};
+
+/// @brief Options of `launch`.
+struct launch_options {
+  /// @brief When set, `on_no_request` runs each time the worker has been idle
+  /// (nothing to take) this long (upstream's `?timeout`). Steady time: an
+  /// `asio::steady_timer` on the worker's strand, armed when the worker goes
+  /// idle and cancelled by the next request or the close.
+  std::optional<std::chrono::steady_clock::duration> timeout = std::nullopt;
+  /// @brief When set, the queue's alarms (see `queue_alarms`).
+  /// @throws std::invalid_argument from `launch` if `low > high`.
+  std::optional<queue_alarms> alarms = std::nullopt;
+  /// @brief How callers of handled requests are completed (see `reply_mode`).
+  reply_mode reply = reply_mode::post;
+};
+
+WORKERS_END_NAMESPACE
+
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+template <class Core, class Def>
+class worker_observer {
+ public:
+  using view_type = typename Def::request_view;
+  using entry_type = entry<Def>;
+
+  WORKERS_ALWAYS_INLINE bool wants(level l) const noexcept {
+    return core().config().events.wants(l);
+  }
+  // Whether the requests' outcomes are kept: metrics, or a sink for their events.
+  WORKERS_ALWAYS_INLINE bool observing() const noexcept { return metrics_ || wants(level::debug); }
+
+  // Emits the event whose fields `make()` builds, if the sink wants its level.
+  // Never throws: an event that cannot be built is lost, and counted.
+  template <class Fields, class Make>
+  void emit(Make&& make) const noexcept {
+    constexpr level lvl = level_of(kind_of<Fields>());
+    if (wants(lvl)) [[unlikely]]
+      deliver_event<Fields>(lvl, make);
+  }
+
+  // Outcomes.
+
+  // Pushed after the close began (the caller's thread).
+  template <class View>
+  WORKERS_COLD void note_refused_view(View&& view) {
+    if (metrics_) metrics_cells::add(metrics_->refused);
+    emit<events::request_refused>(
+        [&] { return events::request_refused{event_value::of(view_type(view()))}; });
+  }
+  // Every caller gave up first (any thread). `handled`: its handler ran to its
+  // end, and its result was discarded.
+  // `kept`, here and below: the view of a request moved out for its handler.
+  void note_cancelled(const entry_type& e, bool handled = false, const view_type* kept = nullptr) {
+    if (metrics_) metrics_cells::add(metrics_->cancelled);
+    emit<events::request_cancelled>([&] {
+      return events::request_cancelled{event_value::of(view(e, kept)), wall_of(e.pushed), handled};
+    });
+  }
+  // Left unhandled because the worker closed, or cut short by the close.
+  void note_dropped(const entry_type& e, const view_type* kept = nullptr) {
+    if (metrics_) metrics_cells::add(metrics_->dropped);
+    emit<events::request_dropped>([&] {
+      return events::request_dropped{event_value::of(view(e, kept)), wall_of(e.pushed)};
+    });
+  }
+  // A dropbox's merge dropped the callers of a put (or of the slot's
+  // request): `dropped`, or `cancelled` if they had all given up.
+  void note_merged_away(const std::optional<view_type>& view, steady_clock::time_point pushed,
+                        bool gave_up) {
+    if (metrics_) metrics_cells::add(gave_up ? metrics_->cancelled : metrics_->dropped);
+    if (!view) return;
+    if (gave_up)
+      emit<events::request_cancelled>([&] {
+        return events::request_cancelled{event_value::of(*view), wall_of(pushed), false};
+      });
+    else
+      emit<events::request_dropped>([&] {
+        return events::request_dropped{event_value::of(*view), wall_of(pushed)};
+      });
+  }
+  // Handled: its value reached its callers (strand). The event waits for
+  // `note_success`, after on_completion.
+  WORKERS_ALWAYS_INLINE void note_handled() noexcept {
+    if (metrics_) bump(metrics_->handled);
+  }
+  void note_success(const entry_type& e, const request_status& st,
+                    const view_type* kept = nullptr) {
+    emit<events::request_no_errors>([&] {
+      return events::request_no_errors{event_value::of(view(e, kept)), st};
+    });
+  }
+  // Handled: its request error reached its callers (before on_error's decision acts).
+  template <class E>
+  void note_failed(const entry_type& e, const request_status& st, const E& error,
+                   const view_type* kept = nullptr) {
+    if (metrics_) {
+      bump(metrics_->handled);
+      bump(metrics_->failed);
+    }
+    emit<events::request_error>([&] {
+      return events::request_error{event_value::of(view(e, kept)), st, error_value(error)};
+    });
+  }
+  // Handled: its handler threw, its callers got the exception, the worker crashes.
+  void note_threw() noexcept {
+    if (metrics_) {
+      bump(metrics_->handled);
+      bump(metrics_->crashed);
+    }
+  }
+  // A failed request's on_error crashed the worker (it threw, or said crash).
+  void note_crashed_on() noexcept {
+    if (metrics_) bump(metrics_->crashed);
+  }
+
+  // Service spans (strand): a request taken starts one, the next take, park,
+  // yield or close ends it.
+  WORKERS_ALWAYS_INLINE void service_starts(const entry_type& e) noexcept {
+    if (metrics_) {
+      metrics_->end_service(e.treated);
+      metrics_->start_service(e.pushed, e.treated);
+    }
+  }
+  void service_ends(steady_clock::time_point now) noexcept {
+    if (metrics_) metrics_->end_service(now);
+  }
+  WORKERS_ALWAYS_INLINE bool measures_service() const noexcept { return metrics_ != nullptr; }
+
+  // The life of the worker.
+
+  // Upstream's `started` for a worker whose name prints empty, else `started_for`.
+  template <class Name>
+  void note_started(const Name& name) {
+    if (!wants(level::info)) return;
+    std::string text = fmt::format("{}", name);
+    if (text.empty() || text == "()")
+      emit<events::started>([] { return events::started{}; });
+    else
+      emit<events::started_for>([&] { return events::started_for{text}; });
+  }
+  void note_triggering_shutdown() {
+    emit<events::triggering_shutdown>([] { return events::triggering_shutdown{}; });
+  }
+  void note_launch_failed(const std::string& message) {
+    emit<events::launch_failed>([&] { return events::launch_failed{message}; });
+  }
+  void note_handler_threw(const char* where, const std::string& text) {
+    emit<events::handler_exception>([&] { return events::handler_exception{where, text}; });
+  }
+  // The end of the close: terminated, or crashed with every error. A failed
+  // launch has had its launch_failed.
+  void note_ended(const close_reason& why) {
+    if (why.cause == close_cause::launch_failed) return;
+    if (why.crash_errors)
+      emit<events::crashed>([&] { return events::crashed{*why.crash_errors}; });
+    else
+      emit<events::terminated>([] { return events::terminated{}; });
+  }
+
+  // Queue alarms (launch_options::alarms).
+
+  WORKERS_ALWAYS_INLINE bool alarmed() const noexcept { return alarm_ != nullptr; }
+  // After a push (any thread): the length only (a push makes nothing older).
+  WORKERS_COLD void check_alarm_on_push() {
+    const std::size_t length = core().mailbox().size();
+    alarm_change change = alarm_change::none;
+    {
+      std::lock_guard lock(alarm_->mutex);
+      const auto& a = alarm_->limits;
+      if (!alarm_->raised && a.high != 0 && length >= a.high) {
+        alarm_->raised = true;
+        change = alarm_change::high;
+      }
+    }
+    note_alarm(change, length, steady_clock::duration{});
+  }
+  // At a take (strand): the length left and the wait of the request taken (the oldest).
+  void check_alarm_on_take(const entry_type* taken) {
+    const steady_clock::duration age =
+        taken ? taken->treated - taken->pushed : steady_clock::duration{};
+    const std::size_t length = core().mailbox().size();
+    alarm_change change = alarm_change::none;
+    {
+      std::lock_guard lock(alarm_->mutex);
+      const auto& a = alarm_->limits;
+      const bool too_old = a.max_age && age >= *a.max_age;
+      const bool too_long = a.high != 0 && length >= a.high;
+      if (!alarm_->raised && (too_old || too_long)) {
+        alarm_->raised = true;
+        change = alarm_change::high;
+      } else if (alarm_->raised && !too_old && (a.high == 0 || length <= a.low)) {
+        alarm_->raised = false;
+        change = alarm_change::normal;
+      }
+    }
+    note_alarm(change, length, age);
+  }
+
+  std::optional<worker_metrics> metrics_snapshot(std::size_t length, std::size_t in_flight) const {
+    if (!metrics_) return std::nullopt;
+    return metrics_->snapshot(length, in_flight);
+  }
+
+ protected:
+  // The worker checks `alarms` (low ≤ high) before it is made.
+  worker_observer(bool metrics, const std::optional<queue_alarms>& alarms) {
+    if (alarms) alarm_ = std::make_unique<alarm_state>(*alarms);
+    if (metrics) metrics_ = std::make_unique<metrics_cells>();
+  }
+
+ private:
+  const Core& core() const noexcept { return static_cast<const Core&>(*this); }
+
+  static view_type view(const entry_type& e, const view_type* kept) {
+    return kept ? *kept : Def::view_of(e.request);
+  }
+
+  clock::time_point wall_of(steady_clock::time_point t) const noexcept {
+    return core().seam().wall_of(t);
+  }
+
+  template <class Fields, class Make>
+  WORKERS_COLD void deliver_event(level lvl, Make& make) const noexcept {
+    try {
+      core().config().events.deliver(event{lvl, Def::section(), core().full_name(),
+                                           core().seam().wall_now(),
+                                           event_fields(std::in_place_type<Fields>, make())});
+    } catch (...) {
+      sink_failure_count.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  // A request's error as an event carries it: itself if it can be copied, else its text.
+  template <class E>
+  static event_value error_value(const E& error) {
+    if constexpr (std::is_copy_constructible_v<E>)
+      return event_value::of(error);
+    else if constexpr (fmt::is_formattable<E>::value)
+      return event_value::of(fmt::format("{}", error));
+    else
+      return event_value::of(std::string(typeid(E).name()));
+  }
+
+  enum class alarm_change : std::uint8_t { none, high, normal };
+  struct alarm_state {
+    explicit alarm_state(const queue_alarms& a) : limits(a) {}
+    std::mutex mutex;
+    queue_alarms limits;
+    bool raised = false;
+  };
+
+  void note_alarm(alarm_change change, std::size_t length, steady_clock::duration age) {
+    if (change == alarm_change::high) {
+      if (metrics_) metrics_cells::add(metrics_->queue_alarms);
+      emit<events::queue_high>([&] {
+        return events::queue_high{length, std::chrono::duration_cast<clock::duration>(age)};
+      });
+    } else if (change == alarm_change::normal) {
+      emit<events::queue_normal>([&] { return events::queue_normal{length}; });
+    }
+  }
+
+  std::unique_ptr<metrics_cells> metrics_;  // made if the table keeps metrics
+  std::unique_ptr<alarm_state> alarm_;      // made if the launch set queue alarms
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
 // ---- workers/detail/worker_strand.hpp
 
 // A worker's strand. It is always a new strand of the *inner* executor: given
@@ -3798,7 +5514,8 @@ struct table_config {
 #include <boost/asio/strand.hpp>
 
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 namespace asio = boost::asio;
 
@@ -3921,91 +5638,17 @@ class worker_strand {
   std::variant<std::monostate, io_strand_type, boxed> s_;
 };
 
-}  // namespace workers::inline v0::detail
-// ---- workers/launch_options.hpp
-
-/// @file
-/// @brief `launch_options`: a worker's idle timeout, queue alarms and reply mode.
+}  // namespace detail
+WORKERS_END_NAMESPACE
 
 
 
-namespace workers::inline v0 {
 
-/// @brief Queue alarms, checked with hysteresis: `queue_high` is emitted (and
-/// counted in `worker_metrics::queue_alarms`) once when the queue reaches
-/// `high` requests or the request taken had waited `max_age` or more; then
-/// `queue_normal` once, when a take leaves `low` or fewer waiting and the
-/// request taken waited less than `max_age`. Lengths are checked at each push
-/// and take, ages at each take.
-struct queue_alarms {
-  std::size_t high = 0;  ///< length, in requests, that raises the alarm; 0: no length alarm
-  std::size_t low = 0;   ///< length, in requests, at or under which it falls; at most `high`
-  /// Wait of the request being taken (its take time minus its push time, both
-  /// `workers::clock` stamps: wall clock, kernel-tick resolution) that raises
-  /// the alarm; none: no age alarm.
-  std::optional<clock::duration> max_age = std::nullopt;
-};
-
-/// @brief How a worker completes the callers of the requests it handles.
-///
-/// Asio's own channels offer both: `try_send` posts the receiver's completion,
-/// `try_send_via_dispatch` dispatches it.
-enum class reply_mode : std::uint8_t {
-  /// The default: each caller's completion is posted to its associated
-  /// executor, never run inside the worker. The worker goes on with its next
-  /// request at once; the caller runs on a later turn of its executor.
-  post,
-  /// Each caller's completion is dispatched to its associated executor (as
-  /// `asio::dispatch`): if that executor may run it on the worker's thread
-  /// (an `io_context`'s executor, when the worker runs on that `io_context`;
-  /// or a strand already running there), the caller resumes inside the
-  /// worker's call stack, before the worker's `on_completion`, and the worker's
-  /// next request waits until the caller suspends or returns. Applies to the
-  /// answers of handled requests (their value or `request_error`); answers at
-  /// close, refusals and cancellations are posted as in `post`.
-  ///
-  /// Hazards of a caller resumed inline: it runs on the worker's strand, so
-  /// `state(w)` and `strand().running_in_this_thread()` succeed in it as if it
-  /// were the worker (the state is between two requests, not being changed);
-  /// `shutdown`/`trigger_shutdown`
-  /// from it start the close at once, and the request that was just answered
-  /// has been handled, the ones queued behind it are answered `closed`; a
-  /// caller that blocks (a `future::get()`, a lock held by another thread
-  /// waiting for this worker) blocks the worker. An exception thrown by the
-  /// caller's completion handler does not unwind the worker: it is rethrown
-  /// from a function posted to the caller's executor, so it leaves that
-  /// executor's `run()` as an exception from a posted handler would.
-  dispatch,
-};
-
-/// @brief Options of `launch`.
-struct launch_options {
-  /// @brief When set, `on_no_request` runs each time the worker has been idle
-  /// (nothing to take) this long (upstream's `?timeout`). Steady time: an
-  /// `asio::steady_timer` on the worker's strand, armed when the worker goes
-  /// idle and cancelled by the next request or the close.
-  std::optional<std::chrono::steady_clock::duration> timeout = std::nullopt;
-  /// @brief When set, the queue's alarms (see `queue_alarms`).
-  /// @throws std::invalid_argument from `launch` if `low > high`.
-  std::optional<queue_alarms> alarms = std::nullopt;
-  /// @brief How callers of handled requests are completed (see `reply_mode`).
-  reply_mode reply = reply_mode::post;
-};
-
-}  // namespace workers::inline v0
-
-#include <boost/asio/cancellation_signal.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/assert.hpp>
-
-
-
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 template <class Def, class Kind>
 class worker;
-}  // namespace workers::inline v0
 
-namespace workers::inline v0::detail {
+namespace detail {
 
 namespace asio = boost::asio;
 
@@ -4019,61 +5662,50 @@ enum class wake_reason : std::uint8_t { ready, timed_out };
 using worker_executor =
     asio::use_awaitable_t<>::executor_with_default<asio::strand<asio::any_io_executor>>;
 
-// The buffer of each kind. A callback worker's reader hands over one request
-// at a time, through an unbounded queue that thus holds at most one.
-template <class Kind, class Def>
-struct buffer_for {
-  using type = queue_buffer<entry<Def>>;
-};
-template <class Def>
-struct buffer_for<dropbox, Def> {
-  using type = dropbox_buffer<Def>;
-};
-
 template <class Def, class Kind>
-class core : public registered_worker, public std::enable_shared_from_this<core<Def, Kind>> {
+class worker_core : public registered_worker,
+                    public place_keeper,
+                    public worker_observer<worker_core<Def, Kind>, Def>,
+                    public std::enable_shared_from_this<worker_core<Def, Kind>> {
+  using books = worker_observer<worker_core<Def, Kind>, Def>;
+
  public:
   using name_type = typename Def::name_type;
   using state_type = typename Def::state_type;
   using parameters_type = typename Def::parameters_type;
   using view_type = typename Def::request_view;
+  using any_request = typename Def::request_variant;
   using entry_type = entry<Def>;
   using executor_type = worker_executor;
   using table_type = table_state<Def, Kind>;
   using config_type = table_config<Def, Kind>;
-  using any_request = typename Def::request_variant;
   using handle_type = worker<Def, Kind>;
-  static constexpr bool is_dropbox = std::is_same_v<Kind, dropbox>;
-  static constexpr bool is_callback = std::is_same_v<Kind, callback>;
+  using mailbox_type = typename mailbox_for<Kind, Def, worker_core>::type;
+  using leftovers = typename mailbox_type::leftovers;
 
-  core(worker_strand strand, name_type name, parameters_type parameters,
-       std::weak_ptr<table_type> table, const launch_options& options,
-       std::shared_ptr<const config_type> config)
-      : strand_(std::move(strand)),
+  worker_core(worker_strand strand, name_type name, parameters_type parameters,
+              std::weak_ptr<table_type> table, const launch_options& options,
+              std::shared_ptr<const config_type> config)
+      : books(config->metrics, checked_alarms(options, name)),
+        strand_(std::move(strand)),
         name_(std::move(name)),
         parameters_(std::move(parameters)),
         table_(std::move(table)),
         config_(std::move(config)),
-        timeout_(options.timeout.value_or(no_timeout)),
-        buffer_(capacity_of(config_->buffer), options.alarms || config_->metrics),
-        born_(clock::now()),
-        since_(born_),
+        seam_(config_->clock.get()),
+        mailbox_(*this, capacity_of(config_->buffer), options.alarms || config_->metrics),
+        lifecycle_(seam_.wall_now()),
         reply_(options.reply) {
-    if (options.alarms) {
-      if (options.alarms->low > options.alarms->high)
-        throw std::invalid_argument(fmt::format(
-            "workers: queue alarms of worker {}: low watermark {} above high watermark {}",
-            full_name(), options.alarms->low, options.alarms->high));
-      alarm_ = std::make_unique<alarm_state>(alarm_state{*options.alarms});
-    }
-    if (config_->metrics) metrics_ = std::make_unique<metrics_cells>();
+    if (options.timeout)
+      idle_ = std::make_unique<idle_timer>(
+          std::chrono::duration_cast<steady_clock::duration>(*options.timeout), seam_.steady_now());
   }
 
-  core(const core&) = delete;
-  core& operator=(const core&) = delete;
+  worker_core(const worker_core&) = delete;
+  worker_core& operator=(const worker_core&) = delete;
 
-  ~core() {
-    if (registry_) registry_->remove(this);
+  ~worker_core() {
+    if (registry_) registry_->remove(*this);
   }
 
   // Identity: any thread.
@@ -4082,6 +5714,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   std::string full_name() const { return Def::full_name(name_); }
   const parameters_type& parameters() const noexcept { return parameters_; }
   const config_type& config() const noexcept { return *config_; }
+  const clock_seam& seam() const noexcept { return seam_; }
   // The worker's strand. Throws once the execution context is gone: nothing can run there any more.
   executor_type executor() const {
     check_context();
@@ -4090,7 +5723,7 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   // What a waiter completes on when its handler has no executor of its own:
   // the worker's strand, which it takes typed (see completion_work).
   struct strand_source {
-    const core* c;
+    const worker_core* c;
     executor_type operator()() const { return c->executor(); }
     worker_strand::tracked_strand tracked_strand() const {
       c->check_context();
@@ -4106,150 +5739,76 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   // when the context is destroyed: from the launch's initiation on.
   void register_with_service() {
     registry_ = asio::use_service<worker_service>(strand_.context()).registry();
-    registry_->add(this);
+    registry_->add(*this);
   }
 
   // Lifecycle: any thread.
 
-  phase current_phase() const noexcept { return phase_.load(std::memory_order_acquire); }
-  bool is_shutting_down() const noexcept { return refuses_work(current_phase()); }
+  phase current_phase() const noexcept { return lifecycle_.current(); }
+  bool is_shutting_down() const noexcept { return lifecycle_.refuses_work(); }
+  worker_status status() const { return lifecycle_.status(); }
+  close_reason reason() const { return lifecycle_.reason(); }
+  std::optional<error_list> crash_errors() const { return lifecycle_.crash_errors(); }
 
-  worker_status status() const {
-    std::lock_guard lock(mutex_);
-    return status_of(phase_.load(std::memory_order_relaxed), born_, since_, reason_);
-  }
-  close_reason reason() const {
-    std::lock_guard lock(mutex_);
-    return reason_.get();
-  }
-  std::optional<error_list> crash_errors() const {
-    std::lock_guard lock(mutex_);
-    return reason_.crash_errors();
-  }
-
-  // The close (SPEC §5): the one way a worker ends.
-  //
-  //   1. refuse new work              request_close (any thread): the phase becomes closing
-  //   2. cancel the hook in flight    close_requested (strand), unless the close
-  //                                   comes from that hook; a callback's pending read too
-  //   3. answer what is queued        drain (strand), at once and again before on_close
-  //   4. on_close(reason)             worker_impl::close_tail, once no hook is in flight
-  //   5. leave the table              end_close (strand)
-  //   6. run the canceler's hooks, answer those waiting for completion   end_close
-  //
-  // A failed launch takes the same steps but 4. A worker whose execution
-  // context dies takes them in `abandon`, but 2 and 4 (no handler runs), and its
-  // callers are abandoned instead of answered, as Asio abandons the pending
-  // operations of a destroyed context.
-
-  // Steps 1-2. Starts closing for `cause`; false if the worker was closing
-  // already, in which case `errors` are added to its crash errors.
+  // Starts closing for `cause` (step 0 of the close, impl/close_sequence.hpp):
+  // work is refused from now on, and the rest of the close is posted to the
+  // strand. False if the worker was closing already: `errors` are then added
+  // to its crash errors.
   bool request_close(close_cause cause, std::optional<error_list> errors = std::nullopt) {
     const bool from_inside = inside_hook();
-    bool was_parked = false;
-    {
-      std::lock_guard lock(mutex_);
-      if (refuses_work(phase_.load(std::memory_order_relaxed))) {
-        if (errors) add_crash_errors_locked(std::move(*errors));
-        return false;
-      }
-      reason_ = kept_reason{};  // the cause of the close replaces a crash's
-      reason_.set(cause, std::move(errors));
-      transition_locked(phase::closing);
-      was_parked = unpark();
-    }
+    if (!lifecycle_.begin_close(cause, std::move(errors), seam_.wall_now())) return false;
     if (cause == close_cause::shutdown || cause == close_cause::on_error_shutdown)
-      emit<events::triggering_shutdown>([] { return events::triggering_shutdown{}; });
-    strand_.post([self = this->shared_from_this(), from_inside, was_parked] {
-      self->close_requested(from_inside, was_parked);
-    });
+      this->note_triggering_shutdown();
+    if (cause != close_cause::launch_failed)  // a failed launch closes on the spot
+      post_on_strand([self = hold(), from_inside] { self->continue_close(from_inside); });
     return true;
   }
 
-  void add_crash_errors(error_list errors) {
-    if (errors.empty()) return;
-    std::lock_guard lock(mutex_);
-    add_crash_errors_locked(std::move(errors));
-  }
-
-  // Producers: any thread.
-
-  enum class push_outcome { queued, waiting, full, refused };
-
-  // Enqueues `e`, stamped with its push time, unless the worker is closing. A
-  // full bounded queue parks the producer when `may_wait` (with its push
-  // waiter, if any) and answers `full` otherwise. `e` and `push_waiter` are
-  // left untouched unless queued or parked.
-  // A push or a put takes no lock, unless a bounded queue is full and the
-  // producer may wait (see queue_buffer.hpp). The phase is read without the
-  // lock: a push that races with the start of a close may still get in,
-  // until the close seals the intake, and is then answered by the close.
-  push_outcome push(entry_type& e, bool may_wait, waiter_ptr* push_waiter = nullptr) {
-    if (refuses_work(phase_.load(std::memory_order_acquire))) return refuse(e);
-    e.pushed = clock::now();
-    if (!buffer_.reserve()) {
-      if (!may_wait) return push_outcome::full;
-      std::unique_lock lock(mutex_);
-      if (refuses_work(phase_.load(std::memory_order_relaxed))) {
-        lock.unlock();
-        return refuse(e);
-      }
-      if (buffer_.block(e, push_waiter)) return push_outcome::waiting;
-      // there was room: the place is reserved
-    }
-    return link(make_node(std::move(e)), &e);
-  }
-
-  // Fire and forget: the entry is built in place, without a caller, unless the
-  // worker is closing (refused) or a bounded queue is full.
-  template <class R>
-  push_outcome push_now(R&& request) {
-    if (refuses_work(phase_.load(std::memory_order_acquire))) {
-      refused([&] { return view_type(Def::request_param::view(request)); });
-      return push_outcome::refused;
-    }
-    if (!buffer_.reserve()) return push_outcome::full;
-    return link(make_node(std::forward<R>(request), clock::now()), nullptr);
-  }
-
-  // Waiters: any thread.
+  void add_crash_errors(error_list errors) { lifecycle_.add_crash_errors(std::move(errors)); }
 
   // Answers `w` (a waiter<error_code>) once the worker has closed.
-  void wait_closed(waiter_ptr w) {
-    waiter_ptr swept;  // destroyed after the lock is released
-    {
-      std::lock_guard lock(mutex_);
-      if (!has_ended(phase_.load(std::memory_order_relaxed))) {
-        // Newest first. A caller that gave up stays listed until the close
-        // unless it is among the newest: a new caller drops those first, so
-        // repeated timed waits do not grow the list.
-        while (completion_waiters_ && completion_waiters_->gave_up()) {
-          waiter_ptr gone = std::exchange(completion_waiters_, completion_waiters_->take_next());
-          gone->append(std::move(swept));
-          swept = std::move(gone);
-        }
-        w->append(std::move(completion_waiters_));
-        completion_waiters_ = std::move(w);
-        return;
-      }
+  void wait_closed(waiter_ptr w) { lifecycle_.wait_closed(std::move(w)); }
+  canceler_type get_canceler() { return lifecycle_.get_canceler(); }
+
+  // Producers: any thread. The phase is read without the lock: a push that
+  // races with the start of a close may still get in, until the close seals
+  // the mailbox, and is then answered by the close.
+
+  // Enqueues `e`, stamped with its push time (see mailbox.hpp, `push`). `e` and
+  // `push_waiter` are left untouched unless queued or waiting.
+  push_outcome push(entry_type& e, bool may_wait, waiter_ptr* push_waiter = nullptr) {
+    if (lifecycle_.refuses_work()) return refuse(e);
+    e.pushed = seam_.steady_now();
+    // Once queued, the request may be handled and its caller resumed, and the
+    // worker may end, at once: nothing here may touch `this` after that.
+    const auto o = this->alarmed()
+                       ? alarmed_push([&] { return mailbox_.push(e, may_wait, push_waiter); })
+                       : mailbox_.push(e, may_wait, push_waiter);
+    if (o == push_outcome::abandoned) [[unlikely]]  // not queued
+      this->note_cancelled(e);
+    return o;
+  }
+
+  // Fire and forget: the entry is built in place, without a caller.
+  template <class R>
+  push_outcome push_now(R&& request) {
+    if (lifecycle_.refuses_work()) {
+      this->note_refused_view([&] { return view_type(Def::request_param::view(request)); });
+      return push_outcome::sealed;
     }
-    typed<error_code>(w)->answer(error_code{});
+    if (this->alarmed()) [[unlikely]]
+      return alarmed_push(
+          [&] { return mailbox_.push_now(std::forward<R>(request), seam_.steady_now()); });
+    return mailbox_.push_now(std::forward<R>(request), seam_.steady_now());
   }
 
-  // Made on first use: most workers never hand theirs out.
-  workers::canceler get_canceler() {
-    std::lock_guard lock(mutex_);
-    if (!canceler_) canceler_ = access::make_canceler(hooks_ran_);
-    return *canceler_;
-  }
-
-  // The caller of request number `request` cancelled (any thread).
-  void post_cancel_for_caller(std::uint64_t request) noexcept {
+  // A caller of a queued request gave up (any thread): its place is free.
+  void release_place() noexcept override {
     try {
-      if (strand_.valid())
-        strand_.post(
-            [self = this->shared_from_this(), request] { self->cancel_for_caller(request); });
-    } catch (...) {  // out of memory: the handler runs to its end, as without the opt-in
+      leftovers out;
+      mailbox_.release_place(out);
+      settle(out);
+    } catch (...) {  // out of memory: the place frees when the worker takes the request
     }
   }
 
@@ -4266,130 +5825,47 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     auto table = table_.lock();
     return table ? table->size() : 0;
   }
-
   std::optional<active_request<view_type>> current_request() const {
-    std::lock_guard lock(mutex_);  // the current entry stays in place meanwhile
-    const entry_type* e = current_.get();
-    if (!e) return std::nullopt;
-    return active_request<view_type>{e->pushed, e->treated, view_of(*e)};
+    std::optional<active_request<view_type>> out;
+    mailbox_.current([&](const entry_type& e, const view_type* moved) {
+      out.emplace(active(e, moved, seam_.steady_now()));
+    });
+    return out;
   }
-
   std::vector<pending_request<view_type>> pending_requests() const {
     std::vector<pending_request<view_type>> out;
-    std::lock_guard lock(mutex_);
-    out.reserve(buffer_.size());
-    buffer_.for_each_pending([&](const entry_type& e, clock::time_point pushed) {
-      out.push_back({pushed, view_of(e)});
+    const auto now = seam_.steady_now();
+    mailbox_.for_each_pending([&](const entry_type& e, steady_clock::time_point pushed) {
+      out.push_back({seam_.wall_of(pushed, now), Def::view_of(e.request)});
     });
     return out;
   }
-
-  std::size_t pending_requests_length() const {
-    std::lock_guard lock(mutex_);
-    return buffer_.size();
-  }
-
-  // Status, current and pending requests, under one lock: one moment.
+  std::size_t pending_requests_length() const { return mailbox_.size(); }
+  // Status, pending requests and the current request: the status first, then
+  // the mailbox under its lock, in one sweep.
   worker_full_status<view_type> full_status_snapshot() const {
     worker_full_status<view_type> out;
-    std::lock_guard lock(mutex_);
-    out.status = status_of(phase_.load(std::memory_order_relaxed), born_, since_, reason_);
-    out.pending_requests.reserve(buffer_.size());
-    buffer_.for_each_pending([&](const entry_type& e, clock::time_point pushed) {
-      out.pending_requests.push_back({pushed, view_of(e)});
-    });
-    if (const entry_type* e = current_.get())
-      out.current_request = active_request<view_type>{e->pushed, e->treated, view_of(*e)};
+    out.status = lifecycle_.status();
+    const auto now = seam_.steady_now();
+    mailbox_.survey(
+        [&](const entry_type& e, steady_clock::time_point pushed) {
+          out.pending_requests.push_back({seam_.wall_of(pushed, now), Def::view_of(e.request)});
+        },
+        [&](const entry_type& e, const view_type* moved) {
+          out.current_request.emplace(active(e, moved, now));
+        });
     return out;
   }
-
   std::optional<worker_metrics> metrics_snapshot() const {
-    if (!metrics_) return std::nullopt;
-    std::size_t length = 0, in_flight = 0;
-    {
-      std::lock_guard lock(mutex_);
-      length = buffer_.size();
-      in_flight = current_.get() ? 1 : 0;
-    }
-    return metrics_->snapshot(length, in_flight);
-  }
-
-  // Observation (events.hpp, metrics.hpp). What nobody listens to costs a
-  // test of a mask or a pointer: no event is built.
-
-  WORKERS_ALWAYS_INLINE bool wants(level l) const noexcept { return config_->events.wants(l); }
-
-  // Emits the event whose fields `make()` builds, if the sink wants its level.
-  // Never throws: an event that cannot be built is lost, and counted.
-  template <class Fields, class Make>
-  void emit(Make&& make) const noexcept {
-    constexpr level lvl = level_of(kind_of<Fields>());
-    if (wants(lvl)) [[unlikely]]
-      deliver_event<Fields>(lvl, make);
-  }
-
-  // The request path, on the strand.
-
-  // Whether a request's end is observed: metrics, or a sink for its events.
-  bool observing_requests() const noexcept { return metrics_ || wants(level::debug); }
-
-  // The handler of the request in hand returned (or threw).
-  void note_handled() noexcept {
-    if (metrics_) metrics_->count_handled();
-  }
-  // `e` succeeded, with status `st` (after on_completion).
-  void note_success(const entry_type& e, const request_status& st) {
-    emit<events::request_no_errors>([&] {
-      return events::request_no_errors{event_value::of(view_of(e)), st};
-    });
-  }
-  // `e` failed with `error` (before on_error's decision takes effect).
-  template <class E>
-  void note_failure(const entry_type& e, const request_status& st, const E& error) {
-    if (metrics_) {
-      bump(metrics_->failed);
-    }
-    emit<events::request_error>([&] {
-      return events::request_error{event_value::of(view_of(e)), st, error_value(error)};
-    });
-  }
-  // The handling of `e` crashed the worker (it threw, or on_error said crash).
-  void note_crashed_on() noexcept {
-    if (metrics_) bump(metrics_->crashed);
-  }
-  // The handler of `e` threw: counted as handled, then `handler_threw`.
-  void note_thrown() noexcept { note_crashed_on(); }
-  // A queued request skipped: every caller of `e` gave up before it was handled.
-  void note_skipped(const entry_type& e) {
-    if (metrics_) metrics_->skip_service();
-    note_cancelled(e);
-  }
-  // Every caller of `e` gave up: skipped while queued, or its handler cut short.
-  void note_cancelled(const entry_type& e) {
-    if (metrics_) metrics_cells::add(metrics_->cancelled);
-    emit<events::request_cancelled>([&] {
-      return events::request_cancelled{event_value::of(view_of(e)), e.pushed};
-    });
-  }
-  // `e` leaves unhandled because the worker closed.
-  void note_dropped(const entry_type& e) {
-    if (metrics_) metrics_cells::add(metrics_->dropped);
-    emit<events::request_dropped>([&] {
-      return events::request_dropped{event_value::of(view_of(e)), e.pushed};
-    });
-  }
-  // A handler, merge or read threw `what`: the worker crashes.
-  void handler_threw(const char* where, const std::exception_ptr& what) {
-    std::string text = describe(what);
-    emit<events::handler_exception>([&] { return events::handler_exception{where, text}; });
-    request_close(close_cause::handler_exception,
-                  error_list{fmt::format("{} threw: {}", where, text)});
+    if (!this->measures_service()) return std::nullopt;
+    const std::size_t length = mailbox_.size();
+    const bool in_flight = mailbox_.current([](const entry_type&, const view_type*) {});
+    return books::metrics_snapshot(length, in_flight ? 1 : 0);
   }
 
   // State: the worker's strand only.
 
   state_type* state_ptr() noexcept { return state_ ? &*state_ : nullptr; }
-
   state_type& state_checked() {
     const phase p = current_phase();
     if (p == phase::launching)
@@ -4406,7 +5882,6 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
                              " requested, but its launch did not give one");
     return *state_;
   }
-
   // Null before the launch completed and after the close.
   state_type* state_opt() {
     const phase p = current_phase();
@@ -4417,18 +5892,59 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
     return state_ptr();
   }
 
-  // Callback workers: the loop and the reader meet here (strand only).
-  auto& demand() noexcept { return demand_; }
-  asio::cancellation_signal& reader_signal() noexcept { return reader_signal_; }
+  // What the mailbox asks of its worker (see mailbox.hpp).
 
- protected:
-  using buffer_type = typename buffer_for<Kind, Def>::type;
-  using leftovers = typename buffer_type::leftovers;
-
-  // Worker side: the strand only.
-
+  mailbox_type& mailbox() noexcept { return mailbox_; }
+  const mailbox_type& mailbox() const noexcept { return mailbox_; }
+  std::shared_ptr<worker_core> hold() noexcept { return this->shared_from_this(); }
+  // A push ended the loop's park: the loop runs again.
+  void wake(std::shared_ptr<worker_core> keep) {
+    strand_.post([self = std::move(keep)] { self->resume(wake_reason::ready); });
+  }
+  // Runs `f(*keep)` on the strand.
+  template <class F>
+  void post_with(std::shared_ptr<worker_core> keep, F f) {
+    strand_.post([self = std::move(keep), f = std::move(f)] { f(*self); });
+  }
+  handle_type self() { return access::make_worker<handle_type>(hold()); }
+  WORKERS_ALWAYS_INLINE steady_clock::time_point steady_now() const noexcept {
+    return seam_.steady_now();
+  }
+  bool closing() const noexcept { return is_shutting_down(); }
+  bool running() const noexcept { return current_phase() == phase::running; }
+  // A handler, merge or read threw `what`: the worker crashes.
+  void crash(const char* where, const std::exception_ptr& what) {
+    std::string text = describe(what);
+    this->note_handler_threw(where, text);
+    request_close(close_cause::handler_exception,
+                  error_list{fmt::format("{} threw: {}", where, text)});
+  }
+  void end_of_source() { request_close(close_cause::end_of_source); }
+  // A push that the close refused (the mailbox was sealed meanwhile).
+  WORKERS_COLD void note_refused(const entry_type& e) {
+    this->note_refused_view([&] { return Def::view_of(e.request); });
+  }
+  void push_read(any_request&& request) {
+    entry_type e{std::move(request), {}, {}};
+    push(e, false);
+  }
+  asio::strand<asio::any_io_executor> strand() const { return strand_.get(); }
+  bool has_strand() const noexcept { return strand_.valid(); }
   // The executor of the worker's coroutines (see hook_executor.hpp).
   asio::any_io_executor hook_executor() const { return strand_.hook_executor(); }
+
+  std::shared_ptr<registered_worker> keep_alive() noexcept override {
+    return this->weak_from_this().lock();
+  }
+
+ protected:
+  // Implemented by the worker with its handlers, on the strand.
+  // A wake-up: the loop runs (a push, the idle timeout).
+  virtual void resume(wake_reason why) = 0;
+  // The close's steps after the first, posted by request_close.
+  virtual void continue_close(bool from_inside) = 0;
+
+  // Worker side: the strand only.
 
   // Whether handled requests' callers are completed with dispatch semantics.
   bool dispatches_replies() const noexcept { return reply_ == reply_mode::dispatch; }
@@ -4436,251 +5952,123 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
   // A launched worker counts as outstanding work of its execution context, as
   // a pending operation does: run() does not return while it may get requests.
   void hold_work() { work_ = strand_.track(); }
+  void drop_work() noexcept { work_ = std::monostate{}; }
 
   // The launch gave the state: running, unless a close began meanwhile.
   void set_running(state_type&& state) {
     state_.emplace(std::move(state));
-    std::lock_guard lock(mutex_);
-    if (phase_.load(std::memory_order_relaxed) == phase::launching)
-      transition_locked(phase::running);
+    lifecycle_.launched(seam_.wall_now());
   }
+  void drop_state() noexcept { state_.reset(); }
 
-  // The next request, or null. A queue that finds nothing parks the loop
-  // (`parked`) under the lock it took to look.
-  entry_type* take_next(bool& parked) {
-    if constexpr (is_dropbox) {
-      merge_puts();
-      if (is_shutting_down()) return nullptr;  // a merge crashed it: the slot is drained at close
-    }
-    leftovers out;  // the request handled before, destroyed outside the lock
-    entry_type* e = buffer_.next(
-        mutex_, out, [&] { current_.clear(); }, [&] { parked = park(); });
-    buffer_.collect();
-    if (e) {
-      e->treated = clock::now();
-      current_.set(e);
-    }
-    if (metrics_) {
-      metrics_->end_service(e ? e->treated : clock::now());
-      if (e) metrics_->start_service(e->pushed, e->treated);
-    }
-    if (alarm_) check_alarm_on_take(e);
-    if (auto* left = out.get())
-      for (auto& w : left->admitted) typed<error_code>(w)->answer(error_code{});
-    return e;
-  }
-  // The loop yields: the request in hand is done.
-  void clear_current() {
-    if (metrics_) metrics_->end_service(clock::now());
-    std::lock_guard lock(mutex_);
-    current_.clear();
-  }
-
-  // Parks the loop until a push, a close or the idle timeout, which post
-  // `resume`; false if there is something to do already. A parked worker is
-  // a flag, not a suspended coroutine: waking it is one post to its strand.
-  // With or without the lock (take_next parks under it, the loop without).
-  bool park() {
-    if constexpr (is_dropbox)
-      if (buffer_.has_slot()) return false;  // a put merged in the slot waits to be handled
-    return park_intake();
-  }
-  // Once parked: arms the idle timeout, and lets a callback worker's reader read.
-  void while_parked() {
-    want_request();
-    if (timeout_ != no_timeout) {  // a wake-up before it fires cancels the timer
-      const std::uint64_t generation = ++sleep_generation_;
-      if (!timer_) timer_ = std::make_unique<asio::steady_timer>(strand_.get());
-      timer_->expires_after(timeout_);
-      timer_->async_wait([self = this->shared_from_this(), generation](error_code ec) {
-        if (!ec) self->wake_on_timeout(generation);
-      });
-    }
-  }
-  // Runs `resume(why)` on the strand. The worker keeps itself alive until it
-  // closes (see worker_impl), so the handler needs no reference count.
-  void post_resume(wake_reason why) {
-    strand_.post([this, why] { this->resume(why); });
-  }
-  void cancel_timer() {
-    if (timer_) timer_->cancel();
-  }
-
-  // Callback workers: the loop wants its next request.
-  void want_request() {
-    if constexpr (is_callback) demand_.want(strand_.get());
-  }
-  // Step 2 for a callback worker: a reader waiting for demand ends; a pending read is cancelled.
-  void stop_reader() {
-    if constexpr (is_callback) {
-      demand_.release(strand_.get());
-      reader_signal_.emit(asio::cancellation_type::terminal);
+  // Posts `f` to the strand, if there is one (not once the context is gone).
+  template <class F>
+  void post_on_strand(F&& f) noexcept {
+    try {
+      if (strand_.valid()) strand_.post(std::forward<F>(f));
+    } catch (...) {  // out of memory: the loop's next turn runs the close
     }
   }
 
-  // Step 3: every queued caller, and every producer still waiting for room,
-  // is answered `closed` (with the crash errors if it crashed).
-  void drain() {
-    leftovers out;
-    {
-      std::lock_guard lock(mutex_);
-      buffer_.take_all(out);
-    }
-    buffer_.collect();
-    const worker_closed why{crash_errors()};
-    auto& left = *out.get();  // take_all fills it
-    for (auto& e : left.entries) {
-      note_dropped(e);
-      answer_error(e, why);
-    }
-    for (auto& b : left.blocked) {
-      note_dropped(b.entry);
-      answer_error(b.entry, why);
-      if (b.push) typed<error_code>(b.push)->answer(make_error_code(errc::closed));
-    }
+  // Answers and counts what a mailbox's step left (see leftovers.hpp):
+  // producers let in are answered `true`; a request or producer that left
+  // unqueued is `cancelled` if every caller had given up, else `dropped` and
+  // answered `closed` (with the crash errors). `abandon`: the context is gone,
+  // callers are abandoned instead.
+  WORKERS_ALWAYS_INLINE void settle(leftovers& out, bool abandon = false) {
+    if (out.get()) [[unlikely]]
+      settle_leftovers(out, abandon);
   }
-
-  // Steps 5-6, after on_close: the state and the requests handled go, the
-  // worker leaves its table, the canceler's hooks run, the worker is closed and
-  // those who wait for that are answered. The caller keeps the worker alive.
-  void end_close() {
-    if (metrics_) metrics_->end_service(clock::now());
-    state_.reset();
-    cancel_timer();
-    leave_table();
-    run_canceler_hooks();
-    leftovers handled;
-    waiter_ptr waiters;
-    close_reason why;
-    {
-      std::lock_guard lock(mutex_);
-      transition_locked(phase::closed);
-      current_.clear();
-      buffer_.take_all(handled, true);
-      waiters.swap(completion_waiters_);
-      why = reason_.get();
-    }
-    buffer_.collect(true);
-    note_ended(why);
-    for_each_oldest_first(std::move(waiters),
-                          [](waiter_ptr& w) { typed<error_code>(w)->answer(error_code{}); });
-    work_ = std::monostate{};
-  }
-
-  // Called by the service while the execution context is destroyed: no
-  // handler of it will run again (see "the close" above). A worker closed
-  // already only drops what refers to the context.
-  void abandon() noexcept override {
-    auto keep = this->shared_from_this();
-    leftovers out;  // every request, handled or not: they may refer to the context
-    waiter_ptr waiters;
-    bool was_live = false;
-    {
-      std::lock_guard lock(mutex_);
-      was_live = !has_ended(phase_.load(std::memory_order_relaxed));
-      if (was_live) {
-        if (!reason_.has_value()) reason_.set(close_cause::context_destroyed, std::nullopt);
-        add_crash_errors_locked({"abandoned: its execution context was destroyed"});
-        transition_locked(phase::abandoned);
-        waiters.swap(completion_waiters_);
-      }
-      current_.clear();
-      buffer_.take_all(out, true);
-    }
-    buffer_.collect(true);
-    auto& left = *out.get();  // take_all fills it
-    for (auto& e : left.entries) abandon_chain(std::move(e.reply));
-    for (auto& b : left.blocked) {
-      abandon_chain(std::move(b.entry.reply));
-      if (b.push) b.push->abandon();
-    }
-    if (was_live) {
-      leave_table();
-      run_canceler_hooks();
-      for_each_oldest_first(std::move(waiters), [](waiter_ptr& w) { w->abandon(); });
-      note_ended(reason());
-    }
-    // What refers to the context must go before its services do: a reader
-    // waiting for demand is handed back to the context, which destroys it.
-    if constexpr (is_callback)
-      if (strand_.valid()) demand_.release(strand_.get());
-    timer_.reset();
-    work_ = std::monostate{};
-    cancel_signal_.slot().clear();
-    reader_signal_.slot().clear();
-    strand_.reset();
-    abandoned();
-  }
-
-  std::shared_ptr<registered_worker> keep_alive() noexcept override {
-    return this->weak_from_this().lock();
-  }
-
-  // Implemented by the worker with its handlers, on the strand.
-  virtual void resume(wake_reason why) = 0;
-  // Steps 2-3 of the close, posted by request_close.
-  virtual void close_requested(bool from_inside, bool was_parked) = 0;
-  // The caller of request number `request` cancelled; cancel its handler if it
-  // is still the one in flight.
-  virtual void cancel_for_caller(std::uint64_t request) = 0;
-  // After abandon: drop what the worker holds of itself.
-  virtual void abandoned() noexcept = 0;
-
-  asio::cancellation_signal cancel_signal_;  // the loop's coroutine: the hook in flight
 
  private:
-  template <class Fields, class Make>
-  WORKERS_COLD void deliver_event(level lvl, Make& make) const noexcept {
-    try {
-      config_->events.deliver(event{lvl, Def::section(), full_name(), clock::now(),
-                                    event_fields(std::in_place_type<Fields>, make())});
-    } catch (...) {
-      sink_failure_count.fetch_add(1, std::memory_order_relaxed);
+  WORKERS_COLD void settle_leftovers(leftovers& out, bool abandon) {
+    auto* c = out.get();
+    for (auto& w : c->admitted) typed<error_code>(w)->answer(error_code{});
+    std::optional<worker_closed> why;
+    const auto closed = [&]() -> const worker_closed& {
+      if (!why) why.emplace(worker_closed{crash_errors()});
+      return *why;
+    };
+    for (auto& e : c->entries) settle_unqueued(e, {}, abandon, closed);
+    for (auto& b : c->blocked) settle_unqueued(b.entry, b.push, abandon, closed);
+    if (c->wake) wake(hold());
+  }
+
+ protected:
+  // The idle timeout (launch_options::timeout), if any.
+  std::unique_ptr<idle_timer>& timeout() noexcept { return idle_; }
+  void stop_timer() noexcept {
+    if (idle_) idle_->cancel();
+  }
+
+  // Steps 4 and 6 of the close, the parts that need no handler: the worker
+  // leaves its table, the canceler's hooks run.
+  void leave_table() {
+    if (auto table = table_.lock()) table->erase(name_, this);
+  }
+  void run_canceler_hooks() {
+    if (auto hooks = lifecycle_.take_canceler_hooks()) add_crash_errors(access::cancel(*hooks));
+  }
+  worker_lifecycle& lifecycle() noexcept { return lifecycle_; }
+  // After the context died: nothing may refer to it any more.
+  void drop_strand() noexcept { strand_.reset(); }
+
+  // What introspection shows of the request being handled (`moved`: its view,
+  // kept when its handler took it by value).
+  active_request<view_type> active(const entry_type& e, const view_type* moved,
+                                   steady_clock::time_point now) const {
+    return {seam_.wall_of(e.pushed, now), seam_.wall_of(e.treated, now),
+            moved ? *moved : Def::view_of(e.request)};
+  }
+  request_status status_of(const entry_type& e) const {
+    const auto now = seam_.steady_now();
+    return {seam_.wall_of(e.pushed, now),
+            std::chrono::duration_cast<clock::duration>(e.treated - e.pushed),
+            std::chrono::duration_cast<clock::duration>(now - e.treated)};
+  }
+
+ private:
+  static std::optional<queue_alarms> checked_alarms(const launch_options& options,
+                                                    const name_type& name) {
+    if (options.alarms && options.alarms->low > options.alarms->high)
+      throw std::invalid_argument(fmt::format(
+          "workers: queue alarms of worker {}: low watermark {} above high watermark {}",
+          Def::full_name(name), options.alarms->low, options.alarms->high));
+    return options.alarms;
+  }
+
+  // A push to a worker with queue alarms checks its length once queued, so it
+  // holds the worker across the push (see `push`).
+  template <class Push>
+  WORKERS_COLD push_outcome alarmed_push(Push&& push) {
+    const auto keep = hold();
+    const auto o = push();
+    if (o == push_outcome::queued) keep->check_alarm_on_push();
+    return o;
+  }
+
+  WORKERS_COLD push_outcome refuse(const entry_type& e) {
+    note_refused(e);
+    return push_outcome::sealed;
+  }
+
+  template <class Closed>
+  void settle_unqueued(entry_type& e, const waiter_ptr& push, bool abandon, const Closed& closed) {
+    const bool gave_up = push ? push->gave_up() : (e.reply && !chain_wanted(e.reply));
+    if (gave_up) {
+      this->note_cancelled(e);
+      return;
     }
+    if (abandon) {  // nobody is answered any more
+      abandon_chain(std::move(e.reply));
+      if (push) push->abandon();
+      this->note_dropped(e);
+      return;
+    }
+    this->note_dropped(e);
+    answer_error(e, closed());
+    if (push) typed<error_code>(push)->answer(make_error_code(errc::closed));
   }
-
-  // A push refused after the close began (the caller's thread).
-  template <class View>
-  WORKERS_COLD void refused(View&& view) {
-    if (metrics_) metrics_cells::add(metrics_->refused);
-    emit<events::request_refused>([&] { return events::request_refused{event_value::of(view())}; });
-  }
-
-  // The end of the close: terminated, or crashed with every error. A failed
-  // launch has had its launch_failed.
-  void note_ended(const close_reason& why) {
-    if (why.cause == close_cause::launch_failed) return;
-    if (why.crash_errors)
-      emit<events::crashed>([&] { return events::crashed{*why.crash_errors}; });
-    else
-      emit<events::terminated>([] { return events::terminated{}; });
-  }
-
-  // A request's error as an event carries it: itself if it can be copied, else its text.
-  template <class E>
-  static event_value error_value(const E& error) {
-    if constexpr (std::is_copy_constructible_v<E>)
-      return event_value::of(error);
-    else if constexpr (fmt::is_formattable<E>::value)
-      return event_value::of(fmt::format("{}", error));
-    else
-      return event_value::of(std::string(typeid(E).name()));
-  }
-
-  view_type view_of(const entry_type& e) const {
-    return std::visit([](const auto& r) -> view_type { return Def::request_param::view(r); },
-                      e.request);
-  }
-
-  // The one place the phase changes (under mutex_).
-  void transition_locked(phase to) {
-    BOOST_ASSERT_MSG(legal_transition(phase_.load(std::memory_order_relaxed), to),
-                     "workers: illegal lifecycle transition");
-    phase_.store(to, std::memory_order_seq_cst);  // see park_intake
-    since_ = clock::now();
-  }
-
-  void add_crash_errors_locked(error_list errors) { reason_.add(std::move(errors)); }
 
   void check_context() const {
     if (!strand_.valid())
@@ -4688,258 +6076,32 @@ class core : public registered_worker, public std::enable_shared_from_this<core<
                              " was destroyed");
   }
 
-  // Unchains the list of waiters `newest` (newest first) and calls `f` on each, oldest first.
-  template <class F>
-  static void for_each_oldest_first(waiter_ptr newest, F f) {
-    waiter_ptr oldest;
-    while (newest) {
-      waiter_ptr w = std::exchange(newest, newest->take_next());
-      w->append(std::move(oldest));
-      oldest = std::move(w);
-    }
-    while (oldest) {
-      waiter_ptr w = std::exchange(oldest, oldest->take_next());
-      f(w);
-    }
-  }
-
-  // Step 5.
-  void leave_table() {
-    if (auto table = table_.lock()) table->erase(name_, this);
-  }
-
-  // Part of step 6: the canceler's hooks run once, even if none was handed out
-  // yet (a canceler asked for later runs its hooks at once).
-  void run_canceler_hooks() {
-    std::optional<workers::canceler> hooks;
-    {
-      std::lock_guard lock(mutex_);
-      hooks_ran_ = true;
-      hooks = canceler_;
-    }
-    if (hooks) add_crash_errors(access::cancel(*hooks));
-  }
-
-  // Queue alarms (launch_options::alarms), checked under mutex_.
-  struct alarm_state {
-    queue_alarms limits;
-    bool raised = false;
-  };
-  enum class alarm_change : std::uint8_t { none, high, normal };
-
-  // At a push: the length only (a push makes nothing older).
-  alarm_change alarm_on_push_locked() noexcept {
-    const auto& a = alarm_->limits;
-    if (alarm_->raised || a.high == 0 || buffer_.size() < a.high) return alarm_change::none;
-    alarm_->raised = true;
-    return alarm_change::high;
-  }
-  // At a take: the length left and the wait of the request taken (the oldest).
-  void check_alarm_on_take(const entry_type* taken) {
-    const clock::duration age = taken ? taken->treated - taken->pushed : clock::duration{};
-    alarm_change change = alarm_change::none;
-    std::size_t length = 0;
-    {
-      std::lock_guard lock(mutex_);
-      length = buffer_.size();
-      const auto& a = alarm_->limits;
-      const bool too_old = a.max_age && age >= *a.max_age;
-      const bool too_long = a.high != 0 && length >= a.high;
-      if (!alarm_->raised && (too_old || too_long)) {
-        alarm_->raised = true;
-        change = alarm_change::high;
-      } else if (alarm_->raised && !too_old && (a.high == 0 || length <= a.low)) {
-        alarm_->raised = false;
-        change = alarm_change::normal;
-      }
-    }
-    note_alarm(change, length, age);
-  }
-  void note_alarm(alarm_change change, std::size_t length, clock::duration age) {
-    if (change == alarm_change::high) {
-      if (metrics_) metrics_cells::add(metrics_->queue_alarms);
-      emit<events::queue_high>([&] { return events::queue_high{length, age}; });
-    } else if (change == alarm_change::normal) {
-      emit<events::queue_normal>([&] { return events::queue_normal{length}; });
-    }
-  }
-
-  // A node for a reserved place.
-  template <class... A>
-  auto* make_node(A&&... a) {
-    try {
-      return buffer_type::node::make(std::forward<A>(a)...);
-    } catch (...) {
-      buffer_.unreserve();
-      throw;
-    }
-  }
-
-  // Links a node whose place is reserved, and wakes the loop if it was
-  // parked. If a close sealed the intake meanwhile, the push is refused: the
-  // entry goes back to `back`, if given. Once linked, the node is the
-  // worker's: it may be handled, and the worker end, before this returns
-  // (the caller's own handle may be gone), so a wake-up holds the worker.
-  template <class Node>
-  push_outcome link(Node* n, entry_type* back) {
-    std::shared_ptr<core> keep;
-    const bool alarmed = alarm_ != nullptr;
-    if (alarmed) [[unlikely]]
-      keep = this->shared_from_this();
-    switch (buffer_.link(n, [&] {
-      if (!keep) keep = this->shared_from_this();
-    })) {
-      case buffer_type::pushed::queued:
-        break;
-      case buffer_type::pushed::first:  // a dropbox's busy loop: merge when the strand is free
-        keep->strand_.post([self = keep] { self->merge_pass(); });
-        break;
-      case buffer_type::pushed::woke:
-        keep->strand_.post([self = keep] { self->resume(wake_reason::ready); });
-        break;
-      case buffer_type::pushed::sealed: {
-        buffer_.unreserve();
-        const auto outcome = refuse(n->entry);
-        if (back) *back = std::move(n->entry);
-        buffer_type::node::destroy(n);
-        return outcome;
-      }
-    }
-    if (alarmed) [[unlikely]]
-      keep->note_queued_alarm();
-    return push_outcome::queued;
-  }
-  WORKERS_COLD void note_queued_alarm() {
-    alarm_change change = alarm_change::none;
-    std::size_t length = 0;
-    {
-      std::lock_guard lock(mutex_);
-      change = alarm_on_push_locked();
-      length = buffer_.size();
-    }
-    note_alarm(change, length, clock::duration{});
-  }
-
-  WORKERS_COLD push_outcome refuse(const entry_type& e) {
-    refused([&] { return view_of(e); });
-    return push_outcome::refused;
-  }
-
-  // Parks a queue worker's loop in its intake; false if a request came in
-  // or the close began. The close writes the phase, then unparks; the loop
-  // parks, then reads the phase (all sequentially consistent): if the close
-  // did not see the loop parked, the loop sees the close, and takes its
-  // park back unless the close already did (it then resumes the loop).
-  bool park_intake() {
-    if (!buffer_.park()) return false;
-    if (!refuses_work(phase_.load(std::memory_order_seq_cst))) return true;
-    return !buffer_.unpark();
-  }
-
-  // Ends a park: true for the one caller that must resume the loop. Takes no
-  // lock and needs none (the intake's word decides).
-  bool unpark() { return buffer_.unpark(); }
-
-  void wake_locked(std::unique_lock<std::mutex>& lock, wake_reason why) {
-    if (!unpark()) return;
-    lock.unlock();
-    post_resume(why);
-  }
-
-  // Dropbox: a merge pass scheduled by a put while the loop was not parked.
-  // Before the loop runs (launching) the puts wait for it; after close they
-  // were answered by drain.
-  void merge_pass() {
-    if (current_phase() == phase::running) merge_puts();
-  }
-
-  // Dropbox: folds the waiting puts into the slot, on the strand. A merge
-  // that throws crashes the worker; the buffer gave its put's caller the exception.
-  void merge_puts() {
-    if constexpr (is_dropbox) {
-      if (buffer_.inbox_empty()) return;
-      auto self = access::make_worker<handle_type>(this->shared_from_this());
-      try {
-        hook_scope inside;
-        buffer_.merge_inbox(mutex_, [&](any_request&& in, const any_request* pending) {
-          return config_->buffer.merge(self, std::move(in), pending);
-        });
-      } catch (...) {
-        handler_threw("merge", std::current_exception());
-      }
-    }
-  }
-
-  void wake_on_timeout(std::uint64_t generation) {
-    std::unique_lock lock(mutex_);
-    if (generation == sleep_generation_) wake_locked(lock, wake_reason::timed_out);
-  }
-
   worker_strand strand_;  // reset when the execution context is destroyed
   name_type name_;
   parameters_type parameters_;
   std::weak_ptr<table_type> table_;
   std::shared_ptr<const config_type> config_;  // shared with the table
-  static constexpr auto no_timeout = std::chrono::steady_clock::duration::max();
-  std::chrono::steady_clock::duration timeout_;  // the idle timeout, or no_timeout
+  clock_seam seam_;
   std::optional<state_type> state_;
-
-  // The request being handled: set and cleared on the strand, read under the
-  // lock by introspection. An integer atomic with each order fixed in place:
-  // GCC may leave std::atomic<T*>::store out of line in a large translation
-  // unit, and there the order, an argument, becomes a full-barrier exchange,
-  // once per request.
-  class current_entry {
-   public:
-    const entry_type* get() const noexcept {
-      return reinterpret_cast<const entry_type*>(p_.load(std::memory_order_acquire));
-    }
-    void set(entry_type* e) noexcept {
-      p_.store(reinterpret_cast<std::uintptr_t>(e), std::memory_order_release);
-    }
-    void clear() noexcept { p_.store(0, std::memory_order_relaxed); }
-
-   private:
-    std::atomic<std::uintptr_t> p_{0};
-  };
-
-  mutable std::mutex mutex_;  // buffer intake, lifecycle, waiting lists
-  buffer_type buffer_;
-  // 56 bytes that neither the worker nor a producer reads for each request: a
-  // queue's intake word ends the buffer (see queue_buffer's fields), and a
-  // producer's CAS on it must not steal a line the worker reads each time.
-  clock::time_point born_, since_;
+  mailbox_type mailbox_;
+  // What neither the worker nor a producer reads for each request: a queue's
+  // intake word ends the mailbox, and a producer's CAS on it must not steal a
+  // line the worker reads each time.
+  worker_lifecycle lifecycle_;
   std::shared_ptr<worker_registry> registry_;
-  kept_reason reason_;
-  waiter_ptr completion_waiters_;  // a chain (waiter_base::next), newest first
-  std::atomic<phase> phase_{phase::launching};
-  reply_mode reply_;        // how handled requests' callers are completed
-  bool hooks_ran_ = false;  // the canceler's hooks ran
-  std::optional<workers::canceler> canceler_;
-  current_entry current_;
-
-  std::uint64_t sleep_generation_ = 0;  // strand only, read under mutex_
-  [[no_unique_address]] std::conditional_t<is_callback, read_demand, no_read_demand> demand_;
-  asio::cancellation_signal reader_signal_;    // callback: cancels a pending read at close
-  std::unique_ptr<asio::steady_timer> timer_;  // made for an idle timeout only
-  std::unique_ptr<metrics_cells> metrics_;     // made if the table keeps metrics
-  std::unique_ptr<alarm_state> alarm_;         // made if the launch set queue alarms
-  worker_strand::work work_;                   // from launch to close
+  std::unique_ptr<idle_timer> idle_;  // made for an idle timeout only
+  worker_strand::work work_;          // from launch to close
+  reply_mode reply_;                  // how handled requests' callers are completed
 };
 
-}  // namespace workers::inline v0::detail
-// ---- workers/detail/operations.hpp
-
-// The initiation objects of the worker's asynchronous operations. Each owns
-// the worker it acts on, so that an operation created with `asio::deferred`
-// and launched after every handle is gone is safe, and does nothing until
-// Asio runs it: an operation created and never launched has no effect.
-
+}  // namespace detail
+WORKERS_END_NAMESPACE
 
 #include <boost/asio/redirect_error.hpp>
 
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 // Completes `handler` with `ec` through its associated executor (`io_ex()` if
 // it has none), never inline: as any waiter's answer, with its allocator.
@@ -4991,7 +6153,8 @@ template <class Def, class Kind>
 class worker_initiation {
  public:
   using executor_type = worker_executor;
-  explicit worker_initiation(std::shared_ptr<core<Def, Kind>> c) noexcept : core_(std::move(c)) {}
+  explicit worker_initiation(std::shared_ptr<worker_core<Def, Kind>> c) noexcept
+      : core_(std::move(c)) {}
   // The worker's strand. Throws std::logic_error once its execution context is gone.
   executor_type get_executor() const { return core_->executor(); }
 
@@ -4999,8 +6162,15 @@ class worker_initiation {
   // What a waiter completes on when its handler has no executor of its own.
   auto io_executor() const noexcept { return core_->io_executor(); }
 
-  std::shared_ptr<core<Def, Kind>> core_;
+  std::shared_ptr<worker_core<Def, Kind>> core_;
 };
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 template <class Def, class Kind>
 class initiate_push_request : public worker_initiation<Def, Kind> {
@@ -5010,25 +6180,26 @@ class initiate_push_request : public worker_initiation<Def, Kind> {
   template <class Handler, class R>
   void operator()(Handler&& handler, R request) const {
     auto& c = *this->core_;
-    using outcome = typename core<Def, Kind>::push_outcome;
-    typename core<Def, Kind>::entry_type e{std::move(request), {}, {}};
+    typename worker_core<Def, Kind>::entry_type e{std::move(request), {}, {}};
     const auto first = c.push(e, false);
-    if (first != outcome::full) {
-      complete_now(std::move(handler), this->io_executor(),
-                   first == outcome::queued ? error_code{} : make_error_code(errc::closed));
+    if (first != push_outcome::full) {
+      complete_now(std::forward<Handler>(handler), this->io_executor(),
+                   first == push_outcome::queued ? error_code{} : make_error_code(errc::closed));
       return;
     }
-    waiter_ptr op = make_waiter<error_code>(std::move(handler), this->io_executor(),
+    // While it waits for room: cancellable in any way (the request is then
+    // never queued); once admitted, not (the worker claimed it).
+    waiter_ptr op = make_waiter<error_code>(std::forward<Handler>(handler), this->io_executor(),
                                             {any_cancellation, asio::cancellation_type::none});
     switch (c.push(e, true, &op)) {
-      case outcome::queued:
+      case push_outcome::queued:
         typed<error_code>(op)->answer(error_code{});
         break;
-      case outcome::refused:
+      case push_outcome::sealed:
         typed<error_code>(op)->answer(make_error_code(errc::closed));
         break;
       default:
-        break;  // parked: the worker admits it, or the close answers it
+        break;  // waiting: the worker admits it, its caller gives up, or the close answers it
     }
   }
 };
@@ -5037,100 +6208,32 @@ template <class Def, class Kind>
 class initiate_push_and_wait : public worker_initiation<Def, Kind> {
  public:
   using worker_initiation<Def, Kind>::worker_initiation;
-
-  // A queued request whose caller gave up is never handled, so any
-  // cancellation type is honoured while it waits; a dropbox request is handled
-  // anyway (other puts may be merged into it), as is one being handled.
-  static constexpr cancellation_policy policy =
-      std::is_same_v<Kind, dropbox> ? cancellation_policy{effects_kept, effects_kept}
-                                    : cancellation_policy{any_cancellation, effects_kept};
+  using core_type = worker_core<Def, Kind>;
 
   template <class Handler, class R>
   void operator()(Handler&& handler, R request) const {
     auto& c = *this->core_;
-    typename core<Def, Kind>::entry_type e{
+    // A caller that gives up while its request holds a place gives it back.
+    place_keeper_ref keeper;
+    if (c.mailbox().counted()) keeper = place_keeper_ref(this->core_);
+    typename core_type::entry_type e{
         std::move(request),
         {},
-        make_waiter<reply_result<R>>(std::move(handler), this->io_executor(), policy)};
-    if (c.push(e, true) == core<Def, Kind>::push_outcome::refused)
-      answer_error(e, worker_closed{c.crash_errors()});
+        make_waiter<reply_result<R>>(std::forward<Handler>(handler), this->io_executor(),
+                                     core_type::mailbox_type::caller_policy, std::move(keeper))};
+    if (c.push(e, true) == push_outcome::sealed) answer_error(e, worker_closed{c.crash_errors()});
   }
 };
 
-template <class Def, class Kind>
-class initiate_shutdown : public worker_initiation<Def, Kind> {
- public:
-  using worker_initiation<Def, Kind>::worker_initiation;
-
-  template <class Handler>
-  void operator()(Handler&& handler) const {
-    auto& c = *this->core_;
-    if (c.inside_hook()) {  // the close waits for this hook to return
-      c.request_close(close_cause::shutdown);
-      complete_now(std::move(handler), this->io_executor(), error_code{});
-      return;
-    }
-    waiter_ptr w = make_waiter<error_code>(std::move(handler), this->io_executor(),
-                                           {effects_kept, effects_kept});
-    c.request_close(close_cause::shutdown);
-    c.wait_closed(std::move(w));
-  }
-};
-
-template <class Def, class Kind>
-class initiate_wait_for_completion : public worker_initiation<Def, Kind> {
- public:
-  using worker_initiation<Def, Kind>::worker_initiation;
-
-  template <class Handler>
-  void operator()(Handler&& handler) const {
-    auto& c = *this->core_;
-    c.wait_closed(make_waiter<error_code>(std::move(handler), this->io_executor(),
-                                          {any_cancellation, any_cancellation}));
-  }
-};
-
-// What with_state's function gives: whether it ran (void), or its value if it ran.
-template <class T>
-using with_state_value = std::conditional_t<std::is_void_v<T>, bool, std::optional<T>>;
-
-template <class Def, class Kind>
-class initiate_with_state : public worker_initiation<Def, Kind> {
- public:
-  using worker_initiation<Def, Kind>::worker_initiation;
-
-  template <class Handler, class F>
-  void operator()(Handler&& handler, F f) const {
-    using T = std::invoke_result_t<F&, typename Def::state_type&>;
-    using value = std::tuple<std::exception_ptr, with_state_value<T>>;
-    auto& c = *this->core_;
-    waiter_ptr w = make_waiter<value>(std::move(handler), this->io_executor(),
-                                      {any_cancellation, asio::cancellation_type::none});
-    c.post(waiter_job(std::move(w), [core = this->core_, f = std::move(f)](waiter_ptr& w) mutable {
-      if (!w->start()) return;  // the caller gave up: f never runs
-      value v{};
-      try {
-        if (auto* s = core->state_ptr()) {
-          if constexpr (std::is_void_v<T>) {
-            f(*s);
-            std::get<1>(v) = true;
-          } else {
-            std::get<1>(v).emplace(f(*s));
-          }
-        }
-      } catch (...) {
-        std::get<0>(v) = std::current_exception();
-      }
-      typed<value>(w)->answer(std::move(v));
-    }));
-  }
-};
-
-}  // namespace workers::inline v0::detail
-// ---- workers/worker.hpp
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/worker_handle.hpp
 
 /// @file
-/// @brief The worker handle and the operations on it.
+/// @brief `worker<Def, Kind>`: the handle to one worker, and the default
+/// completion token of the operations on it (queue_operations.hpp, dropbox.hpp,
+/// lifecycle_operations.hpp, state_access.hpp, introspection.hpp; all of them
+/// through `<workers/worker.hpp>`).
 ///
 /// Every operation but `state` and `state_opt` may be called from any thread,
 /// while the worker runs on a strand of its executor. Asynchronous operations are Asio initiating
@@ -5151,14 +6254,11 @@ class initiate_with_state : public worker_initiation<Def, Kind> {
 /// worker's execution context is destroyed; operations pending then are
 /// abandoned, as Asio abandons pending operations (their handlers are destroyed,
 /// never called: a `use_future` caller sees `broken_promise`).
-///
-/// Time stamps are `workers::clock` time points (wall clock, kernel-tick
-/// resolution), durations `workers::clock::duration`.
 
 
 
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief The default completion token of every operation: `asio::use_awaitable`,
 /// the default token of the worker's executor.
@@ -5186,6 +6286,13 @@ consteval void check_reply_token() {
                 "workers: this operation completes with a result that carries its own error "
                 "(reply_result / launch result), so redirect_error has no error_code to set: "
                 "test the result instead (or use as_tuple)");
+}
+template <class Token>
+consteval void check_state_token() {
+  static_assert(!is_redirect_error<std::decay_t<Token>>,
+                "workers: with_state completes with (std::exception_ptr, value), so "
+                "redirect_error has no error_code to set: catch the exception (co_await "
+                "rethrows it) or use as_tuple");
 }
 }  // namespace detail
 
@@ -5231,110 +6338,498 @@ class worker {
 
  private:
   friend struct detail::access;
-  explicit worker(std::shared_ptr<detail::core<Def, Kind>> core) noexcept
+  explicit worker(std::shared_ptr<detail::worker_core<Def, Kind>> core) noexcept
       : core_(std::move(core)) {}
 
-  std::shared_ptr<detail::core<Def, Kind>> core_;
+  std::shared_ptr<detail::worker_core<Def, Kind>> core_;
 };
 
-/// @brief Enqueues `request` (queue workers; upstream's `Queue.push_request`).
-///
-/// Completion signature: `void(error_code)`: empty once enqueued,
-/// `errc::closed` if the worker is closing or closed (the request is dropped;
-/// with `use_awaitable`, `co_await` throws it as `system_error`). On an
-/// infinite queue it never waits; on a full bounded queue it waits for room,
-/// producers being admitted in FIFO order, and completes with `errc::closed`
-/// if the worker closes meanwhile. The push time (`workers::clock`) is read
-/// when the push is made, before it waits.
-///
-/// Per-operation cancellation, while it waits for room: terminal, partial and
-/// total; it completes with `operation_aborted` and the request is not
-/// enqueued. Otherwise it completes at once and has nothing to cancel.
-/// Thread safety: any thread.
-template <class Def, class Kind, class R,
-          boost::asio::completion_token_for<void(error_code)> Token = default_token>
-requires detail::is_queue<Kind>
-auto push_request(const worker<Def, Kind>& w, R request, Token&& token = default_token()) {
-  detail::check_request<R, Def>();
-  if constexpr (!detail::in_request_set<R, Def>)
-    return detail::rejected<void(error_code)>(token);
-  else
-    return boost::asio::async_initiate<Token, void(error_code)>(
-        detail::initiate_push_request<Def, Kind>(detail::access::core_ptr(w)), token,
-        std::move(request));
-}
+WORKERS_END_NAMESPACE
 
-/// @brief Enqueues `request` at once (infinite queues; upstream's `Queue.push_request_now`).
+
+
+WORKERS_BEGIN_NAMESPACE
+
+/// @brief Puts `request` into the dropbox, to be merged with the pending one
+/// (upstream's `Dropbox.put_request`).
 ///
-/// Thread safety: any thread; takes no lock (the request is moved into a node
-/// that joins the worker's lock-free intake).
-/// @return true if enqueued, false if the worker is closing or closed (the
-/// request is dropped; a `request_refused` event is emitted).
+/// Returns once the put is recorded; the merge runs later, on the worker's
+/// strand, in the order the puts were made. Thread safety: any thread; takes
+/// no lock (the request is moved into a node that joins the worker's lock-free intake).
+/// @return true once recorded; false if the worker is closing or closed (the
+/// request is discarded; a `request_refused` event is emitted).
 template <class Def, class R>
-bool push_request_now(const worker<Def, queue<infinite>>& w, R request) {
+bool put_request(const worker<Def, dropbox>& w, R request) {
   detail::check_request<R, Def>();
   if constexpr (!detail::in_request_set<R, Def>)
     return false;
   else
-    return detail::access::core(w).push_now(std::move(request)) ==
-           detail::core<Def, queue<infinite>>::push_outcome::queued;
+    return detail::access::core(w).push_now(std::move(request)) == detail::push_outcome::queued;
 }
 
-/// @brief Enqueues `request` if there is room (bounded queues; upstream's
-/// `Queue.try_push_request_now`). Never waits.
+/// @brief Puts `request` into the dropbox and completes with the outcome of
+/// the request it ends up in (upstream's `Dropbox.put_request_and_wait`).
 ///
-/// Thread safety: any thread; as for `push_request_now`, the request's move
-/// must not call the worker.
-/// @return true if enqueued; false if the queue is full (or producers wait for
-/// room) or the worker is closing or closed.
-template <class Def, class R>
-bool try_push_request_now(const worker<Def, queue<bounded>>& w, R request) {
-  detail::check_request<R, Def>();
-  if constexpr (!detail::in_request_set<R, Def>)
-    return false;
-  else
-    return detail::access::core(w).push_now(std::move(request)) ==
-           detail::core<Def, queue<bounded>>::push_outcome::queued;
-}
-
-/// @brief Enqueues `request` and completes with its result (queue workers;
-/// upstream's `push_request_and_wait`).
+/// Completion signature: `void(reply_result<R>)`, as `push_request_and_wait`:
+/// the value of the request this caller follows, its `request_error`, its
+/// `handler_exception`, `worker_closed` (refused, or the worker closed before
+/// answering), `request_cancelled`, plus `request_dropped` when the merge
+/// removed the request from the slot without this caller following its
+/// replacement. A merge that throws gives its put's caller `handler_exception`
+/// and crashes the worker. `redirect_error` does not apply: it is refused at
+/// compile time.
 ///
-/// Completion signature: `void(reply_result<R>)`, that is
-/// `result<R::result_type, message_error<R::error_type>>`: the value, or
-/// `worker_closed` (the worker was closing or closed when pushed, or closed
-/// before handling the request or while handling it; with the crash errors if
-/// it crashed), `request_error` (the request's own error), `handler_exception`
-/// (`on_request` threw; the worker crashes) or `request_cancelled` (the caller
-/// gave up). The caller is answered as soon as the result is known, before
-/// `on_completion` / `on_error` run. On a full bounded queue it first waits for
-/// room. `redirect_error` does not apply (the result carries the error): it is
-/// refused at compile time.
-///
-/// Per-operation cancellation:
-///  - while the request is queued (or waits for room): terminal, partial and
-///    total; the caller gets `request_cancelled` at once and the request is
-///    never handled;
-///  - while it is handled: terminal and partial (total is refused: the
-///    handler's effects cannot be undone); the caller gets `request_cancelled`
-///    at once; the handler runs to its end, unless the request type opts in to
-///    having its handler cancelled too (see `cancels_with_caller`).
-///
+/// Per-operation cancellation: terminal and partial (total is refused: the
+/// request stays in the slot and is handled, since other puts may have been
+/// merged into it); the caller is answered `request_cancelled` at once.
 /// Thread safety: any thread.
-template <class Def, class Kind, class R,
+template <class Def, class R,
           boost::asio::completion_token_for<typename detail::reply_signature<R>::type> Token =
               default_token>
-requires detail::is_queue<Kind>
-auto push_request_and_wait(const worker<Def, Kind>& w, R request, Token&& token = default_token()) {
+auto put_request_and_wait(const worker<Def, dropbox>& w, R request,
+                          Token&& token = default_token()) {
   detail::check_request<R, Def>();
   detail::check_reply_token<Token>();
   if constexpr (!detail::in_request_set<R, Def>)
     return detail::rejected<void(reply_result<R>)>(token);
   else
     return boost::asio::async_initiate<Token, void(reply_result<R>)>(
-        detail::initiate_push_and_wait<Def, Kind>(detail::access::core_ptr(w)), token,
+        detail::initiate_push_and_wait<Def, dropbox>(detail::access::core_ptr(w)), token,
         std::move(request));
 }
+
+/// @cond
+// The same operations on a queue or callback worker: one sentence (kind_checks.hpp),
+// then the type the real operation returns, so that nothing else fails.
+template <class Def, class Kind, class R>
+requires(!std::same_as<Kind, dropbox>) bool put_request(const worker<Def, Kind>&, R) {
+  (void)detail::put_request_is_for_dropbox_workers<Kind>{};
+  return false;
+}
+template <class Def, class Kind, class R, class Token = default_token>
+requires(!std::same_as<Kind, dropbox>) auto put_request_and_wait(const worker<Def, Kind>&, R,
+                                                                 Token&& token = default_token()) {
+  (void)detail::put_request_and_wait_is_for_dropbox_workers<Kind>{};
+  return detail::rejected<void(reply_result<R>)>(token);
+}
+/// @endcond
+
+WORKERS_END_NAMESPACE
+// ---- workers/group.hpp
+
+/// @file
+/// @brief `make_group<Name, Request>::make_worker<Types>` and `make_single<Name, Request, Types>`.
+
+// ---- workers/detail/group_def.hpp
+
+// The three parameters of a group, with the types derived from them.
+
+
+
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+// Instantiated only once the parameter checks passed (see parameter_checks.hpp).
+template <class Name, class Request, class Types>
+struct group_def {
+  using request_param = Request;
+  using name_type = typename Name::type;
+  using request_variant = boost::mp11::mp_rename<typename Request::types, std::variant>;
+  using request_view = typename Request::view_type;
+  using state_type = typename Types::state_type;
+  using parameters_type = typename Types::parameters_type;
+  using state_view = typename Types::view_type;
+
+  // `<base joined by '-'>`, as upstream names its event sections.
+  static std::string base_name() {
+    std::string out;
+    for (std::string_view part : Name::base) {
+      if (!out.empty()) out += '-';
+      out += part;
+    }
+    return out;
+  }
+  // `Name::base`, as events carry it.
+  static std::vector<std::string> section() {
+    std::vector<std::string> out;
+    for (std::string_view part : Name::base) out.emplace_back(part);
+    return out;
+  }
+  static std::string full_name(const name_type& name) {
+    return fmt::format("{}_{}", base_name(), name);
+  }
+  // A request's view (`Request::view`), whatever its type.
+  static request_view view_of(const request_variant& r) {
+    return std::visit([](const auto& x) -> request_view { return Request::view(x); }, r);
+  }
+  // The state as introspection shows it (`Types::view`).
+  static state_view view_state(const state_type& state, const parameters_type& parameters) {
+    return Types::view(state, parameters);
+  }
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/parameter_checks.hpp
+
+// The three parameters of a group checked one requirement at a time, so that a
+// mistake reads as one sentence, in the instantiation of a check that names
+// the user's type (`name_parameter_check<my_name>`), rather than as a dump of
+// the concept. Each check reports only its first unmet requirement: the later
+// conditions hold vacuously once an earlier one failed. `value` is whether all
+// hold; `make_group` and `make_worker` then use a stand-in definition, so that
+// nothing else fails after the sentence.
+
+
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+template <class N>
+concept has_type_member = requires {
+  typename N::type;
+};
+template <class N>
+concept has_base_member = requires {
+  N::base;
+};
+template <class N>
+concept base_is_string_range = string_range<decltype(N::base)>;
+template <class N>
+concept type_is_worker_name = worker_name<typename N::type>;
+template <class R>
+concept result_and_error_ok =
+    movable_object<typename R::result_type> && error_type<typename R::error_type>;
+template <class Q>
+concept types_is_request_list = is_request_types<typename Q::types>;
+template <class T>
+concept view_type_ok = std::copyable<typename T::view_type> && formattable<typename T::view_type>;
+template <class T>
+concept state_and_parameters_are_objects =
+    std::is_object_v<typename T::state_type> && std::is_object_v<typename T::parameters_type>;
+
+template <class Name>
+struct name_parameter_check {
+  static constexpr bool a = has_type_member<Name>;
+  static_assert(a, "workers: Name needs `using type = ...;`, the type naming one worker");
+  static constexpr bool b = a && has_base_member<Name>;
+  static_assert(!a || b,
+                "workers: Name needs `static constexpr std::string_view base[] = {...};`, the "
+                "group's path in full names and events");
+  static constexpr bool c = b && base_is_string_range<Name>;
+  static_assert(!b || c,
+                "workers: Name::base must be a range of strings, e.g. "
+                "`static constexpr std::string_view base[] = {\"node\", \"worker\"};`");
+  static constexpr bool d = c && type_is_worker_name<Name>;
+  static_assert(!c || d,
+                "workers: Name::type must be copyable, equality-comparable, hashable "
+                "(std::hash) and formattable with fmt (a fmt::formatter)");
+  static constexpr bool value = d;
+};
+
+template <class Q, class R>
+struct request_type_check {
+  static constexpr bool a = has_result_and_error<R>;
+  static_assert(a,
+                "workers: a request type needs `using result_type = ...;` and "
+                "`using error_type = ...;`");
+  static constexpr bool b = a && movable_object<R> && std::is_move_assignable_v<R>;
+  static_assert(!a || b,
+                "workers: a request type must be move-constructible and move-assignable "
+                "(queues and dropboxes move requests in and out)");
+  static constexpr bool c = b && result_and_error_ok<R>;
+  static_assert(!b || c,
+                "workers: a request's result_type must be move-constructible, and its "
+                "error_type move-constructible and default-constructible (or never)");
+  static constexpr bool d = c && viewable_request<Q, R>;
+  static_assert(!c || d,
+                "workers: Request needs `static view_type view(const R&)` for each "
+                "request type R");
+  static constexpr bool value = d;
+};
+
+template <class Q, class Types>
+struct each_request_check : std::false_type {};
+template <class Q, class... R>
+struct each_request_check<Q, request_types<R...>>
+    : std::bool_constant<(request_type_check<Q, R>::value & ... & true)> {};
+
+template <class Request>
+struct request_parameter_check {
+  static constexpr bool a = has_types_and_view<Request>;
+  static_assert(a,
+                "workers: Request needs `using types = workers::request_types<...>;` and "
+                "`using view_type = ...;`");
+  static constexpr bool b = a && types_is_request_list<Request>;
+  static_assert(!a || b, "workers: Request::types must be workers::request_types<R...>");
+  static constexpr bool c = b && view_type_ok<Request>;
+  static_assert(!b || c, "workers: Request::view_type must be copyable and formattable with fmt");
+  // Each request type checked on its own, named in its sentence.
+  static constexpr bool value = [] {
+    if constexpr (c)
+      return each_request_check<Request, typename Request::types>::value;
+    else
+      return false;
+  }();
+};
+
+template <class Types>
+struct types_parameter_check {
+  static constexpr bool a = has_state_parameters_view<Types>;
+  static_assert(a,
+                "workers: Types needs `using state_type = ...;`, `using parameters_type = "
+                "...;` and `using view_type = ...;`");
+  static constexpr bool b = a && state_and_parameters_are_objects<Types>;
+  static_assert(!a || b,
+                "workers: Types::state_type and Types::parameters_type must be object "
+                "types (not references, functions or void)");
+  static constexpr bool c = b && view_type_ok<Types>;
+  static_assert(!b || c, "workers: Types::view_type must be copyable and formattable with fmt");
+  static constexpr bool d = c && state_viewable<Types>;
+  static_assert(!c || d,
+                "workers: Types needs `static view_type view(const state_type&, const "
+                "parameters_type&)`");
+  static constexpr bool value = d;
+};
+
+// What a group with an unmet requirement is defined as, once its sentence is
+// out: enough for the types users name to exist without further errors.
+struct invalid_group_def {
+  struct invalid {};
+  using request_param = invalid;
+  using name_type = invalid;
+  using request_variant = invalid;
+  using request_view = invalid;
+  using state_type = invalid;
+  using parameters_type = invalid;
+  using state_view = invalid;
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/table_state.hpp
+
+// The state behind a table handle: the live workers of one group and one
+// buffer kind, by name, and the configuration its workers share.
+
+
+#include <unordered_map>
+
+WORKERS_BEGIN_NAMESPACE
+template <class Def, class Kind>
+class worker;
+WORKERS_END_NAMESPACE
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+template <class Def, class Kind>
+class worker_core;
+
+template <class Def, class Kind>
+class table_state {
+ public:
+  using name_type = typename Def::name_type;
+  using core_type = worker_core<Def, Kind>;
+  using config_type = table_config<Def, Kind>;
+  using worker_type = worker<Def, Kind>;
+
+  explicit table_state(config_type config)
+      : config_(std::make_shared<const config_type>(std::move(config))) {}
+
+  // Shared with the workers, which may outlive the table.
+  const std::shared_ptr<const config_type>& config() const noexcept { return config_; }
+
+  bool try_insert(const name_type& name, std::shared_ptr<core_type> c) {
+    std::lock_guard lock(mutex_);
+    return workers_.try_emplace(name, std::move(c)).second;
+  }
+  void erase(const name_type& name, const core_type* c) {
+    std::shared_ptr<core_type> gone;  // released after the lock
+    std::lock_guard lock(mutex_);
+    auto it = workers_.find(name);
+    if (it != workers_.end() && it->second.get() == c) {
+      gone = std::move(it->second);
+      workers_.erase(it);
+    }
+  }
+  std::size_t size() const {
+    std::lock_guard lock(mutex_);
+    return workers_.size();
+  }
+  std::vector<std::pair<name_type, worker_type>> list() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::pair<name_type, worker_type>> out;
+    out.reserve(workers_.size());
+    for (const auto& [name, c] : workers_)
+      out.emplace_back(name, access::make_worker<worker_type>(c));
+    return out;
+  }
+  std::optional<worker_type> find(const name_type& name) const {
+    std::lock_guard lock(mutex_);
+    auto it = workers_.find(name);
+    if (it == workers_.end()) return std::nullopt;
+    return access::make_worker<worker_type>(it->second);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<name_type, std::shared_ptr<core_type>> workers_;
+  std::shared_ptr<const config_type> config_;
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/table.hpp
+
+/// @file
+/// @brief Tables: the live workers of one group and one buffer kind, by name
+/// (upstream's `'kind table`), with `list` and `find_opt`.
+
+// ---- workers/worker.hpp
+
+/// @file
+/// @brief The worker handle and every operation on it: `<workers/worker_handle.hpp>`
+/// (the handle), `<workers/queue_operations.hpp>` (pushes),
+/// `<workers/dropbox.hpp>` (puts), `<workers/lifecycle_operations.hpp>`
+/// (shutdown and waiting for the end), `<workers/state_access.hpp>` (the
+/// state) and `<workers/introspection.hpp>` (status, requests, metrics).
+
+// ---- workers/introspection.hpp
+
+/// @file
+/// @brief What a worker shows of itself, from any thread: `status`,
+/// `current_request`, `pending_requests`, `pending_requests_length`,
+/// `information`, `full_status`, `metrics`.
+///
+/// Time stamps are `workers::clock` time points (wall clock, kernel-tick
+/// resolution); durations are measured on `workers::steady_clock`.
+
+
+
+WORKERS_BEGIN_NAMESPACE
+
+/// @brief The worker's status, with timestamps (`workers::clock`; upstream's
+/// `status`). Thread safety: any thread.
+template <class Def, class Kind>
+worker_status status(const worker<Def, Kind>& w) {
+  return detail::access::core(w).status();
+}
+
+/// @brief The request being treated: pushed time, treated time (`workers::clock`),
+/// view; none when the worker handles none (upstream's `current_request`).
+/// Thread safety: any thread; `Request::view` runs under the worker's intake
+/// lock, so it must not call the worker.
+template <class Def, class Kind>
+std::optional<active_request<typename Def::request_view>> current_request(
+    const worker<Def, Kind>& w) {
+  return detail::access::core(w).current_request();
+}
+
+/// @brief The queued requests' push times (`workers::clock`) and views, oldest
+/// first (upstream's `pending_requests`): a queue's requests, a dropbox's 0 or
+/// 1, and for a callback worker only a request read while `on_no_request` ran.
+/// Thread safety: any thread; `Request::view` runs under the worker's intake
+/// lock, so it must not call the worker.
+template <class Def, class Kind>
+std::vector<pending_request<typename Def::request_view>> pending_requests(
+    const worker<Def, Kind>& w) {
+  return detail::access::core(w).pending_requests();
+}
+
+/// @brief How many requests are queued, as `pending_requests` counts them
+/// (upstream's `pending_requests_length`). Thread safety: any thread.
+template <class Def, class Kind>
+std::size_t pending_requests_length(const worker<Def, Kind>& w) {
+  return detail::access::core(w).pending_requests_length();
+}
+
+/// @brief Workers in the table, status and queue length (upstream's `information`).
+/// Thread safety: any thread (each part is read on its own).
+template <class Def, class Kind>
+worker_information information(const worker<Def, Kind>& w) {
+  const auto& c = detail::access::core(w);
+  return {c.table_size(), c.status(), c.pending_requests_length()};
+}
+
+/// @brief Status, pending requests (oldest first) and the current request
+/// (none when idle): the status, then the requests taken together under the
+/// mailbox's lock, so that a request cannot vanish between the pending ones
+/// and the current one, or show in both, as it may between `pending_requests`
+/// and `current_request` (upstream's `full_status`, whose event backlog a
+/// `backlog_sink` keeps). Times are `workers::clock` ones. Thread safety: any
+/// thread; `Request::view` runs under that lock, so it must not call the worker.
+template <class Def, class Kind>
+worker_full_status<typename Def::request_view> full_status(const worker<Def, Kind>& w) {
+  return detail::access::core(w).full_status_snapshot();
+}
+
+/// @brief The worker's metrics now, or none if its table was created without
+/// `table_options::metrics`. Thread safety: any thread (counters are read
+/// one by one, each exact; the set is not one atomic snapshot).
+template <class Def, class Kind>
+std::optional<worker_metrics> metrics(const worker<Def, Kind>& w) {
+  return detail::access::core(w).metrics_snapshot();
+}
+
+WORKERS_END_NAMESPACE
+// ---- workers/lifecycle_operations.hpp
+
+/// @file
+/// @brief Ending a worker and waiting for its end: `trigger_shutdown`,
+/// `shutdown`, `wait_for_completion`, `is_shutting_down`, `canceler`. The
+/// common rules of asynchronous operations are in `<workers/worker_handle.hpp>`.
+
+// ---- workers/detail/lifecycle_initiations.hpp
+
+// The initiations of the operations that wait for a worker's end: shutdown
+// and wait_for_completion. See initiation.hpp.
+
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+template <class Def, class Kind>
+class initiate_shutdown : public worker_initiation<Def, Kind> {
+ public:
+  using worker_initiation<Def, Kind>::worker_initiation;
+
+  template <class Handler>
+  void operator()(Handler&& handler) const {
+    auto& c = *this->core_;
+    if (c.inside_hook()) {  // the close waits for this hook to return
+      c.request_close(close_cause::shutdown);
+      complete_now(std::forward<Handler>(handler), this->io_executor(), error_code{});
+      return;
+    }
+    waiter_ptr w = make_waiter<error_code>(std::forward<Handler>(handler), this->io_executor(),
+                                           {effects_kept, effects_kept});
+    c.request_close(close_cause::shutdown);
+    c.wait_closed(std::move(w));
+  }
+};
+
+template <class Def, class Kind>
+class initiate_wait_for_completion : public worker_initiation<Def, Kind> {
+ public:
+  using worker_initiation<Def, Kind>::worker_initiation;
+
+  template <class Handler>
+  void operator()(Handler&& handler) const {
+    this->core_->wait_closed(make_waiter<error_code>(
+        std::forward<Handler>(handler), this->io_executor(), {any_cancellation, any_cancellation}));
+  }
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+
+
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief Starts closing the worker and returns at once (upstream's `trigger_shutdown`).
 ///
@@ -5391,6 +6886,214 @@ bool is_shutting_down(const worker<Def, Kind>& w) noexcept {
   return detail::access::core(w).is_shutting_down();
 }
 
+/// @brief Hooks run when the worker closes; see `workers::canceler` (upstream's
+/// `canceler`, an `Lwt_canceler.t`). Thread safety: any thread.
+template <class Def, class Kind>
+workers::canceler canceler(const worker<Def, Kind>& w) {
+  return detail::access::core(w).get_canceler();
+}
+
+WORKERS_END_NAMESPACE
+// ---- workers/queue_operations.hpp
+
+/// @file
+/// @brief The operations of queue workers (infinite and bounded queues):
+/// `push_request`, `push_request_now`, `try_push_request_now`,
+/// `push_request_and_wait`. The common rules of asynchronous operations are
+/// in `<workers/worker_handle.hpp>`.
+
+
+
+
+WORKERS_BEGIN_NAMESPACE
+
+/// @brief Enqueues `request` (queue workers; upstream's `Queue.push_request`).
+///
+/// Completion signature: `void(error_code)`: empty once enqueued,
+/// `errc::closed` if the worker is closing or closed (the request is dropped;
+/// with `use_awaitable`, `co_await` throws it as `system_error`). On an
+/// infinite queue it never waits; on a full bounded queue it waits for room,
+/// producers being admitted in FIFO order, and completes with `errc::closed`
+/// if the worker closes meanwhile. The push time (`workers::clock`) is read
+/// when the push is made, before it waits.
+///
+/// Per-operation cancellation, while it waits for room: terminal, partial and
+/// total; it completes with `operation_aborted` and the request is not
+/// enqueued. Otherwise it completes at once and has nothing to cancel.
+/// Thread safety: any thread.
+template <class Def, class Kind, class R,
+          boost::asio::completion_token_for<void(error_code)> Token = default_token>
+requires detail::is_queue<Kind>
+auto push_request(const worker<Def, Kind>& w, R request, Token&& token = default_token()) {
+  detail::check_request<R, Def>();
+  if constexpr (!detail::in_request_set<R, Def>)
+    return detail::rejected<void(error_code)>(token);
+  else
+    return boost::asio::async_initiate<Token, void(error_code)>(
+        detail::initiate_push_request<Def, Kind>(detail::access::core_ptr(w)), token,
+        std::move(request));
+}
+
+/// @brief Enqueues `request` at once (infinite queues; upstream's `Queue.push_request_now`).
+///
+/// Thread safety: any thread; takes no lock (the request is moved into a node
+/// that joins the worker's lock-free intake).
+/// @return true if enqueued, false if the worker is closing or closed (the
+/// request is dropped; a `request_refused` event is emitted).
+template <class Def, class R>
+bool push_request_now(const worker<Def, queue<infinite>>& w, R request) {
+  detail::check_request<R, Def>();
+  if constexpr (!detail::in_request_set<R, Def>)
+    return false;
+  else
+    return detail::access::core(w).push_now(std::move(request)) == detail::push_outcome::queued;
+}
+
+/// @brief Enqueues `request` if there is room (bounded queues; upstream's
+/// `Queue.try_push_request_now`). Never waits.
+///
+/// Thread safety: any thread; as for `push_request_now`, the request's move
+/// must not call the worker.
+/// @return true if enqueued; false if the queue is full (or producers wait for
+/// room) or the worker is closing or closed.
+template <class Def, class R>
+bool try_push_request_now(const worker<Def, queue<bounded>>& w, R request) {
+  detail::check_request<R, Def>();
+  if constexpr (!detail::in_request_set<R, Def>)
+    return false;
+  else
+    return detail::access::core(w).push_now(std::move(request)) == detail::push_outcome::queued;
+}
+
+/// @brief Enqueues `request` and completes with its result (queue workers;
+/// upstream's `push_request_and_wait`).
+///
+/// Completion signature: `void(reply_result<R>)`, that is
+/// `result<R::result_type, message_error<R::error_type>>`: the value, or
+/// `worker_closed` (the worker was closing or closed when pushed, or closed
+/// before handling the request or while handling it; with the crash errors if
+/// it crashed), `request_error` (the request's own error), `handler_exception`
+/// (`on_request` threw; the worker crashes) or `request_cancelled` (the caller
+/// gave up). The caller is answered as soon as the result is known, before
+/// `on_completion` / `on_error` run. On a full bounded queue it first waits for
+/// room. `redirect_error` does not apply (the result carries the error): it is
+/// refused at compile time.
+///
+/// Per-operation cancellation:
+///  - while the request is queued (or waits for room): terminal, partial and
+///    total; the caller gets `request_cancelled` at once and the request is
+///    never handled;
+///  - while it is handled: terminal and partial (total is refused: the
+///    handler's effects cannot be undone); the caller gets `request_cancelled`
+///    at once; the handler runs to its end, unless the request type opts in to
+///    having its handler cancelled too (see `cancels_with_caller`).
+///
+/// Thread safety: any thread.
+template <class Def, class Kind, class R,
+          boost::asio::completion_token_for<typename detail::reply_signature<R>::type> Token =
+              default_token>
+requires detail::is_queue<Kind>
+auto push_request_and_wait(const worker<Def, Kind>& w, R request, Token&& token = default_token()) {
+  detail::check_request<R, Def>();
+  detail::check_reply_token<Token>();
+  if constexpr (!detail::in_request_set<R, Def>)
+    return detail::rejected<void(reply_result<R>)>(token);
+  else
+    return boost::asio::async_initiate<Token, void(reply_result<R>)>(
+        detail::initiate_push_and_wait<Def, Kind>(detail::access::core_ptr(w)), token,
+        std::move(request));
+}
+
+/// @cond
+// The same operations on a worker of another kind: one sentence (kind_checks.hpp),
+// then the type the real operation returns, so that nothing else fails.
+template <class Def, class Kind, class R, class Token = default_token>
+requires(!detail::is_queue<Kind>) auto push_request(const worker<Def, Kind>&, R,
+                                                    Token&& token = default_token()) {
+  (void)detail::push_request_is_for_queue_workers<Kind>{};
+  return detail::rejected<void(error_code)>(token);
+}
+template <class Def, class Kind, class R>
+requires(!std::same_as<Kind, queue<infinite>>) bool push_request_now(const worker<Def, Kind>&, R) {
+  (void)detail::push_request_now_is_for_infinite_queues<Kind>{};
+  return false;
+}
+template <class Def, class Kind, class R>
+requires(!std::same_as<Kind, queue<bounded>>) bool try_push_request_now(const worker<Def, Kind>&,
+                                                                        R) {
+  (void)detail::try_push_request_now_is_for_bounded_queues<Kind>{};
+  return false;
+}
+template <class Def, class Kind, class R, class Token = default_token>
+requires(!detail::is_queue<Kind>) auto push_request_and_wait(const worker<Def, Kind>&, R,
+                                                             Token&& token = default_token()) {
+  (void)detail::push_request_and_wait_is_for_queue_workers<Kind>{};
+  return detail::rejected<void(reply_result<R>)>(token);
+}
+/// @endcond
+
+WORKERS_END_NAMESPACE
+// ---- workers/state_access.hpp
+
+/// @file
+/// @brief A worker's state: `state` and `state_opt` (on its strand), and
+/// `with_state` and `state_view` (from anywhere, run on its strand). The
+/// common rules of asynchronous operations are in `<workers/worker_handle.hpp>`.
+
+// ---- workers/detail/state_initiation.hpp
+
+// The initiation of with_state: the user's function runs on the worker's
+// strand, if the state exists, and what it gives goes to the caller. See
+// initiation.hpp.
+
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+// What with_state's function gives: whether it ran (void), or its value if it ran.
+template <class T>
+using with_state_value = std::conditional_t<std::is_void_v<T>, bool, std::optional<T>>;
+
+template <class Def, class Kind>
+class initiate_with_state : public worker_initiation<Def, Kind> {
+ public:
+  using worker_initiation<Def, Kind>::worker_initiation;
+
+  template <class Handler, class F>
+  void operator()(Handler&& handler, F f) const {
+    using T = std::invoke_result_t<F&, typename Def::state_type&>;
+    using value = std::tuple<std::exception_ptr, with_state_value<T>>;
+    auto& c = *this->core_;
+    waiter_ptr w = make_waiter<value>(std::forward<Handler>(handler), this->io_executor(),
+                                      {any_cancellation, asio::cancellation_type::none});
+    c.post(waiter_job(std::move(w), [core = this->core_, f = std::move(f)](waiter_ptr& w) mutable {
+      if (!w->start()) return;  // the caller gave up: f never runs
+      value v{};
+      try {
+        if (auto* s = core->state_ptr()) {
+          if constexpr (std::is_void_v<T>) {
+            f(*s);
+            std::get<1>(v) = true;
+          } else {
+            std::get<1>(v).emplace(f(*s));
+          }
+        }
+      } catch (...) {
+        std::get<0>(v) = std::current_exception();
+      }
+      typed<value>(w)->answer(std::move(v));
+    }));
+  }
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+
+
+
+WORKERS_BEGIN_NAMESPACE
+
 /// @brief The worker's state (upstream's `state`).
 ///
 /// Only on the worker's strand (its handlers, `with_state`'s function, code
@@ -5424,6 +7127,8 @@ typename Def::state_type* state_opt(const worker<Def, Kind>& w) {
 /// Per-operation cancellation, before `f` runs: terminal, partial and total;
 /// `f` never runs and the exception is a `system_error` of `operation_aborted`.
 /// Once `f` runs, cancellation is not honoured (the caller gets its outcome).
+/// `redirect_error` does not apply (there is no error_code to set): it is
+/// refused at compile time.
 /// Thread safety: any thread; `f` runs on the strand, serialized with the
 /// handlers: never at the same time as one, but possibly while an awaitable
 /// handler is suspended at a `co_await`.
@@ -5434,70 +7139,12 @@ template <class Def, class Kind, class F,
               Token = default_token>
 auto with_state(const worker<Def, Kind>& w, F f, Token&& token = default_token()) {
   using value = detail::with_state_value<std::invoke_result_t<F&, typename Def::state_type&>>;
-  return boost::asio::async_initiate<Token, void(std::exception_ptr, value)>(
-      detail::initiate_with_state<Def, Kind>(detail::access::core_ptr(w)), token, std::move(f));
-}
-
-/// @brief The worker's status, with timestamps (`workers::clock`; upstream's
-/// `status`). Thread safety: any thread.
-template <class Def, class Kind>
-worker_status status(const worker<Def, Kind>& w) {
-  return detail::access::core(w).status();
-}
-
-/// @brief The request being treated: pushed time, treated time (`workers::clock`),
-/// view; none when the worker handles none (upstream's `current_request`).
-/// Thread safety: any thread; `Request::view` runs under the worker's intake
-/// lock, so it must not call the worker.
-template <class Def, class Kind>
-std::optional<active_request<typename Def::request_view>> current_request(
-    const worker<Def, Kind>& w) {
-  return detail::access::core(w).current_request();
-}
-
-/// @brief The queued requests' push times (`workers::clock`) and views, oldest
-/// first (upstream's `pending_requests`): a queue's requests, a dropbox's 0 or
-/// 1, and for a callback worker only a request read while `on_no_request` ran.
-/// Thread safety: any thread; `Request::view` runs under the worker's intake
-/// lock, so it must not call the worker.
-template <class Def, class Kind>
-std::vector<pending_request<typename Def::request_view>> pending_requests(
-    const worker<Def, Kind>& w) {
-  return detail::access::core(w).pending_requests();
-}
-
-/// @brief How many requests are queued, as `pending_requests` counts them
-/// (upstream's `pending_requests_length`). Thread safety: any thread.
-template <class Def, class Kind>
-std::size_t pending_requests_length(const worker<Def, Kind>& w) {
-  return detail::access::core(w).pending_requests_length();
-}
-
-/// @brief Workers in the table, status and queue length (upstream's `information`).
-/// Thread safety: any thread (each part is read on its own).
-template <class Def, class Kind>
-worker_information information(const worker<Def, Kind>& w) {
-  const auto& c = detail::access::core(w);
-  return {c.table_size(), c.status(), c.pending_requests_length()};
-}
-
-/// @brief Status, pending requests (oldest first) and the current request
-/// (none when idle), taken together under the worker's lock: a request cannot
-/// vanish between them, as it may between `status`, `pending_requests` and
-/// `current_request` (upstream's `full_status`, whose event backlog a
-/// `backlog_sink` keeps). Times are `workers::clock` ones. Thread safety: any
-/// thread; `Request::view` runs under that lock, so it must not call the worker.
-template <class Def, class Kind>
-worker_full_status<typename Def::request_view> full_status(const worker<Def, Kind>& w) {
-  return detail::access::core(w).full_status_snapshot();
-}
-
-/// @brief The worker's metrics now, or none if its table was created without
-/// `table_options::metrics`. Thread safety: any thread (counters are read
-/// one by one, each exact; the set is not one atomic snapshot).
-template <class Def, class Kind>
-std::optional<worker_metrics> metrics(const worker<Def, Kind>& w) {
-  return detail::access::core(w).metrics_snapshot();
+  detail::check_state_token<Token>();
+  if constexpr (detail::is_redirect_error<std::decay_t<Token>>)
+    return detail::rejected<void(std::exception_ptr, value)>(token);
+  else
+    return boost::asio::async_initiate<Token, void(std::exception_ptr, value)>(
+        detail::initiate_with_state<Def, Kind>(detail::access::core_ptr(w)), token, std::move(f));
 }
 
 /// @brief The state's view (`Types::view(state, parameters)`), taken on the
@@ -5520,207 +7167,23 @@ auto state_view(const worker<Def, Kind>& w, Token&& token = default_token()) {
       std::forward<Token>(token));
 }
 
-/// @brief Hooks run when the worker closes; see `workers::canceler` (upstream's
-/// `canceler`, an `Lwt_canceler.t`). Thread safety: any thread.
-template <class Def, class Kind>
-workers::canceler canceler(const worker<Def, Kind>& w) {
-  return detail::access::core(w).get_canceler();
-}
-
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE
 
 
-
-namespace workers::inline v0 {
-
-/// @brief Puts `request` into the dropbox, to be merged with the pending one
-/// (upstream's `Dropbox.put_request`).
-///
-/// Returns once the put is recorded; the merge runs later, on the worker's
-/// strand, in the order the puts were made. Thread safety: any thread; takes
-/// no lock (the request is moved into a node that joins the worker's lock-free intake).
-/// @return true once recorded; false if the worker is closing or closed (the
-/// request is discarded; a `request_refused` event is emitted).
-template <class Def, class R>
-bool put_request(const worker<Def, dropbox>& w, R request) {
-  detail::check_request<R, Def>();
-  if constexpr (!detail::in_request_set<R, Def>)
-    return false;
-  else
-    return detail::access::core(w).push_now(std::move(request)) ==
-           detail::core<Def, dropbox>::push_outcome::queued;
-}
-
-/// @brief Puts `request` into the dropbox and completes with the outcome of
-/// the request it ends up in (upstream's `Dropbox.put_request_and_wait`).
-///
-/// Completion signature: `void(reply_result<R>)`, as `push_request_and_wait`:
-/// the value of the request this caller follows, its `request_error`, its
-/// `handler_exception`, `worker_closed` (refused, or the worker closed before
-/// answering), `request_cancelled`, plus `request_dropped` when the merge
-/// removed the request from the slot without this caller following its
-/// replacement. A merge that throws gives its put's caller `handler_exception`
-/// and crashes the worker. `redirect_error` does not apply: it is refused at
-/// compile time.
-///
-/// Per-operation cancellation: terminal and partial (total is refused: the
-/// request stays in the slot and is handled, since other puts may have been
-/// merged into it); the caller is answered `request_cancelled` at once.
-/// Thread safety: any thread.
-template <class Def, class R,
-          boost::asio::completion_token_for<typename detail::reply_signature<R>::type> Token =
-              default_token>
-auto put_request_and_wait(const worker<Def, dropbox>& w, R request,
-                          Token&& token = default_token()) {
-  detail::check_request<R, Def>();
-  detail::check_reply_token<Token>();
-  if constexpr (!detail::in_request_set<R, Def>)
-    return detail::rejected<void(reply_result<R>)>(token);
-  else
-    return boost::asio::async_initiate<Token, void(reply_result<R>)>(
-        detail::initiate_push_and_wait<Def, dropbox>(detail::access::core_ptr(w)), token,
-        std::move(request));
-}
-
-}  // namespace workers::inline v0
-// ---- workers/group.hpp
-
-/// @file
-/// @brief `make_group<Name, Request>::make_worker<Types>` and `make_single<Name, Request, Types>`.
-
-// ---- workers/detail/group_def.hpp
-
-// The three parameters of a group, with the types derived from them.
-
-
-
-
-
-namespace workers::inline v0::detail {
-
-template <name_parameter Name, request_parameter Request, types_parameter Types>
-struct group_def {
-  using request_param = Request;
-  using name_type = typename Name::type;
-  using request_variant = boost::mp11::mp_rename<typename Request::types, std::variant>;
-  using request_view = typename Request::view_type;
-  using state_type = typename Types::state_type;
-  using parameters_type = typename Types::parameters_type;
-  using state_view = typename Types::view_type;
-
-  // `<base joined by '-'>`, as upstream names its event sections.
-  static std::string base_name() {
-    std::string out;
-    for (std::string_view part : Name::base) {
-      if (!out.empty()) out += '-';
-      out += part;
-    }
-    return out;
-  }
-  // `Name::base`, as events carry it.
-  static std::vector<std::string> section() {
-    std::vector<std::string> out;
-    for (std::string_view part : Name::base) out.emplace_back(part);
-    return out;
-  }
-  static std::string full_name(const name_type& name) {
-    return fmt::format("{}_{}", base_name(), name);
-  }
-  // The state as introspection shows it (`Types::view`).
-  static state_view view_state(const state_type& state, const parameters_type& parameters) {
-    return Types::view(state, parameters);
-  }
-};
-
-}  // namespace workers::inline v0::detail
-// ---- workers/detail/table_state.hpp
-
-// The state behind a table handle: the live workers of one group and one
-// buffer kind, by name, and the configuration its workers share.
-
-
-#include <unordered_map>
-
-namespace workers::inline v0 {
-template <class Def, class Kind>
-class worker;
-}  // namespace workers::inline v0
-
-namespace workers::inline v0::detail {
-
-template <class Def, class Kind>
-class core;
-
-template <class Def, class Kind>
-class table_state {
- public:
-  using name_type = typename Def::name_type;
-  using core_type = core<Def, Kind>;
-  using config_type = table_config<Def, Kind>;
-  using worker_type = worker<Def, Kind>;
-
-  explicit table_state(config_type config)
-      : config_(std::make_shared<const config_type>(std::move(config))) {}
-
-  // Shared with the workers, which may outlive the table.
-  const std::shared_ptr<const config_type>& config() const noexcept { return config_; }
-
-  bool try_insert(const name_type& name, std::shared_ptr<core_type> c) {
-    std::lock_guard lock(mutex_);
-    return workers_.try_emplace(name, std::move(c)).second;
-  }
-  void erase(const name_type& name, const core_type* c) {
-    std::shared_ptr<core_type> gone;  // released after the lock
-    std::lock_guard lock(mutex_);
-    auto it = workers_.find(name);
-    if (it != workers_.end() && it->second.get() == c) {
-      gone = std::move(it->second);
-      workers_.erase(it);
-    }
-  }
-  std::size_t size() const {
-    std::lock_guard lock(mutex_);
-    return workers_.size();
-  }
-  std::vector<std::pair<name_type, worker_type>> list() const {
-    std::lock_guard lock(mutex_);
-    std::vector<std::pair<name_type, worker_type>> out;
-    out.reserve(workers_.size());
-    for (const auto& [name, c] : workers_)
-      out.emplace_back(name, access::make_worker<worker_type>(c));
-    return out;
-  }
-  std::optional<worker_type> find(const name_type& name) const {
-    std::lock_guard lock(mutex_);
-    auto it = workers_.find(name);
-    if (it == workers_.end()) return std::nullopt;
-    return access::make_worker<worker_type>(it->second);
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::unordered_map<name_type, std::shared_ptr<core_type>> workers_;
-  std::shared_ptr<const config_type> config_;
-};
-
-}  // namespace workers::inline v0::detail
-// ---- workers/table.hpp
-
-/// @file
-/// @brief Tables: the live workers of one group and one buffer kind, by name
-/// (upstream's `'kind table`), with `list` and `find_opt`.
-
-
-
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief Options of `create_table`, shared by the table's workers.
 struct table_options {
   /// @brief Where the workers' events go; empty: the process-wide default
   /// (`set_default_sink`), read at each event.
   any_sink sink = {};
-  /// @brief Whether the workers keep metrics (`metrics(w)`). Off: no cost.
+  /// @brief Whether the workers keep metrics (`metrics(w)`). Off: no cost, and
+  /// `metrics(w)` is empty.
   bool metrics = false;
+  /// @brief The clocks the workers read and wait on (see `time_source`); empty:
+  /// the real ones (`workers::clock`, `workers::steady_clock`, Asio's timers).
+  /// A `testing::manual_clock` makes time move only when a test says so.
+  std::shared_ptr<time_source> clock = {};
 };
 
 /// @brief A table of workers of one buffer kind (upstream's `'kind table`).
@@ -5763,22 +7226,33 @@ std::optional<worker<Def, Kind>> find_opt(const table<Def, Kind>& t,
   return detail::access::table_state(t)->find(name);
 }
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE
 
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief A group: workers that share a base name and a request set (upstream's `MakeGroup`).
-template <name_parameter Name, request_parameter Request>
+///
+/// `Name` must model `name_parameter` and `Request` `request_parameter`, and
+/// `make_worker`'s `Types` `types_parameter`: each unmet requirement is one
+/// compile error that names the parameter's type and says what it lacks.
+template <class Name, class Request>
 struct make_group {
+ private:
+  static constexpr bool valid_ =
+      detail::name_parameter_check<Name>::value & detail::request_parameter_check<Request>::value;
+
+ public:
   using name = Name;        ///< the `Name` parameter (upstream's `Name`)
   using request = Request;  ///< the `Request` parameter (upstream's `Request`)
 
   /// @brief The worker type of this group for these `Types` (upstream's `MakeWorker`).
-  template <types_parameter Types>
+  template <class Types>
   struct make_worker {
     /// @brief The group's definition: the `Def` parameter of `worker` and `table`.
-    using definition = detail::group_def<Name, Request, Types>;
+    using definition =
+        std::conditional_t<valid_ & detail::types_parameter_check<Types>::value,
+                           detail::group_def<Name, Request, Types>, detail::invalid_group_def>;
     using name_type = typename definition::name_type;              ///< `Name::type`
     using state_type = typename definition::state_type;            ///< `Types::state_type`
     using parameters_type = typename definition::parameters_type;  ///< `Types::parameters_type`
@@ -5808,16 +7282,17 @@ struct make_group {
           std::make_shared<detail::table_state<definition, tag>>(
               detail::table_config<definition, tag>{
                   detail::make_config<definition>(std::move(kind)),
-                  detail::event_route(std::move(options.sink)), options.metrics}));
+                  detail::event_route(std::move(options.sink)), options.metrics,
+                  std::move(options.clock)}));
     }
   };
 };
 
 /// @brief A group with a single worker type (upstream's `MakeSingle`).
-template <name_parameter Name, request_parameter Request, types_parameter Types>
+template <class Name, class Request, class Types>
 struct make_single : make_group<Name, Request>::template make_worker<Types> {};
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE
 // ---- workers/handlers.hpp
 
 /// @file
@@ -5852,24 +7327,45 @@ struct make_single : make_group<Name, Request>::template make_worker<Types> {};
 
 
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 class error_action;
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 // `X` is `T`, or an `asio::awaitable<T>`: what a handler returning `T` may return.
 template <class X, class T>
 concept returns = std::same_as<awaited_t<X>, T>;
 
+// on_request takes its request as `const R&` (or a type that binds it): the
+// worker passes the queued request in place.
 template <class H, class Self, class R>
-concept has_on_request = requires(H& h, Self& self, const R& r) {
+concept on_request_by_ref = requires(H& h, Self& self, const R& r) {
+  h.on_request(self, r);
+};
+// on_request takes its request as `R` or `R&&`: the worker moves it out of the
+// queue (so the handler may move its payload on).
+template <class H, class Self, class R>
+concept on_request_by_rvalue =
+    !on_request_by_ref<H, Self, R> && requires(H & h, Self& self, R&& r) {
+  h.on_request(self, std::move(r));
+};
+template <class H, class Self, class R>
+concept has_on_request = on_request_by_ref<H, Self, R> || on_request_by_rvalue<H, Self, R>;
+// on_request takes `R&`: a reference to the queued request that others read.
+template <class H, class Self, class R>
+concept on_request_by_mutable_ref =
+    !has_on_request<H, Self, R> && requires(H & h, Self& self, R& r) {
   h.on_request(self, r);
 };
 
+// The request as on_request takes it.
 template <class H, class Self, class R>
-using on_request_t =
-    decltype(std::declval<H&>().on_request(std::declval<Self&>(), std::declval<const R&>()));
+using on_request_arg = std::conditional_t<on_request_by_ref<H, Self, R>, const R&, R&&>;
+template <class H, class Self, class R>
+using on_request_t = decltype(std::declval<H&>().on_request(
+    std::declval<Self&>(), std::declval<on_request_arg<H, Self, R>>()));
 
 template <class H, class Self, class R>
 concept on_request_handler = has_on_request<H, Self, R> &&
@@ -5907,11 +7403,12 @@ concept has_on_no_request = requires(H& h, Self& self) {
   { h.on_no_request(self) } -> returns<void>;
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE
 
 
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief What `on_error` decides after a failed request (upstream's
 /// `on_error` result: `Ok ()` or `Error errs`, plus a normal shutdown).
@@ -6051,7 +7548,12 @@ concept handlers_for = std::is_object_v<H> &&
     detail::launchable<H, Worker> &&
     (!detail::on_close_callable<H, Worker> || detail::has_on_close<H, Worker>);
 
-}  // namespace workers::inline v0
+namespace detail {
+template <class E>
+inline constexpr bool formatted_by_format_header<launch_error<E>> = true;
+}  // namespace detail
+
+WORKERS_END_NAMESPACE
 // ---- workers/launch.hpp
 
 /// @file
@@ -6060,87 +7562,41 @@ concept handlers_for = std::is_object_v<H> &&
 
 // ---- workers/detail/worker_impl.hpp
 
-// A worker with its handlers: the launch, the loop, the treatment of one
-// request, and the steps of the close that run handlers (see core.hpp, "the
-// close").
+// A worker with its handlers. This header is its index, one line per member;
+// the bodies live in impl/, one file per idea:
 //
-// The loop is one body, `run_loop`, shared by two drivers. While the hooks it
-// calls are plain it runs as plain code on the strand, started by the post
-// that wakes it: an idle worker is a flag, not a suspended coroutine. When a
-// hook returns an awaitable, `run_loop` returns it, and the coroutine driver
-// (`drive_async`) awaits it and calls `run_loop` again, until the worker is
-// idle. `invoke_hook` is the only place where the two differ: it gives a
-// hook's outcome to what comes next at once, or once awaited.
+//   impl/hook_call.hpp          calling a hook, plain or awaited; an awaited one
+//                               is a call of its own, cut short alone (one per
+//                               request)
+//   impl/run_loop.hpp           the loop on the strand: wake-ups, takes, parks,
+//                               fairness, the idle timeout
+//   impl/request_treatment.hpp  one request: on_request, its answer, on_completion
+//                               or on_error, and the outcome in the books
+//   impl/caller_cancel.hpp      a caller's cancellation reaching the handler
+//                               (request types that opt in)
+//   impl/launch_sequence.hpp    on_launch, and a launch that fails
+//   impl/close_sequence.hpp     the close, every way a worker ends
 //
+// The loop runs as plain code on the strand, started by the post that wakes
+// it: an idle worker is a flag in its mailbox, not a suspended coroutine. When
+// a hook returns an awaitable, the loop goes on in a coroutine (`drive_async`)
+// that awaits it, and each awaitable after it, until the worker is idle.
 // Invariants (strand only):
-//  - one resume in flight: a wake-up is posted only by whoever ends the park
-//    (the intake's word: core::unpark, and the push or put whose link
-//    ends it), or by the loop yielding, so at most one `resume`, plain
-//    drive or loop coroutine runs the loop at a time; a resume that arrives
-//    while the previous coroutine is still finishing waits for it
-//    (`driver_live_`), so that two coroutines never share the cancellation slot;
-//  - `self_` lives from the start of the launch until the close has ended (or
-//    the context died): a worker lives on without any other handle, like an
-//    Octez worker, and the posts that wake it need no reference count. Every
-//    entry point drops it last (`release_if_ended`).
-
-// ---- workers/detail/callback_reader.hpp
-
-// The reader of a callback worker: a coroutine on the worker's strand, beside
-// the loop, that calls the user's read each time the loop wants a request
-// (see read_demand) and hands over what it returns. None ends the source: the
-// worker closes normally. A read that throws crashes the worker, unless the
-// worker was closing, whose cancellation ends a pending read.
-
-
-#include <boost/asio/this_coro.hpp>
-
-
-namespace workers::inline v0::detail {
-
-template <class Core, class Self>
-boost::asio::awaitable<void> read_requests(std::shared_ptr<Core> core, Self self) {
-  co_await boost::asio::this_coro::throw_if_cancelled(false);
-  const auto& config = core->config().buffer;
-  for (;;) {
-    co_await core->demand().wait();
-    if (core->is_shutting_down()) break;
-    std::optional<typename Core::any_request> request;
-    std::exception_ptr failure;
-    try {
-      if (config.read_now) {
-        hook_scope inside;
-        request = config.read_now(self);
-      } else {
-        request = co_await config.read_async(self);
-      }
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    if (core->is_shutting_down()) break;  // closed meanwhile: nothing left to hand it to
-    if (failure) {
-      core->handler_threw("read", failure);
-      break;
-    }
-    if (!request) {
-      core->request_close(close_cause::end_of_source);
-      break;
-    }
-    core->demand().met();
-    typename Core::entry_type e{std::move(*request), clock::now(), {}};
-    core->push(e, false);
-  }
-}
-
-}  // namespace workers::inline v0::detail
-
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+//  - one runner at a time: the loop runs from a wake-up (posted by whoever ends
+//    the park: the mailbox's push, the idle timer), from its own yield, or in
+//    its coroutine; a wake-up comes only while the loop is parked, so a
+//    coroutine that is still finishing its last step never runs beside it
+//    (each coroutine has a signal of its own: two never share a slot);
+//  - every post to the strand holds a reference to the worker, and `self_`
+//    (the handle handlers see) lives from the start of the launch until the
+//    close has ended: a worker lives on without any other handle, like an
+//    Octez worker.
 
 
 
-namespace workers::inline v0::detail {
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 // What on_launch returns once awaited, and its launch error type.
 template <class H, class Self, class Def, bool HasLaunch>
@@ -6161,6 +7617,36 @@ struct launch_traits<H, Self, Def, true> {
 template <class T>
 using outcome = boost::system::result<T, std::exception_ptr>;
 
+// Who cut an awaited hook short: what it returned or threw then is that
+// cancellation's, and no further hook of its request runs.
+enum class cut : std::uint8_t { none, by_close, by_caller };
+
+// An awaited hook in flight, with the hooks of its request that follow it:
+// one per request (or on_launch, on_no_request, on_close). It says who cut it
+// short; a cancellation meant for it reaches it only while it is in flight.
+struct hook_call {
+  void* request = nullptr;  // the entry whose hooks it awaits; null for the worker's own
+  cut cut_by = cut::none;
+  bool active = false;  // in flight
+  explicit operator bool() const noexcept { return active; }
+};
+// Who a request's caller cancels: the call its waiter's hook was armed for,
+// known by this link (held by the worker while that call is in flight).
+struct caller_link {};
+
+// The coroutine that runs the loop while hooks are awaited: one per busy
+// period that awaits, with the signal its calls are cut through. A cut leaves
+// the coroutine's cancellation state cancelled for good, so the coroutine of
+// a call cut short ends with it, and the next call gets a new one: a
+// cancellation meant for one call never reaches another.
+struct loop_driver {
+  boost::asio::cancellation_signal signal;
+  bool spent = false;  // a call of it was cut short
+};
+
+// How far the close went (impl/close_sequence.hpp).
+enum class close_step : std::uint8_t { none, stopped, drained, on_close, ended };
+
 // GCC 12 flags the frame of a coroutine taking a lambda from a header as a
 // subobject without linkage when the handlers live in an anonymous namespace;
 // the frame never crosses a translation unit.
@@ -6170,8 +7656,8 @@ using outcome = boost::system::result<T, std::exception_ptr>;
 #endif
 
 template <class Def, class Kind, class H>
-class worker_impl final : public core<Def, Kind> {
-  using base = core<Def, Kind>;
+class worker_impl final : public worker_core<Def, Kind> {
+  using base = worker_core<Def, Kind>;
 
  public:
   using handle_type = worker<Def, Kind>;
@@ -6179,6 +7665,8 @@ class worker_impl final : public core<Def, Kind> {
   using state_type = typename Def::state_type;
   using name_type = typename Def::name_type;
   using parameters_type = typename Def::parameters_type;
+  using mailbox_type = typename base::mailbox_type;
+  using leftovers = typename base::leftovers;
 
   // Requests handled in a row before the loop yields to the executor, so a
   // worker that never has to wait cannot starve the others. As many as an
@@ -6195,583 +7683,958 @@ class worker_impl final : public core<Def, Kind> {
   explicit worker_impl(H handlers, Args&&... args)
       : base(std::forward<Args>(args)...), handlers_(std::move(handlers)) {}
 
-  // On the strand, posted by the launch's initiation: runs on_launch, then the loop.
-  void start_launch(waiter_ptr reply) {
-    launch_reply_ = std::move(reply);
-    self_ = access::make_worker<handle_type>(this->shared_from_this());
-    this->hold_work();
-    drive(launch());
-  }
-
-  launch_result name_taken() const {
-    return launch_failure(
-        errc::name_taken,
-        fmt::format("workers: a worker named {} is already live in this table", this->full_name()),
-        std::nullopt, nullptr);
-  }
+  // The launch (impl/launch_sequence.hpp).
+  void start_launch(waiter_ptr reply);  // on the strand, posted by the launch's initiation
+  launch_result name_taken() const;
 
  private:
-  using pending = std::optional<asio::awaitable<void>>;
-  enum class cut : std::uint8_t { none, by_close, by_caller };
+  using pending = std::optional<boost::asio::awaitable<void>>;
 
-  // Hooks: plain or awaitable.
-
-  // Calls a hook: the one place where the drivers differ. A plain hook's
-  // outcome goes to `then` at once; an awaitable's once it completes, inside
-  // the coroutine that awaits it, which then awaits what `then` returns (a
-  // further hook of the same step, never the rest of the loop).
+  // Hooks (impl/hook_call.hpp).
   template <class F, class Then>
-  pending invoke_hook(F hook, Then then) {
-    using returned = std::invoke_result_t<F&>;
-    if constexpr (is_awaitable_v<returned>) {
-      return await_hook<awaited_t<returned>>(std::move(hook), std::move(then));
-    } else {
-      outcome<returned> o = call(hook);
-      return then(std::move(o));
-    }
-  }
-
+  pending invoke_hook(F hook, Then then);
   template <class F>
-  static outcome<std::invoke_result_t<F&>> call(F& hook) {
-    using T = std::invoke_result_t<F&>;
-    hook_scope inside;
-    try {
-      if constexpr (std::is_void_v<T>) {
-        hook();
-        return {};
-      } else {
-        return outcome<T>(boost::system::in_place_value, hook());
-      }
-    } catch (...) {
-      return outcome<T>(boost::system::in_place_error, std::current_exception());
-    }
-  }
-
+  static outcome<std::invoke_result_t<F&>> call(F& hook);
   template <class T, class F, class Then>
-  asio::awaitable<void> await_hook(F hook, Then then) {
-    std::optional<outcome<T>> o;
-    hook_in_flight_ = true;
-    try {
-      if constexpr (std::is_void_v<T>) {
-        co_await hook();
-        o.emplace();
-      } else {
-        T value = co_await hook();
-        o.emplace(boost::system::in_place_value, std::move(value));
-      }
-    } catch (...) {
-      o.emplace(boost::system::in_place_error, std::current_exception());
-    }
-    hook_in_flight_ = false;
-    if (pending next = then(std::move(*o))) co_await std::move(*next);
-  }
+  boost::asio::awaitable<void> await_hook(F hook, Then then);
+  void begin_call(entry_type* request);
+  void end_call() noexcept;
+  void cut_call(cut by) noexcept;
+  cut take_cut() noexcept;
 
-  // Which cancellation cut the hook that just returned short, if any: what
-  // it returned or threw then is that cancellation's, and no further hook of
-  // its request runs.
-  cut take_cut() noexcept { return std::exchange(cut_, cut::none); }
+  // The loop (impl/run_loop.hpp).
+  void resume(wake_reason why) override;
+  void drive(pending first, entry_type* request = nullptr);
+  boost::asio::awaitable<void> drive_async(std::shared_ptr<base> keep,
+                                           std::shared_ptr<loop_driver> driver,
+                                           boost::asio::awaitable<void> first);
+  void driver_ended(const std::shared_ptr<loop_driver>& driver, std::exception_ptr failure);
+  pending run_loop(entry_type*& request);
+  bool park();
+  void idle_due();
+  pending idle();
 
-  // Step 2 of the close: the hook in flight, if it awaits, is cancelled
-  // (terminal) through the loop coroutine's cancellation slot.
-  void cancel_hook_in_flight() {
-    if (!hook_in_flight_ || cut_ == cut::by_close) return;
-    cut_ = cut::by_close;
-    reset_cancellation_ = true;
-    this->cancel_signal_.emit(asio::cancellation_type::terminal);
-  }
-
-  // The drivers.
-
-  // Runs what `first` left to await, if anything, in the loop coroutine; else
-  // the loop goes on as plain code.
-  void drive(pending first) {
-    if (!first) first = run_loop();
-    if (first) spawn_driver(std::move(*first));
-    release_if_ended();
-  }
-
-  void spawn_driver(asio::awaitable<void> first) {
-    driver_live_ = true;
-    asio::co_spawn(this->hook_executor(), drive_async(self_, std::move(first)),
-                   asio::bind_cancellation_slot(this->cancel_signal_.slot(),
-                                                driver_done{this->shared_from_this()}));
-  }
-
-  // The loop while hooks are awaited; `self` keeps the worker alive.
-  asio::awaitable<void> drive_async(handle_type self, asio::awaitable<void> first) {
-    co_await asio::this_coro::throw_if_cancelled(false);
-    for (pending p(std::move(first)); p;) {
-      co_await std::move(*p);
-      // A cancellation emitted for the hook must not linger for the next ones.
-      if (std::exchange(reset_cancellation_, false))
-        co_await asio::this_coro::reset_cancellation_state();
-      p = run_loop();
-    }
-    (void)self;
-  }
-
-  // Runs inside the loop coroutine's last step: what comes next waits for a
-  // later turn of the strand, once the coroutine (and the cancellation state
-  // it keeps in the slot) is gone.
-  struct driver_done {
-    std::shared_ptr<base> self;
-    void operator()(std::exception_ptr failure) {
-      auto* w = static_cast<worker_impl*>(self.get());
-      w->post([self = std::move(self), failure] {
-        static_cast<worker_impl*>(self.get())->driver_ended(failure);
-      });
-    }
-  };
-
-  void driver_ended(std::exception_ptr failure) {
-    driver_live_ = false;
-    if (failure) crash(failure, "the worker's loop");
-    if (auto why = std::exchange(resume_pending_, std::nullopt))
-      resume(*why);
-    else
-      release_if_ended();
-  }
-
-  void resume(wake_reason why) override {
-    if (driver_live_) {
-      if (!resume_pending_ || why == wake_reason::timed_out) resume_pending_ = why;
-      return;
-    }
-    this->cancel_timer();
-    drive(why == wake_reason::timed_out && !this->is_shutting_down() ? idle() : std::nullopt);
-  }
-
-  void release_if_ended() noexcept {
-    if (has_ended(this->current_phase()) && !driver_live_) self_ = handle_type{};
-  }
-
-  // The loop.
-
-  // The loop body (strand only). Handles requests until it must await a hook
-  // (it returns that), the worker is idle (parked), it has used its fairness
-  // budget (a resume is posted), or the close has ended.
-  pending run_loop() {
-    for (;;) {
-      if (this->is_shutting_down()) return close_tail();
-      if (--budget_ == 0) {
-        budget_ = fairness_budget;
-        this->clear_current();
-        this->post_resume(wake_reason::ready);
-        return std::nullopt;
-      }
-      bool parked = false;
-      entry_type* e = this->take_next(parked);
-      if (!e) {
-        if (parked || this->park()) {
-          this->while_parked();
-          return std::nullopt;
-        }
-        continue;
-      }
-      // A queued request whose caller gave up is skipped. A dropbox request
-      // may hold puts made without a caller, so it is handled all the same.
-      if (e->reply && !start_chain(e->reply) && !base::is_dropbox) {
-        this->note_skipped(*e);
-        e->reply.reset();
-        continue;
-      }
-      if (pending p = std::visit([&](const auto& r) { return treat(*e, r); }, e->request)) return p;
-    }
-  }
-
-  // The idle timeout fired: on_no_request.
-  pending idle() {
-    if constexpr (has_on_no_request<H, handle_type>) {
-      return invoke_hook([this] { return handlers_.on_no_request(self_); },
-                         [this](outcome<void> o) -> pending {
-                           after_hook(o, "on_no_request");
-                           return std::nullopt;
-                         });
-    } else {
-      return std::nullopt;
-    }
-  }
-
-  // The launch.
-
-  pending launch() {
-    if constexpr (has_launch) {
-      return invoke_hook(
-          [this] { return handlers_.on_launch(self_, this->name(), this->parameters()); },
-          [this](outcome<launch_return> o) -> pending {
-            launched(std::move(o));
-            return std::nullopt;
-          });
-    } else {
-      launched(outcome<launch_return>(boost::system::in_place_value, state_type{}));
-      return std::nullopt;
-    }
-  }
-
-  void launched(outcome<launch_return>&& o) {
-    if (take_cut() == cut::by_close) {
-      fail_launch(errc::closed,
-                  fmt::format("workers: launch of {} failed: it was shut down during on_launch",
-                              this->full_name()),
-                  std::nullopt, nullptr);
-      return;
-    }
-    if (!o) {
-      fail_launch(errc::handler_exception,
-                  fmt::format("workers: launch of {} failed: on_launch threw: {}",
-                              this->full_name(), describe(o.error())),
-                  std::nullopt, o.error());
-      return;
-    }
-    if constexpr (is_result<launch_return>) {
-      if (!*o) {
-        fail_launch(errc::launch_failed,
-                    fmt::format("workers: launch of {} failed: on_launch returned an error",
-                                this->full_name()),
-                    std::move(o->error()), nullptr);
-        return;
-      }
-      this->set_running(std::move(**o));
-    } else {
-      this->set_running(std::move(*o));
-    }
-    note_started();
-    if constexpr (base::is_callback)
-      asio::co_spawn(this->hook_executor(), read_requests(this->shared_from_this(), self_),
-                     asio::bind_cancellation_slot(this->reader_signal().slot(), asio::detached));
-    answer_launch(launch_result(self_));
-  }
-
-  // A failed launch leaves no trace: the close's steps but on_close (it never
-  // ran); whatever on_launch pushed is answered `closed`; the name leaves the table.
+  // The launch (impl/launch_sequence.hpp).
+  pending launch();
+  void launched(outcome<launch_return>&& o);
   void fail_launch(errc code, std::string message, std::optional<launch_error_type> error,
-                   std::exception_ptr ex) {
-    this->template emit<events::launch_failed>([&] { return events::launch_failed{message}; });
-    this->request_close(close_cause::launch_failed);
-    close_begun_ = true;
-    this->stop_reader();
-    this->drain();
-    this->end_close();
-    answer_launch(launch_failure(code, std::move(message), std::move(error), std::move(ex)));
-  }
-
+                   std::exception_ptr ex);
   static launch_result launch_failure(errc code, std::string message,
                                       std::optional<launch_error_type> error,
-                                      std::exception_ptr ex) {
-    return {boost::system::in_place_error,
-            workers::launch_error<launch_error_type>{make_error_code(code), std::move(message),
-                                                     std::move(error), std::move(ex)}};
-  }
+                                      std::exception_ptr ex);
+  void answer_launch(launch_result&& r);
 
-  // Upstream's `started` for a worker whose name prints empty, else `started_for`.
-  void note_started() {
-    if (!this->wants(level::info)) return;
-    std::string name = fmt::format("{}", this->name());
-    if (name.empty() || name == "()")
-      this->template emit<events::started>([] { return events::started{}; });
-    else
-      this->template emit<events::started_for>([&] { return events::started_for{name}; });
-  }
-
-  void answer_launch(launch_result&& r) {
-    if (auto reply = std::move(launch_reply_)) typed<launch_result>(reply)->answer(std::move(r));
-  }
-
-  // The close: the steps that run handlers.
-
-  // Steps 2-3, posted by request_close; a parked loop wakes to finish the close.
-  void close_requested(bool from_inside, bool was_parked) override {
-    if (has_ended(this->current_phase())) return;
-    if (!from_inside) cancel_hook_in_flight();
-    this->stop_reader();
-    this->drain();
-    if (was_parked)
-      resume(wake_reason::ready);
-    else
-      release_if_ended();
-  }
-
-  // Step 3 again (for what came before the posted steps ran), step 4
-  // (on_close, told why), then steps 5-6. Once only.
-  pending close_tail() {
-    if (std::exchange(close_begun_, true)) return std::nullopt;
-    cut_ = cut::none;
-    this->stop_reader();
-    this->drain();
-    if constexpr (has_on_close<H, handle_type>) {
-      return invoke_hook(
-          [this, why = this->reason()] {
-            if constexpr (has_on_close_with_reason<H, handle_type>)
-              return handlers_.on_close(self_, why);
-            else
-              return handlers_.on_close(self_);
-          },
-          [this](outcome<void> o) -> pending {
-            if (!o) this->handler_threw("on_close", o.error());
-            this->end_close();
-            return std::nullopt;
-          });
-    } else {
-      this->end_close();
-      return std::nullopt;
-    }
-  }
-
-  void abandoned() noexcept override {
-    if (launch_reply_) launch_reply_->abandon();
-    launch_reply_.reset();
-    if constexpr (any_cancels_with_caller) caller_.armed.reset();
-    self_ = handle_type{};
-  }
-
-  // One request.
-
+  // One request (impl/request_treatment.hpp).
   template <class R>
   using handler_result = result<typename R::result_type, typename R::error_type>;
-
-  request_status status_of(const entry_type& e) const {
-    return {e.pushed, e.treated - e.pushed, clock::now() - e.treated};
-  }
-
   template <class R>
-  pending treat(entry_type& e, const R& r) {
-    arm_caller_cancel<R>(e);
-    return invoke_hook([this, &r] { return handlers_.on_request(self_, r); },
-                       [this, &e, &r](outcome<handler_result<R>> o) -> pending {
-                         disarm_caller_cancel();
-                         this->note_handled();
-                         switch (take_cut()) {
-                           case cut::by_close:
-                             this->note_dropped(e);
-                             answer_error(e, worker_closed{this->crash_errors()});
-                             return std::nullopt;
-                           case cut::by_caller:  // answered `request_cancelled` already
-                             this->note_cancelled(e);
-                             return std::nullopt;
-                           case cut::none:
-                             break;
-                         }
-                         if (!o) {
-                           answer_error(e, handler_exception{o.error()});
-                           this->note_thrown();
-                           crash(o.error(), "on_request");
-                           return std::nullopt;
-                         }
-                         if (*o) return succeeded<R>(e, r, std::move(**o));
-                         if constexpr (std::is_same_v<typename R::error_type, never>)
-                           return std::nullopt;  // no value of `never` exists: unreachable
-                         else
-                           return failed<R>(e, r, std::move(o->error()));
-                       });
-  }
-
-  // The caller is answered first; on_completion runs after, and sees the
-  // result. A result that cannot be copied reaches its caller once
-  // on_completion has seen it.
+  static constexpr bool moves_request = on_request_by_rvalue<H, handle_type, R>;
+  using view_type = typename Def::request_view;
   template <class R>
-  pending succeeded(entry_type& e, const R& r, typename R::result_type value) {
-    using T = typename R::result_type;
-    if constexpr (has_on_completion<H, handle_type, R>) {
-      const request_status st = status_of(e);
-      if constexpr (std::is_copy_constructible_v<T>) {
-        if (e.reply) answer_value<R>(e, T(value));
-        return invoke_hook(
-            // In an optional: GCC 12 takes an empty result type captured by value for
-            // uninitialized.
-            [this, &r, st, v = std::optional<T>(std::move(value))] {
-              return handlers_.on_completion(self_, r, *v, st);
-            },
-            [this, &e, st](outcome<void> o) -> pending {
-              this->note_success(e, st);
-              after_hook(o, "on_completion");
-              return std::nullopt;
-            });
-      } else {
-        auto v = std::make_shared<T>(std::move(value));
-        return invoke_hook(
-            [this, &r, st, v] { return handlers_.on_completion(self_, r, std::as_const(*v), st); },
-            [this, &e, st, v](outcome<void> o) -> pending {
-              answer_value<R>(e, std::move(*v));
-              this->note_success(e, st);
-              after_hook(o, "on_completion");
-              return std::nullopt;
-            });
-      }
-    } else {
-      answer_value<R>(e, std::move(value));
-      if (this->wants(level::debug)) this->note_success(e, status_of(e));
-      return std::nullopt;
-    }
-  }
-
-  // The caller gets its request_error first; on_error runs after and decides.
+  pending treat(entry_type& e, R& r);
   template <class R>
-  pending failed(entry_type& e, const R& r, typename R::error_type error) {
-    using E = typename R::error_type;
-    if constexpr (has_on_error<H, handle_type, R>) {
-      const request_status st = status_of(e);
-      const auto decide = [this](outcome<error_action>& o) {
-        if (take_cut() != cut::none) return;
-        if (!o) {
-          this->note_crashed_on();
-          crash(o.error(), "on_error");
-        } else {
-          apply(*o);
-        }
-      };
-      this->note_failure(e, st, std::as_const(error));  // before on_error's decision acts
-      if constexpr (std::is_copy_constructible_v<E>) {
-        if (e.reply) answer_request_error<R>(e, E(error));
-        return invoke_hook(
-            [this, &r, st, err = std::optional<E>(std::move(error))] {
-              return handlers_.on_error(self_, st, r, *err);
-            },
-            [decide](outcome<error_action> o) -> pending {
-              decide(o);
-              return std::nullopt;
-            });
-      } else {
-        auto err = std::make_shared<E>(std::move(error));
-        return invoke_hook(
-            [this, &r, st, err] { return handlers_.on_error(self_, st, r, std::as_const(*err)); },
-            [this, &e, err, decide](outcome<error_action> o) -> pending {
-              answer_request_error<R>(e, std::move(*err));
-              decide(o);
-              return std::nullopt;
-            });
-      }
-    } else {
-      if (this->observing_requests()) this->note_failure(e, status_of(e), std::as_const(error));
-      answer_request_error<R>(e, std::move(error));
-      return std::nullopt;
-    }
-  }
-
+  const view_type* kept_view(const entry_type& e) const;
   template <class R>
-  void answer_value(entry_type& e, typename R::result_type&& v) {
-    if (e.reply)
-      answer_chain<R>(std::move(e.reply),
-                      reply_result<R>(boost::system::in_place_value, std::move(v)),
-                      this->dispatches_replies());
-  }
+  pending succeeded(entry_type& e, const R& r, typename R::result_type value);
   template <class R>
-  void answer_request_error(entry_type& e, typename R::error_type&& err) {
-    using E = typename R::error_type;
-    if (e.reply)
-      answer_chain<R>(std::move(e.reply),
-                      reply_result<R>(boost::system::in_place_error,
-                                      message_error<E>(request_error<E>{std::move(err)})),
-                      this->dispatches_replies());
-  }
+  pending failed(entry_type& e, const R& r, typename R::error_type error);
+  template <class R>
+  bool answer_value(entry_type& e, typename R::result_type&& v);
+  template <class R>
+  bool answer_request_error(entry_type& e, const request_status& st, typename R::error_type&& err);
+  void after_hook(const outcome<void>& o, const char* where);
+  void apply(const error_action& action, bool handled);
+  void crash(const std::exception_ptr& ex, const char* where);
 
-  // After on_completion, on_error's failure, on_no_request: a throw crashes
-  // the worker, unless the hook was cut short.
-  void after_hook(const outcome<void>& o, const char* where) {
-    if (take_cut() != cut::none || o) return;
-    crash(o.error(), where);
-  }
-
-  void apply(const error_action& action) {
-    switch (action.what()) {
-      case error_action::kind::proceed:
-        break;
-      case error_action::kind::shutdown:
-        this->request_close(close_cause::on_error_shutdown);
-        break;
-      case error_action::kind::crash:
-        this->note_crashed_on();
-        this->request_close(close_cause::crash, action.errors());
-        break;
-    }
-  }
-
-  void crash(const std::exception_ptr& ex, const char* where) { this->handler_threw(where, ex); }
-
-  // A caller's cancellation, for requests that opt in.
-
-  // The hook a cancellable request's waiter carries while it is handled.
-  class caller_cancel final : public cancel_hook {
-   public:
-    caller_cancel(std::weak_ptr<base> core, std::uint64_t request)
-        : core_(std::move(core)), request_(request) {}
-    void fire() noexcept override {
-      if (auto c = core_.lock()) c->post_cancel_for_caller(request_);
-      delete this;
-    }
-    void drop() noexcept override { delete this; }
-
-   private:
-    std::weak_ptr<base> core_;
-    std::uint64_t request_;
-  };
-
-  // Whether some request type opts in: only then does the worker keep what it needs.
+  // A caller's cancellation reaching the handler (impl/caller_cancel.hpp).
+  class caller_cancel;
   template <class R>
   using opts_in = std::bool_constant<cancels_with_caller<R>>;
+  // Whether some request type opts in: only then does the worker keep what it needs.
   static constexpr bool any_cancels_with_caller =
       boost::mp11::mp_any_of<typename Def::request_param::types, opts_in>::value;
-  struct caller_cancel_state {
-    waiter_ptr armed;                 // the caller whose cancellation is armed
-    std::uint64_t serial = 0;         // numbers the cancellable requests handled
-    std::uint64_t armed_request = 0;  // the one whose handler runs, if any
-  };
-  struct no_caller_cancel {};
-
-  // Arms the caller's cancellation of `e` if R opted in and it has one caller.
+  struct no_caller {};
   template <class R>
-  void arm_caller_cancel(entry_type& e) {
-    if constexpr (cancels_with_caller<R>) {
-      if (e.reply && !e.reply->next()) {
-        caller_.armed_request = ++caller_.serial;
-        caller_.armed = e.reply;
-        caller_.armed->arm(new caller_cancel(this->weak_from_this(), caller_.armed_request));
-      }
-    }
-  }
-  void disarm_caller_cancel() noexcept {
-    if constexpr (any_cancels_with_caller) {
-      if (caller_.armed) {
-        caller_.armed->disarm();
-        caller_.armed.reset();
-      }
-      caller_.armed_request = 0;
-    }
-  }
+  void arm_caller_cancel(entry_type& e);
+  void arm_for_call();
+  void disarm_caller_cancel() noexcept;
+  void cancel_from_caller(const std::weak_ptr<caller_link>& link);
 
-  void cancel_for_caller(std::uint64_t request) override {
-    if constexpr (any_cancels_with_caller) {
-      // Only while that request's handler runs: a late cancellation must not hit the next one.
-      if (request != caller_.armed_request || !hook_in_flight_ || cut_ != cut::none) return;
-      cut_ = cut::by_caller;
-      reset_cancellation_ = true;
-      this->cancel_signal_.emit(asio::cancellation_type::terminal);
-    }
-  }
+  // The close (impl/close_sequence.hpp).
+  void continue_close(bool from_inside) override;
+  pending advance_close(bool abandoning = false, bool from_inside = false);
+  pending run_on_close();
+  void finish_close(bool abandoning);
+  void abandon() noexcept override;
 
   [[no_unique_address]] H handlers_;
-  handle_type self_;  // see the invariants above
-  waiter_ptr launch_reply_;
+  // First, so that they fill the tail padding of worker_core.
   std::uint16_t budget_ = fairness_budget;
-  std::optional<wake_reason> resume_pending_;
-  cut cut_ = cut::none;
-  bool hook_in_flight_ = false;      // an awaited hook is in flight
-  bool reset_cancellation_ = false;  // the loop coroutine's cancellation state was emitted
-  bool driver_live_ = false;         // a loop coroutine exists
-  bool close_begun_ = false;         // close_tail ran
-  [[no_unique_address]] std::conditional_t<any_cancels_with_caller, caller_cancel_state,
-                                           no_caller_cancel>
-      caller_;
+  close_step close_step_ = close_step::none;
+  handle_type self_;                     // see the invariants above
+  waiter_ptr launch_reply_;              // until the launch completes
+  std::shared_ptr<loop_driver> driver_;  // the loop coroutine, while the loop awaits
+  hook_call call_;                       // the awaited hook in flight, if any
+  // The caller whose cancellation reaches the handler, if any, and the link
+  // its cancellation follows to the call in flight.
+  struct armed_caller {
+    waiter_ptr caller;
+    std::shared_ptr<caller_link> link;
+  };
+  [[no_unique_address]] std::conditional_t<any_cancels_with_caller, armed_caller, no_caller> armed_;
 };
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE
+
+// ---- workers/detail/impl/caller_cancel.hpp
+
+// A caller's cancellation reaching the handler (worker_impl.hpp), for request
+// types that opt in (`cancels_with_caller`): while an awaitable on_request
+// handles such a request, the cancellation of its one caller also cuts the
+// handler short. The caller's waiter carries a hook, armed while the handler's
+// call is in flight (waiter.hpp); whichever of the cancellation and the end of
+// the handler takes it first fires or drops it. Fired, it posts to the strand
+// a cut of the call it was armed for, known by a link the worker holds only
+// while that call is in flight: it never reaches the next request.
 
 
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+template <class Def, class Kind, class H>
+class worker_impl<Def, Kind, H>::caller_cancel final : public cancel_hook {
+ public:
+  caller_cancel(std::weak_ptr<base> worker, std::weak_ptr<caller_link> link)
+      : worker_(std::move(worker)), link_(std::move(link)) {}
+  void fire() noexcept override {
+    if (auto w = worker_.lock()) {
+      auto& impl = static_cast<worker_impl&>(*w);
+      impl.post_on_strand(
+          [w, link = std::move(link_)] { static_cast<worker_impl&>(*w).cancel_from_caller(link); });
+    }
+    delete this;
+  }
+  void drop() noexcept override { delete this; }
+
+ private:
+  std::weak_ptr<base> worker_;
+  std::weak_ptr<caller_link> link_;
+};
+
+// Keeps the caller of `e` for its cancellation if R opted in and it has one
+// caller. Only an awaited handler can be cut short: the hook is armed once
+// the handler's call exists (`arm_for_call`); if the caller gave up already,
+// arming fires it at once.
+template <class Def, class Kind, class H>
+template <class R>
+void worker_impl<Def, Kind, H>::arm_caller_cancel(entry_type& e) {
+  if constexpr (cancels_with_caller<R>) {
+    if (e.reply && !e.reply->next()) armed_.caller = e.reply;
+  }
+}
+
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::arm_for_call() {
+  if constexpr (any_cancels_with_caller) {
+    if (!armed_.caller) return;
+    armed_.link = std::make_shared<caller_link>();
+    armed_.caller->arm(new caller_cancel(this->weak_from_this(), armed_.link));
+  }
+}
+
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::disarm_caller_cancel() noexcept {
+  if constexpr (any_cancels_with_caller) {
+    if (armed_.caller) armed_.caller->disarm();
+    armed_ = {};
+  }
+}
+
+// The caller of the request whose call `link` names cancelled: cut its handler
+// short, if that call is still the one in flight.
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::cancel_from_caller(const std::weak_ptr<caller_link>& link) {
+  if constexpr (any_cancels_with_caller) {
+    if (auto l = link.lock(); l && l == armed_.link) cut_call(cut::by_caller);
+  }
+}
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/impl/close_sequence.hpp
+
+// The close (SPEC §5): the one way a worker ends, one sequence whatever ends
+// it. `advance_close` runs its steps in order, each once (`close_step_` says
+// how far it went), as far as they can go now; it is called again when they
+// can go further.
+//
+//   step                      a close               a failed launch   the context dies
+//   0  refuse new work        request_close, any thread: the phase becomes closing
+//                             (worker_lifecycle.hpp); pushes are refused from now on
+//   1  stop what runs         cut the awaited hook  —                 drop what refers to
+//                             in flight short (not  (on_launch         the context (timer,
+//                             if the close comes    ended)            reader, signals)
+//                             from it); stop a callback's reader and the idle timer
+//   2  answer what waits      seal the mailbox: every queued caller and every producer
+//                             waiting for room is answered `closed` (with the crash
+//                             errors), or counted `cancelled` if it had given up
+//                                                                     ...abandoned instead,
+//                                                                     the request in hand too
+//   3  on_close(reason)       once no hook is in    —                 —
+//                             flight; may suspend   (it never ran)    (no handler runs)
+//   4  leave the table, drop the state and the requests handled
+//   5  run the canceler's hooks
+//   6  closed: those waiting for the close (shutdown, wait_for_completion) are
+//      answered, oldest first (abandoned when the context died); the worker
+//      lets its outstanding work and itself go
+//
+// Who calls it: the post of request_close (step 0) runs it on the strand; the
+// loop, when it finds the worker closing; the end of an awaited hook (step 3
+// waits for it); the end of an awaited on_close; a failed launch, on the spot;
+// and `abandon`, on the thread that destroys the execution context, which
+// takes the steps not taken yet in the third column. So, for instance: a
+// producer waiting for room in a bounded queue when the context dies while an
+// awaited on_close is suspended was answered `closed` at step 2, before
+// on_close began; what is left to take are steps 4 to 6, abandoning those who
+// wait for the close.
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+// The post of request_close. Only an awaited on_close is driven from here: a
+// hook in flight is the loop's coroutine's, which calls the close again after it.
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::continue_close(bool from_inside) {
+  if (pending p = advance_close(false, from_inside)) drive(std::move(p));
+}
+
+// Returns an awaited on_close, for the caller to await.
+template <class Def, class Kind, class H>
+auto worker_impl<Def, Kind, H>::advance_close(bool abandoning, bool from_inside) -> pending {
+  auto keep = this->hold();                 // the last step lets `self_` go
+  if (close_step_ < close_step::stopped) {  // step 1
+    close_step_ = close_step::stopped;
+    if (abandoning) {
+      if (auto& idle = this->timeout()) idle->abandon();
+      this->mailbox().abandoned();
+      if (driver_) driver_->signal.slot().clear();
+    } else {
+      if (!from_inside) cut_call(cut::by_close);
+      this->stop_timer();
+      this->mailbox().closing();
+    }
+  }
+  if (close_step_ < close_step::drained) {  // step 2
+    close_step_ = close_step::drained;
+    leftovers out;
+    // The context dies with a request's hooks in flight: it leaves with the rest.
+    const auto* in_hand = static_cast<const entry_type*>(call_.request);
+    this->mailbox().seal(out, abandoning, in_hand);
+    this->mailbox().collect(abandoning);
+    this->settle(out, abandoning);
+  }
+  if (close_step_ < close_step::on_close) {  // step 3
+    if (!abandoning && this->state_ptr()) {
+      if (call_) return std::nullopt;  // the hook in flight returns first, and calls again
+      close_step_ = close_step::on_close;
+      if (pending p = run_on_close()) return p;  // its end calls again
+    }
+    close_step_ = close_step::on_close;
+  } else if (close_step_ == close_step::on_close && !abandoning && call_) {
+    return std::nullopt;  // on_close is in flight
+  }
+  if (close_step_ < close_step::ended) {  // steps 4 to 6
+    close_step_ = close_step::ended;
+    finish_close(abandoning);
+  }
+  return std::nullopt;
+}
+
+// Step 3: on_close, told why. A plain one has returned when this returns; an
+// awaited one is awaited by the loop, which calls the close again after it.
+template <class Def, class Kind, class H>
+auto worker_impl<Def, Kind, H>::run_on_close() -> pending {
+  if constexpr (has_on_close<H, handle_type>) {
+    return invoke_hook(
+        [this, why = this->reason()] {
+          if constexpr (has_on_close_with_reason<H, handle_type>)
+            return handlers_.on_close(self_, why);
+          else
+            return handlers_.on_close(self_);
+        },
+        [this](outcome<void> o) -> pending {
+          take_cut();
+          if (!o) base::crash("on_close", o.error());  // its error joins the crash errors
+          return std::nullopt;
+        });
+  } else {
+    return std::nullopt;
+  }
+}
+
+// Steps 4 to 6.
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::finish_close(bool abandoning) {
+  if (this->measures_service()) this->service_ends(this->steady_now());
+  this->drop_state();
+  if (!abandoning) this->stop_timer();
+  this->leave_table();
+  this->run_canceler_hooks();
+  close_reason why;
+  // The requests handled go (a request's destructor may call the worker).
+  this->mailbox().ended();
+  if (abandoning)
+    why = this->reason();
+  else
+    why = this->lifecycle().closed(this->seam().wall_now());
+  this->note_ended(why);
+  waiter_ptr newest = this->lifecycle().take_completion_waiters();
+  waiter_ptr oldest;  // the chain reversed: answered oldest first
+  while (newest) {
+    waiter_ptr w = std::exchange(newest, newest->take_next());
+    w->append(std::move(oldest));
+    oldest = std::move(w);
+  }
+  while (oldest) {
+    waiter_ptr w = std::exchange(oldest, oldest->take_next());
+    if (abandoning)
+      w->abandon();
+    else
+      typed<error_code>(w)->answer(error_code{});
+  }
+  this->drop_work();
+  if (abandoning) {
+    if (launch_reply_) launch_reply_->abandon();
+    launch_reply_.reset();
+    if constexpr (any_cancels_with_caller) armed_ = {};
+  }
+  self_ = handle_type{};
+}
+
+// The execution context is being destroyed (the service's shutdown, on the
+// destroying thread): no handler of it will run again. A live worker takes
+// the steps of its close not taken yet, abandoning its callers; a closed one
+// only drops what refers to the context.
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::abandon() noexcept {
+  auto keep = this->hold();
+  if (this->lifecycle().abandon(this->seam().wall_now())) (void)advance_close(true);
+  if (auto& idle = this->timeout()) idle->abandon();
+  if (driver_) driver_->signal.slot().clear();
+  driver_.reset();
+  call_ = hook_call{};
+  this->mailbox().abandoned();
+  this->drop_strand();
+}
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/impl/hook_call.hpp
+
+// Calling a hook (worker_impl.hpp): the one place where a plain hook and an
+// awaitable one differ. A plain hook's outcome goes to `then` at once; an
+// awaitable's once it completes, inside the loop's coroutine (run_loop.hpp),
+// which then awaits what `then` returns (a further hook of the same request,
+// never the rest of the loop). Those steps are one call (`hook_call`); a cut
+// reaches the one call in flight, through its coroutine's signal, and that
+// coroutine then ends: the next call runs in a new one (`loop_driver`).
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+template <class Def, class Kind, class H>
+template <class F, class Then>
+auto worker_impl<Def, Kind, H>::invoke_hook(F hook, Then then) -> pending {
+  using returned = std::invoke_result_t<F&>;
+  if constexpr (is_awaitable_v<returned>) {
+    return await_hook<awaited_t<returned>>(std::move(hook), std::move(then));
+  } else {
+    outcome<returned> o = call(hook);
+    return then(std::move(o));
+  }
+}
+
+template <class Def, class Kind, class H>
+template <class F>
+auto worker_impl<Def, Kind, H>::call(F& hook) -> outcome<std::invoke_result_t<F&>> {
+  using T = std::invoke_result_t<F&>;
+  hook_scope inside;
+  try {
+    if constexpr (std::is_void_v<T>) {
+      hook();
+      return {};
+    } else {
+      return outcome<T>(boost::system::in_place_value, hook());
+    }
+  } catch (...) {
+    return outcome<T>(boost::system::in_place_error, std::current_exception());
+  }
+}
+
+template <class Def, class Kind, class H>
+template <class T, class F, class Then>
+boost::asio::awaitable<void> worker_impl<Def, Kind, H>::await_hook(F hook, Then then) {
+  std::optional<outcome<T>> o;
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await hook();
+      o.emplace();
+    } else {
+      T value = co_await hook();
+      o.emplace(boost::system::in_place_value, std::move(value));
+    }
+  } catch (...) {
+    o.emplace(boost::system::in_place_error, std::current_exception());
+  }
+  if (pending next = then(std::move(*o))) co_await std::move(*next);
+}
+
+// An awaited call of `request`'s hooks (null: the worker's own) begins: the
+// caller of a request that opts in may cut it short from now on.
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::begin_call(entry_type* request) {
+  call_ = hook_call{request, cut::none, true};
+  arm_for_call();
+}
+
+// The call in flight ended: nothing cuts it any more.
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::end_call() noexcept {
+  call_ = hook_call{};
+}
+
+// Cuts the awaited hook in flight short (terminal cancellation of what it
+// awaits, through its coroutine's signal), for `by`, unless something cut it
+// already.
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::cut_call(cut by) noexcept {
+  if (!call_ || !driver_ || call_.cut_by != cut::none) return;
+  call_.cut_by = by;
+  driver_->spent = true;
+  driver_->signal.emit(boost::asio::cancellation_type::terminal);
+}
+
+// Which cancellation cut the hook that just returned short, if any (taken once).
+template <class Def, class Kind, class H>
+cut worker_impl<Def, Kind, H>::take_cut() noexcept {
+  return std::exchange(call_.cut_by, cut::none);
+}
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/impl/launch_sequence.hpp
+
+// The launch (worker_impl.hpp), on the strand, posted by the launch's
+// initiation (launch.hpp): on_launch, plain or awaited, gives the state; then
+// the worker runs and the launch's caller gets the worker. A launch that fails
+// (on_launch returned an error or threw, or a close cut an awaited on_launch
+// short) leaves no trace: the close runs on the spot, without on_close (it
+// never ran), whatever on_launch pushed is answered `closed`, the name leaves
+// the table, and the caller gets the error.
+
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::start_launch(waiter_ptr reply) {
+  launch_reply_ = std::move(reply);
+  self_ = access::make_worker<handle_type>(this->hold());
+  this->hold_work();
+  drive(launch());
+}
+
+template <class Def, class Kind, class H>
+auto worker_impl<Def, Kind, H>::name_taken() const -> launch_result {
+  return launch_failure(
+      errc::name_taken,
+      fmt::format("workers: a worker named {} is already live in this table", this->full_name()),
+      std::nullopt, nullptr);
+}
+
+template <class Def, class Kind, class H>
+auto worker_impl<Def, Kind, H>::launch() -> pending {
+  if constexpr (has_launch) {
+    return invoke_hook(
+        [this] { return handlers_.on_launch(self_, this->name(), this->parameters()); },
+        [this](outcome<launch_return> o) -> pending {
+          launched(std::move(o));
+          return std::nullopt;
+        });
+  } else {
+    launched(outcome<launch_return>(boost::system::in_place_value, state_type{}));
+    return std::nullopt;
+  }
+}
+
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::launched(outcome<launch_return>&& o) {
+  if (take_cut() == cut::by_close) {
+    fail_launch(errc::closed,
+                fmt::format("workers: launch of {} failed: it was shut down during on_launch",
+                            this->full_name()),
+                std::nullopt, nullptr);
+    return;
+  }
+  if (!o) {
+    fail_launch(errc::handler_exception,
+                fmt::format("workers: launch of {} failed: on_launch threw: {}", this->full_name(),
+                            describe(o.error())),
+                std::nullopt, o.error());
+    return;
+  }
+  if constexpr (is_result<launch_return>) {
+    if (!*o) {
+      fail_launch(errc::launch_failed,
+                  fmt::format("workers: launch of {} failed: on_launch returned an error",
+                              this->full_name()),
+                  std::move(o->error()), nullptr);
+      return;
+    }
+    this->set_running(std::move(**o));
+  } else {
+    this->set_running(std::move(*o));
+  }
+  this->note_started(this->name());
+  this->mailbox().launched();
+  answer_launch(launch_result(self_));
+}
+
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::fail_launch(errc code, std::string message,
+                                            std::optional<launch_error_type> error,
+                                            std::exception_ptr ex) {
+  this->note_launch_failed(message);
+  this->request_close(close_cause::launch_failed);  // the first cause, unless a close began
+  (void)advance_close(false, true);                 // from on_launch's end; no state: no on_close
+  answer_launch(launch_failure(code, std::move(message), std::move(error), std::move(ex)));
+}
+
+template <class Def, class Kind, class H>
+auto worker_impl<Def, Kind, H>::launch_failure(errc code, std::string message,
+                                               std::optional<launch_error_type> error,
+                                               std::exception_ptr ex) -> launch_result {
+  return {boost::system::in_place_error,
+          workers::launch_error<launch_error_type>{make_error_code(code), std::move(message),
+                                                   std::move(error), std::move(ex)}};
+}
+
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::answer_launch(launch_result&& r) {
+  if (auto reply = std::move(launch_reply_)) typed<launch_result>(reply)->answer(std::move(r));
+}
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/impl/request_treatment.hpp
+
+// One request (worker_impl.hpp): on_request, its answer, then on_completion
+// or on_error, and its one outcome in the books (worker_observer.hpp).
+//
+// The caller is answered first, as soon as the result is known; the hooks run
+// after, and see the result (one that cannot be copied reaches its caller
+// once the hook has seen it). Each answer is claimed before it completes, so
+// the books count what the callers are told: `handled` (with `failed` for a
+// request error, `crashed` for an exception) if one took it, `cancelled` with
+// the result discarded if every caller had given up. A handler cut short by
+// the close counts `dropped` (its callers get `closed`), one cut short by its
+// caller `cancelled`.
+//
+// A handler that takes its request by value or rvalue gets it moved out of the
+// mailbox (under the lock introspection reads requests under, which keeps its
+// view for `current_request`); on_completion and on_error then see what the
+// move left.
+
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+template <class Def, class Kind, class H>
+template <class R>
+auto worker_impl<Def, Kind, H>::treat(entry_type& e, R& r) -> pending {
+  arm_caller_cancel<R>(e);
+  auto hook = [this, &e, &r, moved = std::optional<R>()]() mutable -> decltype(auto) {
+    if constexpr (moves_request<R>) {
+      moved.emplace(this->mailbox().template move_out<R>(e));
+      return handlers_.on_request(self_, std::move(*moved));
+    } else {
+      (void)e;
+      return handlers_.on_request(self_, std::as_const(r));
+    }
+  };
+  return invoke_hook(std::move(hook), [this, &e, &r](outcome<handler_result<R>> o) -> pending {
+    disarm_caller_cancel();
+    switch (take_cut()) {
+      case cut::by_close:  // `closed`, for those who still wait
+        if (e.reply && !chain_wanted(e.reply)) {
+          this->note_cancelled(e, false, kept_view<R>(e));
+        } else {
+          this->note_dropped(e, kept_view<R>(e));
+          answer_error(e, worker_closed{this->crash_errors()});
+        }
+        return std::nullopt;
+      case cut::by_caller:  // answered `request_cancelled` already
+        this->note_cancelled(e, false, kept_view<R>(e));
+        return std::nullopt;
+      case cut::none:
+        break;
+    }
+    if (!o) {
+      answer_chain<R>(
+          e.reply,
+          reply_result<R>(boost::system::in_place_error,
+                          message_error<typename R::error_type>(handler_exception{o.error()})),
+          false, [&](bool taken, const auto&) {
+            if (taken || !e.reply)
+              this->note_threw();
+            else
+              this->note_cancelled(e, true, kept_view<R>(e));
+          });
+      crash(o.error(), "on_request");
+      return std::nullopt;
+    }
+    if (*o) return succeeded<R>(e, std::as_const(r), std::move(**o));
+    if constexpr (std::is_same_v<typename R::error_type, never>)
+      return std::nullopt;  // no value of `never` exists: unreachable
+    else
+      return failed<R>(e, std::as_const(r), std::move(o->error()));
+  });
+}
+
+template <class Def, class Kind, class H>
+template <class R>
+auto worker_impl<Def, Kind, H>::succeeded(entry_type& e, const R& r, typename R::result_type value)
+    -> pending {
+  using T = typename R::result_type;
+  if constexpr (has_on_completion<H, handle_type, R>) {
+    const request_status st = this->status_of(e);
+    if constexpr (std::is_copy_constructible_v<T>) {
+      const bool handled = answer_value<R>(e, T(value));
+      return invoke_hook(
+          // In an optional: GCC 12 takes an empty result type captured by value for
+          // uninitialized.
+          [this, &r, st, v = std::optional<T>(std::move(value))] {
+            return handlers_.on_completion(self_, r, *v, st);
+          },
+          [this, &e, st, handled](outcome<void> o) -> pending {
+            if (handled) this->note_success(e, st, kept_view<R>(e));
+            after_hook(o, "on_completion");
+            return std::nullopt;
+          });
+    } else {
+      auto v = std::make_shared<T>(std::move(value));
+      return invoke_hook(
+          [this, &r, st, v] { return handlers_.on_completion(self_, r, std::as_const(*v), st); },
+          [this, &e, st, v](outcome<void> o) -> pending {
+            if (answer_value<R>(e, std::move(*v))) this->note_success(e, st, kept_view<R>(e));
+            after_hook(o, "on_completion");
+            return std::nullopt;
+          });
+    }
+  } else {
+    if (answer_value<R>(e, std::move(value)) && this->wants(level::debug))
+      this->note_success(e, this->status_of(e), kept_view<R>(e));
+    return std::nullopt;
+  }
+}
+
+template <class Def, class Kind, class H>
+template <class R>
+auto worker_impl<Def, Kind, H>::failed(entry_type& e, const R& r, typename R::error_type error)
+    -> pending {
+  using E = typename R::error_type;
+  if constexpr (has_on_error<H, handle_type, R>) {
+    const request_status st = this->status_of(e);
+    // on_error decides; its crash counts the request `crashed` if it counted `handled`.
+    const auto decide = [this](outcome<error_action>& o, bool handled) {
+      if (take_cut() != cut::none) return;
+      if (!o) {
+        if (handled) this->note_crashed_on();
+        crash(o.error(), "on_error");
+      } else {
+        apply(*o, handled);
+      }
+    };
+    if constexpr (std::is_copy_constructible_v<E>) {
+      const bool handled = answer_request_error<R>(e, st, E(error));
+      return invoke_hook(
+          [this, &r, st, err = std::optional<E>(std::move(error))] {
+            return handlers_.on_error(self_, st, r, *err);
+          },
+          [decide, handled](outcome<error_action> o) -> pending {
+            decide(o, handled);
+            return std::nullopt;
+          });
+    } else {
+      auto err = std::make_shared<E>(std::move(error));
+      return invoke_hook(
+          [this, &r, st, err] { return handlers_.on_error(self_, st, r, std::as_const(*err)); },
+          [this, &e, st, err, decide](outcome<error_action> o) -> pending {
+            decide(o, answer_request_error<R>(e, st, std::move(*err)));
+            return std::nullopt;
+          });
+    }
+  } else {
+    answer_request_error<R>(e, this->observing() ? this->status_of(e) : request_status{},
+                            std::move(error));
+    return std::nullopt;
+  }
+}
+
+// The view of a request its handler took by value, kept by the mailbox.
+template <class Def, class Kind, class H>
+template <class R>
+auto worker_impl<Def, Kind, H>::kept_view(const entry_type& e) const -> const view_type* {
+  if constexpr (moves_request<R>)
+    return this->mailbox().moved_view(e);
+  else
+    return nullptr;
+}
+
+// The value goes to the callers; `handled` (true), or `cancelled` if none took it.
+template <class Def, class Kind, class H>
+template <class R>
+bool worker_impl<Def, Kind, H>::answer_value(entry_type& e, typename R::result_type&& v) {
+  if (!e.reply) {  // fire and forget: nobody to tell
+    this->note_handled();
+    return true;
+  }
+  bool handled = false;
+  answer_chain<R>(e.reply, reply_result<R>(boost::system::in_place_value, std::move(v)),
+                  this->dispatches_replies(), [&](bool taken, const auto&) {
+                    handled = taken || !e.reply;
+                    if (handled)
+                      this->note_handled();
+                    else
+                      this->note_cancelled(e, true, kept_view<R>(e));
+                  });
+  return handled;
+}
+
+// The request error goes to the callers; `handled` and `failed` (with the
+// request_error event), or `cancelled` if none took it.
+template <class Def, class Kind, class H>
+template <class R>
+bool worker_impl<Def, Kind, H>::answer_request_error(entry_type& e, const request_status& st,
+                                                     typename R::error_type&& err) {
+  using E = typename R::error_type;
+  bool handled = false;
+  answer_chain<R>(e.reply,
+                  reply_result<R>(boost::system::in_place_error,
+                                  message_error<E>(request_error<E>{std::move(err)})),
+                  this->dispatches_replies(), [&](bool taken, const reply_result<R>& value) {
+                    handled = taken || !e.reply;
+                    if (handled)
+                      this->note_failed(e, st, value.error().error(), kept_view<R>(e));
+                    else
+                      this->note_cancelled(e, true, kept_view<R>(e));
+                  });
+  return handled;
+}
+
+// After on_completion, on_error's failure, on_no_request: a throw crashes
+// the worker, unless the hook was cut short.
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::after_hook(const outcome<void>& o, const char* where) {
+  if (take_cut() != cut::none || o) return;
+  crash(o.error(), where);
+}
+
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::apply(const error_action& action, bool handled) {
+  switch (action.what()) {
+    case error_action::kind::proceed:
+      break;
+    case error_action::kind::shutdown:
+      this->request_close(close_cause::on_error_shutdown);
+      break;
+    case error_action::kind::crash:
+      if (handled) this->note_crashed_on();
+      this->request_close(close_cause::crash, action.errors());
+      break;
+  }
+}
+
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::crash(const std::exception_ptr& ex, const char* where) {
+  base::crash(where, ex);
+}
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/impl/run_loop.hpp
+
+// The loop (worker_impl.hpp): on the strand, it takes requests from its
+// mailbox and treats them one at a time, until it must await a hook (it
+// spawns the hook's coroutine and returns), the mailbox is empty (it parks),
+// it has used its fairness budget (it posts its next turn), or the worker
+// closes (the close goes on from here, impl/close_sequence.hpp).
+//
+// Parking: an idle worker is a flag in its mailbox; the push that ends the
+// park posts the wake-up. The close does not need the loop: it runs from its
+// own post, so a loop that parks while a close begins stays parked. The idle
+// timer (idle_timer.hpp) fires while parked, and wakes the loop only if the
+// worker has been idle its whole timeout, measured from the last request taken.
+
+
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+// A wake-up: a push ended the park, the idle timer ran out, or the loop's own
+// next turn after it yielded.
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::resume(wake_reason why) {
+  drive(why == wake_reason::timed_out && !this->is_shutting_down() ? idle() : std::nullopt);
+}
+
+// Runs the loop as plain code; when a step must be awaited (`first`, the
+// hooks of `request`, or what the loop returns), the loop goes on in a
+// coroutine that awaits it.
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::drive(pending first, entry_type* request) {
+  if (!first) first = run_loop(request);
+  if (!first) return;
+  begin_call(request);
+  auto driver = std::allocate_shared<loop_driver>(boost::asio::recycling_allocator<loop_driver>());
+  driver_ = driver;
+  boost::asio::co_spawn(
+      this->hook_executor(), drive_async(this->hold(), driver, std::move(*first)),
+      boost::asio::bind_cancellation_slot(
+          driver->signal.slot(), [self = this->hold(), driver](std::exception_ptr failure) {
+            static_cast<worker_impl&>(*self).driver_ended(driver, failure);
+          }));
+}
+
+// The loop while hooks are awaited, until the worker is idle or a call was
+// cut short. `keep` holds the worker, `driver` the signal bound to this coroutine.
+template <class Def, class Kind, class H>
+boost::asio::awaitable<void> worker_impl<Def, Kind, H>::drive_async(
+    std::shared_ptr<base> keep, std::shared_ptr<loop_driver> driver,
+    boost::asio::awaitable<void> first) {
+  co_await boost::asio::this_coro::throw_if_cancelled(false);
+  for (pending p(std::move(first)); p;) {
+    co_await std::move(*p);
+    end_call();
+    if (driver->spent) break;  // the loop goes on once this coroutine has ended
+    entry_type* request = nullptr;
+    p = run_loop(request);
+    if (p) begin_call(request);
+  }
+  (void)keep;
+}
+
+// Runs when the loop's coroutine has ended (its last step ran, and the strand
+// may have run a new one since). A coroutine whose call was cut short, or
+// that failed, leaves the loop to go on from here.
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::driver_ended(const std::shared_ptr<loop_driver>& driver,
+                                             std::exception_ptr failure) {
+  if (driver_ == driver) driver_.reset();
+  if (failure) {
+    end_call();
+    crash(failure, "the worker's loop");
+  }
+  if ((failure || driver->spent) && !call_) drive(std::nullopt);
+}
+
+// `request`: where it leaves the request whose hooks it returns to await.
+template <class Def, class Kind, class H>
+auto worker_impl<Def, Kind, H>::run_loop(entry_type*& request) -> pending {
+  auto& mailbox = this->mailbox();
+  for (;;) {
+    if (this->is_shutting_down()) return advance_close();  // an awaited on_close, if any
+    if (--budget_ == 0) {
+      budget_ = fairness_budget;
+      mailbox.yield();
+      if (this->measures_service()) this->service_ends(this->steady_now());
+      this->post_with(this->hold(),
+                      [](base& b) { static_cast<worker_impl&>(b).resume(wake_reason::ready); });
+      return std::nullopt;
+    }
+    leftovers out;
+    entry_type* e = mailbox.take(out);
+    this->settle(out);
+    if (!e) {
+      if (this->measures_service()) this->service_ends(this->steady_now());
+      if (park()) return std::nullopt;
+      continue;
+    }
+    e->treated = this->steady_now();
+    mailbox.handling(*e);
+    this->service_starts(*e);
+    if (auto& idle = this->timeout()) idle->idle_from(e->treated);
+    if (this->alarmed()) [[unlikely]]
+      this->check_alarm_on_take(e);
+    if (pending p = std::visit([&](auto& r) { return treat(*e, r); }, e->request)) {
+      request = e;
+      return p;
+    }
+  }
+}
+
+// Parks the loop until a push or the idle timeout; false if something came
+// meanwhile. Once parked: the idle timer is armed, and a callback worker's
+// reader may read.
+template <class Def, class Kind, class H>
+bool worker_impl<Def, Kind, H>::park() {
+  auto& mailbox = this->mailbox();
+  if (!mailbox.park()) return false;
+  if (auto& idle = this->timeout())
+    idle->arm(this->seam(), this->strand(),
+              [self = this->hold()] { static_cast<worker_impl&>(*self).idle_due(); });
+  mailbox.parked();
+  return true;
+}
+
+// The idle timer fired: if the worker has been idle its whole timeout and is
+// still parked, it wakes for on_no_request; if a request came since the timer
+// was armed, the timer waits for the rest.
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::idle_due() {
+  auto& idle = this->timeout();
+  if (!idle || this->is_shutting_down()) return;
+  if (!idle->expired(this->steady_now())) {
+    idle->arm(this->seam(), this->strand(),
+              [self = this->hold()] { static_cast<worker_impl&>(*self).idle_due(); });
+    return;
+  }
+  if (this->mailbox().unpark()) resume(wake_reason::timed_out);
+}
+
+// The idle timeout ran out: on_no_request; idleness counts again from its end.
+template <class Def, class Kind, class H>
+auto worker_impl<Def, Kind, H>::idle() -> pending {
+  if constexpr (has_on_no_request<H, handle_type>) {
+    return invoke_hook([this] { return handlers_.on_no_request(self_); },
+                       [this](outcome<void> o) -> pending {
+                         if (auto& idle = this->timeout()) idle->idle_from(this->steady_now());
+                         after_hook(o, "on_no_request");
+                         return std::nullopt;
+                       });
+  } else {
+    if (auto& idle = this->timeout()) idle->idle_from(this->steady_now());
+    return std::nullopt;
+  }
+}
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+
+
+
+WORKERS_BEGIN_NAMESPACE
 
 namespace detail {
 
@@ -6780,13 +8643,17 @@ namespace detail {
 // "In instantiation of 'struct workers::detail::on_request_of<pong, ...>'".
 template <class R, class H, class Self>
 struct on_request_of {
-  static_assert(has_on_request<H, Self, R>,
-                "workers: the handlers have no on_request(self, const R&) for the request type "
-                "R named in on_request_of<R, ...>");
+  static_assert(has_on_request<H, Self, R> || on_request_by_mutable_ref<H, Self, R>,
+                "workers: the handlers have no on_request(self, const R&), (self, R) or "
+                "(self, R&&) for the request type R named in on_request_of<R, ...>");
+  static_assert(!on_request_by_mutable_ref<H, Self, R>,
+                "workers: on_request takes the request type R named in on_request_of<R, ...> "
+                "as R&, a reference to the queued request that introspection reads: take "
+                "const R&, or R or R&& to move from it");
   static_assert(!has_on_request<H, Self, R> || on_request_handler<H, Self, R>,
-                "workers: on_request(self, const R&) must return "
-                "workers::result<R::result_type, R::error_type>, or an asio::awaitable of it "
-                "(R is named in on_request_of<R, ...>)");
+                "workers: on_request for the request type R named in on_request_of<R, ...> must "
+                "return workers::result<R::result_type, R::error_type>, or an asio::awaitable of "
+                "it");
   static_assert(!on_completion_callable<H, Self, R> || has_on_completion<H, Self, R>,
                 "workers: on_completion(self, const R&, const R::result_type&, const "
                 "request_status&) must return void, or an asio::awaitable<void>");
@@ -6954,12 +8821,13 @@ auto launch(const table<Def, Kind>& t, Where&& where, N&& name, P&& parameters, 
                 std::move(handlers), launch_options{}, std::forward<Token>(token));
 }
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE
 // ---- workers/version.hpp
 
 /// @file
 /// @brief The library's version, as macros and as a constant. CMake's
 /// `project(VERSION)` reads it from here.
+
 
 /// @brief Major version: the inline namespace `workers::v<major>` follows it,
 /// so that two copies of different major versions cannot mix silently.
@@ -6972,10 +8840,10 @@ auto launch(const table<Def, Kind>& t, Where&& where, N&& name, P&& parameters, 
 #define WORKERS_VERSION \
   (WORKERS_VERSION_MAJOR * 10000 + WORKERS_VERSION_MINOR * 100 + WORKERS_VERSION_PATCH)
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 /// @brief The version as one number: `WORKERS_VERSION`.
 inline constexpr int version = WORKERS_VERSION;
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE
 // ---- workers/format.hpp
 
 /// @file
@@ -6999,14 +8867,16 @@ inline constexpr int version = WORKERS_VERSION;
 #include <fmt/ranges.h>
 
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 struct simple_formatter {
   constexpr auto parse(fmt::format_parse_context& ctx) { return ctx.begin(); }
 };
 inline auto to_seconds(clock::time_point t) {
   return std::chrono::time_point_cast<std::chrono::seconds>(t);
 }
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE
 
 // Described in the file's documentation: Doxygen cannot place specializations
 // of fmt's templates.
@@ -7133,7 +9003,7 @@ struct fmt::formatter<workers::launch_error<LE>> : workers::detail::simple_forma
 #include <deque>
 #include <ostream>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 
 /// @brief The message of an event, as upstream words it where upstream has the
 /// event (`worker started for alice`, `worker terminated [test-calc]`, ...).
@@ -7172,10 +9042,11 @@ inline std::string message_of(const event& e) {
       return "launch failed: " + f.error;
     }
     std::string operator()(const events::request_dropped& f) const {
-      return fmt::format("{} dropped: the worker closed", f.view.text());
+      return fmt::format("{} dropped: left unhandled", f.view.text());
     }
     std::string operator()(const events::request_cancelled& f) const {
-      return fmt::format("{} cancelled: its callers gave up", f.view.text());
+      return fmt::format("{} cancelled: its callers gave up{}", f.view.text(),
+                         f.handled ? ", its result was discarded" : "");
     }
     std::string operator()(const events::request_refused& f) const {
       return fmt::format("{} refused: the worker is closing", f.view.text());
@@ -7314,4 +9185,4 @@ class fan_out {
   std::vector<std::uint8_t> levels_;
 };
 
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE

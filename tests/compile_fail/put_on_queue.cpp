@@ -1,6 +1,7 @@
-// expect: no matching function for call to.*put_request
+// expect: put_request_is_for_dropbox_workers<.*queue<.*infinite>.*put_request is for dropbox workers|put_request is for dropbox workers.*put_request_is_for_dropbox_workers<.*queue<.*infinite>
 // errors: 1
-// put_request exists only for dropboxes: a queue worker is pushed to.
+// put_request exists only for dropboxes: a queue worker is pushed to. The sentence names the
+// worker's buffer kind.
 #include "group.hpp"
 
 int main() {

@@ -1,6 +1,7 @@
-// expect: request_parameter<Request>.*|Request = frozen_requests
-// A request that can be moved but not move-assigned is rejected by the concept (the error names
-// the request parameter), not deep inside the worker, where buffers move requests in and out.
+// expect: request_type_check<frozen_requests, frozen>.*move-assignable|move-assignable.*request_type_check<frozen_requests, frozen>
+// errors: 1
+// A request that can be moved but not move-assigned is refused with one sentence that names the
+// request type, not deep inside the worker, where buffers move requests in and out.
 #include "group.hpp"
 
 struct frozen {

@@ -1,4 +1,4 @@
-// expect: on_request\(self, const R&\) must return workers::result<R::result_type, R::error_type>
+// expect: on_request for the request type R named in on_request_of<R, ...> must return workers::result<R::result_type, R::error_type>
 // errors: 1
 // on_request for pong returns a result of the wrong value type.
 #include "group.hpp"

@@ -19,6 +19,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -114,11 +116,23 @@ class reference {
   std::vector<std::string> history;
   int closes = 0;
 
+  // Every request's one outcome, as the worker's metrics and events count it:
+  // handled (of which failed, crashed, and threw: the handler's exception),
+  // cancelled (every caller gave up first), dropped, refused.
+  struct outcomes {
+    std::uint64_t handled = 0, failed = 0, crashed = 0, threw = 0, cancelled = 0, dropped = 0,
+                  refused = 0;
+    friend bool operator==(const outcomes&, const outcomes&) = default;
+  };
+  outcomes counted;
+
   bool closed() const { return closed_; }
   // The status's crash errors: the close's own, or a canceler hook that threw.
   bool crashed() const { return crashed_ || hook_threw_; }
   int hook_runs() const { return hook_runs_; }
-  std::size_t pending() const { return kind_ == kind::dropbox ? (slot_ ? 1 : 0) : queue_.size(); }
+  // Requests waiting that someone wants: a queued request whose caller gave
+  // up leaves the count (and its place in a bounded queue) at once.
+  std::size_t pending() const { return kind_ == kind::dropbox ? (slot_ ? 1 : 0) : live(); }
   // The hold in flight, by the id it was pushed with (its `amount`), if any.
   std::optional<int> hold_in_flight() const {
     if (!in_flight_) return std::nullopt;
@@ -143,7 +157,10 @@ class reference {
 
   // Fire-and-forget push: whether it was taken.
   bool push(req_kind r, int amount) {
-    if (closed_) return false;
+    if (closed_) {
+      ++counted.refused;
+      return false;
+    }
     if (kind_ == kind::bounded && must_wait()) return false;
     enqueue({r, amount, {}});
     run();
@@ -152,7 +169,10 @@ class reference {
 
   // push_request: a caller completing with "push:true/false/aborted".
   void push_async(int caller, req_kind r, int amount) {
-    if (closed_) return answer(caller, "push:false");
+    if (closed_) {
+      ++counted.refused;
+      return answer(caller, "push:false");
+    }
     if (kind_ == kind::bounded && must_wait()) {
       blocked_.push_back({{r, amount, {}}, caller});
       return;
@@ -163,7 +183,10 @@ class reference {
   }
 
   void push_wait(int caller, req_kind r, int amount) {
-    if (closed_) return answer(caller, closed_text());
+    if (closed_) {
+      ++counted.refused;
+      return answer(caller, closed_text());
+    }
     if (kind_ == kind::bounded && must_wait()) {
       blocked_.push_back({{r, amount, {caller}}, -1});
       return;
@@ -177,6 +200,15 @@ class reference {
     if (!launched_[caller]) return;  // no operation yet: nothing listens to the signal
     const bool special = caller < static_cast<int>(cancel_text_.size()) && cancel_text_[caller];
     answer(caller, special ? *cancel_text_[caller] : "cancelled");
+    // A queued request's caller gave up: its place frees, producers waiting
+    // for room come in.
+    if (kind_ == kind::bounded && !closed_)
+      for (const auto& r : queue_)
+        if (!r.callers.empty() && r.callers[0] == caller) {
+          admit();
+          run();
+          break;
+        }
   }
 
   void release() {
@@ -184,6 +216,7 @@ class reference {
     auto r = std::move(*in_flight_);
     in_flight_.reset();
     history.push_back("hold");
+    count_handled(r, false, false);
     for (int c : r.callers) answer(c, "ok:1");
     run();
   }
@@ -210,6 +243,10 @@ class reference {
     if (closed_) return;
     closed_ = true;
     crashed_ = true;
+    if (in_flight_) count_unhandled(*in_flight_);
+    for (auto& r : queue_) count_unhandled(r);
+    if (slot_) count_unhandled(*slot_);
+    for (auto& b : blocked_) count_unhandled(b);
     run_hooks();
   }
   void wait(int caller) {
@@ -232,8 +269,47 @@ class reference {
     int push_caller;  // -1 for a push_wait, whose caller rides in r.callers
   };
 
-  bool must_wait() const { return queue_.size() >= capacity_ || !blocked_.empty(); }
+  bool must_wait() const { return live() >= capacity_ || !blocked_.empty(); }
   bool answered(int c) const { return answers[c].has_value(); }
+  // Whether a request's callers all gave up (it has some, each answered).
+  bool abandoned(const request& r) const {
+    if (r.callers.empty()) return false;
+    for (int c : r.callers)
+      if (!answered(c)) return false;
+    return true;
+  }
+  bool abandoned(const blocked_push& b) const {
+    return b.push_caller >= 0 ? answered(b.push_caller) : abandoned(b.r);
+  }
+  // Queued requests that someone wants.
+  std::size_t live() const {
+    std::size_t n = 0;
+    for (const auto& r : queue_) n += abandoned(r) ? 0 : 1;
+    return n;
+  }
+  // A request leaves unhandled: cancelled if its callers all gave up, else dropped.
+  template <class R>
+  void count_unhandled(const R& r) {
+    if (abandoned(r))
+      ++counted.cancelled;
+    else
+      ++counted.dropped;
+  }
+  // A request's handler ran to its end: handled if someone took its result
+  // (or it had no caller), else cancelled, its result discarded.
+  bool count_handled(const request& r, bool failed, bool threw) {
+    if (abandoned(r)) {
+      ++counted.cancelled;
+      return false;
+    }
+    ++counted.handled;
+    if (failed) ++counted.failed;
+    if (threw) {
+      ++counted.threw;
+      ++counted.crashed;
+    }
+    return true;
+  }
   void answer(int c, std::string what) {
     if (!answers[c]) answers[c] = std::move(what);
   }
@@ -251,6 +327,11 @@ class reference {
       into.callers.insert(into.callers.end(), from.callers.begin(), from.callers.end());
     };
     const auto drop = [&](const request& x) {
+      if (x.callers.empty()) return;
+      if (abandoned(x))
+        ++counted.cancelled;
+      else
+        ++counted.dropped;
       for (int c : x.callers) answer(c, "dropped");
     };
     if (!slot_ && r.r == req_kind::add && r.amount == 0) return drop(r);  // empty
@@ -278,18 +359,23 @@ class reference {
     if (queue_.empty()) return std::nullopt;
     auto r = std::move(queue_.front());
     queue_.pop_front();
-    // Each request taken admits the oldest producers waiting for room; one
-    // that gave up is dropped unqueued.
-    while (kind_ == kind::bounded && queue_.size() < capacity_ && !blocked_.empty()) {
+    if (!abandoned(r)) admit();  // its place frees (one that gave up had freed it)
+    return r;
+  }
+
+  // Admits the oldest producers waiting for room while there is; one that
+  // gave up is dropped unqueued (cancelled).
+  void admit() {
+    while (kind_ == kind::bounded && live() < capacity_ && !blocked_.empty()) {
       auto b = std::move(blocked_.front());
       blocked_.pop_front();
-      const bool gave_up = b.push_caller >= 0 ? answered(b.push_caller)
-                                              : (!b.r.callers.empty() && answered(b.r.callers[0]));
-      if (gave_up) continue;
+      if (abandoned(b)) {
+        ++counted.cancelled;
+        continue;
+      }
       queue_.push_back(std::move(b.r));
       if (b.push_caller >= 0) answer(b.push_caller, "push:true");
     }
-    return r;
   }
 
   // The worker handles what it has until it blocks on a hold or closes.
@@ -298,22 +384,32 @@ class reference {
       auto r = take();
       if (!r) return;
       // A queued request whose caller gave up is skipped (a dropbox's is not).
-      if (kind_ != kind::dropbox && !r->callers.empty() && answered(r->callers[0])) continue;
+      if (kind_ != kind::dropbox && abandoned(*r)) {
+        ++counted.cancelled;
+        continue;
+      }
       switch (r->r) {
         case req_kind::add:
           sum_ += r->amount;
           history.push_back(fmt::format("add {}", r->amount));
+          count_handled(*r, false, false);
           for (int c : r->callers) answer(c, fmt::format("ok:{}", sum_));
           break;
         case req_kind::proceed:
         case req_kind::stop:
-        case req_kind::crash:
+        case req_kind::crash: {
           history.push_back("fail");
+          const bool handled = count_handled(*r, true, false);
           for (int c : r->callers) answer(c, "request_error");
           if (r->r == req_kind::stop) close(false);
-          if (r->r == req_kind::crash) close(true);
+          if (r->r == req_kind::crash) {
+            if (handled) ++counted.crashed;
+            close(true);
+          }
           break;
+        }
         case req_kind::boom:
+          count_handled(*r, false, true);
           for (int c : r->callers) answer(c, "exception");
           close(true);
           break;
@@ -330,16 +426,23 @@ class reference {
     closed_ = true;
     crashed_ = crash;
     const auto text = closed_text();
-    if (in_flight_)  // cancelled by the close
+    if (in_flight_) {  // cancelled by the close
+      count_unhandled(*in_flight_);
       for (int c : in_flight_->callers) answer(c, text);
+    }
     in_flight_.reset();
-    for (auto& r : queue_)
+    for (auto& r : queue_) {
+      count_unhandled(r);
       for (int c : r.callers) answer(c, text);
+    }
     queue_.clear();
-    if (slot_)
+    if (slot_) {
+      count_unhandled(*slot_);
       for (int c : slot_->callers) answer(c, text);
+    }
     slot_.reset();
     for (auto& b : blocked_) {
+      count_unhandled(b);
       for (int c : b.r.callers) answer(c, text);
       if (b.push_caller >= 0) answer(b.push_caller, "push:false");
     }
@@ -465,10 +568,54 @@ struct model_handlers {
   }
 };
 
+// Counts the events of each kind a worker emits (its table's sink, every level).
+class event_counter {
+ public:
+  using counts = std::array<std::atomic<std::uint64_t>, std::variant_size_v<workers::event_fields>>;
+  event_counter() : counts_(std::make_shared<counts>()) {}
+  bool should_handle(workers::level) const { return true; }
+  void handle(const workers::event& e) { ++(*counts_)[e.fields.index()]; }
+  template <class Fields>
+  std::uint64_t count() const {
+    return (*counts_)[static_cast<std::size_t>(workers::kind_of<Fields>())].load();
+  }
+
+ private:
+  std::shared_ptr<counts> counts_;
+};
+
+// What the books say (metrics and events) against the model's outcomes.
+inline std::optional<std::string> books_differ(const reference::outcomes& want,
+                                               const workers::worker_metrics& m,
+                                               const event_counter& ev) {
+  namespace evs = workers::events;
+  const reference::outcomes got{m.handled,   m.failed,  m.crashed, want.threw,
+                                m.cancelled, m.dropped, m.refused};
+  if (!(got == want))
+    return fmt::format(
+        "metrics handled {} failed {} crashed {} cancelled {} dropped {} refused {}, the model "
+        "{} {} {} {} {} {}",
+        got.handled, got.failed, got.crashed, got.cancelled, got.dropped, got.refused, want.handled,
+        want.failed, want.crashed, want.cancelled, want.dropped, want.refused);
+  const std::uint64_t succeeded = want.handled - want.failed - want.threw;
+  if (ev.count<evs::request_no_errors>() != succeeded ||
+      ev.count<evs::request_error>() != want.failed ||
+      ev.count<evs::request_cancelled>() != want.cancelled ||
+      ev.count<evs::request_dropped>() != want.dropped ||
+      ev.count<evs::request_refused>() != want.refused)
+    return fmt::format(
+        "events no_errors {} error {} cancelled {} dropped {} refused {}, the model {} {} {} {} {}",
+        ev.count<evs::request_no_errors>(), ev.count<evs::request_error>(),
+        ev.count<evs::request_cancelled>(), ev.count<evs::request_dropped>(),
+        ev.count<evs::request_refused>(), succeeded, want.failed, want.cancelled, want.dropped,
+        want.refused);
+  return std::nullopt;
+}
+
 // Runs `s` on the library and on the model; returns what differs first, or
-// nothing when every observation agreed.
+// nothing when every observation agreed. `events`: the table's sink.
 template <class Table>
-std::optional<std::string> run_on(const sequence& s, Table table) {
+std::optional<std::string> run_on(const sequence& s, Table table, const event_counter& events) {
   using W = typename Table::worker_type;
   using K = typename W::kind;
   constexpr bool is_dropbox = std::is_same_v<K, workers::dropbox>;
@@ -754,6 +901,8 @@ std::optional<std::string> run_on(const sequence& s, Table table) {
     if (*hook_runs != model.hook_runs())
       return fmt::format("step {} ({}): canceler hooks ran {} times, the model says {}", step,
                          describe(o), *hook_runs, model.hook_runs());
+    if (auto why = books_differ(model.counted, *workers::metrics(*w), events))
+      return fmt::format("step {} ({}): {}", step, describe(o), *why);
   }
 
   // Operations made with `deferred` and never launched have no effect; they go now.
@@ -791,6 +940,8 @@ std::optional<std::string> run_on(const sequence& s, Table table) {
     return fmt::format("end: canceler hooks ran {} times, the model says {}", *hook_runs,
                        model.hook_runs());
   if (table.size() != 0) return std::string("end: the worker is still in its table");
+  if (auto why = books_differ(model.counted, *workers::metrics(*w), events))
+    return fmt::format("end: {}", *why);
   w.reset();  // the last handle, after its context when that was dropped
   return std::nullopt;
 }
@@ -817,15 +968,17 @@ inline workers::merged<calc_any> model_merge(dropbox_worker&, calc_any in,
   return in;
 }
 
-// Runs `s` on a fresh table of its kind.
+// Runs `s` on a fresh table of its kind, which keeps metrics and counts its events.
 inline std::optional<std::string> check(const sequence& s) {
+  event_counter events;
+  const workers::table_options books{.sink = events, .metrics = true};
   switch (s.k) {
     case kind::infinite:
-      return run_on(s, make_table());
+      return run_on(s, make_table(books), events);
     case kind::bounded:
-      return run_on(s, make_bounded_table(s.capacity));
+      return run_on(s, make_bounded_table(s.capacity, books), events);
     case kind::dropbox:
-      return run_on(s, calc::create_table(workers::merging_dropbox{model_merge}));
+      return run_on(s, calc::create_table(workers::merging_dropbox{model_merge}, books), events);
   }
   return std::nullopt;
 }

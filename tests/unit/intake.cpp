@@ -27,6 +27,8 @@ struct item {
   item* next = nullptr;
   std::size_t producer = 0;
   std::size_t seq = 0;
+  // The raw link, as the intake sets it.
+  static void link(item* i, item* to) noexcept { i->next = to; }
 };
 
 // A producer's few nodes: taken by the producer, given back by the consumer.

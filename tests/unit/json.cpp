@@ -256,7 +256,8 @@ TEST_CASE("json: events, with their fields by Octez's names", "[json]") {
           R"(,"treated":1E0,"completed":2E0},"errors":"no"})");
   CHECK(fields(ev::launch_failed{"refused"}) == R"({"error":"refused"})");
   CHECK(fields(ev::request_dropped{view, t0}) == R"({"view":"add 1","pushed":)" + s0 + "}");
-  CHECK(fields(ev::request_cancelled{view, t0}) == R"({"view":"add 1","pushed":)" + s0 + "}");
+  CHECK(fields(ev::request_cancelled{view, t0}) ==
+        R"({"view":"add 1","pushed":)" + s0 + R"(,"handled":false})");
   CHECK(fields(ev::request_refused{view}) == R"({"view":"add 1"})");
   CHECK(fields(ev::handler_exception{"merge", "bad"}) == R"({"where":"merge","error":"bad"})");
   CHECK(fields(ev::queue_high{12, 250ms}) == R"({"length":12,"oldest_age":2.5E-1})");

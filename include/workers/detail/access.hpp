@@ -5,10 +5,12 @@
 // and this struct is their only friend.
 
 #include <workers/canceler.hpp>
+#include <workers/detail/config.hpp>
 
 #include <utility>
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 struct access {
   template <class W>
@@ -35,4 +37,5 @@ struct access {
   static error_list cancel(const workers::canceler& c) { return c.cancel(); }
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE

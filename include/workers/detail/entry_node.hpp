@@ -1,25 +1,53 @@
 #pragma once
 
 // A request in the intake of a queue or a dropbox (intake.hpp): the entry and
-// the link. Nodes come from a per-thread cache of their size (op_allocator.hpp)
-// and go back to the cache of the thread that took them, so producers on any
-// thread allocate nothing in steady state.
+// its link, a Boost.Intrusive hook, so that the chains the worker keeps (a
+// batch, the nodes retired until collected) are intrusive lists whose last
+// node is cached (a chain joins another in O(1)). Nodes come from a
+// per-thread cache of their size (block_cache.hpp) and go back to the cache of
+// the thread that took them, so producers on any thread allocate nothing in
+// steady state.
 
 #include <workers/clock.hpp>
-#include <workers/detail/op_allocator.hpp>
+#include <workers/detail/block_cache.hpp>
+#include <workers/detail/config.hpp>
+
+#include <boost/intrusive/slist.hpp>
 
 #include <cstddef>
 #include <new>
 #include <utility>
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+namespace bi = boost::intrusive;
 
 template <class Entry>
 struct entry_node {
+  using hook_type = bi::slist_member_hook<bi::link_mode<bi::normal_link>>;
+
   template <class... A>
   explicit entry_node(A&&... a) : entry(std::forward<A>(a)...) {}
-  entry_node* next = nullptr;
+
+  hook_type hook;  // the link, shared by the intake and the chains
   Entry entry;
+
+  // A chain of nodes, oldest first: not sized (length is asked for rarely), its
+  // last node cached.
+  using chain = bi::slist<entry_node, bi::member_hook<entry_node, hook_type, &entry_node::hook>,
+                          bi::cache_last<true>, bi::constant_time_size<false>, bi::linear<true>>;
+
+  // The raw link, for the lock-free intake and the lock-free walk of a batch.
+  static entry_node* next(const entry_node* n) noexcept {
+    using traits = typename chain::value_traits;
+    auto* p = traits::node_traits::get_next(traits::to_node_ptr(*const_cast<entry_node*>(n)));
+    return p ? traits::to_value_ptr(p) : nullptr;
+  }
+  static void link(entry_node* n, entry_node* to) noexcept {
+    using traits = typename chain::value_traits;
+    traits::node_traits::set_next(traits::to_node_ptr(*n), to ? traits::to_node_ptr(*to) : nullptr);
+  }
 
   template <class... A>
   static entry_node* make(A&&... a) {
@@ -35,41 +63,43 @@ struct entry_node {
     n->~entry_node();
     deallocate(n);
   }
-  static void free_chain(entry_node* n) noexcept {
+  // Destroys every node of `c`, giving a producer's blocks back with one CAS.
+  static void free_chain(chain& c) noexcept {
     if constexpr (cached()) {
-      typename block_cache<block_size()>::batch back;  // a producer's blocks: one CAS
-      while (n) {
-        entry_node* const next = n->next;
+      typename block_cache<block_size()>::batch back;
+      c.clear_and_dispose([&](entry_node* n) {
         n->~entry_node();
         back.give(n);
-        n = next;
-      }
+      });
     } else {
-      while (n) destroy(std::exchange(n, n->next));
+      c.clear_and_dispose([](entry_node* n) { destroy(n); });
     }
+  }
+  // Destroys a raw chain (newest first, from an intake).
+  static void free_raw(entry_node* n) noexcept {
+    chain c;
+    while (n) c.push_front(*std::exchange(n, next(n)));
+    free_chain(c);
   }
   static std::size_t length(const entry_node* n) noexcept {
     std::size_t count = 0;
-    for (; n; n = n->next) ++count;
+    for (; n; n = next(n)) ++count;
     return count;
   }
 
-  // Reverses a chain taken from an intake (newest first) into push order. A
-  // producer reads the clock before its CAS, so two racing producers may link
-  // in the other order than they read it: a push time that would go back
-  // along the chain is raised to the one before it (`last`: the push time of
-  // the last request taken before this chain).
-  static entry_node* in_push_order(entry_node* newest, clock::time_point& last) noexcept {
-    entry_node* oldest = nullptr;
-    while (newest) {
-      entry_node* n = std::exchange(newest, newest->next);
-      n->next = std::exchange(oldest, n);
+  // A chain taken from an intake (newest first), in push order. A producer
+  // reads the clock before its CAS, so two racing producers may link in the
+  // other order than they read it: a push time that would go back along the
+  // chain is raised to the one before it (`last`: the push time of the last
+  // request taken before this chain).
+  static chain in_push_order(entry_node* newest, steady_clock::time_point& last) noexcept {
+    chain c;
+    while (newest) c.push_front(*std::exchange(newest, next(newest)));
+    for (entry_node& n : c) {
+      if (n.entry.pushed < last) n.entry.pushed = last;
+      last = n.entry.pushed;
     }
-    for (entry_node* p = oldest; p; p = p->next) {
-      if (p->entry.pushed < last) p->entry.pushed = last;
-      last = p->entry.pushed;
-    }
-    return oldest;
+    return c;
   }
 
  private:
@@ -93,4 +123,5 @@ struct entry_node {
   }
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE

@@ -4,7 +4,7 @@
 // at each event. `wants` is what the hot path pays when nobody listens: a
 // load of a mask, no event built.
 
-#include <workers/detail/attributes.hpp>
+#include <workers/detail/config.hpp>
 #include <workers/events.hpp>
 #include <workers/sink.hpp>
 
@@ -13,7 +13,8 @@
 #include <mutex>
 #include <utility>
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 class event_route {
  public:
@@ -42,4 +43,5 @@ class event_route {
   std::uint8_t levels_ = 0;
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE

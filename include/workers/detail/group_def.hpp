@@ -3,6 +3,7 @@
 // The three parameters of a group, with the types derived from them.
 
 #include <workers/concepts.hpp>
+#include <workers/detail/config.hpp>
 
 #include <boost/mp11/algorithm.hpp>
 
@@ -13,9 +14,11 @@
 #include <variant>
 #include <vector>
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
-template <name_parameter Name, request_parameter Request, types_parameter Types>
+// Instantiated only once the parameter checks passed (see parameter_checks.hpp).
+template <class Name, class Request, class Types>
 struct group_def {
   using request_param = Request;
   using name_type = typename Name::type;
@@ -43,10 +46,15 @@ struct group_def {
   static std::string full_name(const name_type& name) {
     return fmt::format("{}_{}", base_name(), name);
   }
+  // A request's view (`Request::view`), whatever its type.
+  static request_view view_of(const request_variant& r) {
+    return std::visit([](const auto& x) -> request_view { return Request::view(x); }, r);
+  }
   // The state as introspection shows it (`Types::view`).
   static state_view view_state(const state_type& state, const parameters_type& parameters) {
     return Types::view(state, parameters);
   }
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE

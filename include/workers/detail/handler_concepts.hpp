@@ -4,31 +4,54 @@
 // module type); `workers::handlers_for` combines them.
 
 #include <workers/close_reason.hpp>
+#include <workers/detail/config.hpp>
 #include <workers/detail/handler_traits.hpp>
 #include <workers/message_error.hpp>
 #include <workers/status.hpp>
 
 #include <concepts>
+#include <type_traits>
 #include <utility>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 class error_action;
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 // `X` is `T`, or an `asio::awaitable<T>`: what a handler returning `T` may return.
 template <class X, class T>
 concept returns = std::same_as<awaited_t<X>, T>;
 
+// on_request takes its request as `const R&` (or a type that binds it): the
+// worker passes the queued request in place.
 template <class H, class Self, class R>
-concept has_on_request = requires(H& h, Self& self, const R& r) {
+concept on_request_by_ref = requires(H& h, Self& self, const R& r) {
+  h.on_request(self, r);
+};
+// on_request takes its request as `R` or `R&&`: the worker moves it out of the
+// queue (so the handler may move its payload on).
+template <class H, class Self, class R>
+concept on_request_by_rvalue =
+    !on_request_by_ref<H, Self, R> && requires(H & h, Self& self, R&& r) {
+  h.on_request(self, std::move(r));
+};
+template <class H, class Self, class R>
+concept has_on_request = on_request_by_ref<H, Self, R> || on_request_by_rvalue<H, Self, R>;
+// on_request takes `R&`: a reference to the queued request that others read.
+template <class H, class Self, class R>
+concept on_request_by_mutable_ref =
+    !has_on_request<H, Self, R> && requires(H & h, Self& self, R& r) {
   h.on_request(self, r);
 };
 
+// The request as on_request takes it.
 template <class H, class Self, class R>
-using on_request_t =
-    decltype(std::declval<H&>().on_request(std::declval<Self&>(), std::declval<const R&>()));
+using on_request_arg = std::conditional_t<on_request_by_ref<H, Self, R>, const R&, R&&>;
+template <class H, class Self, class R>
+using on_request_t = decltype(std::declval<H&>().on_request(
+    std::declval<Self&>(), std::declval<on_request_arg<H, Self, R>>()));
 
 template <class H, class Self, class R>
 concept on_request_handler = has_on_request<H, Self, R> &&
@@ -66,4 +89,5 @@ concept has_on_no_request = requires(H& h, Self& self) {
   { h.on_no_request(self) } -> returns<void>;
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE

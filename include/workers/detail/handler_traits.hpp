@@ -3,12 +3,15 @@
 // What the library needs to know of a handler's return type: whether it is an
 // awaitable (and of what), whether it is a result.
 
+#include <workers/detail/config.hpp>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/result.hpp>
 
 #include <type_traits>
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 template <class T>
 struct awaited {
@@ -31,4 +34,5 @@ inline constexpr bool is_result = false;
 template <class T, class E>
 inline constexpr bool is_result<boost::system::result<T, E>> = true;
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE

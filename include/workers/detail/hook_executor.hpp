@@ -10,6 +10,8 @@
 // gets a strand of the inner executor), so no other worker's mark can pass
 // for W's.
 
+#include <workers/detail/config.hpp>
+
 #include <boost/asio/execution.hpp>
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/query.hpp>
@@ -18,7 +20,8 @@
 #include <type_traits>
 #include <utility>
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 namespace asio = boost::asio;
 
@@ -87,4 +90,5 @@ class hook_executor {
   Strand s_;
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE

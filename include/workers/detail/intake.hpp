@@ -16,13 +16,21 @@
 // No ABA: a push depends only on the word's value (a node reused at the same
 // address is still the top it links to), and the consumer never pops a
 // single node with a CAS, it exchanges the whole stack.
+//
+// Lineage: libunifex's `atomic_intrusive_queue` (by way of asio-grpc's), whose
+// one word holds either the stack or the consumer's "inactive" mark, so that
+// the push that makes the queue non-empty learns it must wake the consumer;
+// the `sealed` state is this library's, for the close.
+
+#include <workers/detail/config.hpp>
 
 #include <atomic>
 #include <cstdint>
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
-template <class Node>  // has a `Node* next`
+template <class Node>  // Node::link(n, to) sets its raw link
 class intake {
  public:
   enum class pushed : std::uint8_t { queued, first, woke, sealed };
@@ -40,7 +48,7 @@ class intake {
     for (;;) {
       if (top == sealed) return pushed::sealed;
       if (top == parked || (ReportFirst && top == awake)) before_waking();
-      n->next = is_node(top) ? reinterpret_cast<Node*>(top) : nullptr;
+      Node::link(n, is_node(top) ? reinterpret_cast<Node*>(top) : nullptr);
       if (word_.compare_exchange_weak(top, reinterpret_cast<std::uintptr_t>(n),
                                       std::memory_order_seq_cst, std::memory_order_relaxed)) {
         if (top == parked) return pushed::woke;
@@ -80,7 +88,7 @@ class intake {
 
   // Any thread: the newest node, or null. The nodes below it are linked for
   // good until the consumer takes them: a reader that keeps the consumer from
-  // taking (see queue_buffer) may walk them.
+  // taking (see queue_mailbox) may walk them.
   const Node* peek() const noexcept {
     const std::uintptr_t top = word_.load(std::memory_order_acquire);
     return is_node(top) ? reinterpret_cast<const Node*>(top) : nullptr;
@@ -93,4 +101,5 @@ class intake {
   std::atomic<std::uintptr_t> word_{awake};
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE

@@ -12,6 +12,7 @@
 // error) and the close goes on from there.
 
 #include <workers/close_reason.hpp>
+#include <workers/detail/config.hpp>
 #include <workers/status.hpp>
 
 #include <cstdint>
@@ -19,7 +20,8 @@
 #include <optional>
 #include <utility>
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 enum class phase : std::uint8_t { launching, running, closing, closed, abandoned };
 
@@ -93,4 +95,5 @@ inline worker_status status_of(phase p, clock::time_point born, clock::time_poin
   return closed{born, since, reason.crash_errors()};
 }
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE

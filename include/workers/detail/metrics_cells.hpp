@@ -5,6 +5,7 @@
 // others (refusals come from any thread) with fetch_add. Any thread reads them.
 
 #include <workers/clock.hpp>
+#include <workers/detail/config.hpp>
 #include <workers/metrics.hpp>
 
 #include <array>
@@ -14,7 +15,8 @@
 #include <cstdint>
 #include <utility>
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 // One writer: no lock prefix on the hot path.
 inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
@@ -23,7 +25,7 @@ inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
 
 class histogram_cells {
  public:
-  void observe(clock::duration d) noexcept {  // strand only
+  void observe(steady_clock::duration d) noexcept {  // strand only
     const auto ns = d.count() < 0
                         ? std::uint64_t{0}
                         : static_cast<std::uint64_t>(
@@ -59,17 +61,15 @@ struct metrics_cells {
   std::atomic<std::uint64_t> dropped{0}, cancelled{0}, refused{0}, queue_alarms{0};  // any thread
   histogram_cells queue_wait, service_time;                                          // strand
 
-  // A request is counted handled when its handler returns, before its caller
-  // is answered. Its service ends when the worker takes its next one, parks,
-  // yields or closes: the clock read done then is the completion time, so
-  // metrics add no clock read per request (strand only).
-  void start_service(clock::time_point pushed, clock::time_point treated) noexcept {
+  // A request's service ends when the worker takes its next one, parks,
+  // yields or closes: the steady clock read done then is the completion time,
+  // so metrics add no clock read per request (strand only).
+  void start_service(steady_clock::time_point pushed, steady_clock::time_point treated) noexcept {
     queue_wait.observe(treated - pushed);
     serving_ = true;
     serving_since_ = treated;
   }
-  void count_handled() noexcept { bump(handled); }
-  void end_service(clock::time_point now) noexcept {
+  void end_service(steady_clock::time_point now) noexcept {
     if (std::exchange(serving_, false)) service_time.observe(now - serving_since_);
   }
   // A request taken but skipped (its callers gave up): never served.
@@ -96,7 +96,8 @@ struct metrics_cells {
 
  private:
   bool serving_ = false;  // strand only
-  clock::time_point serving_since_{};
+  steady_clock::time_point serving_since_{};
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE

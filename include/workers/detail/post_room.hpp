@@ -14,13 +14,15 @@
 // launch still queued) never outlives the room. What does not fit comes from
 // op_allocator.
 
+#include <workers/detail/config.hpp>
 #include <workers/detail/op_allocator.hpp>
 
 #include <cstddef>
 #include <cstdint>
 #include <utility>
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 class post_room {
  public:
@@ -78,4 +80,5 @@ class room_allocator {
   OwnerPtr owner_;
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE

@@ -6,6 +6,8 @@
 // can wake up for its idle timeout while a read is pending without cancelling
 // it (nothing read is ever lost to a timeout).
 
+#include <workers/detail/config.hpp>
+
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -13,7 +15,8 @@
 #include <optional>
 #include <utility>
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 class read_demand {
  public:
@@ -62,4 +65,5 @@ class read_demand {
 // Kinds other than callback have no reader.
 struct no_read_demand {};
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE

@@ -1,18 +1,26 @@
 #pragma once
 
-// What a table's workers share, fixed when the table is created: the buffer's
-// configuration, where events go, whether workers keep metrics.
+// What a table's workers share, fixed when the table is created: the
+// mailbox's configuration, where events go, whether workers keep metrics, and
+// the clocks they read (none: the real ones).
 
-#include <workers/detail/buffer_config.hpp>
+#include <workers/detail/config.hpp>
 #include <workers/detail/event_route.hpp>
+#include <workers/detail/mailbox_config.hpp>
+#include <workers/time_source.hpp>
 
-namespace workers::inline v0::detail {
+#include <memory>
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 template <class Def, class Kind>
 struct table_config {
   buffer_config<Def, Kind> buffer;
   event_route events;
   bool metrics = false;
+  std::shared_ptr<time_source> clock;
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE

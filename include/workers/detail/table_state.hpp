@@ -4,6 +4,7 @@
 // buffer kind, by name, and the configuration its workers share.
 
 #include <workers/detail/access.hpp>
+#include <workers/detail/config.hpp>
 #include <workers/detail/table_config.hpp>
 
 #include <cstddef>
@@ -14,21 +15,22 @@
 #include <utility>
 #include <vector>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 template <class Def, class Kind>
 class worker;
-}  // namespace workers::inline v0
+WORKERS_END_NAMESPACE
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 template <class Def, class Kind>
-class core;
+class worker_core;
 
 template <class Def, class Kind>
 class table_state {
  public:
   using name_type = typename Def::name_type;
-  using core_type = core<Def, Kind>;
+  using core_type = worker_core<Def, Kind>;
   using config_type = table_config<Def, Kind>;
   using worker_type = worker<Def, Kind>;
 
@@ -76,4 +78,5 @@ class table_state {
   std::shared_ptr<const config_type> config_;
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE

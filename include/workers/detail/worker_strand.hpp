@@ -9,6 +9,7 @@
 // show is made from it on demand (the same strand). On any other executor the
 // type-erased strand is kept, boxed.
 
+#include <workers/detail/config.hpp>
 #include <workers/detail/hook_executor.hpp>
 #include <workers/detail/op_allocator.hpp>
 
@@ -26,7 +27,8 @@
 #include <utility>
 #include <variant>
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
 namespace asio = boost::asio;
 
@@ -149,4 +151,5 @@ class worker_strand {
   std::variant<std::monostate, io_strand_type, boxed> s_;
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE

@@ -1,10 +1,12 @@
 #pragma once
 
-// What a table knows about its buffer kind, shared by its workers: a queue's
-// capacity, a dropbox's merge, a callback's read. Built once by `create_table`
-// from the kind value, where the user's merge and read are checked.
+// What a table knows about its buffer kind, shared by its workers' mailboxes
+// (mailbox.hpp): a queue's capacity, a dropbox's merge, a callback's read.
+// Built once by `create_table` from the kind value, where the user's merge and
+// read are checked.
 
 #include <workers/buffer_kind.hpp>
+#include <workers/detail/config.hpp>
 #include <workers/detail/handler_traits.hpp>
 #include <workers/merged.hpp>
 
@@ -20,12 +22,11 @@
 #include <type_traits>
 #include <utility>
 
-namespace workers::inline v0 {
+WORKERS_BEGIN_NAMESPACE
 template <class Def, class Kind>
 class worker;
-}  // namespace workers::inline v0
 
-namespace workers::inline v0::detail {
+namespace detail {
 
 template <class Def, class Kind>
 struct buffer_config;
@@ -49,7 +50,7 @@ struct buffer_config<Def, callback> {
   std::function<boost::asio::awaitable<std::optional<any>>(worker<Def, callback>&)> read_async;
 };
 
-// The capacity a worker's queue_buffer gets (0: unbounded, and for other kinds).
+// The capacity a worker's mailbox gets (0: unbounded, and for other kinds).
 template <class Def, class Bound>
 std::size_t capacity_of(const buffer_config<Def, queue<Bound>>& c) noexcept {
   return c.capacity;
@@ -119,4 +120,5 @@ buffer_config<Def, callback> make_config(callback_source<Read> kind) {
   return {};
 }
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE

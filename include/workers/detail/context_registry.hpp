@@ -7,19 +7,24 @@
 // handlers it still queues; our shutdown abandons each worker: a live one is
 // closed on the spot, and every one drops what refers to the context.
 //
-// The workers form an intrusive list in a registry that each of them co-owns,
-// so a worker destroyed after its context (a handle kept longer) unlinks
-// itself from a registry that is still there.
+// The workers form an intrusive list (safe-link hooks) in a registry that each
+// of them co-owns, so a worker destroyed after its context (a handle kept
+// longer) unlinks itself from a registry that is still there.
+
+#include <workers/detail/config.hpp>
 
 #include <boost/asio/execution_context.hpp>
+#include <boost/intrusive/list.hpp>
 
 #include <memory>
 #include <mutex>
 #include <vector>
 
-namespace workers::inline v0::detail {
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
 
-class registered_worker {
+class registered_worker : public boost::intrusive::list_base_hook<
+                              boost::intrusive::link_mode<boost::intrusive::safe_link>> {
  public:
   // The execution context is being destroyed; no handler of it will run again.
   virtual void abandon() noexcept = 0;
@@ -29,58 +34,32 @@ class registered_worker {
  protected:
   registered_worker() = default;
   ~registered_worker() = default;
-
- private:
-  friend class worker_registry;
-  registered_worker* prev_ = nullptr;
-  registered_worker* next_ = nullptr;
-  bool linked_ = false;
 };
 
 class worker_registry {
  public:
-  void add(registered_worker* w) {
+  void add(registered_worker& w) {
     std::lock_guard lock(mutex_);
-    if (shut_down_) return;
-    w->next_ = head_;
-    if (head_) head_->prev_ = w;
-    head_ = w;
-    w->linked_ = true;
+    if (!shut_down_) workers_.push_front(w);
   }
-  void remove(registered_worker* w) noexcept {
+  void remove(registered_worker& w) noexcept {
     std::lock_guard lock(mutex_);
-    if (!w->linked_) return;
-    if (w->prev_)
-      w->prev_->next_ = w->next_;
-    else
-      head_ = w->next_;
-    if (w->next_) w->next_->prev_ = w->prev_;
-    w->prev_ = w->next_ = nullptr;
-    w->linked_ = false;
+    if (w.is_linked()) workers_.erase(workers_.iterator_to(w));
   }
-  // Unlinks every worker that is still alive and returns them.
+  // Unlinks every worker and returns those still alive.
   std::vector<std::shared_ptr<registered_worker>> take_all() {
     std::vector<std::shared_ptr<registered_worker>> live;
     std::lock_guard lock(mutex_);
     shut_down_ = true;
-    for (auto* w = head_; w;) {
-      auto* next = w->next_;
+    workers_.clear_and_dispose([&](registered_worker* w) {
       if (auto p = w->keep_alive()) live.push_back(std::move(p));
-      w->prev_ = w->next_ = nullptr;
-      w->linked_ = false;
-      w = next;
-    }
-    head_ = nullptr;
+    });
     return live;
-  }
-  bool shut_down() const {
-    std::lock_guard lock(mutex_);
-    return shut_down_;
   }
 
  private:
   mutable std::mutex mutex_;
-  registered_worker* head_ = nullptr;
+  boost::intrusive::list<registered_worker, boost::intrusive::constant_time_size<false>> workers_;
   bool shut_down_ = false;
 };
 
@@ -103,4 +82,5 @@ class worker_service final : public boost::asio::execution_context::service {
   std::shared_ptr<worker_registry> registry_;
 };
 
-}  // namespace workers::inline v0::detail
+}  // namespace detail
+WORKERS_END_NAMESPACE
