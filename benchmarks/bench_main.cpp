@@ -1,11 +1,18 @@
 // Entry point of workers_bench, plus the global operator new/delete
 // replacement and the C aligned allocators' interposition that feed
 // bench::allocations() (see support.hpp).
+//
+// `workers_bench --workloads` prints the table of workloads (workloads.def:
+// id, unit, meaning) and exits; every other argument goes to Google Benchmark.
 #include "support.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <iomanip>
+#include <iostream>
 #include <new>
+#include <string_view>
 
 namespace bench::detail {
 constinit std::atomic<std::uint64_t> allocation_count{0};
@@ -96,4 +103,34 @@ void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::f
 void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 
-BENCHMARK_MAIN();
+namespace {
+
+/// The rows of workloads.def, one a line: id, unit, meaning.
+void print_workloads(std::ostream& out) {
+  std::size_t id_width = 0;
+  std::size_t unit_width = 0;
+  for (const auto& w : bench::workloads) {
+    id_width = std::max(id_width, w.id.size());
+    unit_width = std::max(unit_width, w.unit.size());
+  }
+  out << std::left;
+  for (const auto& w : bench::workloads)
+    out << std::setw(static_cast<int>(id_width)) << w.id << "  "
+        << std::setw(static_cast<int>(unit_width)) << w.unit << "  " << w.meaning << '\n';
+}
+
+}  // namespace
+
+// BENCHMARK_MAIN(), plus --workloads.
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "--workloads") {
+      print_workloads(std::cout);
+      return 0;
+    }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

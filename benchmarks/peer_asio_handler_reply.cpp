@@ -81,11 +81,12 @@ auto make_roundtrip(asio::io_context& w, asio::io_context& c) {
 }
 
 [[maybe_unused]] const bool registered = [] {
-  bench::add("B1/asio_handler_reply", [](benchmark::State& s) {
+  using enum bench::workload;
+  bench::add(B1, "asio_handler_reply", [](benchmark::State& s) {
     roundtrip_one_thread(s, make_roundtrip<local_requests>, echo_worker<local_requests>,
                          caller<local_requests>);
   });
-  bench::add("B2/asio_handler_reply", [](benchmark::State& s) {
+  bench::add(B2, "asio_handler_reply", [](benchmark::State& s) {
     roundtrip_two_threads(s, make_roundtrip<shared_requests>, echo_worker<shared_requests>,
                           caller<shared_requests>);
   });

@@ -71,30 +71,31 @@ auto make_roundtrip(asio::io_context& w, asio::io_context& c) {
 }
 
 [[maybe_unused]] const bool registered = [] {
-  bench::add("A1/asio_naive", [](benchmark::State& s) {
+  using enum bench::workload;
+  bench::add(A1, "asio_naive", [](benchmark::State& s) {
     fire_one_thread(s, bench::unbounded_capacity, sum_worker<local_channel>,
                     producer<local_channel>);
   });
-  bench::add("A2/asio_naive", [](benchmark::State& s) {
+  bench::add(A2, "asio_naive", [](benchmark::State& s) {
     fire_two_threads(s, bench::unbounded_capacity, sum_worker<shared_channel>,
                      producer<shared_channel>);
   });
-  bench::add("B1/asio_naive", [](benchmark::State& s) {
+  bench::add(B1, "asio_naive", [](benchmark::State& s) {
     roundtrip_one_thread(s, make_roundtrip<local_channel>, echo_worker<local_channel>,
                          caller<local_channel>);
   });
-  bench::add("B2/asio_naive", [](benchmark::State& s) {
+  bench::add(B2, "asio_naive", [](benchmark::State& s) {
     roundtrip_two_threads(s, make_roundtrip<shared_channel>, echo_worker<shared_channel>,
                           caller<shared_channel>);
   });
-  bench::add("C1/asio_naive", [](benchmark::State& s) {
+  bench::add(C1, "asio_naive", [](benchmark::State& s) {
     fire_one_thread(s, bench::bounded_capacity, sum_worker<local_channel>, producer<local_channel>);
   });
-  bench::add("C2/asio_naive", [](benchmark::State& s) {
+  bench::add(C2, "asio_naive", [](benchmark::State& s) {
     fire_two_threads(s, bench::bounded_capacity, sum_worker<shared_channel>,
                      producer<shared_channel>);
   });
-  bench::add("D/asio_naive", [](benchmark::State& s) { idle(s, idle_loop); });
+  bench::add(D, "asio_naive", [](benchmark::State& s) { idle(s, idle_loop); });
   return true;
 }();
 

@@ -194,7 +194,7 @@ void scale_in_workers(benchmark::State& state) {
 
 template <std::size_t... I>
 void add_scale_in_workers(std::index_sequence<I...>) {
-  (bench::add(bench::scale_name(bench::scale_workers[I], "asio_try_first"),
+  (bench::add(bench::workload::E, bench::scale_workers[I], "asio_try_first",
               scale_in_workers<bench::scale_workers[I]>),
    ...);
 }
@@ -244,33 +244,34 @@ auto make_roundtrip(asio::io_context& w, asio::io_context& c) {
 }
 
 [[maybe_unused]] const bool registered = [] {
-  bench::add("A1/asio_try_first", [](benchmark::State& s) {
+  using enum bench::workload;
+  bench::add(A1, "asio_try_first", [](benchmark::State& s) {
     fire_one_thread(s, bench::unbounded_capacity, sum_worker<local_channel>,
                     producer<local_channel>);
   });
-  bench::add("A2/asio_try_first", [](benchmark::State& s) {
+  bench::add(A2, "asio_try_first", [](benchmark::State& s) {
     fire_two_threads(s, bench::unbounded_capacity, sum_worker<shared_channel>,
                      producer<shared_channel>);
   });
-  bench::add("B1/asio_try_first", [](benchmark::State& s) {
+  bench::add(B1, "asio_try_first", [](benchmark::State& s) {
     roundtrip_one_thread(s, make_roundtrip<local_channel>, echo_worker<local_channel>,
                          caller<local_channel>);
   });
-  bench::add("B2/asio_try_first", [](benchmark::State& s) {
+  bench::add(B2, "asio_try_first", [](benchmark::State& s) {
     roundtrip_two_threads(s, make_roundtrip<shared_channel>, echo_worker<shared_channel>,
                           caller<shared_channel>);
   });
-  bench::add("C1/asio_try_first", [](benchmark::State& s) {
+  bench::add(C1, "asio_try_first", [](benchmark::State& s) {
     fire_one_thread(s, bench::bounded_capacity, sum_worker<local_channel>, producer<local_channel>);
   });
-  bench::add("C2/asio_try_first", [](benchmark::State& s) {
+  bench::add(C2, "asio_try_first", [](benchmark::State& s) {
     fire_two_threads(s, bench::bounded_capacity, sum_worker<shared_channel>,
                      producer<shared_channel>);
   });
-  bench::add("D/asio_try_first", [](benchmark::State& s) { idle(s, idle_loop); });
+  bench::add(D, "asio_try_first", [](benchmark::State& s) { idle(s, idle_loop); });
   add_scale_in_workers(std::make_index_sequence<std::size(bench::scale_workers)>{});
-  bench::add("F_1/asio_try_first", [](benchmark::State& s) { scale_in_threads(s, 1); });
-  bench::add("F_2/asio_try_first", [](benchmark::State& s) { scale_in_threads(s, 2); });
+  bench::add(F, 1, "asio_try_first", [](benchmark::State& s) { scale_in_threads(s, 1); });
+  bench::add(F, 2, "asio_try_first", [](benchmark::State& s) { scale_in_threads(s, 2); });
   return true;
 }();
 

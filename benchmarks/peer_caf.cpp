@@ -441,7 +441,7 @@ void scale_in_threads(benchmark::State& state, int threads) {
 
 template <std::size_t... I>
 void add_scale_in_workers(std::index_sequence<I...>) {
-  (bench::add(bench::scale_name(bench::scale_workers[I], "caf"),
+  (bench::add(bench::workload::E, bench::scale_workers[I], "caf",
               scale_in_workers<bench::scale_workers[I]>),
    ...);
 }
@@ -492,18 +492,19 @@ void dropbox(benchmark::State& state) {
 }
 
 [[maybe_unused]] const bool registered = [] {
-  bench::add("A1/caf", [](benchmark::State& s) { fire_one_thread(s, false); });
-  bench::add("A2/caf", [](benchmark::State& s) { fire_two_threads(s, false); });
-  bench::add("B1/caf", roundtrip_one_thread);
-  bench::add("B2/caf", roundtrip_two_threads);
-  bench::add("B2/caf_event_based", roundtrip_two_threads_event_based);
-  bench::add("C1/caf", [](benchmark::State& s) { fire_one_thread(s, true); });
-  bench::add("C2/caf", [](benchmark::State& s) { fire_two_threads(s, true); });
-  bench::add("D/caf", idle);
+  using enum bench::workload;
+  bench::add(A1, "caf", [](benchmark::State& s) { fire_one_thread(s, false); });
+  bench::add(A2, "caf", [](benchmark::State& s) { fire_two_threads(s, false); });
+  bench::add(B1, "caf", roundtrip_one_thread);
+  bench::add(B2, "caf", roundtrip_two_threads);
+  bench::add(B2, "caf_event_based", roundtrip_two_threads_event_based);
+  bench::add(C1, "caf", [](benchmark::State& s) { fire_one_thread(s, true); });
+  bench::add(C2, "caf", [](benchmark::State& s) { fire_two_threads(s, true); });
+  bench::add(D, "caf", idle);
   add_scale_in_workers(std::make_index_sequence<std::size(bench::scale_workers)>{});
-  bench::add("F_1/caf", [](benchmark::State& s) { scale_in_threads(s, 1); });
-  bench::add("F_2/caf", [](benchmark::State& s) { scale_in_threads(s, 2); });
-  bench::add("G/caf", dropbox);
+  bench::add(F, 1, "caf", [](benchmark::State& s) { scale_in_threads(s, 1); });
+  bench::add(F, 2, "caf", [](benchmark::State& s) { scale_in_threads(s, 2); });
+  bench::add(G, "caf", dropbox);
   return true;
 }();
 

@@ -240,11 +240,12 @@ void dropbox(benchmark::State& state) {
 }
 
 [[maybe_unused]] const bool registered = [] {
-  bench::add("A2/threads", [](benchmark::State& s) { fire(s, value_worker::unbounded); });
-  bench::add("B2/threads", roundtrip);
-  bench::add("C2/threads", [](benchmark::State& s) { fire(s, bench::bounded_capacity); });
-  bench::add("D/threads", idle);
-  bench::add("G/threads", dropbox);
+  using enum bench::workload;
+  bench::add(A2, "threads", [](benchmark::State& s) { fire(s, value_worker::unbounded); });
+  bench::add(B2, "threads", roundtrip);
+  bench::add(C2, "threads", [](benchmark::State& s) { fire(s, bench::bounded_capacity); });
+  bench::add(D, "threads", idle);
+  bench::add(G, "threads", dropbox);
   return true;
 }();
 

@@ -556,22 +556,22 @@ void dropbox_puts(benchmark::State& state) {
 }
 
 [[maybe_unused]] const bool registered = [] {
-  bench::add("A1/workers", fire_one_thread<kind>);
-  bench::add("A1/workers_metrics", fire_one_thread<kind, true>);
-  bench::add("A2/workers", fire_two_threads<kind>);
-  bench::add("B1/workers", b1<>);
-  bench::add("B1/workers_metrics", b1<true>);
-  bench::add("B1/workers_dispatch", b1<false, workers::reply_mode::dispatch>);
-  bench::add("B2/workers", b2);
-  bench::add("C1/workers", fire_one_thread<bounded_kind>);
-  bench::add("C2/workers", fire_two_threads<bounded_kind>);
-  bench::add("D/workers", idle);
+  using enum bench::workload;
+  bench::add(A1, "workers", fire_one_thread<kind>);
+  bench::add(A1, "workers_metrics", fire_one_thread<kind, true>);
+  bench::add(A2, "workers", fire_two_threads<kind>);
+  bench::add(B1, "workers", b1<>);
+  bench::add(B1, "workers_metrics", b1<true>);
+  bench::add(B1, "workers_dispatch", b1<false, workers::reply_mode::dispatch>);
+  bench::add(B2, "workers", b2);
+  bench::add(C1, "workers", fire_one_thread<bounded_kind>);
+  bench::add(C2, "workers", fire_two_threads<bounded_kind>);
+  bench::add(D, "workers", idle);
   for (const std::size_t n : bench::scale_workers)
-    bench::add(bench::scale_name(n, "workers"),
-               [n](benchmark::State& s) { scale_in_workers(s, n); });
-  bench::add("F_1/workers", [](benchmark::State& s) { scale_in_threads(s, 1); });
-  bench::add("F_2/workers", [](benchmark::State& s) { scale_in_threads(s, 2); });
-  bench::add("G/workers", dropbox_puts);
+    bench::add(E, n, "workers", [n](benchmark::State& s) { scale_in_workers(s, n); });
+  bench::add(F, 1, "workers", [](benchmark::State& s) { scale_in_threads(s, 1); });
+  bench::add(F, 2, "workers", [](benchmark::State& s) { scale_in_threads(s, 2); });
+  bench::add(G, "workers", dropbox_puts);
   return true;
 }();
 

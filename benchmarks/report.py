@@ -10,8 +10,11 @@ faster than that peer) and the counters allocs_per_op, bytes_per_worker,
 launch_ns and shutdown_ns.  Without aggregates, the mean of the plain
 iterations is used instead of the median.
 
+The workloads, their order, meanings and units come from workloads.def next
+to this script, the table workers_bench is compiled from.
+
 With --svg DIR it also renders, with matplotlib (Debian: python3-matplotlib):
-  DIR/scale_workers.svg  workload E: ns per request against the number of
+  DIR/scale_workers.svg  workload E: its time against the number of
                          workers (1, 1,000, 100,000), one line per peer;
   DIR/scale_threads.svg  workload F: requests per second with 1 and 2 io
                          threads, one bar per peer and thread count;
@@ -23,12 +26,62 @@ import os
 import re
 import statistics
 import sys
+import textwrap
 from collections import OrderedDict
 
 COUNTERS = ("allocs_per_op", "bytes_per_worker", "launch_ns", "shutdown_ns", "cold_launch_ns",
             "cold_shutdown_ns", "requests_per_second")
 TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 PEER_ORDER = ("workers", "workers_metrics", "workers_dispatch", "asio_try_first", "asio_naive", "asio_handler_reply", "threads", "caf")
+WORKLOADS_DEF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workloads.def")
+
+
+def load_workloads(path=WORKLOADS_DEF):
+    """{id: {"meaning", "unit"}} from the WORKLOAD(id, "meaning", "unit") rows, in their order."""
+    string = r'"((?:[^"\\\n]|\\.)*)"'
+    row = re.compile(r'WORKLOAD\(\s*([A-Za-z_]\w*)\s*,\s*' + string + r'\s*,\s*' + string + r'\s*\)')
+    with open(path) as f:
+        text = "".join(line for line in f if not line.lstrip().startswith("//"))
+    table = OrderedDict()
+    for m in row.finditer(text):
+        if m.group(1) in table:
+            sys.exit(f"{path}: workload {m.group(1)} twice")
+        unescape = lambda s: re.sub(r"\\(.)", r"\1", s)
+        table[m.group(1)] = {"meaning": unescape(m.group(2)), "unit": unescape(m.group(3))}
+    rest = row.sub("", text).strip()
+    if rest or not table:
+        sys.exit(f"{path}: not a WORKLOAD(id, \"meaning\", \"unit\") row: {rest[:80]!r}")
+    return table
+
+
+WORKLOADS = load_workloads()
+
+
+def workload_row(w):
+    """("E", 1000) for "E_1000", ("A1", None) for "A1", (None, None) if not in workloads.def."""
+    if w in WORKLOADS:
+        return w, None
+    m = re.fullmatch(r"(\w+?)_(\d+)", w)
+    if m and m.group(1) in WORKLOADS:
+        return m.group(1), int(m.group(2))
+    return None, None
+
+
+def workload_key(w):
+    """The order of workloads.def, the sizes of one workload in increasing order."""
+    wid, size = workload_row(w)
+    if wid is None:
+        return (len(WORKLOADS), 0, w)
+    return (list(WORKLOADS).index(wid), -1 if size is None else size, w)
+
+
+def describe(w):
+    """"<meaning> (N = <size>); <unit>." from workloads.def."""
+    wid, size = workload_row(w)
+    if wid is None:
+        return "not in benchmarks/workloads.def."
+    row = WORKLOADS[wid]
+    return row["meaning"] + ("" if size is None else f" (N = {size:,})") + "; " + row["unit"] + "."
 
 
 def split_name(run_name):
@@ -97,13 +150,13 @@ def ratio_rows(results, workloads, peers):
     return rows
 
 
-def scale_points(results, prefix):
-    """{peer: [(n, row)]} for the workloads named <prefix>_<n>, sorted by n."""
+def scale_points(results, wid):
+    """{peer: [(n, row)]} for the sizes <wid>_<n> of workload `wid`, sorted by n."""
     points = {}
     for (w, p), r in results.items():
-        m = re.fullmatch(prefix + r"_(\d+)", w)
-        if m and "error" not in r:
-            points.setdefault(p, []).append((int(m.group(1)), r))
+        rid, n = workload_row(w)
+        if rid == wid and n is not None and "error" not in r:
+            points.setdefault(p, []).append((n, r))
     return {p: sorted(v, key=lambda x: x[0]) for p, v in sorted(points.items(), key=lambda kv: peer_key(kv[0]))}
 
 
@@ -125,8 +178,8 @@ def render_svg(outdir, results, workloads, peers):
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("workers the requests are spread over")
-    ax.set_ylabel("ns per request (median)")
-    ax.set_title("E: scale in workers, one thread")
+    ax.set_ylabel(WORKLOADS["E"]["unit"] + " (median)")
+    ax.set_title(textwrap.fill("E: " + WORKLOADS["E"]["meaning"], 60), fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -142,7 +195,7 @@ def render_svg(outdir, results, workloads, peers):
     ax.set_xticks([1, 2])
     ax.set_xlabel("threads running the io_context (2 producer threads)")
     ax.set_ylabel("million requests per second (median)")
-    ax.set_title("F: 1,000 busy workers, scale in threads")
+    ax.set_title(textwrap.fill("F: " + WORKLOADS["F"]["meaning"], 60), fontsize=9)
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -177,8 +230,11 @@ def main():
     if not results:
         sys.exit(f"{path}: no benchmark results")
     workloads = OrderedDict()
-    for (w, p) in sorted(results, key=lambda k: (k[0], peer_key(k[1]))):
+    for (w, p) in sorted(results, key=lambda k: (workload_key(k[0]), peer_key(k[1]))):
         workloads.setdefault(w, []).append(p)
+    for w in workloads:
+        if workload_row(w)[0] is None:
+            print(f"report.py: workload {w} is not in {WORKLOADS_DEF}", file=sys.stderr)
     peers = sorted({p for (_, p) in results}, key=peer_key)
     print(f"# workers_bench results ({path})\n")
     if context:
@@ -198,6 +254,7 @@ def main():
 
     for w, ps in workloads.items():
         print(f"## {w}\n")
+        print(describe(w) + "\n")
         ours = results.get((w, "workers"))
         show = [c for c in COUNTERS if any(c in results[(w, p)] for p in ps)]
         print("| peer | median ns/op | workers/peer | " + " | ".join(show) + " | label |")

@@ -8,7 +8,9 @@
 //     namespace {
 //     void a1(benchmark::State& state) { ... }
 //     const bool registered = [] {
-//         bench::add("A1/<peer>", a1);          // name is always <workload>/<peer>
+//         using enum bench::workload;           // the rows of workloads.def
+//         bench::add(A1, "<peer>", a1);         // named "A1/<peer>"
+//         bench::add(E, 1000, "<peer>", e);     // a size of E: "E_1000/<peer>"
 //         ...
 //         return true;
 //     }();
@@ -46,50 +48,8 @@
 //     (e.g. count down a std::latch from inside the worker) before the producer
 //     takes `begin`.
 //
-// WORKLOADS (semantics every peer implements)
-//   A1  fire-and-forget, producer and worker on ONE thread: the producer sends
-//       the values 0..fire_count-1 (std::uint64_t) to one worker, which sums
-//       them; check the sum against bench::expected_sum(fire_count).  Queue:
-//       "unbounded" (channel peers use bench::unbounded_capacity).
-//   A2  same, producer on another OS thread than the worker.
-//   B1  push-and-wait round trip on ONE thread: a caller coroutine sends v,
-//       the worker replies v + 1, the caller awaits the reply before sending
-//       the next one; roundtrip_count round trips.
-//   B2  same across two threads (caller thread != worker thread).
-//   C1  as A1 but the queue is bounded to bench::bounded_capacity (64); the
-//       producer suspends/blocks when it is full.
-//   C2  as C1 with producer and worker on two threads.
-//   D   bench::idle_workers idle workers kept in one table (a std::vector):
-//       launch them all (until every one is idle and waiting), measure RSS,
-//       then shut all down and wait until they are gone.  Use bench::idle_run,
-//       which reports the counters bytes_per_worker (VmRSS delta), launch_ns,
-//       shutdown_ns (per worker), allocs_per_op (allocations per launched
-//       worker) and uses (launch + shutdown) per worker as the reported time.
-//   E_<N> scale in workers (N = each of bench::scale_workers: 1, 1,000,
-//       100,000), on ONE pinned thread: N workers are launched (outside
-//       [begin, end]), then a producer coroutine sends the values
-//       0..fire_count-1, value i to worker i % N, yielding (post) every
-//       bench::unbounded_capacity sends as in A1.  Each worker sums its own
-//       values and counts them in one shared `handled` counter; the worker
-//       that brings it to fire_count takes `end`.  Check the sum of all the
-//       workers' sums against expected_sum(fire_count).  Register one
-//       benchmark per N, named "E_<N>/<peer>" (bench::scale_name).
-//   F_<T> scale in threads (T = 1, 2 io threads): bench::busy_workers (1,000)
-//       workers on one io_context run by T std::threads; two producer
-//       std::threads, released together by a std::latch once every worker
-//       waits, send fire_count / 2 values each, value i of producer p to
-//       worker (i + p) % busy_workers.  `handled` is one std::atomic; the
-//       worker that brings it to fire_count takes `end`; `begin` is taken
-//       right before releasing the producers.  Sum checked as in E.  Also
-//       report the counter requests_per_second (bench::record_rate).
-//       Not pinned.  Named "F_1/<peer>", "F_2/<peer>".
-//   G   dropbox: one worker on its own std::thread, the producer on the
-//       benchmark thread puts fire_count values {v = i, n = 1}; a put that
-//       finds a request still waiting merges into it ({v + v', n + n'}) so a
-//       busy worker absorbs many puts per wake-up.  The worker adds v to its
-//       sum and n to its count; when the count reaches fire_count it takes
-//       `end`.  Check the sum.  ns per put.  Peers without a merging mailbox
-//       (CAF) send every put as a message and say so in the label.
+// WORKLOADS: benchmarks/workloads.def, one row each (id, meaning, unit) with
+// the semantics every peer implements; report.py reads the same table.
 //
 // THREADING
 //   * Single-thread workloads (A1, B1, C1, D, E): construct `bench::pin_cpu pin;`
@@ -132,6 +92,7 @@
 #include <cstdint>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include <malloc.h>
@@ -150,11 +111,6 @@ inline constexpr std::size_t idle_threads = 10'000;      // D for the threads pe
 inline constexpr std::size_t scale_workers[] = {1, 1'000, 100'000};  // E
 inline constexpr std::size_t busy_workers = 1'000;                   // F
 inline constexpr std::size_t producer_threads = 2;                   // F
-
-/// "E_1000/<peer>": the name of the E benchmark with `workers` workers.
-inline std::string scale_name(std::size_t workers, const std::string& peer) {
-  return "E_" + std::to_string(workers) + "/" + peer;
-}
 
 constexpr std::uint64_t expected_sum(std::uint64_t n) { return n * (n - 1) / 2; }
 
@@ -323,17 +279,55 @@ class idle_run {
   clock::time_point done_{};
 };
 
+// Workloads: the rows of workloads.def (report.py reads the same file).
+
+/// One enumerator per row of workloads.def, in its order.
+enum class workload : std::size_t {
+#define WORKLOAD(id, meaning, unit) id,
+#include "workloads.def"
+#undef WORKLOAD
+};
+
+struct workload_row {
+  std::string_view id;       // "A1": the <workload> of "<workload>/<peer>"
+  std::string_view meaning;  // one line
+  std::string_view unit;     // what one reported time is ("ns per request")
+};
+
+/// The rows of workloads.def, indexed by bench::workload.
+inline constexpr workload_row workloads[] = {
+#define WORKLOAD(id, meaning, unit) {#id, meaning, unit},
+#include "workloads.def"
+#undef WORKLOAD
+};
+
+constexpr const workload_row& row(workload w) { return workloads[static_cast<std::size_t>(w)]; }
+
 // Registration.
 
-/// Register `name` ("<workload>/<peer>") with the conventions above. `fn` is a
-/// function or a lambda (which may capture, e.g. E's worker count) taking
-/// `benchmark::State&`.
+namespace detail {
 template <class Fn>
 benchmark::internal::Benchmark* add(const std::string& name, Fn&& fn) {
   return benchmark::RegisterBenchmark(name.c_str(), std::forward<Fn>(fn))
       ->Iterations(1)
       ->UseManualTime()
       ->Unit(benchmark::kNanosecond);
+}
+}  // namespace detail
+
+/// Register the benchmark "<w>/<peer>" with the conventions above. `fn` is a
+/// function or a lambda taking `benchmark::State&`.
+template <class Fn>
+benchmark::internal::Benchmark* add(workload w, std::string_view peer, Fn&& fn) {
+  return detail::add(std::string(row(w).id) + "/" + std::string(peer), std::forward<Fn>(fn));
+}
+
+/// Register "<w>_<size>/<peer>": workload `w` at one of its sizes (E's worker
+/// count, F's thread count). `fn` may capture the size.
+template <class Fn>
+benchmark::internal::Benchmark* add(workload w, std::size_t size, std::string_view peer, Fn&& fn) {
+  return detail::add(std::string(row(w).id) + "_" + std::to_string(size) + "/" + std::string(peer),
+                     std::forward<Fn>(fn));
 }
 
 /// Attach a free-text label to the run (shown next to its results).

@@ -2,8 +2,8 @@
 """Builds the single-header amalgamation of workers from include/.
 
 single_include/workers/workers.hpp holds every header that needs only Boost
-and fmt (the umbrella <workers/workers.hpp> and the opt-in <workers/format.hpp>
-and <workers/sinks.hpp>). Each header that needs another dependency gets its
+and fmt (the umbrella <workers/workers.hpp> and the opt-in <workers/format.hpp>,
+<workers/sinks.hpp> and <workers/testing.hpp>). Each header that needs another dependency gets its
 own file beside it (json.hpp: Boost.JSON; prometheus.hpp: prometheus-cpp),
 which includes the main one.
 
@@ -22,7 +22,7 @@ import pathlib
 import re
 import sys
 
-MAIN_ROOTS = ["workers/workers.hpp", "workers/format.hpp", "workers/sinks.hpp"]
+MAIN_ROOTS = ["workers/workers.hpp", "workers/format.hpp", "workers/sinks.hpp", "workers/testing.hpp"]
 # Headers that need a dependency beyond Boost and fmt: one file each.
 OPTIONAL = {"workers/json.hpp": "Boost.JSON", "workers/prometheus.hpp": "prometheus-cpp"}
 

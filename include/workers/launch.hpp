@@ -130,7 +130,7 @@ class initiate_launch {
                                             std::move(name), std::move(parameters),
                                             std::weak_ptr(table_), options, table_->config());
     waiter_ptr reply =
-        make_waiter_with_room<launch_result>(std::move(handler), impl->io_executor());
+        make_waiter_with_room<launch_result>(std::forward<Handler>(handler), impl->io_executor());
     impl->register_with_service();
     if (!table_->try_insert(impl->name(), impl)) {
       typed<launch_result>(reply)->answer(impl->name_taken());

@@ -22,9 +22,9 @@ WORKERS_BEGIN_NAMESPACE
 struct queue_alarms {
   std::size_t high = 0;  ///< length, in requests, that raises the alarm; 0: no length alarm
   std::size_t low = 0;   ///< length, in requests, at or under which it falls; at most `high`
-  /// Wait of the request being taken (its take time minus its push time, both
-  /// `workers::clock` stamps: wall clock, kernel-tick resolution) that raises
-  /// the alarm; none: no age alarm.
+  /// Wait of the request being taken (its take time minus its push time,
+  /// measured on `workers::steady_clock` or the table's `time_source`) that
+  /// raises the alarm (at `max_age` and over); none: no age alarm.
   std::optional<clock::duration> max_age = std::nullopt;
 };
 
@@ -63,9 +63,12 @@ enum class reply_mode : std::uint8_t {
 /// @brief Options of `launch`.
 struct launch_options {
   /// @brief When set, `on_no_request` runs each time the worker has been idle
-  /// (nothing to take) this long (upstream's `?timeout`). Steady time: an
-  /// `asio::steady_timer` on the worker's strand, armed when the worker goes
-  /// idle and cancelled by the next request or the close.
+  /// (nothing to take) this long (upstream's `?timeout`), measured from the
+  /// last request taken (or the last `on_no_request`): a wake-up that takes
+  /// nothing (a dropbox merge that empties the slot, a request skipped because
+  /// its caller gave up) does not restart it. Steady time: a timer of the
+  /// table's `time_source` (Asio's `steady_timer` by default) on the worker's
+  /// strand, cancelled at the close.
   std::optional<std::chrono::steady_clock::duration> timeout = std::nullopt;
   /// @brief When set, the queue's alarms (see `queue_alarms`).
   /// @throws std::invalid_argument from `launch` if `low > high`.

@@ -29,8 +29,8 @@ struct histogram {
 
 /// @brief A worker's metrics at one moment. Counters count from the launch.
 ///
-/// Durations are differences of `workers::clock` time points (wall clock,
-/// kernel-tick resolution): a request shorter than a tick observes 0.
+/// Durations are measured on `workers::steady_clock` (sub-microsecond
+/// resolution, never negative), or on the table's `time_source` if it has one.
 struct worker_metrics {
   /// Requests handled, successful or not: counted when the handler returns,
   /// before the caller is answered.

@@ -10,6 +10,8 @@
 #include <workers/events.hpp>
 #include <workers/sink.hpp>
 
+#include <boost/circular_buffer.hpp>
+
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -18,7 +20,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
-#include <deque>
 #include <mutex>
 #include <ostream>
 #include <string>
@@ -151,8 +152,9 @@ class backlog_sink {
   void handle(const event& e) {
     std::lock_guard lock(mutex_);
     auto& ring = rings_[static_cast<std::size_t>(e.level)];
-    if (ring.size() == per_level_) ring.pop_front();
-    ring.push_back(e);
+    if (per_level_ == 0) return;
+    if (ring.capacity() == 0) ring.set_capacity(per_level_);  // a level's room, once it is used
+    ring.push_back(e);                                        // full: overwrites the oldest
   }
 
   /// @brief The events kept at level `l`, oldest first.
@@ -177,7 +179,7 @@ class backlog_sink {
   std::size_t per_level_;
   level min_;
   mutable std::mutex mutex_;
-  std::array<std::deque<event>, 6> rings_;
+  std::array<boost::circular_buffer<event>, 6> rings_;
 };
 
 /// @brief Gives each event to every sink that wants its level, in order. A sink

@@ -1586,12 +1586,31 @@ WORKERS_END_NAMESPACE
 // answer is posted: a chain of workers answering each other inline must not
 // dive down the stack).
 
+// ---- workers/detail/io_executor.hpp
+
+// The one decision between a typed io_context executor and the type-erased
+// one: an any_io_executor that wraps an io_context's executor is used through
+// the typed one (its strand, its outstanding work), which does not allocate.
+
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+// The io_context executor `ex` wraps, if it wraps one; null otherwise.
+inline const boost::asio::io_context::executor_type* typed_io_executor(
+    const boost::asio::any_io_executor& ex) noexcept {
+  return ex.target<boost::asio::io_context::executor_type>();
+}
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
 
@@ -1709,12 +1728,11 @@ class tracked_work<std::variant<Executors...>> {
   std::variant<Executors...> ex_;
 };
 
-// The one place an executor's type decides between a typed io_context
-// executor and the type-erased one: tracking an any_io_executor that wraps an
-// io_context's executor goes through the typed one, which does not allocate.
+// Tracking an any_io_executor that wraps an io_context's executor goes
+// through the typed one (io_executor.hpp), which does not allocate.
 using io_or_any_executor = std::variant<tracked_io_executor, asio::any_io_executor>;
 inline io_or_any_executor tracked_io_or_any(const asio::any_io_executor& ex) {
-  if (const auto* io = ex.target<asio::io_context::executor_type>())
+  if (const auto* io = typed_io_executor(ex))
     return asio::prefer(*io, asio::execution::outstanding_work.tracked);
   return asio::prefer(ex, asio::execution::outstanding_work.tracked);
 }
@@ -5060,8 +5078,8 @@ struct histogram {
 
 /// @brief A worker's metrics at one moment. Counters count from the launch.
 ///
-/// Durations are differences of `workers::clock` time points (wall clock,
-/// kernel-tick resolution): a request shorter than a tick observes 0.
+/// Durations are measured on `workers::steady_clock` (sub-microsecond
+/// resolution, never negative), or on the table's `time_source` if it has one.
 struct worker_metrics {
   /// Requests handled, successful or not: counted when the handler returns,
   /// before the caller is answered.
@@ -5190,9 +5208,9 @@ WORKERS_BEGIN_NAMESPACE
 struct queue_alarms {
   std::size_t high = 0;  ///< length, in requests, that raises the alarm; 0: no length alarm
   std::size_t low = 0;   ///< length, in requests, at or under which it falls; at most `high`
-  /// Wait of the request being taken (its take time minus its push time, both
-  /// `workers::clock` stamps: wall clock, kernel-tick resolution) that raises
-  /// the alarm; none: no age alarm.
+  /// Wait of the request being taken (its take time minus its push time,
+  /// measured on `workers::steady_clock` or the table's `time_source`) that
+  /// raises the alarm (at `max_age` and over); none: no age alarm.
   std::optional<clock::duration> max_age = std::nullopt;
 };
 
@@ -5231,9 +5249,12 @@ enum class reply_mode : std::uint8_t {
 /// @brief Options of `launch`.
 struct launch_options {
   /// @brief When set, `on_no_request` runs each time the worker has been idle
-  /// (nothing to take) this long (upstream's `?timeout`). Steady time: an
-  /// `asio::steady_timer` on the worker's strand, armed when the worker goes
-  /// idle and cancelled by the next request or the close.
+  /// (nothing to take) this long (upstream's `?timeout`), measured from the
+  /// last request taken (or the last `on_no_request`): a wake-up that takes
+  /// nothing (a dropbox merge that empties the slot, a request skipped because
+  /// its caller gave up) does not restart it. Steady time: a timer of the
+  /// table's `time_source` (Asio's `steady_timer` by default) on the worker's
+  /// strand, cancelled at the close.
   std::optional<std::chrono::steady_clock::duration> timeout = std::nullopt;
   /// @brief When set, the queue's alarms (see `queue_alarms`).
   /// @throws std::invalid_argument from `launch` if `low > high`.
@@ -5531,7 +5552,7 @@ class worker_strand {
   // A new strand of what `ex` runs on.
   explicit worker_strand(const asio::any_io_executor& ex) {
     const asio::any_io_executor inner = innermost(ex);
-    if (const auto* io = inner.target<asio::io_context::executor_type>())
+    if (const auto* io = typed_io_executor(inner))
       s_.emplace<io_strand_type>(*io);
     else
       s_.emplace<boxed>(std::make_unique<any_strand_type>(asio::make_strand(inner)));
@@ -7344,8 +7365,10 @@ template <class H, class Self, class R>
 concept on_request_by_ref = requires(H& h, Self& self, const R& r) {
   h.on_request(self, r);
 };
-// on_request takes its request as `R` or `R&&`: the worker moves it out of the
-// queue (so the handler may move its payload on).
+// on_request takes its request as `R&&` (or as `R`, of a move-only type): the
+// worker moves it out of the queue, so the handler may move its payload on. A
+// by-value `R` of a copyable type also binds `const R&`, which C++ cannot tell
+// apart from it: it gets a copy.
 template <class H, class Self, class R>
 concept on_request_by_rvalue =
     !on_request_by_ref<H, Self, R> && requires(H & h, Self& self, R&& r) {
@@ -8247,7 +8270,7 @@ WORKERS_END_NAMESPACE
 // request error, `crashed` for an exception) if one took it, `cancelled` with
 // the result discarded if every caller had given up. A handler cut short by
 // the close counts `dropped` (its callers get `closed`), one cut short by its
-// caller `cancelled`.
+// caller `cancelled` (`handled` if it returned all the same: a result discarded).
 //
 // A handler that takes its request by value or rvalue gets it moved out of the
 // mailbox (under the lock introspection reads requests under, which keeps its
@@ -8283,8 +8306,9 @@ auto worker_impl<Def, Kind, H>::treat(entry_type& e, R& r) -> pending {
           answer_error(e, worker_closed{this->crash_errors()});
         }
         return std::nullopt;
-      case cut::by_caller:  // answered `request_cancelled` already
-        this->note_cancelled(e, false, kept_view<R>(e));
+      case cut::by_caller:  // answered `request_cancelled` already; a handler
+        // that returned all the same ran to its end, its result discarded
+        this->note_cancelled(e, o.has_value(), kept_view<R>(e));
         return std::nullopt;
       case cut::none:
         break;
@@ -8736,7 +8760,7 @@ class initiate_launch {
                                             std::move(name), std::move(parameters),
                                             std::weak_ptr(table_), options, table_->config());
     waiter_ptr reply =
-        make_waiter_with_room<launch_result>(std::move(handler), impl->io_executor());
+        make_waiter_with_room<launch_result>(std::forward<Handler>(handler), impl->io_executor());
     impl->register_with_service();
     if (!table_->try_insert(impl->name(), impl)) {
       typed<launch_result>(reply)->answer(impl->name_taken());
@@ -8998,9 +9022,10 @@ struct fmt::formatter<workers::launch_error<LE>> : workers::detail::simple_forma
 /// The silent default needs none of them: it is the empty `any_sink`.
 
 
+#include <boost/circular_buffer.hpp>
+
 
 #include <cstdio>
-#include <deque>
 #include <ostream>
 
 WORKERS_BEGIN_NAMESPACE
@@ -9129,8 +9154,9 @@ class backlog_sink {
   void handle(const event& e) {
     std::lock_guard lock(mutex_);
     auto& ring = rings_[static_cast<std::size_t>(e.level)];
-    if (ring.size() == per_level_) ring.pop_front();
-    ring.push_back(e);
+    if (per_level_ == 0) return;
+    if (ring.capacity() == 0) ring.set_capacity(per_level_);  // a level's room, once it is used
+    ring.push_back(e);                                        // full: overwrites the oldest
   }
 
   /// @brief The events kept at level `l`, oldest first.
@@ -9155,7 +9181,7 @@ class backlog_sink {
   std::size_t per_level_;
   level min_;
   mutable std::mutex mutex_;
-  std::array<std::deque<event>, 6> rings_;
+  std::array<boost::circular_buffer<event>, 6> rings_;
 };
 
 /// @brief Gives each event to every sink that wants its level, in order. A sink
@@ -9185,4 +9211,190 @@ class fan_out {
   std::vector<std::uint8_t> levels_;
 };
 
+WORKERS_END_NAMESPACE
+// ---- workers/testing.hpp
+
+/// @file
+/// @brief Testing workers without waiting: `testing::manual_clock`, a
+/// `time_source` whose time moves only when told to, and `testing::run_until_idle`
+/// / `testing::run_for`, which run an `io_context` until nothing is ready.
+///
+/// A table created with `table_options{.clock = clock}` stamps, measures and
+/// times its workers on `clock`: idle timeouts (`on_no_request`), queue ages
+/// (`queue_alarms::max_age`), request times and metrics' histograms all follow
+/// `clock.advance(d)`, so a test asserts them exactly, without sleeping:
+/// @code
+/// auto clock = std::make_shared<workers::testing::manual_clock>();
+/// auto table = group::create_table(workers::infinite_queue{}, {.clock = clock});
+/// // launch with launch_options{.timeout = 40ms}, then:
+/// workers::testing::run_for(io, *clock, 100ms);  // on_no_request ran twice: at 40 and 80 ms
+/// @endcode
+
+
+
+#include <map>
+
+WORKERS_BEGIN_NAMESPACE
+namespace testing {
+
+/// @brief A `time_source` whose clocks move only through `advance` (and
+/// `set_wall`), and whose timers fire when `advance` reaches them
+/// (Seastar's `manual_clock`, Akka's `ManualTime`).
+///
+/// Both clocks start at fixed points: the wall clock at `wall_start`, the
+/// steady clock at its epoch plus one hour. Thread safety: any thread.
+class manual_clock final : public time_source {
+ public:
+  /// @brief 2026-01-01T00:00:00Z, the default start of the wall clock.
+  static constexpr clock::time_point default_wall_start =
+      clock::time_point(std::chrono::sys_days(std::chrono::year(2026) / 1 / 1).time_since_epoch());
+
+  /// @brief A clock at `wall_start` on the wall clock.
+  explicit manual_clock(clock::time_point wall_start = default_wall_start)
+      : state_(std::make_shared<state>(wall_start)) {}
+
+  /// @brief The wall clock: `wall_start`, plus every `advance`, or what `set_wall` set.
+  clock::time_point wall_now() noexcept override {
+    std::lock_guard lock(state_->mutex);
+    return state_->wall;
+  }
+  /// @brief The steady clock: its start plus every `advance`.
+  steady_clock::time_point steady_now() noexcept override {
+    std::lock_guard lock(state_->mutex);
+    return state_->steady;
+  }
+  /// @brief A timer that fires when `advance` reaches its deadline.
+  std::unique_ptr<timer> make_timer(const boost::asio::any_io_executor& ex) override {
+    return std::make_unique<manual_timer>(state_, ex);
+  }
+
+  /// @brief Moves both clocks forward by `d` (at least 0), then fires every
+  /// timer due by then: each `due` is posted to its timer's executor, in
+  /// deadline order (ties in the order they were armed). Timers armed by those
+  /// functions, once they run, wait for the next `advance` (see `run_for`).
+  void advance(steady_clock::duration d) {
+    std::vector<std::pair<boost::asio::any_io_executor, std::function<void()>>> fired;
+    {
+      std::lock_guard lock(state_->mutex);
+      if (d > steady_clock::duration::zero()) {
+        state_->steady += d;
+        state_->wall += std::chrono::duration_cast<clock::duration>(d);
+      }
+      auto& waits = state_->waits;
+      while (!waits.empty() && waits.begin()->first.first <= state_->steady) {
+        auto node = waits.extract(waits.begin());
+        fired.emplace_back(std::move(node.mapped().ex), std::move(node.mapped().due));
+        state_->armed.erase(node.mapped().owner);
+      }
+    }
+    for (auto& [ex, due] : fired) boost::asio::post(ex, std::move(due));
+  }
+
+  /// @brief Sets the wall clock alone, as a step of the system time would: the
+  /// steady clock, and so every duration and timer, does not move.
+  void set_wall(clock::time_point t) {
+    std::lock_guard lock(state_->mutex);
+    state_->wall = t;
+  }
+
+  /// @brief How many timers wait.
+  std::size_t pending_timers() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->waits.size();
+  }
+  /// @brief The deadline of the next timer to fire, if any.
+  std::optional<steady_clock::time_point> next_deadline() const {
+    std::lock_guard lock(state_->mutex);
+    if (state_->waits.empty()) return std::nullopt;
+    return state_->waits.begin()->first.first;
+  }
+
+ private:
+  using key = std::pair<steady_clock::time_point, std::uint64_t>;  // deadline, then arming order
+  struct wait {
+    boost::asio::any_io_executor ex;
+    std::function<void()> due;
+    const void* owner;
+  };
+  struct state {
+    explicit state(clock::time_point w) : wall(w) {}
+    mutable std::mutex mutex;
+    steady_clock::time_point steady = steady_clock::time_point(std::chrono::hours(1));
+    clock::time_point wall;
+    std::uint64_t serial = 0;
+    std::map<key, wait> waits;
+    std::map<const void*, key> armed;  // each timer's wait, if any
+  };
+
+  class manual_timer final : public timer {
+   public:
+    manual_timer(std::shared_ptr<state> s, boost::asio::any_io_executor ex)
+        : state_(std::move(s)), ex_(std::move(ex)) {}
+    ~manual_timer() override { cancel(); }
+    void wait_until(steady_clock::time_point at, std::function<void()> due) override {
+      {
+        std::lock_guard lock(state_->mutex);
+        drop_locked();
+        if (at > state_->steady) {
+          const key k{at, ++state_->serial};
+          state_->waits.emplace(k, wait{ex_, std::move(due), this});
+          state_->armed.emplace(this, k);
+          return;
+        }
+      }
+      boost::asio::post(ex_, std::move(due));  // due already
+    }
+    void cancel() noexcept override {
+      std::lock_guard lock(state_->mutex);
+      drop_locked();
+    }
+
+   private:
+    void drop_locked() noexcept {
+      auto it = state_->armed.find(this);
+      if (it == state_->armed.end()) return;
+      state_->waits.erase(it->second);
+      state_->armed.erase(it);
+    }
+    std::shared_ptr<state> state_;
+    boost::asio::any_io_executor ex_;
+  };
+
+  std::shared_ptr<state> state_;
+};
+
+/// @brief Runs `io` until no handler is ready (it polls, restarting it, until a
+/// poll runs none), on the calling thread; returns how many handlers ran.
+/// Waiting operations (a parked worker, a timer) do not keep it running.
+inline std::size_t run_until_idle(boost::asio::io_context& io) {
+  std::size_t total = 0;
+  for (;;) {
+    io.restart();
+    const std::size_t ran = io.poll();
+    total += ran;
+    if (ran == 0) return total;
+  }
+}
+
+/// @brief Runs `io` for `d` of `clock`'s time: from one due timer to the next,
+/// it advances the clock to that timer's deadline and runs `io` until idle, so
+/// that timers armed on the way (a periodic idle timeout) fire too; then it
+/// advances to the end of `d` and runs `io` until idle once more.
+inline void run_for(boost::asio::io_context& io, manual_clock& clock, steady_clock::duration d) {
+  const steady_clock::time_point end = clock.steady_now() + d;
+  run_until_idle(io);
+  for (;;) {
+    const auto next = clock.next_deadline();
+    const steady_clock::time_point now = clock.steady_now();
+    if (!next || *next > end) {
+      clock.advance(end - now);
+      run_until_idle(io);
+      return;
+    }
+    clock.advance(*next - now);
+    run_until_idle(io);
+  }
+}
+
+}  // namespace testing
 WORKERS_END_NAMESPACE

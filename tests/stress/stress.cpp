@@ -1,13 +1,21 @@
 // Stress with accounting: 1,000 workers of three kinds (infinite, bounded,
 // dropbox) on 4 io threads, 8 producer threads sending push-and-wait /
-// put-and-wait requests, while a chaos thread crashes workers, shuts them
-// down and launches replacements. Every caller must be answered exactly once,
-// and per worker: answers = requests sent, and what was handled = what was
-// answered "ok". Usage: workers_stress [requests] (default 1,000,000).
+// put-and-wait requests (one in eight given up at a random moment), and
+// fire-and-forget pushes that give up waiting for room at random moments,
+// while a chaos thread crashes workers, shuts them down and launches
+// replacements. Every caller must be answered exactly once, and per worker:
+// answers = requests sent; a push answered operation_aborted is never handled;
+// and, for the queues, every request has exactly one outcome in the metrics,
+// the one its caller was told. Usage: workers_stress [requests] (default 1,000,000).
 
 #include "support/calc.hpp"
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_future.hpp>
 
 #include <fmt/format.h>
@@ -19,10 +27,13 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <semaphore>
+#include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -38,8 +49,14 @@ constexpr auto time_limit = std::chrono::seconds(240);
 
 // What happened to the requests of one worker.
 struct account {
-  std::atomic<long> sent{0}, answered{0}, ok{0}, closed{0}, exception{0}, dropped{0}, other{0};
-  std::atomic<long> handled{0};  // amounts handled, counted by the handler
+  std::atomic<long> sent{0}, answered{0}, ok{0}, closed{0}, exception{0}, dropped{0}, cancelled{0},
+      other{0};
+  std::atomic<long> handled{0};  // amounts of the waited-for adds handled (add{1} each)
+  // Fire-and-forget pushes (add{-id}): how they were answered, and which ids
+  // the handler ran.
+  std::atomic<long> pushes{0}, admitted{0}, refused{0}, aborted{0};
+  std::mutex ids_mutex;
+  std::set<int> handled_ids, aborted_ids;
 };
 
 // Counts what the handler handles into the worker's account.
@@ -47,13 +64,21 @@ struct counting_handlers : calc_handlers {
   std::shared_ptr<account> acc;
   template <class W>
   workers::result<int, std::string> on_request(W& self, const add& r) {
-    acc->handled += r.amount;
+    if (r.amount < 0) {
+      std::lock_guard lock(acc->ids_mutex);
+      acc->handled_ids.insert(-r.amount);
+    } else {
+      acc->handled += r.amount;  // a dropbox's merge sums its callers' adds
+    }
     return workers::state(self) += r.amount;
   }
   using calc_handlers::on_request;
 };
 
 using any_worker = std::variant<calc_worker, bounded_worker, dropbox_worker>;
+// Where a producer's completions run, and its cancellation signals are emitted
+// (as Asio requires of a signal: on the executor of the operation's handler).
+using producer_strand = asio::strand<asio::io_context::executor_type>;
 
 struct slot {
   std::mutex mutex;
@@ -99,10 +124,12 @@ int main(int argc, char** argv) {
   std::vector<std::thread> pool;
   for (int i = 0; i < io_threads; ++i) pool.emplace_back([&] { io.run(); });
 
-  auto infinite_table = make_table();
-  auto bounded_table = make_bounded_table(16);
-  auto dropbox_table = make_dropbox_table();
-  std::vector<std::shared_ptr<account>> accounts;  // every worker ever launched
+  const workers::table_options with_metrics{.metrics = true};
+  auto infinite_table = make_table(with_metrics);
+  auto bounded_table = make_bounded_table(2, with_metrics);
+  auto dropbox_table = make_dropbox_table(with_metrics);
+  // Every worker ever launched, with its account (the handle keeps its metrics readable).
+  std::vector<std::pair<std::shared_ptr<account>, any_worker>> accounts;
   std::mutex accounts_mutex;
   totals t;
 
@@ -122,7 +149,7 @@ int main(int argc, char** argv) {
     }
     s.acc = acc;
     std::lock_guard lock(accounts_mutex);
-    accounts.push_back(std::move(acc));
+    accounts.emplace_back(std::move(acc), s.worker);
     ++t.workers;
   };
 
@@ -135,7 +162,8 @@ int main(int argc, char** argv) {
   // Sends `r` to the slot's current worker, counting its answer. A boom put
   // into a dropbox may be merged away (dropped): then the worker is shut down
   // instead, so that the chaos thread's wait for its end completes.
-  const auto send = [&](slot& s, auto r, std::counting_semaphore<>* window) {
+  const auto send = [&](slot& s, auto r, std::counting_semaphore<>* window,
+                        const producer_strand& strand, bool give_up) {
     std::shared_ptr<account> acc;
     any_worker w;
     {
@@ -144,7 +172,9 @@ int main(int argc, char** argv) {
       w = s.worker;
     }
     ++acc->sent;
-    auto on_answer = [acc, window, w](auto result) {
+    // The signal outlives the operation: the completion handler holds it.
+    auto signal = std::make_shared<asio::cancellation_signal>();
+    auto on_answer = [acc, window, w, signal](auto result) {
       ++acc->answered;
       if (result)
         ++acc->ok;
@@ -155,22 +185,72 @@ int main(int argc, char** argv) {
       else if (result.error().is_dropped()) {
         ++acc->dropped;
         if (!window) std::visit([](auto& worker) { workers::trigger_shutdown(worker); }, w);
-      } else
+      } else if (result.error().code() == asio::error::operation_aborted)
+        ++acc->cancelled;
+      else
         ++acc->other;
       if (window) window->release();
     };
+    auto handler = asio::bind_executor(
+        strand, asio::bind_cancellation_slot(signal->slot(), std::move(on_answer)));
     std::visit(
         [&](auto& worker) {
           if constexpr (std::is_same_v<std::decay_t<decltype(worker)>, dropbox_worker>)
-            workers::put_request_and_wait(worker, std::move(r), std::move(on_answer));
+            workers::put_request_and_wait(worker, std::move(r), std::move(handler));
           else
-            workers::push_request_and_wait(worker, std::move(r), std::move(on_answer));
+            workers::push_request_and_wait(worker, std::move(r), std::move(handler));
         },
         w);
+    if (give_up) asio::post(strand, [signal] { signal->emit(asio::cancellation_type::terminal); });
+  };
+
+  // A fire-and-forget push to a queue worker, its id its negated amount; it
+  // gives up waiting for room (if it waits) `patience` iterations later.
+  std::atomic<int> next_id{0};
+  const auto push = [&](slot& s, std::counting_semaphore<>& window, const producer_strand& strand,
+                        unsigned patience) {
+    std::shared_ptr<account> acc;
+    any_worker w;
+    {
+      std::lock_guard lock(s.mutex);
+      acc = s.acc;
+      w = s.worker;
+    }
+    if (std::holds_alternative<dropbox_worker>(w)) return false;
+    ++acc->pushes;
+    const int id = ++next_id;
+    auto signal = std::make_shared<asio::cancellation_signal>();
+    auto on_answer = [acc, &window, signal, id](workers::error_code ec) {
+      if (!ec) {
+        ++acc->admitted;
+      } else if (ec == asio::error::operation_aborted) {
+        ++acc->aborted;
+        std::lock_guard lock(acc->ids_mutex);
+        acc->aborted_ids.insert(id);
+      } else {
+        ++acc->refused;
+      }
+      window.release();
+    };
+    std::visit(
+        [&](auto& worker) {
+          if constexpr (!std::is_same_v<std::decay_t<decltype(worker)>, dropbox_worker>)
+            workers::push_request(
+                worker, add{-id},
+                asio::bind_executor(
+                    strand, asio::bind_cancellation_slot(signal->slot(), std::move(on_answer))));
+        },
+        w);
+    asio::post(strand, [signal, patience] {
+      for (unsigned i = 0; i < patience; ++i) std::atomic_signal_fence(std::memory_order_seq_cst);
+      signal->emit(asio::cancellation_type::terminal);
+    });
+    return true;
   };
 
   // Chaos: crash a worker (boom) or shut one down, then launch its replacement.
   std::thread chaos([&] {
+    const producer_strand chaos_strand(io.get_executor());
     std::mt19937 rng(7);
     while (!finished) {
       const int index = static_cast<int>(rng() % slots.size());
@@ -181,7 +261,7 @@ int main(int argc, char** argv) {
         w = s.worker;
       }
       if (rng() % 2) {
-        send(s, boom{}, nullptr);
+        send(s, boom{}, nullptr, chaos_strand, false);
         ++t.crashed;
       } else {
         std::visit([](auto& worker) { workers::trigger_shutdown(worker); }, w);
@@ -202,10 +282,13 @@ int main(int argc, char** argv) {
     senders.emplace_back([&, p] {
       std::mt19937 rng(static_cast<unsigned>(p));
       std::counting_semaphore<> window(in_flight_per_producer);
+      const producer_strand strand(io.get_executor());
       const long mine = requests / producers + (p < requests % producers ? 1 : 0);
       for (long i = 0; i < mine; ++i) {
         window.acquire();
-        send(*slots[rng() % slots.size()], add{1}, &window);
+        slot& target = *slots[rng() % slots.size()];
+        if (rng() % 4 == 0 && push(target, window, strand, rng() % 300)) continue;
+        send(target, add{1}, &window, strand, rng() % 8 == 0);
       }
       for (int i = 0; i < in_flight_per_producer; ++i) window.acquire();  // all answered
     });
@@ -221,25 +304,52 @@ int main(int argc, char** argv) {
   for (auto& th : pool) th.join();
   watchdog.join();
 
-  long sent = 0, answered = 0, ok = 0, closed = 0, exception = 0, dropped = 0, bad = 0;
-  for (const auto& a : accounts) {
+  long sent = 0, answered = 0, ok = 0, closed = 0, exception = 0, dropped = 0, cancelled = 0,
+       pushes = 0, aborted = 0, aborted_handled = 0, bad = 0, unbalanced = 0;
+  for (const auto& [a, w] : accounts) {
     sent += a->sent;
     answered += a->answered;
     ok += a->ok;
     closed += a->closed;
     exception += a->exception;
     dropped += a->dropped;
-    // Each caller answered exactly once; what was handled is what was answered ok.
-    if (a->answered != a->sent || a->handled != a->ok || a->other != 0) ++bad;
+    cancelled += a->cancelled;
+    pushes += a->pushes;
+    aborted += a->aborted;
+    // Each caller answered exactly once; an add answered ok was handled, and
+    // one handled was answered ok, or its caller had given up (its result discarded).
+    if (a->answered != a->sent || a->handled < a->ok || a->handled > a->ok + a->cancelled ||
+        a->other != 0 || a->admitted + a->aborted + a->refused != a->pushes)
+      ++bad;
+    // A push answered operation_aborted ("not enqueued") is never handled.
+    for (int id : a->aborted_ids) aborted_handled += a->handled_ids.count(id);
+    // Queues: one outcome per request, the one its caller was told (a
+    // dropbox's merges share callers between requests: the model test counts those).
+    if (std::holds_alternative<dropbox_worker>(w)) continue;
+    const auto m = std::visit([](const auto& worker) { return workers::metrics(worker); }, w);
+    const long handled_pushes = static_cast<long>(a->handled_ids.size());
+    const auto requests = static_cast<std::uint64_t>(a->sent + a->pushes);
+    if (!m || m->handled + m->cancelled + m->dropped + m->refused != requests ||
+        m->handled != static_cast<std::uint64_t>(a->ok + a->exception + handled_pushes) ||
+        m->cancelled != static_cast<std::uint64_t>(a->cancelled + a->aborted) ||
+        m->dropped + m->refused != static_cast<std::uint64_t>(a->closed + a->dropped + a->refused +
+                                                              a->admitted - handled_pushes))
+      ++unbalanced;
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
       "stress: %ld requests (%ld sent with the chaos thread's) to %ld workers (%ld crashed, %ld "
       "shut down) by %d producers on %d io threads in %.1f s\n"
-      "  answered %ld exactly once: ok %ld, closed %ld, exception %ld, dropped %ld\n"
-      "  workers whose accounts do not balance: %ld; workers left in tables: %zu\n",
+      "  answered %ld exactly once: ok %ld, closed %ld, exception %ld, dropped %ld, cancelled %ld\n"
+      "  pushes %ld, aborted while waiting for room %ld, of those handled anyway %ld\n"
+      "  workers whose accounts do not balance: %ld; whose metrics' outcomes do not: %ld; "
+      "workers left in tables: %zu\n",
       requests, sent, t.workers, t.crashed, t.shut_down, producers, io_threads, seconds, answered,
-      ok, closed, exception, dropped, bad, left);
-  return bad == 0 && left == 0 && answered == sent && sent >= requests ? 0 : 1;
+      ok, closed, exception, dropped, cancelled, pushes, aborted, aborted_handled, bad, unbalanced,
+      left);
+  return bad == 0 && unbalanced == 0 && aborted_handled == 0 && left == 0 && answered == sent &&
+                 sent + pushes >= requests
+             ? 0
+             : 1;
 }

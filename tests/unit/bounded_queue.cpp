@@ -44,6 +44,51 @@ TEST_CASE("bounded queue: holds exactly size requests, try_push_request_now is f
   });
 }
 
+// dotnet/runtime#81011's shape: a caller that gave up must not keep its place.
+TEST_CASE(
+    "bounded queue: a push-and-wait that gives up while queued releases its place at once and "
+    "leaves pending_requests_length, and a producer waiting for room takes it",
+    "[bounded]") {
+  asio::io_context io;
+  auto table = make_bounded_table(2);
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_ok(table, "gives-up");
+    busy_gate gate(io.get_executor());
+    REQUIRE(workers::try_push_request_now(w, gate.request()));
+    co_await gate.entered();
+    asio::cancellation_signal first, second;
+    int cancelled = 0;
+    for (auto* signal : {&first, &second})
+      workers::push_request_and_wait(
+          w, add{100},
+          asio::bind_cancellation_slot(signal->slot(), [&](workers::reply_result<add> r) {
+            CHECK(r.error().code() == asio::error::operation_aborted);
+            ++cancelled;
+          }));
+    REQUIRE(workers::pending_requests_length(w) == 2);
+    std::optional<workers::error_code> waiting;  // a live producer, waiting for room
+    workers::push_request(w, add{5}, [&](workers::error_code ec) { waiting = ec; });
+    for (int i = 0; i < 10; ++i) co_await asio::post(io, asio::use_awaitable);
+    REQUIRE_FALSE(waiting);
+
+    first.emit(asio::cancellation_type::terminal);
+    while (cancelled < 1 || !waiting) co_await asio::post(io, asio::use_awaitable);
+    REQUIRE(*waiting == workers::error_code{});  // admitted in the place given back
+    second.emit(asio::cancellation_type::terminal);
+    while (cancelled < 2) co_await asio::post(io, asio::use_awaitable);
+    // The worker is still held: nothing was taken, and yet the places are free.
+    REQUIRE(workers::pending_requests_length(w) == 1);
+    REQUIRE(workers::pending_requests(w).size() == 1);
+    REQUIRE(workers::information(w).queue_length == 1);
+    REQUIRE(workers::try_push_request_now(w, add{1}));
+    REQUIRE_FALSE(workers::try_push_request_now(w, add{1000}));
+    gate.open();
+    auto sum = co_await workers::push_request_and_wait(w, add{0});
+    REQUIRE(*sum == 5 + 1);  // neither 100 was handled
+    co_await workers::shutdown(w);
+  });
+}
+
 TEST_CASE(
     "bounded queue: a push on a full queue waits for room, producers are admitted in FIFO order",
     "[bounded]") {

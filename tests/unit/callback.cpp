@@ -5,6 +5,8 @@
 #include "support/catch.hpp"
 #include "support/run.hpp"
 
+#include <workers/testing.hpp>
+
 #include <atomic>
 #include <optional>
 #include <stdexcept>
@@ -17,11 +19,20 @@ using workers::errc;
 
 const calc_parameters no_parameters{};
 
-struct idle_handlers : calc_handlers {
-  std::shared_ptr<gate_channel> idle;
+using namespace std::chrono_literals;
+using workers::testing::manual_clock;
+using workers::testing::run_for;
+using workers::testing::run_until_idle;
+
+// Logs when on_no_request runs, in ms of the clock since its launch.
+struct idle_log : calc_handlers {
+  std::shared_ptr<manual_clock> clock;
+  workers::steady_clock::time_point start = clock->steady_now();
+  std::shared_ptr<std::vector<double>> at = std::make_shared<std::vector<double>>();
+  explicit idle_log(std::shared_ptr<manual_clock> c) : clock(std::move(c)) {}
   template <class W>
   void on_no_request(W&) {
-    idle->try_send(boost::system::error_code{});
+    at->push_back(std::chrono::duration<double, std::milli>(clock->steady_now() - start).count());
   }
 };
 
@@ -81,28 +92,41 @@ TEST_CASE("callback: a plain read is called only when the worker wants a request
 TEST_CASE("callback: the idle timeout fires while a read is pending and loses nothing",
           "[callback]") {
   asio::io_context io;
-  auto table = make_callback_table();
-  idle_handlers h;
-  h.idle = std::make_shared<gate_channel>(io.get_executor(), 1024);
-  run(io, [&]() -> asio::awaitable<void> {
-    auto stream = std::make_shared<request_stream>(io.get_executor());
-    const calc_parameters p{.stream = stream};
-    const workers::launch_options idle_after{std::chrono::milliseconds(2)};
-    auto r = co_await workers::launch(table, io.get_executor(), "c", p, h, idle_after);
-    auto w = *r;
-    for (int amount : {5, 7}) {
-      for (int i = 0; i < 3; ++i) co_await h.idle->async_receive(asio::use_awaitable);
-      stream->send(add{amount});
-    }
-    busy_gate gate(io.get_executor());
-    stream->send(gate.request());
-    co_await gate.entered();
-    gate.open();
-    const auto sum = co_await workers::with_state(w, [](int& s) { return s; });
-    REQUIRE(sum == 12);
-    co_await workers::shutdown(w);
-  });
+  auto clock = std::make_shared<manual_clock>();
+  auto table = make_callback_table({.clock = clock});
+  idle_log h(clock);
+  auto stream = std::make_shared<request_stream>(io.get_executor());
+  const calc_parameters p{.stream = stream};
+  auto options = test_launch_options();
+  options.timeout = 40ms;
+  std::optional<callback_worker> w;
+  workers::launch(table, io, "c", p, h, options, [&](auto r) { w.emplace(std::move(r).value()); });
+  run_until_idle(io);
+  REQUIRE(w);
+  run_for(io, *clock, 100ms);  // the read waits; on_no_request runs beside it
+  CHECK(*h.at == std::vector<double>{40, 80});
+  stream->send(add{5});  // at 100 ms: read and handled; idle again from 100
+  run_until_idle(io);
+  run_for(io, *clock, 100ms);
+  CHECK(*h.at == std::vector<double>{40, 80, 140, 180});
+  stream->send(add{7});  // at 200 ms
+  run_until_idle(io);
+  run_for(io, *clock, 40ms - 1ns);
+  CHECK(h.at->size() == 4);
+  run_for(io, *clock, 1ns);
+  CHECK(*h.at == std::vector<double>{40, 80, 140, 180, 240});
+  std::optional<int> sum;
+  workers::with_state(
+      *w, [](int& s) { return s; }, [&](std::exception_ptr, std::optional<int> s) { sum = s; });
+  run_until_idle(io);
+  CHECK(sum == 12);  // neither request was lost to an on_no_request
+  bool closed = false;
+  workers::shutdown(*w, [&](boost::system::error_code) { closed = true; });
+  run_until_idle(io);
+  REQUIRE(closed);
   REQUIRE(h.j->closes == 1);
+  CHECK(h.j->snapshot() ==
+        std::vector<std::string>{"launch c", "done add 5", "done add 7", "close"});
 }
 
 TEST_CASE("callback: a read that throws crashes the worker", "[callback]") {

@@ -5,12 +5,13 @@
 #include "support/catch.hpp"
 #include "support/run.hpp"
 
+#include <workers/testing.hpp>
+
 #include <future>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -22,6 +23,8 @@ using namespace test;
 using namespace std::chrono_literals;
 using boost::system::error_code;
 using workers::errc;
+using workers::testing::manual_clock;
+using workers::testing::run_until_idle;
 
 template <class T>
 bool is_closed_with(const T& r, bool crashed) {
@@ -302,27 +305,74 @@ TEST_CASE(
   REQUIRE(std::find(events.begin(), events.end(), "done patient hold") == events.end());
 }
 
-TEST_CASE("cancellation: a call timeout with awaitable operators", "[closing]") {
+// Completes once `clock` has moved `d` on (a timer of the manual clock), or
+// throws operation_aborted if cancelled first, as a steady_timer's wait would.
+asio::awaitable<void> timeout(manual_clock& clock, std::chrono::steady_clock::duration d) {
+  auto ex = co_await asio::this_coro::executor;
+  auto fired = std::make_shared<gate_channel>(ex, 1);
+  auto timer = clock.make_timer(ex);
+  timer->wait_until(clock.steady_now() + d, [fired] { fired->try_send(error_code{}); });
+  co_await fired->async_receive(asio::use_awaitable);
+}
+
+// Which of a call and a 20 ms timeout completed first: 0 the call (with its
+// value), 1 the timeout.
+template <class R>
+asio::awaitable<std::pair<std::size_t, std::optional<int>>> call_or_timeout(calc_worker w, R r,
+                                                                            manual_clock& clock) {
   using namespace boost::asio::experimental::awaitable_operators;
+  auto outcome =
+      co_await (workers::push_request_and_wait(w, r, asio::use_awaitable) || timeout(clock, 20ms));
+  std::optional<int> value;
+  if (outcome.index() == 0 && std::get<0>(outcome)) value = *std::get<0>(outcome);
+  co_return std::pair{outcome.index(), value};
+}
+
+TEST_CASE("cancellation: a call timeout with awaitable operators", "[closing]") {
   asio::io_context io;
+  manual_clock clock;
   auto table = make_table();
   calc_handlers h;
-  run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "cn4", h);
-    busy_gate gate(io.get_executor());
-    patient_hold patient{gate.request()};
-    asio::steady_timer timeout(io, std::chrono::milliseconds(20));
-    // Whichever completes first wins; the other is cancelled.
-    auto outcome = co_await (workers::push_request_and_wait(w, patient, asio::use_awaitable) ||
-                             timeout.async_wait(asio::use_awaitable));
-    REQUIRE(outcome.index() == 1);  // timed out: the request was cancelled with its handler
-    timeout.expires_after(std::chrono::seconds(10));
-    auto fast = co_await (workers::push_request_and_wait(w, add{5}, asio::use_awaitable) ||
-                          timeout.async_wait(asio::use_awaitable));
-    REQUIRE(fast.index() == 0);
-    REQUIRE(*std::get<0>(fast) == 5);
-    co_await workers::shutdown(w);
+  std::optional<calc_worker> w;
+  workers::launch(table, io, "cn4", calc_parameters{}, h, test_launch_options(),
+                  [&](auto r) { w.emplace(std::move(r).value()); });
+  run_until_idle(io);
+  REQUIRE(w);
+  busy_gate gate(io.get_executor());  // never opened
+  patient_hold patient{gate.request()};
+  std::optional<std::pair<std::size_t, std::optional<int>>> slow, fast;
+  asio::co_spawn(io, call_or_timeout(*w, patient, clock), [&](std::exception_ptr e, auto r) {
+    if (e) std::rethrow_exception(e);
+    slow = r;
   });
+  run_until_idle(io);
+  REQUIRE(workers::current_request(*w));  // the handler waits on its gate
+  clock.advance(20ms - 1ns);
+  run_until_idle(io);
+  CHECK(!slow);  // 1 ns before the timeout: the call goes on
+  CHECK(workers::current_request(*w));
+  clock.advance(1ns);
+  run_until_idle(io);
+  // Timed out: the request was cancelled with its handler, which completed nothing.
+  REQUIRE(slow);
+  CHECK(slow->first == 1);
+  CHECK(!workers::current_request(*w));
+  const auto events = h.j->snapshot();
+  CHECK(std::find(events.begin(), events.end(), "done patient hold") == events.end());
+  // A call that answers first wins, and its timeout's timer is cancelled.
+  asio::co_spawn(io, call_or_timeout(*w, add{5}, clock), [&](std::exception_ptr e, auto r) {
+    if (e) std::rethrow_exception(e);
+    fast = r;
+  });
+  run_until_idle(io);
+  REQUIRE(fast);
+  CHECK(fast->first == 0);
+  CHECK(fast->second == 5);
+  CHECK(clock.pending_timers() == 0);
+  bool closed = false;
+  workers::shutdown(*w, [&](error_code) { closed = true; });
+  run_until_idle(io);
+  CHECK(closed);
 }
 
 TEST_CASE("cancellation: a caller's late cancellation does not reach the next request",

@@ -5,6 +5,9 @@
 #include "support/catch.hpp"
 #include "support/run.hpp"
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+
 #include <atomic>
 #include <deque>
 #include <mutex>
@@ -271,6 +274,39 @@ TEST_CASE(
   REQUIRE(succeeded + closed == producer_count * per_producer);
   REQUIRE(closed > 0);
   REQUIRE(largest == succeeded);
+}
+
+// Unlike a queue's (which skips it), a dropbox's slot is handled even when
+// every caller gave up: puts without a caller may have been merged into it.
+TEST_CASE(
+    "dropbox: a put-and-wait that gives up while in the slot is answered at once, the slot stays "
+    "pending and is handled",
+    "[dropbox]") {
+  asio::io_context io;
+  auto table = make_dropbox_table();
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_ok(table, "gives-up");
+    busy_gate gate(io.get_executor());
+    workers::put_request(w, gate.request());
+    co_await gate.entered();
+    asio::cancellation_signal signal;
+    std::optional<workers::reply_result<add>> got;
+    workers::put_request_and_wait(
+        w, add{100}, asio::bind_cancellation_slot(signal.slot(), [&](workers::reply_result<add> r) {
+          got = std::move(r);
+        }));
+    co_await workers::with_state(w, [](int&) {});  // after the put, on the strand
+    REQUIRE(workers::pending_requests_length(w) == 1);
+    signal.emit(asio::cancellation_type::terminal);
+    while (!got) co_await asio::post(io, asio::use_awaitable);
+    REQUIRE(got->error().code() == asio::error::operation_aborted);
+    REQUIRE(workers::pending_requests_length(w) == 1);
+    REQUIRE(workers::pending_requests(w).at(0).view == "add 100");
+    gate.open();
+    auto last = co_await workers::put_request_and_wait(w, add{0});
+    REQUIRE(*last == 100);
+    co_await workers::shutdown(w);
+  });
 }
 
 }  // namespace dropbox_tests

@@ -8,12 +8,12 @@
 #include "support/run.hpp"
 
 #include <workers/sinks.hpp>
+#include <workers/testing.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
 
 #include <atomic>
@@ -31,6 +31,30 @@
 namespace events_tests {
 
 using namespace test;
+using namespace std::chrono_literals;
+using workers::testing::manual_clock;
+using workers::testing::run_until_idle;
+
+// Launches a calc worker on `io` and runs `io` until idle: the worker, or the test fails.
+template <class Table, class H>
+typename Table::worker_type launch_now(asio::io_context& io, const Table& table, std::string name,
+                                       H& h, workers::launch_options options) {
+  std::optional<typename Table::worker_type> w;
+  workers::launch(table, io, std::move(name), calc_parameters{}, h, options,
+                  [&](auto r) { w.emplace(std::move(r).value()); });
+  run_until_idle(io);
+  REQUIRE(w);
+  return *w;
+}
+
+// Shuts `w` down and runs `io` until it has closed.
+template <class W>
+void shut_down(asio::io_context& io, const W& w) {
+  bool closed = false;
+  workers::shutdown(w, [&](boost::system::error_code) { closed = true; });
+  run_until_idle(io);
+  REQUIRE(closed);
+}
 
 // The field that tells occurrences of an event apart, if any.
 struct detail_of {
@@ -434,36 +458,41 @@ TEMPLATE_TEST_CASE("events: queue alarms cross once each way", "[events]", infin
 
 TEST_CASE("events: the age alarm rises on an old request and falls on a fresh one", "[events]") {
   asio::io_context io;
+  auto clock = std::make_shared<manual_clock>();
   auto rec = std::make_shared<recorder>();
-  auto table = make_table({.sink = rec});
+  auto table = make_table({.sink = rec, .clock = clock});
   calc_handlers h;
-  const workers::launch_options options{
-      .alarms = workers::queue_alarms{.max_age = std::chrono::milliseconds(50)}};
-  run(io, [&]() -> asio::awaitable<void> {
-    auto w =
-        (co_await workers::launch(table, io.get_executor(), "q", calc_parameters{}, h, options))
-            .value();
+  auto options = test_launch_options();
+  options.alarms = workers::queue_alarms{.max_age = 50ms};
+  auto w = launch_now(io, table, "q", h, options);
+  // Keeps the worker busy while a request waits `wait`, then lets it take that request.
+  const auto waits = [&](int amount, std::chrono::nanoseconds wait) {
     busy_gate gate(io.get_executor());
     workers::push_request_now(w, gate.request());
-    co_await gate.entered();
-    workers::push_request_now(w, add{1});
-    asio::steady_timer t(io, std::chrono::milliseconds(200));  // add 1 grows old meanwhile
-    co_await t.async_wait(asio::use_awaitable);
+    run_until_idle(io);
+    workers::push_request_now(w, add{amount});
+    clock->advance(wait);
     gate.open();
-    (void)co_await workers::push_request_and_wait(w, add{2}, asio::use_awaitable);
-    (void)co_await workers::push_request_and_wait(w, add{3}, asio::use_awaitable);
-    co_await workers::shutdown(w);
-  });
+    run_until_idle(io);
+  };
+  waits(1, 50ms - 1ns);  // taken 1 ns short of max_age: no alarm
+  CHECK(rec->lines() ==
+        lines{"started_for q", "request_no_errors hold", "request_no_errors add 1"});
+  waits(2, 50ms);  // taken exactly max_age old: the alarm rises
+  waits(3, 0ns);   // the next taken, the fresh hold, brings it down
+  waits(4, 0ns);   // and it stays down
+  shut_down(io, w);
   const auto l = rec->lines();
-  REQUIRE(l.size() == 9);
-  CHECK(l[1] == "request_no_errors hold");
-  CHECK(l[2] == "queue_high 1");  // taking add 1, which waited 200 ms, with add 2 not yet pushed
-  CHECK(std::get<workers::events::queue_high>(rec->events[2].fields).oldest_age >=
-        std::chrono::milliseconds(50));
-  // add 2 was pushed after add 1 was taken: fresh, it brings the queue back to normal.
-  CHECK(l[3] == "request_no_errors add 1");
-  CHECK(l[4] == "queue_normal 0");
-  CHECK(l[5] == "request_no_errors add 2");
+  CHECK(l == lines{"started_for q", "request_no_errors hold", "request_no_errors add 1",
+                   "request_no_errors hold", "queue_high 0", "request_no_errors add 2",
+                   "queue_normal 0", "request_no_errors hold", "request_no_errors add 3",
+                   "request_no_errors hold", "request_no_errors add 4", "triggering_shutdown",
+                   "terminated"});
+  REQUIRE(l.size() == 13);
+  CHECK(std::get<workers::events::queue_high>(rec->events[4].fields).oldest_age == 50ms);
+  // Stamped on the table's clock: the alarm rose when add 2 was taken, 50 ms - 1 ns + 50 ms in.
+  CHECK(rec->events[4].time == manual_clock::default_wall_start + 100ms - 1ns);
+  CHECK(rec->events[6].time == manual_clock::default_wall_start + 100ms - 1ns);
 }
 
 TEST_CASE("metrics: counters, gauges and histograms of a worker", "[metrics]") {
@@ -518,6 +547,159 @@ TEST_CASE("metrics: counters, gauges and histograms of a worker", "[metrics]") {
     CHECK(!workers::metrics(w));
     co_await workers::shutdown(w);
   });
+}
+
+// A histogram's buckets, for comparing and printing.
+std::vector<std::uint64_t> buckets(const workers::histogram& h) {
+  return {h.buckets.begin(), h.buckets.end()};
+}
+// The histogram's sum of `d`, computed as the histogram computes it.
+double seconds(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) * 1e-9; }
+
+TEST_CASE("metrics: on a manual clock, queue_wait and service_time land in exact buckets",
+          "[metrics]") {
+  asio::io_context io;
+  auto clock = std::make_shared<manual_clock>();
+  auto table = make_table({.metrics = true, .clock = clock});
+  calc_handlers h;
+  auto w = launch_now(io, table, "m", h, test_launch_options());
+  // A hold taken at once, and one pushed behind it, measured: it waits `wait`
+  // (until the first is let go) and is handled in `service`.
+  const auto measure = [&](std::chrono::nanoseconds wait, std::chrono::nanoseconds service) {
+    busy_gate first(io.get_executor()), measured(io.get_executor());
+    workers::push_request_now(w, first.request());
+    run_until_idle(io);
+    workers::push_request_now(w, measured.request());
+    clock->advance(wait);
+    first.open();  // the first ends, in `wait`; the measured one is taken
+    run_until_idle(io);
+    clock->advance(service);
+    measured.open();
+    run_until_idle(io);  // it ends; the worker parks, which closes its service span
+  };
+  // Bounds (le): 1e-6, 1e-5, 1e-4, 1e-3, 5e-3, 1e-2, 5e-2, ... +Inf.
+  using counts = std::vector<std::uint64_t>;
+  measure(3ms, 5ms);  // pushed at t, taken at t + 3 ms, handled in 5 ms
+  auto m = workers::metrics(w).value();
+  CHECK(m.handled == 2);
+  CHECK(m.in_flight == 0);
+  // queue_wait: the first hold 0 (le 1e-6), the measured one 3 ms (le 5e-3)
+  CHECK(buckets(m.queue_wait) == counts{1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0});
+  CHECK(m.queue_wait.count == 2);
+  CHECK(m.queue_wait.sum == seconds(3ms));
+  // service_time: the first hold 3 ms, the measured one 5 ms, both le 5e-3 (a bound is inclusive)
+  CHECK(buckets(m.service_time) == counts{0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0});
+  CHECK(m.service_time.count == 2);
+  CHECK(m.service_time.sum == seconds(8ms));
+  // Spans end when the worker does, not when they are read.
+  clock->advance(1h);
+  m = workers::metrics(w).value();
+  CHECK(m.service_time.sum == seconds(8ms));
+  CHECK(m.queue_wait.sum == seconds(3ms));
+
+  // On each bound and 1 ns past it.
+  measure(1ms, 10ms);
+  measure(1ms + 1ns, 10ms + 1ns);
+  m = workers::metrics(w).value();
+  CHECK(m.handled == 6);
+  // waits: 0, 3 ms, 0, 1 ms, 0, 1 ms + 1 ns
+  CHECK(buckets(m.queue_wait) == counts{3, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0});
+  CHECK(m.queue_wait.sum == seconds(5ms + 1ns));
+  // services: 3 ms, 5 ms, 1 ms, 10 ms, 1 ms + 1 ns, 10 ms + 1 ns
+  CHECK(buckets(m.service_time) == counts{0, 0, 0, 1, 3, 1, 1, 0, 0, 0, 0, 0, 0});
+  CHECK(m.service_time.sum == seconds(30ms + 2ns));
+  CHECK(m.service_time.count == 6);
+
+  // A long one lands in +Inf.
+  measure(0ns, 10s + 1ns);
+  m = workers::metrics(w).value();
+  CHECK(m.service_time.buckets.back() == 1);
+  CHECK(m.queue_wait.buckets.front() == 5);
+  shut_down(io, w);
+}
+
+// Keeps each request's status, as on_completion gets it.
+struct status_log : calc_handlers {
+  using done_type = std::vector<std::pair<std::string, workers::request_status>>;
+  std::shared_ptr<done_type> done = std::make_shared<done_type>();
+  template <class W, class R>
+  void on_completion(W&, const R& r, const typename R::result_type&,
+                     const workers::request_status& st) {
+    done->emplace_back(calc_requests::view(r), st);
+  }
+};
+
+TEST_CASE("introspection: on a manual clock, push and take stamps and request_status are exact",
+          "[introspection]") {
+  asio::io_context io;
+  auto clock = std::make_shared<manual_clock>();
+  auto table = make_table({.clock = clock});
+  status_log h;
+  std::optional<calc_worker> launched;
+  workers::launch(table, io, "stamps", calc_parameters{}, h, test_launch_options(),
+                  [&](auto r) { launched.emplace(std::move(r).value()); });
+  run_until_idle(io);
+  REQUIRE(launched);
+  const calc_worker w = *launched;
+  const auto w0 = manual_clock::default_wall_start;
+  CHECK(std::get<workers::running>(workers::status(w)).since == w0);
+
+  clock->advance(2ms);
+  const auto t = w0 + 2ms;
+  busy_gate first(io.get_executor()), measured(io.get_executor());
+  workers::push_request_now(w, first.request());  // taken at once, at t
+  run_until_idle(io);
+  workers::push_request_now(w, measured.request());  // pushed at t
+  clock->advance(1ms);
+  workers::push_request_now(w, add{1});  // pushed at t + 1 ms
+  clock->advance(2ms);
+  auto current = workers::current_request(w);
+  REQUIRE(current);
+  CHECK(current->pushed == t);
+  CHECK(current->treated == t);
+  auto pending = workers::pending_requests(w);
+  REQUIRE(pending.size() == 2);
+  CHECK(pending[0].pushed == t);
+  CHECK(pending[0].view == "hold");
+  CHECK(pending[1].pushed == t + 1ms);
+  CHECK(pending[1].view == "add 1");
+
+  first.open();  // at t + 3 ms: the measured hold is taken
+  run_until_idle(io);
+  const auto full = workers::full_status(w);
+  REQUIRE(full.current_request);
+  CHECK(full.current_request->view == "hold");
+  CHECK(full.current_request->pushed == t);
+  CHECK(full.current_request->treated == t + 3ms);
+  REQUIRE(full.pending_requests.size() == 1);
+  CHECK(full.pending_requests[0].pushed == t + 1ms);
+
+  clock->advance(5ms);
+  measured.open();  // handled in 5 ms; add 1 is taken at t + 8 ms
+  run_until_idle(io);
+  CHECK(!workers::current_request(w));
+  REQUIRE(h.done->size() == 3);
+  const auto& [first_view, first_status] = (*h.done)[0];
+  CHECK(first_view == "hold");
+  CHECK(first_status.pushed == t);
+  CHECK(first_status.treated == 0ns);
+  CHECK(first_status.completed == 3ms);
+  const auto& [view, status] = (*h.done)[1];
+  CHECK(view == "hold");
+  CHECK(status.pushed == t);
+  CHECK(status.treated == 3ms);
+  CHECK(status.completed == 5ms);
+  const auto& [add_view, add_status] = (*h.done)[2];
+  CHECK(add_view == "add 1");
+  CHECK(add_status.pushed == t + 1ms);
+  CHECK(add_status.treated == 7ms);
+  CHECK(add_status.completed == 0ns);
+
+  clock->advance(1s);
+  shut_down(io, w);
+  const auto st = std::get<workers::closed>(workers::status(w));
+  CHECK(st.born == w0);
+  CHECK(st.since == t + 8ms + 1s);
 }
 
 TEST_CASE("metrics: crashes, drops and cancellations are counted", "[metrics]") {

@@ -4,6 +4,11 @@
 #include "support/catch.hpp"
 #include "support/run.hpp"
 
+#include <workers/testing.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+
 #include <future>
 
 // Named, so that the unity build keeps each file's helpers apart.
@@ -12,6 +17,49 @@ namespace faults_tests {
 using namespace test;
 using namespace std::chrono_literals;
 using boost::system::error_code;
+using workers::testing::manual_clock;
+using workers::testing::run_for;
+using workers::testing::run_until_idle;
+
+// Launches a worker on `io` and runs `io` until idle: the worker, or the test fails.
+template <class Table, class H>
+typename Table::worker_type launch_now(asio::io_context& io, const Table& table, std::string name,
+                                       H& h, workers::launch_options options) {
+  std::optional<typename Table::worker_type> w;
+  workers::launch(table, io, std::move(name), calc_parameters{}, h, options,
+                  [&](auto r) { w.emplace(std::move(r).value()); });
+  run_until_idle(io);
+  REQUIRE(w);
+  return *w;
+}
+
+// Shuts `w` down and runs `io` until it has closed.
+template <class W>
+void shut_down(asio::io_context& io, const W& w) {
+  bool closed = false;
+  workers::shutdown(w, [&](error_code) { closed = true; });
+  run_until_idle(io);
+  REQUIRE(closed);
+}
+
+// A launch_options with the idle timeout `timeout` (and the tests' reply mode).
+workers::launch_options idle_after(std::chrono::steady_clock::duration timeout) {
+  auto o = test_launch_options();
+  o.timeout = timeout;
+  return o;
+}
+
+// Records when on_no_request runs, in milliseconds of `clock` since `start`.
+struct idle_log : calc_handlers {
+  std::shared_ptr<manual_clock> clock;
+  std::chrono::steady_clock::time_point start = clock->steady_now();
+  std::shared_ptr<std::vector<double>> at = std::make_shared<std::vector<double>>();
+  explicit idle_log(std::shared_ptr<manual_clock> c) : clock(std::move(c)) {}
+  template <class W>
+  void on_no_request(W&) {
+    at->push_back(std::chrono::duration<double, std::milli>(clock->steady_now() - start).count());
+  }
+};
 
 struct throwing_completion : calc_handlers {
   template <class W, class R>
@@ -62,18 +110,124 @@ TEST_CASE("faults: an on_completion that throws still answers its caller, then c
 
 TEST_CASE("faults: an on_no_request that throws crashes the worker", "[faults]") {
   asio::io_context io;
-  auto table = make_table();
+  auto clock = std::make_shared<manual_clock>();
+  auto table = make_table({.clock = clock});
   throwing_idle h;
-  calc_worker w;
-  run(io, [&]() -> asio::awaitable<void> {
-    auto r = co_await workers::launch(table, io.get_executor(), "idle", calc_parameters{}, h,
-                                      workers::launch_options{std::chrono::milliseconds(1)});
-    w = *r;
-    co_await workers::wait_for_completion(w);
-  });
+  auto w = launch_now(io, table, "idle", h, idle_after(1ms));
+  run_for(io, *clock, 1ms - 1ns);  // idle 1 ns short of its timeout: nothing yet
+  REQUIRE(std::holds_alternative<workers::running>(workers::status(w)));
+  REQUIRE(h.j->closes == 0);
+  run_for(io, *clock, 1ns);
   const auto st = std::get<workers::closed>(workers::status(w));
+  REQUIRE(st.crash_errors);
   REQUIRE(st.crash_errors->at(0).find("on_no_request threw: idle failed") != std::string::npos);
+  CHECK(st.born == manual_clock::default_wall_start);
+  CHECK(st.since == manual_clock::default_wall_start + 1ms);  // closed at the timeout, exactly
   REQUIRE(h.j->closes == 1);
+}
+
+// Fault 3 (akka#20998's shape): wake-ups that bring no request must not
+// restart the idle timeout, which counts from the last request taken (or the
+// last on_no_request). 30 submissions 10 ms apart, none of which the worker
+// takes, under a 40 ms timeout: on_no_request at 40, 80, ..., 280 ms, 7 times;
+// a worker that restarted its timeout at each wake-up would never run it.
+const std::vector<double> every_40ms_to_300 = {40, 80, 120, 160, 200, 240, 280};
+const std::vector<double> then_320 = {40, 80, 120, 160, 200, 240, 280, 320};
+
+// A dropbox whose merge empties the slot on an add of 0 (and counts its calls).
+auto emptying_dropbox_table(std::shared_ptr<manual_clock> clock, std::shared_ptr<int> merges) {
+  return calc::create_table(
+      workers::merging_dropbox{[merges](dropbox_worker& self, calc_any incoming,
+                                        const calc_any* pending) -> workers::merged<calc_any> {
+        ++*merges;
+        if (auto* a = std::get_if<add>(&incoming); a && a->amount == 0)
+          return workers::merged<calc_any>::empty();
+        return merge_adds(self, std::move(incoming), pending);
+      }},
+      {.metrics = true, .clock = std::move(clock)});
+}
+
+TEST_CASE("faults: dropbox puts that their merge empties do not restart the idle timeout",
+          "[faults]") {
+  asio::io_context io;
+  auto clock = std::make_shared<manual_clock>();
+  auto merges = std::make_shared<int>(0);
+  auto table = emptying_dropbox_table(clock, merges);
+  idle_log h(clock);
+  auto w = launch_now(io, table, "d", h, idle_after(40ms));
+  for (int i = 1; i <= 30; ++i) {
+    run_for(io, *clock, 10ms);
+    REQUIRE(workers::put_request(w, add{0}));  // wakes the worker, whose merge empties the slot
+    run_until_idle(io);
+  }
+  CHECK(*merges == 30);  // the worker woke for each put and took nothing
+  CHECK(workers::metrics(w)->handled == 0);
+  CHECK(*h.at == every_40ms_to_300);
+  // Still measured from the last on_no_request (280 ms): the next at 320, not at 340.
+  run_for(io, *clock, 20ms - 1ns);
+  CHECK(*h.at == every_40ms_to_300);
+  run_for(io, *clock, 1ns);
+  CHECK(*h.at == then_320);
+  shut_down(io, w);
+}
+
+TEST_CASE("faults: dropbox puts the worker takes do restart the idle timeout", "[faults]") {
+  // The same rhythm, with requests taken: no on_no_request until 40 ms after the last.
+  asio::io_context io;
+  auto clock = std::make_shared<manual_clock>();
+  auto merges = std::make_shared<int>(0);
+  auto table = emptying_dropbox_table(clock, merges);
+  idle_log h(clock);
+  auto w = launch_now(io, table, "d", h, idle_after(40ms));
+  for (int i = 1; i <= 30; ++i) {
+    run_for(io, *clock, 10ms);
+    REQUIRE(workers::put_request(w, add{1}));
+    run_until_idle(io);
+  }
+  CHECK(workers::metrics(w)->handled == 30);
+  CHECK(h.at->empty());
+  run_for(io, *clock, 40ms);
+  CHECK(*h.at == std::vector<double>{340});
+  shut_down(io, w);
+}
+
+TEST_CASE("faults: queued requests whose callers gave up do not restart the idle timeout",
+          "[faults]") {
+  asio::io_context io;
+  auto clock = std::make_shared<manual_clock>();
+  auto table = make_table({.metrics = true, .clock = clock});
+  idle_log h(clock);
+  auto w = launch_now(io, table, "q", h, idle_after(40ms));
+  int cancelled = 0;
+  for (int i = 1; i <= 30; ++i) {
+    run_for(io, *clock, 10ms);
+    // The push wakes the worker; its caller gives up before the worker runs,
+    // so the worker takes the request only to skip it.
+    asio::cancellation_signal give_up;
+    workers::push_request_and_wait(
+        w, add{1}, asio::bind_cancellation_slot(give_up.slot(), [&](workers::reply_result<add> r) {
+          if (!r && r.error().code() == asio::error::operation_aborted) ++cancelled;
+        }));
+    give_up.emit(asio::cancellation_type::terminal);
+    run_until_idle(io);
+    REQUIRE(workers::pending_requests_length(w) == 0);  // skipped, not left queued
+  }
+  CHECK(cancelled == 30);
+  const auto m = workers::metrics(w).value();
+  CHECK(m.cancelled == 30);
+  CHECK(m.handled == 0);
+  CHECK(*h.at == every_40ms_to_300);
+  run_for(io, *clock, 20ms - 1ns);
+  CHECK(*h.at == every_40ms_to_300);
+  run_for(io, *clock, 1ns);
+  CHECK(*h.at == then_320);
+  bool zero = false;
+  workers::with_state(
+      w, [](int& s) { return s; },
+      [&](std::exception_ptr, std::optional<int> s) { zero = s == 0; });
+  run_until_idle(io);
+  CHECK(zero);  // no skipped add was handled
+  shut_down(io, w);
 }
 
 TEST_CASE("lifecycle: one worker shuts another down from inside its handler", "[faults]") {

@@ -4,7 +4,9 @@
 #include "support/catch.hpp"
 #include "support/run.hpp"
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 
 #include <future>
 
@@ -276,6 +278,41 @@ TEST_CASE("queue: a request that cannot fail has the error type never", "[queue]
     auto r = co_await workers::push_request_and_wait(w, sure_thing{21});
     REQUIRE(r.has_value());
     REQUIRE(*r == 42);
+    co_await workers::shutdown(w);
+  });
+}
+
+TEST_CASE("infinite queue: a push-and-wait that gives up while queued leaves pending_requests",
+          "[infinite]") {
+  asio::io_context io;
+  auto table = make_table();
+  calc_handlers h;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto w = co_await launch_ok(table, "gives-up", h);
+    busy_gate gate(io.get_executor());
+    workers::push_request_now(w, gate.request());
+    co_await gate.entered();
+    workers::push_request_now(w, add{1});
+    asio::cancellation_signal signal;
+    std::optional<workers::reply_result<add>> got;
+    workers::push_request_and_wait(
+        w, add{100}, asio::bind_cancellation_slot(signal.slot(), [&](workers::reply_result<add> r) {
+          got = std::move(r);
+        }));
+    workers::push_request_now(w, add{2});
+    REQUIRE(workers::pending_requests_length(w) == 3);
+    signal.emit(asio::cancellation_type::terminal);
+    while (!got) co_await asio::post(io, asio::use_awaitable);
+    REQUIRE(got->error().code() == asio::error::operation_aborted);
+    REQUIRE(workers::pending_requests_length(w) == 2);
+    const auto pending = workers::pending_requests(w);
+    REQUIRE(pending.size() == 2);
+    CHECK(pending[0].view == "add 1");
+    CHECK(pending[1].view == "add 2");
+    REQUIRE(workers::information(w).queue_length == 2);
+    gate.open();
+    auto last = co_await workers::push_request_and_wait(w, add{0});
+    REQUIRE(*last == 3);
     co_await workers::shutdown(w);
   });
 }

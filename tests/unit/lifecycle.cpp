@@ -4,9 +4,13 @@
 #include "support/catch.hpp"
 #include "support/run.hpp"
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <workers/testing.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 
 #include <future>
+#include <list>
 #include <string>
 #include <vector>
 
@@ -17,6 +21,9 @@ using namespace test;
 using namespace std::chrono_literals;
 using boost::system::error_code;
 using workers::errc;
+using workers::testing::manual_clock;
+using workers::testing::run_for;
+using workers::testing::run_until_idle;
 
 TEST_CASE("launch: runs on_launch, registers the worker by name, status is running",
           "[lifecycle]") {
@@ -122,8 +129,8 @@ struct throwing_launch : calc_handlers {
 };
 struct async_launch : calc_handlers {
   asio::awaitable<int> on_launch(calc_worker&, const std::string&, const calc_parameters& p) {
-    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(1));
-    co_await t.async_wait(asio::use_awaitable);
+    // Suspends once: the launch completes only after this coroutine resumes.
+    co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
     co_return p.initial + 1;
   }
 };
@@ -237,25 +244,56 @@ TEST_CASE(
     "wait_for_completion: completes when the worker closes, at once if closed, and is "
     "cancellable",
     "[lifecycle]") {
-  using namespace asio::experimental::awaitable_operators;
   asio::io_context io;
   auto table = make_table();
-  run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "wait");
-    // A caller who stops waiting (here: a timer wins the race) gets operation_aborted.
-    asio::steady_timer t(io, std::chrono::milliseconds(5));
-    auto first = co_await (workers::wait_for_completion(w) || t.async_wait(asio::use_awaitable));
-    REQUIRE(first.index() == 1);
-    REQUIRE(std::holds_alternative<workers::running>(workers::status(w)));
-    // Many timed-out waits must not pile up.
-    for (int i = 0; i < 50; ++i) {
-      asio::steady_timer t2(io, std::chrono::microseconds(1));
-      co_await (workers::wait_for_completion(w) || t2.async_wait(asio::use_awaitable));
-    }
-    workers::trigger_shutdown(w);
-    co_await workers::wait_for_completion(w);
-    co_await workers::wait_for_completion(w);  // closed already: completes at once
-  });
+  calc_handlers h;
+  std::optional<calc_worker> w;
+  workers::launch(table, io, "wait", calc_parameters{}, h,
+                  [&](auto r) { w.emplace(std::move(r).value()); });
+  run_until_idle(io);
+  REQUIRE(w);
+  // A caller who stops waiting gets operation_aborted, at once; the worker runs on.
+  int aborted = 0, other = 0;
+  const auto waiter = [&](boost::system::error_code ec) {
+    ++(ec == asio::error::operation_aborted ? aborted : other);
+  };
+  int given_up = 0;
+  for (auto type : {asio::cancellation_type::terminal, asio::cancellation_type::partial,
+                    asio::cancellation_type::total}) {
+    asio::cancellation_signal give_up;
+    workers::wait_for_completion(*w, asio::bind_cancellation_slot(give_up.slot(), waiter));
+    run_until_idle(io);
+    CHECK(aborted == given_up);  // still waiting
+    give_up.emit(type);
+    run_until_idle(io);
+    CHECK(aborted == ++given_up);
+  }
+  CHECK(aborted == 3);
+  CHECK(other == 0);
+  REQUIRE(std::holds_alternative<workers::running>(workers::status(*w)));
+  // Many abandoned waits must not pile up: each is answered once, none later.
+  std::list<asio::cancellation_signal> signals;  // each outlives its wait's completion
+  for (int i = 0; i < 50; ++i) {
+    auto& give_up = signals.emplace_back();
+    workers::wait_for_completion(*w, asio::bind_cancellation_slot(give_up.slot(), waiter));
+    give_up.emit(asio::cancellation_type::terminal);
+  }
+  run_until_idle(io);
+  CHECK(aborted == 53);
+  // One that waits on is answered by the close, with success.
+  int completed = 0;
+  workers::wait_for_completion(*w,
+                               [&](boost::system::error_code ec) { completed += !ec ? 1 : 100; });
+  workers::trigger_shutdown(*w);
+  run_until_idle(io);
+  CHECK(completed == 1);
+  CHECK(aborted == 53);  // the abandoned waits were not answered again by the close
+  CHECK(other == 0);
+  workers::wait_for_completion(*w,
+                               [&](boost::system::error_code ec) { completed += !ec ? 1 : 100; });
+  run_until_idle(io);
+  CHECK(completed == 2);  // closed already: completes at once
+  REQUIRE(h.j->closes == 1);
 }
 
 TEST_CASE("canceler: hooks run once when the worker closes, and at once afterwards",
@@ -278,28 +316,52 @@ TEST_CASE("canceler: hooks run once when the worker closes, and at once afterwar
   REQUIRE(before == 1);
 }
 
-struct idle_handlers : calc_handlers {
-  std::shared_ptr<gate_channel> ticks;
-  void on_no_request(calc_worker&) { ticks->try_send(boost::system::error_code{}); }
+// Logs when on_no_request runs, in ms of the clock since its launch.
+struct idle_log : calc_handlers {
+  std::shared_ptr<manual_clock> clock;
+  workers::steady_clock::time_point start = clock->steady_now();
+  std::shared_ptr<std::vector<double>> at = std::make_shared<std::vector<double>>();
+  explicit idle_log(std::shared_ptr<manual_clock> c) : clock(std::move(c)) {}
+  void on_no_request(calc_worker&) {
+    at->push_back(std::chrono::duration<double, std::milli>(clock->steady_now() - start).count());
+  }
 };
 
 TEST_CASE("timeout: on_no_request runs after the idle timeout, not while requests flow",
           "[lifecycle]") {
   asio::io_context io;
-  auto table = make_table();
-  run(io, [&]() -> asio::awaitable<void> {
-    idle_handlers h;
-    h.ticks = std::make_shared<gate_channel>(io, 16);
-    auto r = co_await workers::launch(table, io.get_executor(), "idle", calc_parameters{}, h,
-                                      workers::launch_options{std::chrono::milliseconds(2)});
-    REQUIRE(r.has_value());
-    co_await h.ticks->async_receive(asio::use_awaitable);
-    co_await h.ticks->async_receive(asio::use_awaitable);
-    auto sum = co_await workers::push_request_and_wait(*r, add{1});
-    REQUIRE(*sum == 1);
-    co_await h.ticks->async_receive(asio::use_awaitable);
-    co_await workers::shutdown(*r);
-  });
+  auto clock = std::make_shared<manual_clock>();
+  auto table = make_table({.clock = clock});
+  idle_log h(clock);
+  auto options = test_launch_options();
+  options.timeout = 40ms;
+  std::optional<calc_worker> w;
+  workers::launch(table, io, "idle", calc_parameters{}, h, options,
+                  [&](auto r) { w.emplace(std::move(r).value()); });
+  run_until_idle(io);
+  REQUIRE(w);
+  run_for(io, *clock, 40ms - 1ns);
+  CHECK(h.at->empty());  // idle since the launch, 1 ns short of the timeout
+  run_for(io, *clock, 1ns);
+  CHECK(*h.at == std::vector<double>{40});
+  run_for(io, *clock, 50ms);  // to 90 ms: again 40 ms after the last on_no_request
+  CHECK(*h.at == std::vector<double>{40, 80});
+  // Requests every 10 ms from 90 to 190 ms: each restarts the idle time.
+  for (int i = 0; i <= 10; ++i) {
+    std::optional<int> sum;
+    workers::push_request_and_wait(*w, add{1}, [&](workers::reply_result<add> r) { sum = *r; });
+    run_until_idle(io);
+    REQUIRE(sum == i + 1);
+    if (i < 10) run_for(io, *clock, 10ms);
+  }
+  CHECK(*h.at == std::vector<double>{40, 80});
+  run_for(io, *clock, 40ms);  // 40 ms after the last request (190 ms), not at 120 or 200
+  CHECK(*h.at == std::vector<double>{40, 80, 230});
+  bool closed = false;
+  workers::shutdown(*w, [&](error_code) { closed = true; });
+  run_until_idle(io);
+  REQUIRE(closed);
+  CHECK(clock->pending_timers() == 0);  // the close cancelled the idle timer
 }
 
 TEST_CASE("lifecycle: an idle worker keeps run() going until it closes, like a pending operation",

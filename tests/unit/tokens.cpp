@@ -1,7 +1,7 @@
 // Each asynchronous operation with every common completion token: use_awaitable,
 // deferred (plain and composed), use_future, a plain callback, as_tuple,
 // redirect_error (where the completion starts with an error_code),
-// bind_executor, bind_cancellation_slot, and inside make_parallel_group.
+// bind_executor, bind_cancellation_slot, use_promise, and inside make_parallel_group.
 
 #include "support/calc.hpp"
 #include "support/catch.hpp"
@@ -9,6 +9,8 @@
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/experimental/promise.hpp>
+#include <boost/asio/experimental/use_promise.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/strand.hpp>
 
@@ -113,6 +115,14 @@ asio::awaitable<void> every_token(Table table, Make make, Ok ok) {
     initiating = false;
     while (!got) co_await settle();
     CHECK(*got);
+  }
+  {  // use_promise: the operation starts at once; the promise is awaited later
+    co_await next();
+    auto start = make(used.back());
+    auto promise = start(asio::experimental::use_promise);
+    co_await settle();
+    auto t = co_await promise(asio::as_tuple(asio::use_awaitable));
+    CHECK(std::apply([&](const auto&... a) { return completion_ok(ok, a...); }, t));
   }
   {  // as_tuple
     co_await next();

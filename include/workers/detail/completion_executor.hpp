@@ -10,6 +10,7 @@
 // dive down the stack).
 
 #include <workers/detail/config.hpp>
+#include <workers/detail/io_executor.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -138,12 +139,11 @@ class tracked_work<std::variant<Executors...>> {
   std::variant<Executors...> ex_;
 };
 
-// The one place an executor's type decides between a typed io_context
-// executor and the type-erased one: tracking an any_io_executor that wraps an
-// io_context's executor goes through the typed one, which does not allocate.
+// Tracking an any_io_executor that wraps an io_context's executor goes
+// through the typed one (io_executor.hpp), which does not allocate.
 using io_or_any_executor = std::variant<tracked_io_executor, asio::any_io_executor>;
 inline io_or_any_executor tracked_io_or_any(const asio::any_io_executor& ex) {
-  if (const auto* io = ex.target<asio::io_context::executor_type>())
+  if (const auto* io = typed_io_executor(ex))
     return asio::prefer(*io, asio::execution::outstanding_work.tracked);
   return asio::prefer(ex, asio::execution::outstanding_work.tracked);
 }

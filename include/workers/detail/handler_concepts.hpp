@@ -30,8 +30,10 @@ template <class H, class Self, class R>
 concept on_request_by_ref = requires(H& h, Self& self, const R& r) {
   h.on_request(self, r);
 };
-// on_request takes its request as `R` or `R&&`: the worker moves it out of the
-// queue (so the handler may move its payload on).
+// on_request takes its request as `R&&` (or as `R`, of a move-only type): the
+// worker moves it out of the queue, so the handler may move its payload on. A
+// by-value `R` of a copyable type also binds `const R&`, which C++ cannot tell
+// apart from it: it gets a copy.
 template <class H, class Self, class R>
 concept on_request_by_rvalue =
     !on_request_by_ref<H, Self, R> && requires(H & h, Self& self, R&& r) {

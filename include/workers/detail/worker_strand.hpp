@@ -11,6 +11,7 @@
 
 #include <workers/detail/config.hpp>
 #include <workers/detail/hook_executor.hpp>
+#include <workers/detail/io_executor.hpp>
 #include <workers/detail/op_allocator.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -44,7 +45,7 @@ class worker_strand {
   // A new strand of what `ex` runs on.
   explicit worker_strand(const asio::any_io_executor& ex) {
     const asio::any_io_executor inner = innermost(ex);
-    if (const auto* io = inner.target<asio::io_context::executor_type>())
+    if (const auto* io = typed_io_executor(inner))
       s_.emplace<io_strand_type>(*io);
     else
       s_.emplace<boxed>(std::make_unique<any_strand_type>(asio::make_strand(inner)));

@@ -10,7 +10,7 @@
 // request error, `crashed` for an exception) if one took it, `cancelled` with
 // the result discarded if every caller had given up. A handler cut short by
 // the close counts `dropped` (its callers get `closed`), one cut short by its
-// caller `cancelled`.
+// caller `cancelled` (`handled` if it returned all the same: a result discarded).
 //
 // A handler that takes its request by value or rvalue gets it moved out of the
 // mailbox (under the lock introspection reads requests under, which keeps its
@@ -50,8 +50,9 @@ auto worker_impl<Def, Kind, H>::treat(entry_type& e, R& r) -> pending {
           answer_error(e, worker_closed{this->crash_errors()});
         }
         return std::nullopt;
-      case cut::by_caller:  // answered `request_cancelled` already
-        this->note_cancelled(e, false, kept_view<R>(e));
+      case cut::by_caller:  // answered `request_cancelled` already; a handler
+        // that returned all the same ran to its end, its result discarded
+        this->note_cancelled(e, o.has_value(), kept_view<R>(e));
         return std::nullopt;
       case cut::none:
         break;
