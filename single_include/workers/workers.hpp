@@ -3948,14 +3948,20 @@ class dropbox_mailbox {
 
   // Adds `callers` of a request of alternative `type` to `chain`, which waits on
   // alternative `to`, if they may follow it; otherwise they are dropped.
-  static void follow_or_drop(dropped d, bool wanted, std::size_t to, waiter_ptr& chain,
-                             std::vector<dropped>& out) {
+  // `tail`: the chain's last caller, kept (so that joining it costs O(1) however
+  // many followed before); `last`: that of `d.callers`, if known.
+  static void follow_or_drop(dropped d, waiter_base* last, bool wanted, std::size_t to,
+                             waiter_ptr& chain, waiter_base*& tail, std::vector<dropped>& out) {
     if (!d.callers) return;
     if (wanted && d.type == to && (!chain || shareable(to))) {
+      if (!last)
+        for (last = d.callers.get(); last->next(); last = last->next().get()) {
+        }
       if (chain)
-        chain->append(std::move(d.callers));
+        (tail ? tail : chain.get())->append(std::move(d.callers));
       else
         chain = std::move(d.callers);
+      tail = last;
       return;
     }
     out.push_back(std::move(d));
@@ -4014,8 +4020,8 @@ class dropbox_mailbox {
         } else if (incoming.callers) {
           // The slot's own callers stay. Changing the published slot takes the lock.
           waiter_ptr chain = std::move(held->reply);
-          follow_or_drop(std::move(incoming), follows(m->followers(), follow::incoming),
-                         held->request.index(), chain, out);
+          follow_or_drop(std::move(incoming), nullptr, follows(m->followers(), follow::incoming),
+                         held->request.index(), chain, tails_[staged_ ? spare_ : slot_], out);
           std::unique_lock<std::mutex> lock;
           if (!staged_) lock = std::unique_lock(mutex_);
           held->reply = std::move(chain);
@@ -4033,16 +4039,19 @@ class dropbox_mailbox {
         // The slot has waited since its first put: keep that time.
         const auto pushed_at = held ? held->pushed : incoming.pushed;
         std::optional<dropped> pending_one;
+        waiter_base* const pending_last = held ? tails_[staged_ ? spare_ : slot_] : nullptr;
         if (held) pending_one.emplace(leaving(*held));
         // Built in the spare cell (the staged request, if any, is replaced in place).
         auto& next = cells_[spare_].emplace(std::move(m->request()), pushed_at);
+        waiter_base*& tail = tails_[spare_];
+        tail = nullptr;
         staged_ = true;
         const std::size_t to = next.request.index();
         if (pending_one)
-          follow_or_drop(std::move(*pending_one), follows(m->followers(), follow::pending), to,
-                         next.reply, out);
-        follow_or_drop(std::move(incoming), follows(m->followers(), follow::incoming), to,
-                       next.reply, out);
+          follow_or_drop(std::move(*pending_one), pending_last,
+                         follows(m->followers(), follow::pending), to, next.reply, tail, out);
+        follow_or_drop(std::move(incoming), nullptr, follows(m->followers(), follow::incoming), to,
+                       next.reply, tail, out);
         break;
       }
     }
@@ -4056,6 +4065,8 @@ class dropbox_mailbox {
   // what the worker writes for each put it merges (the cells and their
   // roles), so that a producer's CAS does not steal that line.
   std::optional<entry_type> cells_[3];
+  // The last caller of each cell's chain (cells_[i]->reply), if it has one.
+  waiter_base* tails_[3] = {};
   // The cells' roles: changed under the lock, on the strand.
   std::uint8_t slot_ = 0, taken_ = 1, spare_ = 2;
   bool staged_ = false;  // strand only: the spare holds the slot to be (see publish)

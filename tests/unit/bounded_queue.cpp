@@ -14,7 +14,8 @@ namespace bounded_queue_tests {
 
 using namespace test;
 
-TEST_CASE("bounded queue: a size below 1 is rejected when the table is created", "[bounded]") {
+TEST_CASE("bounded_queue: a size below 1 is rejected when the table is created",
+          "[bounded_queue]") {
   try {
     (void)make_bounded_table(0);
     FAIL("create_table(bounded_queue{0}) must throw");
@@ -24,8 +25,8 @@ TEST_CASE("bounded queue: a size below 1 is rejected when the table is created",
   REQUIRE(make_bounded_table(1).size() == 0);
 }
 
-TEST_CASE("bounded queue: holds exactly size requests, try_push_request_now is false when full",
-          "[bounded]") {
+TEST_CASE("bounded_queue: holds exactly size requests, try_push_request_now is false when full",
+          "[bounded_queue]") {
   asio::io_context io;
   auto table = make_bounded_table(3);
   run(io, [&]() -> asio::awaitable<void> {
@@ -46,9 +47,9 @@ TEST_CASE("bounded queue: holds exactly size requests, try_push_request_now is f
 
 // dotnet/runtime#81011's shape: a caller that gave up must not keep its place.
 TEST_CASE(
-    "bounded queue: a push-and-wait that gives up while queued releases its place at once and "
+    "bounded_queue: a push-and-wait that gives up while queued releases its place at once and "
     "leaves pending_requests_length, and a producer waiting for room takes it",
-    "[bounded]") {
+    "[bounded_queue]") {
   asio::io_context io;
   auto table = make_bounded_table(2);
   run(io, [&]() -> asio::awaitable<void> {
@@ -90,8 +91,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "bounded queue: a push on a full queue waits for room, producers are admitted in FIFO order",
-    "[bounded]") {
+    "bounded_queue: a push on a full queue waits for room, producers are admitted in FIFO order",
+    "[bounded_queue]") {
   asio::io_context io;
   auto table = make_bounded_table(2);
   calc_handlers h;
@@ -126,8 +127,8 @@ TEST_CASE(
   for (int i = 1; i <= 6; ++i) REQUIRE(events[i + 1] == fmt::format("done add {}", i));
 }
 
-TEST_CASE("bounded queue: producers waiting for room when the worker closes get false or closed",
-          "[bounded]") {
+TEST_CASE("bounded_queue: producers waiting for room when the worker closes get false or closed",
+          "[bounded_queue]") {
   asio::io_context io;
   auto table = make_bounded_table(1);
   run(io, [&]() -> asio::awaitable<void> {
@@ -149,9 +150,9 @@ TEST_CASE("bounded queue: producers waiting for room when the worker closes get 
 }
 
 TEST_CASE(
-    "bounded queue: a waiting push whose caller cancels completes with operation_aborted and is "
+    "bounded_queue: a waiting push whose caller cancels completes with operation_aborted and is "
     "not enqueued",
-    "[bounded]") {
+    "[bounded_queue]") {
   asio::io_context io;
   auto table = make_bounded_table(1);
   calc_handlers h;
@@ -178,8 +179,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "bounded queue: producer threads held back by backpressure on a multi-threaded io_context",
-    "[bounded]") {
+    "bounded_queue: producer threads held back by backpressure on a multi-threaded io_context",
+    "[bounded_queue]") {
   constexpr int producers = 4;
   constexpr int per_producer = 500;
   constexpr std::size_t capacity = 4;

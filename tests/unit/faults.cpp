@@ -1,7 +1,11 @@
-// Faults in user hooks and cross-worker lifecycles: each has a defined outcome.
+// Faults in user code: on_completion, on_no_request, on_error and on_close
+// that throw, a canceler hook that throws, a request whose destructor calls
+// into its own worker, and wake-ups that must not restart the idle timeout.
+// Each has a defined outcome.
 
 #include "support/calc.hpp"
 #include "support/catch.hpp"
+#include "support/fixture.hpp"
 #include "support/run.hpp"
 
 #include <workers/testing.hpp>
@@ -20,27 +24,6 @@ using boost::system::error_code;
 using workers::testing::manual_clock;
 using workers::testing::run_for;
 using workers::testing::run_until_idle;
-
-// Launches a worker on `io` and runs `io` until idle: the worker, or the test fails.
-template <class Table, class H>
-typename Table::worker_type launch_now(asio::io_context& io, const Table& table, std::string name,
-                                       H& h, workers::launch_options options) {
-  std::optional<typename Table::worker_type> w;
-  workers::launch(table, io, std::move(name), calc_parameters{}, h, options,
-                  [&](auto r) { w.emplace(std::move(r).value()); });
-  run_until_idle(io);
-  REQUIRE(w);
-  return *w;
-}
-
-// Shuts `w` down and runs `io` until it has closed.
-template <class W>
-void shut_down(asio::io_context& io, const W& w) {
-  bool closed = false;
-  workers::shutdown(w, [&](error_code) { closed = true; });
-  run_until_idle(io);
-  REQUIRE(closed);
-}
 
 // A launch_options with the idle timeout `timeout` (and the tests' reply mode).
 workers::launch_options idle_after(std::chrono::steady_clock::duration timeout) {
@@ -69,24 +52,6 @@ struct throwing_completion : calc_handlers {
 };
 struct throwing_idle : calc_handlers {
   void on_no_request(calc_worker&) { throw std::runtime_error("idle failed"); }
-};
-// Shuts another worker down from inside its own handler.
-struct stopper : calc_handlers {
-  std::shared_ptr<calc_worker> other = std::make_shared<calc_worker>();
-  asio::awaitable<workers::result<workers::unit, std::string>> on_request(calc_worker&,
-                                                                          const stop_self&) {
-    co_await workers::shutdown(*other);  // waits for the other worker's close
-    co_return workers::unit{};
-  }
-  using calc_handlers::on_request;
-};
-// Triggers its own shutdown while launching.
-struct quitter : calc_handlers {
-  workers::result<int, std::string> on_launch(calc_worker& self, const std::string&,
-                                              const calc_parameters&) {
-    workers::trigger_shutdown(self);
-    return 0;
-  }
 };
 
 TEST_CASE("faults: an on_completion that throws still answers its caller, then crashes the worker",
@@ -124,6 +89,32 @@ TEST_CASE("faults: an on_no_request that throws crashes the worker", "[faults]")
   CHECK(st.born == manual_clock::default_wall_start);
   CHECK(st.since == manual_clock::default_wall_start + 1ms);  // closed at the timeout, exactly
   REQUIRE(h.j->closes == 1);
+}
+
+TEST_CASE("faults: on_error and on_close that throw have defined outcomes", "[faults]") {
+  asio::io_context io;
+  auto table = make_table();
+  calc_handlers h1, h2;
+  calc_worker w1, w2;
+  run(io, [&]() -> asio::awaitable<void> {
+    w1 = co_await launch_ok(table, "oe", h1, {.policy = on_error_policy::throws});
+    // GCC 12 miscompiles class temporaries holding a std::string inside a
+    // co_await expression (see README, "Compilers"): name the request first.
+    fail request{"y"};
+    auto r = co_await workers::push_request_and_wait(w1, std::move(request));
+    REQUIRE(r.error().is_request_error());  // the request's own outcome still reaches its caller
+    co_await workers::wait_for_completion(w1);
+    w2 = co_await launch_ok(table, "oc", h2, {.throw_on_close = true});
+    co_await workers::shutdown(w2);
+  });
+  auto c1 = std::get<workers::closed>(workers::status(w1));
+  REQUIRE(c1.crash_errors);
+  REQUIRE(c1.crash_errors->at(0).find("on_error") != std::string::npos);
+  auto c2 = std::get<workers::closed>(workers::status(w2));
+  REQUIRE(c2.crash_errors);
+  REQUIRE(c2.crash_errors->at(0).find("on_close") != std::string::npos);
+  REQUIRE(h1.j->closes == 1);
+  REQUIRE(h2.j->closes == 1);
 }
 
 // Fault 3 (akka#20998's shape): wake-ups that bring no request must not
@@ -228,63 +219,6 @@ TEST_CASE("faults: queued requests whose callers gave up do not restart the idle
   run_until_idle(io);
   CHECK(zero);  // no skipped add was handled
   shut_down(io, w);
-}
-
-TEST_CASE("lifecycle: one worker shuts another down from inside its handler", "[faults]") {
-  asio::io_context io(2);
-  auto table = make_table();
-  stopper h;
-  calc_handlers other_handlers;
-  run(
-      io,
-      [&]() -> asio::awaitable<void> {
-        *h.other = co_await launch_ok(table, "other", other_handlers);
-        auto launched =
-            co_await workers::launch(table, io.get_executor(), "stopper", calc_parameters{}, h);
-        auto a = *launched;
-        auto r = co_await workers::push_request_and_wait(a, stop_self{});
-        REQUIRE(r.has_value());
-        REQUIRE(std::holds_alternative<workers::closed>(workers::status(*h.other)));
-        REQUIRE(std::holds_alternative<workers::running>(workers::status(a)));
-        co_await workers::shutdown(a);
-      },
-      2);
-  REQUIRE(other_handlers.j->closes == 1);
-  REQUIRE(table.size() == 0);
-}
-
-TEST_CASE("lifecycle: a shutdown triggered during on_launch lets the launch succeed, then closes",
-          "[faults]") {
-  asio::io_context io;
-  auto table = make_table();
-  quitter h;
-  run(io, [&]() -> asio::awaitable<void> {
-    auto r = co_await workers::launch(table, io.get_executor(), "q", calc_parameters{}, h);
-    REQUIRE(r.has_value());
-    co_await workers::wait_for_completion(*r);
-    REQUIRE(std::holds_alternative<workers::closed>(workers::status(*r)));
-    auto [late] = co_await workers::push_request(*r, add{1}, asio::as_tuple(asio::use_awaitable));
-    REQUIRE(late == workers::errc::closed);
-  });
-  REQUIRE(h.j->closes == 1);
-  REQUIRE(table.size() == 0);
-}
-
-TEST_CASE("lifecycle: a worker outlives its destroyed table and still works", "[faults]") {
-  asio::io_context io;
-  calc_handlers h;
-  run(io, [&]() -> asio::awaitable<void> {
-    calc_worker w;
-    {
-      auto table = make_table();
-      w = co_await launch_ok(table, "orphan", h);
-    }  // the table handle is gone
-    auto got = co_await workers::push_request_and_wait(w, add{2});
-    REQUIRE(*got == 2);
-    REQUIRE(workers::information(w).instances_number == 0);
-    co_await workers::shutdown(w);
-  });
-  REQUIRE(h.j->closes == 1);
 }
 
 // A canceler hook that throws.

@@ -1,4 +1,7 @@
-// Infinite-queue operations and introspection.
+// Infinite queues: FIFO order, typed replies, completions through the
+// token's executor, the expected history of random sequences (on a bounded
+// queue too), fairness, the caller answered before on_completion, a request
+// that cannot fail, and a caller that gives up while queued.
 
 #include "support/calc.hpp"
 #include "support/catch.hpp"
@@ -19,7 +22,7 @@ using namespace test;
 using namespace std::chrono_literals;
 using boost::system::error_code;
 
-TEST_CASE("queue: requests are handled one at a time in FIFO order", "[queue]") {
+TEST_CASE("infinite_queue: requests are handled one at a time in FIFO order", "[infinite_queue]") {
   asio::io_context io;
   auto table = make_table();
   calc_handlers h;
@@ -36,8 +39,8 @@ TEST_CASE("queue: requests are handled one at a time in FIFO order", "[queue]") 
   for (int i = 1; i <= 300; ++i) REQUIRE(events[i] == fmt::format("done add {}", i));
 }
 
-TEST_CASE("queue: push_request_and_wait gives the typed result or the request's own error",
-          "[queue]") {
+TEST_CASE("infinite_queue: push_request_and_wait gives the typed result or the request's own error",
+          "[infinite_queue]") {
   asio::io_context io;
   auto table = make_table();
   run(io, [&]() -> asio::awaitable<void> {
@@ -59,41 +62,9 @@ TEST_CASE("queue: push_request_and_wait gives the typed result or the request's 
   });
 }
 
-TEST_CASE("introspection: current and pending requests while the worker is busy", "[queue]") {
-  asio::io_context io;
-  auto table = make_table();
-  run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "busy");
-    REQUIRE_FALSE(workers::current_request(w));
-    busy_gate gate(io.get_executor());
-    const auto before = workers::clock::now();
-    workers::push_request_now(w, gate.request());
-    co_await gate.entered();
-    for (int i = 1; i <= 3; ++i) workers::push_request_now(w, add{i});
-    auto current = workers::current_request(w);
-    REQUIRE(current);
-    REQUIRE(current->view == "hold");
-    REQUIRE(current->pushed >= before);
-    REQUIRE(current->treated >= current->pushed);
-    auto pending = workers::pending_requests(w);
-    REQUIRE(pending.size() == 3);
-    for (int i = 0; i < 3; ++i) REQUIRE(pending[i].view == fmt::format("add {}", i + 1));
-    REQUIRE(pending[0].pushed <= pending[2].pushed);
-    REQUIRE(workers::pending_requests_length(w) == 3);
-    auto info = workers::information(w);
-    REQUIRE(info.queue_length == 3);
-    REQUIRE(info.instances_number == 1);
-    REQUIRE(std::holds_alternative<workers::running>(info.status));
-    gate.open();
-    auto got12 = co_await workers::push_request_and_wait(w, add{0});
-    REQUIRE(*got12 == 6);
-    REQUIRE(workers::pending_requests_length(w) == 0);
-    co_await workers::shutdown(w);
-  });
-}
-
-TEST_CASE("queue: a callback token completes through its associated executor, never inline",
-          "[queue]") {
+TEST_CASE(
+    "infinite_queue: a callback token completes through its associated executor, never inline",
+    "[infinite_queue]") {
   asio::io_context io;
   auto table = make_table();
   run(io, [&]() -> asio::awaitable<void> {
@@ -127,8 +98,8 @@ struct on_bounded_queue_of_2 {
 
 // Upstream's history property test: a random sequence of successes and simple
 // errors on a fresh worker gives exactly the expected history of completions.
-TEMPLATE_TEST_CASE("history: random sequences of requests give exactly the expected history",
-                   "[queue]", on_infinite_queue, on_bounded_queue_of_2) {
+TEMPLATE_TEST_CASE("infinite_queue: random sequences of requests give exactly the expected history",
+                   "[infinite_queue]", on_infinite_queue, on_bounded_queue_of_2) {
   for (unsigned seed = 1; seed <= 200; ++seed) {
     std::mt19937 rng(seed);
     const int n = std::uniform_int_distribution<int>(0, 40)(rng);
@@ -175,7 +146,8 @@ TEMPLATE_TEST_CASE("history: random sequences of requests give exactly the expec
   }
 }
 
-TEST_CASE("fairness: a worker flooded with requests does not starve other tasks", "[queue]") {
+TEST_CASE("infinite_queue: a worker flooded with requests does not starve other tasks",
+          "[infinite_queue]") {
   asio::io_context io(1);
   auto table = make_table();
   run(io, [&]() -> asio::awaitable<void> {
@@ -202,8 +174,8 @@ struct completion_waits : calc_handlers {
   }
 };
 
-TEST_CASE("queue: a push_request_and_wait caller is answered before on_completion runs",
-          "[queue]") {
+TEST_CASE("infinite_queue: a push_request_and_wait caller is answered before on_completion runs",
+          "[infinite_queue]") {
   asio::io_context io;
   auto table = make_table();
   completion_waits h;
@@ -268,7 +240,8 @@ struct sure_handlers {
   }
 };
 
-TEST_CASE("queue: a request that cannot fail has the error type never", "[queue]") {
+TEST_CASE("infinite_queue: a request that cannot fail has the error type never",
+          "[infinite_queue]") {
   asio::io_context io;
   auto table = sure::create_table(workers::infinite_queue{});
   run(io, [&]() -> asio::awaitable<void> {
@@ -282,8 +255,8 @@ TEST_CASE("queue: a request that cannot fail has the error type never", "[queue]
   });
 }
 
-TEST_CASE("infinite queue: a push-and-wait that gives up while queued leaves pending_requests",
-          "[infinite]") {
+TEST_CASE("infinite_queue: a push-and-wait that gives up while queued leaves pending_requests",
+          "[infinite_queue]") {
   asio::io_context io;
   auto table = make_table();
   calc_handlers h;

@@ -1,9 +1,12 @@
-// launch_options (<workers/launch_options.hpp>): how callers are answered
-// (reply_mode), beyond what the contract tests run under both modes.
+// launch_options (<workers/launch_options.hpp>): the idle timeout
+// (on_no_request), and how callers are answered (reply_mode), beyond what the
+// contract tests run under both modes.
 
+#include "support/calc.hpp"
 #include "support/catch.hpp"
 #include "support/run.hpp"
 
+#include <workers/testing.hpp>
 #include <workers/workers.hpp>
 
 #include <boost/asio/io_context.hpp>
@@ -14,6 +17,7 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +26,12 @@
 namespace launch_options_tests {
 
 namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using boost::system::error_code;
+using namespace test;
+using workers::testing::manual_clock;
+using workers::testing::run_for;
+using workers::testing::run_until_idle;
 
 // A link of a chain: its handler awaits the next link's reply, as a pipeline
 // of workers calling each other does (dotnet/coreclr#1191's shape).
@@ -123,6 +133,54 @@ TEST_CASE(
   // Each nested reply costs a few hundred bytes of stack: unbounded, the chain
   // would take tens of MiB (and crash an 8 MiB stack past ~12,000 links).
   REQUIRE(span->high - span->low < 1024 * 1024);
+}
+
+// Logs when on_no_request runs, in ms of the clock since its launch.
+struct idle_log : calc_handlers {
+  std::shared_ptr<manual_clock> clock;
+  workers::steady_clock::time_point start = clock->steady_now();
+  std::shared_ptr<std::vector<double>> at = std::make_shared<std::vector<double>>();
+  explicit idle_log(std::shared_ptr<manual_clock> c) : clock(std::move(c)) {}
+  void on_no_request(calc_worker&) {
+    at->push_back(std::chrono::duration<double, std::milli>(clock->steady_now() - start).count());
+  }
+};
+
+TEST_CASE("launch_options: on_no_request runs after the idle timeout, not while requests flow",
+          "[launch_options]") {
+  asio::io_context io;
+  auto clock = std::make_shared<manual_clock>();
+  auto table = make_table({.clock = clock});
+  idle_log h(clock);
+  auto options = test_launch_options();
+  options.timeout = 40ms;
+  std::optional<calc_worker> w;
+  workers::launch(table, io, "idle", calc_parameters{}, h, options,
+                  [&](auto r) { w.emplace(std::move(r).value()); });
+  run_until_idle(io);
+  REQUIRE(w);
+  run_for(io, *clock, 40ms - 1ns);
+  CHECK(h.at->empty());  // idle since the launch, 1 ns short of the timeout
+  run_for(io, *clock, 1ns);
+  CHECK(*h.at == std::vector<double>{40});
+  run_for(io, *clock, 50ms);  // to 90 ms: again 40 ms after the last on_no_request
+  CHECK(*h.at == std::vector<double>{40, 80});
+  // Requests every 10 ms from 90 to 190 ms: each restarts the idle time.
+  for (int i = 0; i <= 10; ++i) {
+    std::optional<int> sum;
+    workers::push_request_and_wait(*w, add{1}, [&](workers::reply_result<add> r) { sum = *r; });
+    run_until_idle(io);
+    REQUIRE(sum == i + 1);
+    if (i < 10) run_for(io, *clock, 10ms);
+  }
+  CHECK(*h.at == std::vector<double>{40, 80});
+  run_for(io, *clock, 40ms);  // 40 ms after the last request (190 ms), not at 120 or 200
+  CHECK(*h.at == std::vector<double>{40, 80, 230});
+  bool closed = false;
+  workers::shutdown(*w, [&](error_code) { closed = true; });
+  run_until_idle(io);
+  REQUIRE(closed);
+  CHECK(clock->pending_timers() == 0);  // the close cancelled the idle timer
 }
 
 }  // namespace launch_options_tests

@@ -1,5 +1,6 @@
-// The worker's state: `state` on its strand only, `with_state` from anywhere,
-// and what a with_state function's failure or a completion elsewhere does.
+// State access (<workers/state_access.hpp>): `state` on the worker's strand only,
+// `with_state` from anywhere, and what a with_state function's failure or a
+// completion elsewhere does.
 
 #include "support/calc.hpp"
 #include "support/catch.hpp"
@@ -13,14 +14,14 @@
 #include <thread>
 
 // Named, so that the unity build keeps each file's helpers apart.
-namespace state_tests {
+namespace state_access_tests {
 
 using namespace test;
 using namespace std::chrono_literals;
 using boost::system::error_code;
 
-TEST_CASE("state: throws a clear logic_error off the strand, before launch and after close",
-          "[state]") {
+TEST_CASE("state_access: throws a clear logic_error off the strand, before launch and after close",
+          "[state_access]") {
   asio::io_context io;
   auto table = make_table();
   run(io, [&]() -> asio::awaitable<void> {
@@ -48,8 +49,9 @@ TEST_CASE("state: throws a clear logic_error off the strand, before launch and a
 }
 
 // A with_state function that throws.
-TEST_CASE("state: a with_state function that throws reaches its caller, not io_context::run()",
-          "[state]") {
+TEST_CASE(
+    "state_access: a with_state function that throws reaches its caller, not io_context::run()",
+    "[state_access]") {
   asio::io_context io;
   auto table = make_table();
   calc_handlers h;
@@ -73,8 +75,9 @@ TEST_CASE("state: a with_state function that throws reaches its caller, not io_c
 }
 
 // With_state completing on another io_context.
-TEST_CASE("state: with_state keeps the io_context of its bound completion running until it ran",
-          "[state]") {
+TEST_CASE(
+    "state_access: with_state keeps the io_context of its bound completion running until it ran",
+    "[state_access]") {
   asio::io_context io;
   auto table = make_table();
   calc_handlers h;
@@ -108,4 +111,4 @@ TEST_CASE("state: with_state keeps the io_context of its bound completion runnin
   CHECK(completed_before_return);
 }
 
-}  // namespace state_tests
+}  // namespace state_access_tests
