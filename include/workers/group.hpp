@@ -27,10 +27,11 @@ WORKERS_BEGIN_NAMESPACE
 /// `make_worker`'s `Types` `types_parameter`: each unmet requirement is one
 /// compile error that names the parameter's type and says what it lacks.
 template <class Name, class Request>
-struct make_group {
+struct make_group : private detail::name_parameter_check<Name>,
+                    private detail::request_parameter_check<Request> {
  private:
   static constexpr bool valid_ =
-      detail::name_parameter_check<Name>::value & detail::request_parameter_check<Request>::value;
+      detail::name_parameter_ok<Name> && detail::request_parameter_ok<Request>;
 
  public:
   using name = Name;        ///< the `Name` parameter (upstream's `Name`)
@@ -38,10 +39,10 @@ struct make_group {
 
   /// @brief The worker type of this group for these `Types` (upstream's `MakeWorker`).
   template <class Types>
-  struct make_worker {
+  struct make_worker : private detail::types_parameter_check<Types> {
     /// @brief The group's definition: the `Def` parameter of `worker` and `table`.
     using definition =
-        std::conditional_t<valid_ & detail::types_parameter_check<Types>::value,
+        std::conditional_t<valid_ && detail::types_parameter_ok<Types>,
                            detail::group_def<Name, Request, Types>, detail::invalid_group_def>;
     using name_type = typename definition::name_type;              ///< `Name::type`
     using state_type = typename definition::state_type;            ///< `Types::state_type`

@@ -6510,9 +6510,12 @@ WORKERS_END_NAMESPACE
 // mistake reads as one sentence, in the instantiation of a check that names
 // the user's type (`name_parameter_check<my_name>`), rather than as a dump of
 // the concept. Each check reports only its first unmet requirement: the later
-// conditions hold vacuously once an earlier one failed. `value` is whether all
-// hold; `make_group` and `make_worker` then use a stand-in definition, so that
-// nothing else fails after the sentence.
+// conditions hold vacuously once an earlier one failed. The checks only
+// report: `make_group` and `make_worker` derive from them (empty bases) and
+// choose their definition by the `*_ok` traits, never by a check's members
+// (Clang takes a class whose static_assert failed for invalid, and every
+// constant read from it for another error); with an unmet requirement they use
+// a stand-in definition, so that nothing else fails after the sentence.
 
 
 
@@ -6559,8 +6562,10 @@ struct name_parameter_check {
   static_assert(!c || d,
                 "workers: Name::type must be copyable, equality-comparable, hashable "
                 "(std::hash) and formattable with fmt (a fmt::formatter)");
-  static constexpr bool value = d;
 };
+template <class Name>
+inline constexpr bool name_parameter_ok = has_type_member<Name>&& has_base_member<Name>&&
+    base_is_string_range<Name>&& type_is_worker_name<Name>;
 
 template <class Q, class R>
 struct request_type_check {
@@ -6580,17 +6585,41 @@ struct request_type_check {
   static_assert(!c || d,
                 "workers: Request needs `static view_type view(const R&)` for each "
                 "request type R");
-  static constexpr bool value = d;
 };
+template <class Q, class R>
+inline constexpr bool request_type_ok = has_result_and_error<R>&& movable_object<R>&&
+    std::is_move_assignable_v<R>&& result_and_error_ok<R>&& viewable_request<Q, R>;
 
+// Each request type of `Types` checked on its own (indexed: a type listed
+// twice is still one base per place).
+template <class Q, class R, std::size_t I>
+struct request_type_check_at : request_type_check<Q, R> {};
+template <class Q, class Seq, class... R>
+struct each_request_check_at;
+template <class Q, std::size_t... I, class... R>
+struct each_request_check_at<Q, std::index_sequence<I...>, R...>
+    : request_type_check_at<Q, R, I>... {};
 template <class Q, class Types>
-struct each_request_check : std::false_type {};
+struct each_request_check {};
 template <class Q, class... R>
 struct each_request_check<Q, request_types<R...>>
-    : std::bool_constant<(request_type_check<Q, R>::value & ... & true)> {};
+    : each_request_check_at<Q, std::index_sequence_for<R...>, R...> {};
+template <class Q, class Types>
+inline constexpr bool each_request_ok = false;
+template <class Q, class... R>
+inline constexpr bool each_request_ok<Q, request_types<R...>> = (request_type_ok<Q, R> && ...);
+
+// The request types are checked once the Request's own members are there.
+template <class Request>
+inline constexpr bool request_members_ok =
+    has_types_and_view<Request>&& types_is_request_list<Request>&& view_type_ok<Request>;
+template <class Request, bool = request_members_ok<Request>>
+struct request_types_check {};
+template <class Request>
+struct request_types_check<Request, true> : each_request_check<Request, typename Request::types> {};
 
 template <class Request>
-struct request_parameter_check {
+struct request_parameter_check : request_types_check<Request> {
   static constexpr bool a = has_types_and_view<Request>;
   static_assert(a,
                 "workers: Request needs `using types = workers::request_types<...>;` and "
@@ -6599,14 +6628,14 @@ struct request_parameter_check {
   static_assert(!a || b, "workers: Request::types must be workers::request_types<R...>");
   static constexpr bool c = b && view_type_ok<Request>;
   static_assert(!b || c, "workers: Request::view_type must be copyable and formattable with fmt");
-  // Each request type checked on its own, named in its sentence.
-  static constexpr bool value = [] {
-    if constexpr (c)
-      return each_request_check<Request, typename Request::types>::value;
-    else
-      return false;
-  }();
 };
+template <class Request>
+inline constexpr bool request_parameter_ok = [] {
+  if constexpr (request_members_ok<Request>)
+    return each_request_ok<Request, typename Request::types>;
+  else
+    return false;
+}();
 
 template <class Types>
 struct types_parameter_check {
@@ -6624,8 +6653,10 @@ struct types_parameter_check {
   static_assert(!c || d,
                 "workers: Types needs `static view_type view(const state_type&, const "
                 "parameters_type&)`");
-  static constexpr bool value = d;
 };
+template <class Types>
+inline constexpr bool types_parameter_ok = has_state_parameters_view<Types>&&
+    state_and_parameters_are_objects<Types>&& view_type_ok<Types>&& state_viewable<Types>;
 
 // What a group with an unmet requirement is defined as, once its sentence is
 // out: enough for the types users name to exist without further errors.
@@ -7269,10 +7300,11 @@ WORKERS_BEGIN_NAMESPACE
 /// `make_worker`'s `Types` `types_parameter`: each unmet requirement is one
 /// compile error that names the parameter's type and says what it lacks.
 template <class Name, class Request>
-struct make_group {
+struct make_group : private detail::name_parameter_check<Name>,
+                    private detail::request_parameter_check<Request> {
  private:
   static constexpr bool valid_ =
-      detail::name_parameter_check<Name>::value & detail::request_parameter_check<Request>::value;
+      detail::name_parameter_ok<Name> && detail::request_parameter_ok<Request>;
 
  public:
   using name = Name;        ///< the `Name` parameter (upstream's `Name`)
@@ -7280,10 +7312,10 @@ struct make_group {
 
   /// @brief The worker type of this group for these `Types` (upstream's `MakeWorker`).
   template <class Types>
-  struct make_worker {
+  struct make_worker : private detail::types_parameter_check<Types> {
     /// @brief The group's definition: the `Def` parameter of `worker` and `table`.
     using definition =
-        std::conditional_t<valid_ & detail::types_parameter_check<Types>::value,
+        std::conditional_t<valid_ && detail::types_parameter_ok<Types>,
                            detail::group_def<Name, Request, Types>, detail::invalid_group_def>;
     using name_type = typename definition::name_type;              ///< `Name::type`
     using state_type = typename definition::state_type;            ///< `Types::state_type`
@@ -8299,6 +8331,7 @@ auto worker_impl<Def, Kind, H>::treat(entry_type& e, R& r) -> pending {
   arm_caller_cancel<R>(e);
   auto hook = [this, &e, &r, moved = std::optional<R>()]() mutable -> decltype(auto) {
     if constexpr (moves_request<R>) {
+      (void)r;
       moved.emplace(this->mailbox().template move_out<R>(e));
       return handlers_.on_request(self_, std::move(*moved));
     } else {

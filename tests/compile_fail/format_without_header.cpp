@@ -1,5 +1,6 @@
 // expect: include <workers/format.hpp> to format
 // errors: 1
+// needs: separate headers
 // Formatting one of the library's types without its formatters' header says which header.
 #include "group.hpp"
 

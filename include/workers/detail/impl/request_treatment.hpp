@@ -32,6 +32,7 @@ auto worker_impl<Def, Kind, H>::treat(entry_type& e, R& r) -> pending {
   arm_caller_cancel<R>(e);
   auto hook = [this, &e, &r, moved = std::optional<R>()]() mutable -> decltype(auto) {
     if constexpr (moves_request<R>) {
+      (void)r;
       moved.emplace(this->mailbox().template move_out<R>(e));
       return handlers_.on_request(self_, std::move(*moved));
     } else {
