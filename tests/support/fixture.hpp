@@ -2,7 +2,7 @@
 
 // Set-ups shared by the unit tests: launching and shutting down a worker on an
 // io_context run by hand (workers::testing::run_until_idle), a check of a
-// reply's worker_closed, and the Catch2 fixture `calc_fixture`.
+// reply's worker_closed, and the Catch2 fixtures (calc_fixture and its kin).
 
 #include "support/calc.hpp"
 #include "support/catch.hpp"
@@ -11,6 +11,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <utility>
@@ -46,22 +47,37 @@ bool is_closed_with(const T& r, bool crashed) {
   return std::get<workers::worker_closed>(r.error()).crash_errors.has_value() == crashed;
 }
 
-// A Catch2 fixture (TEST_CASE_METHOD): an io_context, a calc table (an infinite
-// queue), calc_handlers `h`, and a worker `w` launched with them (test_launch_options()),
-// the io_context run until the launch completed. The test then runs `io`, with
-// test::run or workers::testing::run_until_idle, and closes `w`.
-struct calc_fixture {
+// Catch2 fixtures (TEST_CASE_METHOD): an io_context, a calc table, calc_handlers `h`, and a
+// worker `w` named "w" launched with them (test_launch_options()), the io_context run until the
+// launch completed. The test then runs `io`, with test::run or workers::testing::run_until_idle,
+// and closes `w`. One per buffer kind the tests launch most: calc_fixture (an infinite queue),
+// bounded_fixture<Size> and dropbox_fixture.
+template <class Table>
+struct worker_fixture {
   asio::io_context io;
-  calc_table table;
+  Table table;
   calc_handlers h;
-  calc_worker w;
+  typename Table::worker_type w;
 
-  calc_fixture() : calc_fixture("w") {}
-  explicit calc_fixture(std::string name, workers::table_options options = {})
-      : table(make_table(std::move(options))),
-        w(launch_now(io, table, std::move(name), h, test_launch_options())) {
+  explicit worker_fixture(Table t, std::string name = "w")
+      : table(std::move(t)), w(launch_now(io, table, std::move(name), h, test_launch_options())) {
     io.restart();  // ready for a later io.run(), even had the launch run out of work
   }
+};
+
+struct calc_fixture : worker_fixture<calc_table> {
+  calc_fixture() : worker_fixture(make_table()) {}
+  explicit calc_fixture(std::string name, workers::table_options options = {})
+      : worker_fixture(make_table(std::move(options)), std::move(name)) {}
+};
+
+template <std::size_t Size>
+struct bounded_fixture : worker_fixture<bounded_table> {
+  bounded_fixture() : worker_fixture<bounded_table>(make_bounded_table(Size)) {}
+};
+
+struct dropbox_fixture : worker_fixture<dropbox_table> {
+  dropbox_fixture() : worker_fixture(make_dropbox_table()) {}
 };
 
 }  // namespace test

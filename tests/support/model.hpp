@@ -12,6 +12,7 @@
 
 #include "support/calc.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
@@ -54,7 +55,9 @@ enum class op_kind : std::uint8_t {
   count
 };
 
-enum class req_kind : std::uint8_t { add, proceed, stop, crash, boom, hold, count };
+// hold waits for a release; patient is a hold that sees its caller's cancellation
+// (cancel_with_caller) and returns all the same, its result discarded.
+enum class req_kind : std::uint8_t { add, proceed, stop, crash, boom, hold, patient, count };
 
 struct op {
   op_kind what = op_kind::push;
@@ -81,7 +84,8 @@ inline std::string describe(const op& o) {
       "push",       "push_async",     "push_wait",       "cancel",       "release", "trigger",
       "shutdown",   "wait",           "state",           "state_throws", "hook",    "hook_throws",
       "defer_wait", "defer_shutdown", "launch_deferred", "push_probe"};
-  static constexpr const char* reqs[] = {"add", "proceed", "stop", "crash", "boom", "hold"};
+  static constexpr const char* reqs[] = {"add",  "proceed", "stop",   "crash",
+                                         "boom", "hold",    "patient"};
   if (o.what == op_kind::cancel) return fmt::format("cancel #{}", o.arg);
   if (o.what == op_kind::push_probe) return fmt::format("push_probe add {}", o.arg);
   if (!has_request(o.what)) return ops[static_cast<int>(o.what)];
@@ -118,10 +122,11 @@ class reference {
 
   // Every request's one outcome, as the worker's metrics and events count it:
   // handled (of which failed, crashed, and threw: the handler's exception),
-  // cancelled (every caller gave up first), dropped, refused.
+  // cancelled (every caller gave up first; of which discarded: the handler ran
+  // to its end, request_cancelled{handled = true}), dropped, refused.
   struct outcomes {
     std::uint64_t handled = 0, failed = 0, crashed = 0, threw = 0, cancelled = 0, dropped = 0,
-                  refused = 0;
+                  refused = 0, discarded = 0;
     friend bool operator==(const outcomes&, const outcomes&) = default;
   };
   outcomes counted;
@@ -200,6 +205,13 @@ class reference {
     if (!launched_[caller]) return;  // no operation yet: nothing listens to the signal
     const bool special = caller < static_cast<int>(cancel_text_.size()) && cancel_text_[caller];
     answer(caller, special ? *cancel_text_[caller] : "cancelled");
+    // A patient hold in flight hears that its caller gave up, and returns: its
+    // result is discarded (counted cancelled).
+    if (in_flight_ && in_flight_->r == req_kind::patient && abandoned(*in_flight_)) {
+      finish_hold();
+      run();
+      return;
+    }
     // A queued request's caller gave up: its place frees, producers waiting
     // for room come in.
     if (kind_ == kind::bounded && !closed_)
@@ -213,11 +225,7 @@ class reference {
 
   void release() {
     if (!in_flight_) return;
-    auto r = std::move(*in_flight_);
-    in_flight_.reset();
-    history.push_back("hold");
-    count_handled(r, false, false);
-    for (int c : r.callers) answer(c, "ok:1");
+    finish_hold();
     run();
   }
 
@@ -269,6 +277,15 @@ class reference {
     int push_caller;  // -1 for a push_wait, whose caller rides in r.callers
   };
 
+  // The hold in flight returns 1: handled, or its result discarded.
+  void finish_hold() {
+    auto r = std::move(*in_flight_);
+    in_flight_.reset();
+    history.push_back(r.r == req_kind::patient ? "patient" : "hold");
+    count_handled(r, false, false);
+    for (int c : r.callers) answer(c, "ok:1");
+  }
+
   bool must_wait() const { return live() >= capacity_ || !blocked_.empty(); }
   bool answered(int c) const { return answers[c].has_value(); }
   // Whether a request's callers all gave up (it has some, each answered).
@@ -300,6 +317,7 @@ class reference {
   bool count_handled(const request& r, bool failed, bool threw) {
     if (abandoned(r)) {
       ++counted.cancelled;
+      ++counted.discarded;
       return false;
     }
     ++counted.handled;
@@ -416,6 +434,10 @@ class reference {
         case req_kind::hold:
           in_flight_ = std::move(r);
           break;
+        case req_kind::patient:  // its caller gave up already (a dropbox's): it returns at once
+          in_flight_ = std::move(r);
+          if (abandoned(*in_flight_)) finish_hold();
+          break;
         case req_kind::count:
           break;
       }
@@ -426,7 +448,8 @@ class reference {
     closed_ = true;
     crashed_ = crash;
     const auto text = closed_text();
-    if (in_flight_) {  // cancelled by the close
+    if (in_flight_) {  // cancelled by the close (a patient hold returns all the same)
+      if (in_flight_->r == req_kind::patient) history.push_back("patient");
       count_unhandled(*in_flight_);
       for (int c : in_flight_->callers) answer(c, text);
     }
@@ -552,6 +575,14 @@ struct model_handlers {
     co_return 1;
   }
   template <class W>
+  asio::awaitable<workers::result<int, std::string>> on_request(W&, const patient_hold& r) {
+    // Cut by its caller or the close, it returns all the same.
+    auto [ec] = co_await r.release->async_receive(asio::as_tuple(asio::use_awaitable));
+    (void)ec;
+    history->push_back("patient");
+    co_return 1;
+  }
+  template <class W>
   workers::result<workers::unit, std::string> on_request(W&, const stop_self&) {
     return workers::unit{};
   }
@@ -574,14 +605,22 @@ class event_counter {
   using counts = std::array<std::atomic<std::uint64_t>, std::variant_size_v<workers::event_fields>>;
   event_counter() : counts_(std::make_shared<counts>()) {}
   bool should_handle(workers::level) const { return true; }
-  void handle(const workers::event& e) { ++(*counts_)[e.fields.index()]; }
+  void handle(const workers::event& e) {
+    ++(*counts_)[e.fields.index()];
+    if (const auto* c = std::get_if<workers::events::request_cancelled>(&e.fields); c && c->handled)
+      ++*discarded_;
+  }
   template <class Fields>
   std::uint64_t count() const {
     return (*counts_)[static_cast<std::size_t>(workers::kind_of<Fields>())].load();
   }
+  // request_cancelled events whose handler ran to its end (handled = true).
+  std::uint64_t discarded() const { return discarded_->load(); }
 
  private:
   std::shared_ptr<counts> counts_;
+  std::shared_ptr<std::atomic<std::uint64_t>> discarded_ =
+      std::make_shared<std::atomic<std::uint64_t>>(0);
 };
 
 // What the books say (metrics and events) against the model's outcomes.
@@ -589,8 +628,9 @@ inline std::optional<std::string> books_differ(const reference::outcomes& want,
                                                const workers::worker_metrics& m,
                                                const event_counter& ev) {
   namespace evs = workers::events;
+  // Metrics count neither the handler's exceptions nor the discarded results apart.
   const reference::outcomes got{m.handled,   m.failed,  m.crashed, want.threw,
-                                m.cancelled, m.dropped, m.refused};
+                                m.cancelled, m.dropped, m.refused, want.discarded};
   if (!(got == want))
     return fmt::format(
         "metrics handled {} failed {} crashed {} cancelled {} dropped {} refused {}, the model "
@@ -602,13 +642,14 @@ inline std::optional<std::string> books_differ(const reference::outcomes& want,
       ev.count<evs::request_error>() != want.failed ||
       ev.count<evs::request_cancelled>() != want.cancelled ||
       ev.count<evs::request_dropped>() != want.dropped ||
-      ev.count<evs::request_refused>() != want.refused)
+      ev.count<evs::request_refused>() != want.refused || ev.discarded() != want.discarded)
     return fmt::format(
-        "events no_errors {} error {} cancelled {} dropped {} refused {}, the model {} {} {} {} {}",
+        "events no_errors {} error {} cancelled {} (handled {}) dropped {} refused {}, the model "
+        "{} {} {} ({}) {} {}",
         ev.count<evs::request_no_errors>(), ev.count<evs::request_error>(),
-        ev.count<evs::request_cancelled>(), ev.count<evs::request_dropped>(),
-        ev.count<evs::request_refused>(), succeeded, want.failed, want.cancelled, want.dropped,
-        want.refused);
+        ev.count<evs::request_cancelled>(), ev.discarded(), ev.count<evs::request_dropped>(),
+        ev.count<evs::request_refused>(), succeeded, want.failed, want.cancelled, want.discarded,
+        want.dropped, want.refused);
   return std::nullopt;
 }
 
@@ -686,6 +727,13 @@ std::optional<std::string> run_on(const sequence& s, Table table, const event_co
         return fail{"crash"};
       case req_kind::boom:
         return boom{};
+      case req_kind::patient: {
+        gates.push_back(std::make_shared<gate_channel>(io->get_executor(), 1));
+        patient_hold p;
+        p.entered = std::make_shared<gate_channel>(io->get_executor(), 1);
+        p.release = gates.back();
+        return p;
+      }
       default: {
         gates.push_back(std::make_shared<gate_channel>(io->get_executor(), 1));
         return hold{std::make_shared<gate_channel>(io->get_executor(), 1), gates.back()};
@@ -708,9 +756,10 @@ std::optional<std::string> run_on(const sequence& s, Table table, const event_co
     op o = s.ops[step];
     if (o.what == op_kind::push_probe) o.req = req_kind::add;
     // An add's amount; a hold's id, the index of its gate.
-    const int amount = o.req == req_kind::add    ? o.arg
-                       : o.req == req_kind::hold ? static_cast<int>(gates.size())
-                                                 : 0;
+    const int amount = o.req == req_kind::add ? o.arg
+                       : o.req == req_kind::hold || o.req == req_kind::patient
+                           ? static_cast<int>(gates.size())
+                           : 0;
     switch (o.what) {
       case op_kind::push:
       case op_kind::push_probe: {
@@ -1019,7 +1068,8 @@ inline sequence generate(std::uint32_t seed) {
             : r < 59 ? req_kind::stop
             : r < 63 ? req_kind::crash
             : r < 67 ? req_kind::boom
-                     : req_kind::hold;
+            : r < 90 ? req_kind::hold
+                     : req_kind::patient;
     o.arg = static_cast<std::uint8_t>(o.what == op_kind::cancel ? pick(16) : pick(10));
     s.ops.push_back(o);
   }

@@ -7,6 +7,7 @@
 
 #include "support/calc.hpp"
 #include "support/catch.hpp"
+#include "support/fixture.hpp"
 #include "support/run.hpp"
 
 #include <boost/asio/bind_allocator.hpp>
@@ -94,11 +95,10 @@ struct deferring : calc_handlers {
   using calc_handlers::on_request;
 };
 
-TEST_CASE("asio: an operation created with deferred and never launched has no effect", "[asio]") {
-  asio::io_context io;
-  auto table = make_table();
+TEST_CASE_METHOD(calc_fixture,
+                 "asio: an operation created with deferred and never launched has no effect",
+                 "[asio]") {
   run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "never");
     {
       auto op = workers::shutdown(w, asio::deferred);
       auto push = workers::push_request(w, add{5}, asio::deferred);
@@ -136,12 +136,11 @@ TEST_CASE("asio: shutdown decides whether it is called from a handler when launc
   });
 }
 
-TEST_CASE("asio: an operation launched after the worker closed and every handle is gone is safe",
-          "[asio]") {
-  asio::io_context io;
-  auto table = make_table();
+TEST_CASE_METHOD(
+    calc_fixture,
+    "asio: an operation launched after the worker closed and every handle is gone is safe",
+    "[asio]") {
   run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "gone");
     auto wait = workers::wait_for_completion(w, asio::deferred);
     auto push = workers::push_request_and_wait(w, add{1}, asio::deferred);
     auto stop = workers::shutdown(w, asio::deferred);
@@ -263,9 +262,9 @@ struct counting_allocator {
   }
 };
 
-TEST_CASE("asio: memory from the handler's allocator is freed before the handler runs", "[asio]") {
-  asio::io_context io;
-  auto table = make_table();
+TEST_CASE_METHOD(calc_fixture,
+                 "asio: memory from the handler's allocator is freed before the handler runs",
+                 "[asio]") {
   // One allocator per operation: what it has outstanding when its handler runs.
   std::vector<std::shared_ptr<allocation_counts>> counts;
   std::vector<int> outstanding_at_upcall;
@@ -276,7 +275,6 @@ TEST_CASE("asio: memory from the handler's allocator is freed before the handler
     });
   };
   run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "alloc");
     workers::push_request_and_wait(w, add{1}, token());
     workers::push_request(w, add{1}, token());
     workers::with_state(
@@ -320,14 +318,13 @@ struct fragile_handler {
   void operator()(Args&&...) {}
 };
 
-TEST_CASE("asio: an operation whose handler cannot be moved in throws and leaves nothing behind",
-          "[asio]") {
-  asio::io_context io;
-  auto table = make_table();
+TEST_CASE_METHOD(
+    calc_fixture,
+    "asio: an operation whose handler cannot be moved in throws and leaves nothing behind",
+    "[asio]") {
   auto armed = std::make_shared<bool>(false);
   auto live = std::make_shared<int>(0);
   run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "fragile");
     *armed = true;
     {
       fragile_handler h(armed, live);
@@ -396,13 +393,11 @@ TEST_CASE("asio: initiations are named objects with the worker's executor, token
 
 // Per-operation cancellation, by type.
 
-TEST_CASE("asio: push_request_and_wait honours total cancellation only while its request is queued",
-          "[asio]") {
-  asio::io_context io;
-  auto table = make_table();
-  calc_handlers h;
+TEST_CASE_METHOD(
+    calc_fixture,
+    "asio: push_request_and_wait honours total cancellation only while its request is queued",
+    "[asio]") {
   run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "total", h);
     busy_gate gate(io.get_executor());
     asio::cancellation_signal in_flight, queued;
     std::optional<workers::reply_result<hold>> held;
@@ -429,12 +424,11 @@ TEST_CASE("asio: push_request_and_wait honours total cancellation only while its
   });
 }
 
-TEST_CASE("asio: shutdown refuses total cancellation, wait_for_completion and with_state honour it",
-          "[asio]") {
-  asio::io_context io;
-  auto table = make_table();
+TEST_CASE_METHOD(
+    calc_fixture,
+    "asio: shutdown refuses total cancellation, wait_for_completion and with_state honour it",
+    "[asio]") {
   run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "types");
     busy_gate gate(io.get_executor());
     workers::push_request_now(w, gate.request());
     co_await gate.entered();
@@ -462,12 +456,11 @@ TEST_CASE("asio: shutdown refuses total cancellation, wait_for_completion and wi
   });
 }
 
-TEST_CASE("asio: wait_for_completion callers are answered oldest first, those who gave up at once",
-          "[asio]") {
-  asio::io_context io;
-  auto table = make_table();
+TEST_CASE_METHOD(
+    calc_fixture,
+    "asio: wait_for_completion callers are answered oldest first, those who gave up at once",
+    "[asio]") {
   run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "waiters");
     // Callers 0..11; every third gives up at once, before or after those still waiting.
     std::vector<int> answered, aborted;
     std::vector<std::unique_ptr<asio::cancellation_signal>> signals;
@@ -542,11 +535,9 @@ TEST_CASE("asio: a caller that gave up sees operation_aborted, whichever operati
   });
 }
 
-TEST_CASE("asio: a push refused because the worker closed says errc::closed", "[asio]") {
-  asio::io_context io;
-  auto table = make_table();
+TEST_CASE_METHOD(calc_fixture, "asio: a push refused because the worker closed says errc::closed",
+                 "[asio]") {
   run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "refused");
     co_await workers::shutdown(w);
     auto [ec] = co_await workers::push_request(w, add{1}, asio::as_tuple(asio::use_awaitable));
     REQUIRE(ec == errc::closed);

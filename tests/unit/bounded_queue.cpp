@@ -3,6 +3,7 @@
 
 #include "support/calc.hpp"
 #include "support/catch.hpp"
+#include "support/fixture.hpp"
 #include "support/run.hpp"
 
 #include <atomic>
@@ -25,12 +26,11 @@ TEST_CASE("bounded_queue: a size below 1 is rejected when the table is created",
   REQUIRE(make_bounded_table(1).size() == 0);
 }
 
-TEST_CASE("bounded_queue: holds exactly size requests, try_push_request_now is false when full",
-          "[bounded_queue]") {
-  asio::io_context io;
-  auto table = make_bounded_table(3);
+TEST_CASE_METHOD(
+    bounded_fixture<3>,
+    "bounded_queue: holds exactly size requests, try_push_request_now is false when full",
+    "[bounded_queue]") {
   run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "b");
     busy_gate gate(io.get_executor());
     REQUIRE(workers::try_push_request_now(w, gate.request()));
     co_await gate.entered();  // the hold left the queue: it is being handled
@@ -46,14 +46,12 @@ TEST_CASE("bounded_queue: holds exactly size requests, try_push_request_now is f
 }
 
 // dotnet/runtime#81011's shape: a caller that gave up must not keep its place.
-TEST_CASE(
+TEST_CASE_METHOD(
+    bounded_fixture<2>,
     "bounded_queue: a push-and-wait that gives up while queued releases its place at once and "
     "leaves pending_requests_length, and a producer waiting for room takes it",
     "[bounded_queue]") {
-  asio::io_context io;
-  auto table = make_bounded_table(2);
   run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "gives-up");
     busy_gate gate(io.get_executor());
     REQUIRE(workers::try_push_request_now(w, gate.request()));
     co_await gate.entered();
@@ -90,14 +88,11 @@ TEST_CASE(
   });
 }
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    bounded_fixture<2>,
     "bounded_queue: a push on a full queue waits for room, producers are admitted in FIFO order",
     "[bounded_queue]") {
-  asio::io_context io;
-  auto table = make_bounded_table(2);
-  calc_handlers h;
   run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "fifo", h);
     busy_gate gate(io.get_executor());
     workers::try_push_request_now(w, gate.request());
     co_await gate.entered();

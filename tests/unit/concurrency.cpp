@@ -3,6 +3,7 @@
 
 #include "support/calc.hpp"
 #include "support/catch.hpp"
+#include "support/fixture.hpp"
 #include "support/run.hpp"
 
 #include <future>
@@ -132,15 +133,13 @@ TEST_CASE("concurrency: introspection from other threads while workers are busy"
 }
 
 // Pending_requests with several producers.
-TEST_CASE("concurrency: pending_requests lists requests oldest first with several producer threads",
-          "[concurrency]") {
-  asio::io_context io;
-  auto table = make_table();
-  calc_handlers h;
+TEST_CASE_METHOD(
+    calc_fixture,
+    "concurrency: pending_requests lists requests oldest first with several producer threads",
+    "[concurrency]") {
   std::vector<workers::pending_request<std::string>> pending;
   int ticks = 0;
   run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "producers", h);
     busy_gate gate(io.get_executor());
     workers::push_request_now(w, gate.request());
     co_await gate.entered();  // busy: whatever is pushed now waits in the queue

@@ -3,6 +3,7 @@
 
 #include "support/calc.hpp"
 #include "support/catch.hpp"
+#include "support/fixture.hpp"
 #include "support/run.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -278,14 +279,12 @@ TEST_CASE(
 
 // Unlike a queue's (which skips it), a dropbox's slot is handled even when
 // every caller gave up: puts without a caller may have been merged into it.
-TEST_CASE(
+TEST_CASE_METHOD(
+    dropbox_fixture,
     "dropbox: a put-and-wait that gives up while in the slot is answered at once, the slot stays "
     "pending and is handled",
     "[dropbox]") {
-  asio::io_context io;
-  auto table = make_dropbox_table();
   run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "gives-up");
     busy_gate gate(io.get_executor());
     workers::put_request(w, gate.request());
     co_await gate.entered();

@@ -19,14 +19,10 @@ namespace handlers_tests {
 using namespace test;
 using workers::errc;
 
-TEST_CASE("handlers: a throwing handler crashes the worker, its caller gets the exception",
-          "[handlers]") {
-  asio::io_context io;
-  auto table = make_table();
-  calc_handlers h;
-  calc_worker w;
+TEST_CASE_METHOD(calc_fixture,
+                 "handlers: a throwing handler crashes the worker, its caller gets the exception",
+                 "[handlers]") {
   run(io, [&]() -> asio::awaitable<void> {
-    w = co_await launch_ok(table, "x", h);
     busy_gate gate(io.get_executor());
     workers::push_request_now(w, gate.request());
     co_await gate.entered();
@@ -123,12 +119,9 @@ TEST_CASE("handlers: a resource released from on_error and on_close is released 
   REQUIRE(h.j->releases == 1);
 }
 
-TEST_CASE("handlers: requests after a crashing one are refused", "[handlers]") {
-  asio::io_context io;
-  auto table = make_table();
-  calc_handlers h;
+TEST_CASE_METHOD(calc_fixture, "handlers: requests after a crashing one are refused",
+                 "[handlers]") {
   run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "seq", h);
     auto got5 = co_await workers::push_request_and_wait(w, add{1});
     REQUIRE(*got5 == 1);
     auto got6 = co_await workers::push_request_and_wait(w, boom{});
@@ -139,7 +132,7 @@ TEST_CASE("handlers: requests after a crashing one are refused", "[handlers]") {
     auto got8 = co_await workers::push_request_and_wait(w, add{2});
     REQUIRE(is_closed_with(got8, true));
   });
-  REQUIRE(h.j->snapshot() == std::vector<std::string>{"launch seq", "done add 1", "close"});
+  REQUIRE(h.j->snapshot() == std::vector<std::string>{"launch w", "done add 1", "close"});
 }
 
 // Records why it closes, and the status it can read meanwhile.

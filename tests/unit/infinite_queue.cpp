@@ -5,6 +5,7 @@
 
 #include "support/calc.hpp"
 #include "support/catch.hpp"
+#include "support/fixture.hpp"
 #include "support/run.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -22,12 +23,9 @@ using namespace test;
 using namespace std::chrono_literals;
 using boost::system::error_code;
 
-TEST_CASE("infinite_queue: requests are handled one at a time in FIFO order", "[infinite_queue]") {
-  asio::io_context io;
-  auto table = make_table();
-  calc_handlers h;
+TEST_CASE_METHOD(calc_fixture, "infinite_queue: requests are handled one at a time in FIFO order",
+                 "[infinite_queue]") {
   run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "fifo", h);
     co_await workers::push_request(w, add{1});  // throws if refused
     for (int i = 2; i <= 300; ++i) REQUIRE(workers::push_request_now(w, add{i}));
     auto sum = co_await workers::push_request_and_wait(w, add{0});
@@ -62,13 +60,11 @@ TEST_CASE("infinite_queue: push_request_and_wait gives the typed result or the r
   });
 }
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    calc_fixture,
     "infinite_queue: a callback token completes through its associated executor, never inline",
     "[infinite_queue]") {
-  asio::io_context io;
-  auto table = make_table();
   run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "cb");
     bool pushed = false;
     bool initiating = true;
     workers::push_request(w, add{1}, [&](workers::error_code ec) {
@@ -255,13 +251,11 @@ TEST_CASE("infinite_queue: a request that cannot fail has the error type never",
   });
 }
 
-TEST_CASE("infinite_queue: a push-and-wait that gives up while queued leaves pending_requests",
-          "[infinite_queue]") {
-  asio::io_context io;
-  auto table = make_table();
-  calc_handlers h;
+TEST_CASE_METHOD(
+    calc_fixture,
+    "infinite_queue: a push-and-wait that gives up while queued leaves pending_requests",
+    "[infinite_queue]") {
   run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "gives-up", h);
     busy_gate gate(io.get_executor());
     workers::push_request_now(w, gate.request());
     co_await gate.entered();

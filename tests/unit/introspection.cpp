@@ -25,12 +25,10 @@ using namespace std::chrono_literals;
 using workers::testing::manual_clock;
 using workers::testing::run_until_idle;
 
-TEST_CASE("introspection: current and pending requests while the worker is busy",
-          "[introspection]") {
-  asio::io_context io;
-  auto table = make_table();
+TEST_CASE_METHOD(calc_fixture,
+                 "introspection: current and pending requests while the worker is busy",
+                 "[introspection]") {
   run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "busy");
     REQUIRE_FALSE(workers::current_request(w));
     busy_gate gate(io.get_executor());
     const auto before = workers::clock::now();

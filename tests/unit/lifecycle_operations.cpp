@@ -199,21 +199,18 @@ TEST_CASE(
   REQUIRE(h.j->closes == 1);
 }
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    calc_fixture,
     "lifecycle_operations: shutdown called from inside a handler completes at once, no deadlock",
     "[lifecycle_operations]") {
-  asio::io_context io;
-  auto table = make_table();
-  calc_handlers h;
   run(io, [&]() -> asio::awaitable<void> {
-    auto w = co_await launch_ok(table, "in", h);
     auto r = co_await workers::push_request_and_wait(w, stop_self{});
     REQUIRE(r.has_value());  // the handler that asked for its worker's end is not cancelled
     co_await workers::wait_for_completion(w);
     REQUIRE(std::holds_alternative<workers::closed>(workers::status(w)));
   });
   REQUIRE(h.j->snapshot() ==
-          std::vector<std::string>{"launch in", "stop_self returned", "done stop_self", "close"});
+          std::vector<std::string>{"launch w", "stop_self returned", "done stop_self", "close"});
 }
 
 TEST_CASE_METHOD(calc_fixture,

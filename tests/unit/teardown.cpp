@@ -6,6 +6,8 @@
 #include "support/catch.hpp"
 #include "support/run.hpp"
 
+#include <workers/testing.hpp>
+
 #include <atomic>
 #include <future>
 #include <memory>
@@ -213,6 +215,57 @@ TEST_CASE("teardown: an io_context destroyed during an awaitable on_launch aband
   INFO("status after the context was destroyed: " << fmt::format("{}", workers::status(*w)));
   CHECK(table.size() == 0);
   CHECK(std::holds_alternative<workers::closed>(workers::status(*w)));
+}
+
+TEST_CASE("teardown: idle timers on a clock that outlives the io_context die with the context",
+          "[teardown]") {
+  // The clock (shared by the table) and the handles outlive the context: a timer still armed
+  // would post its function to a destroyed io_context at the next advance (ASan and valgrind
+  // see it; pending_timers counts it).
+  auto clock = std::make_shared<workers::testing::manual_clock>();
+  auto table = make_table({.clock = clock});
+  calc_handlers h;
+  std::vector<calc_worker> ws;
+  {
+    asio::io_context io;
+    auto options = test_launch_options();
+    options.timeout = 40ms;
+    for (const char* name : {"a", "b"})
+      workers::launch(table, io, name, calc_parameters{}, h, options,
+                      [&](auto r) { ws.push_back(std::move(r).value()); });
+    workers::testing::run_for(io, *clock, 50ms);  // each ran on_no_request once, and re-armed
+    REQUIRE(ws.size() == 2);
+    REQUIRE(clock->pending_timers() == 2);
+  }  // no shutdown: the context dies with both idle timers armed
+  CHECK(clock->pending_timers() == 0);
+  clock->advance(1h);  // would fire the timers on the dead context
+  CHECK(table.size() == 0);
+  for (const auto& w : ws) CHECK(std::holds_alternative<workers::closed>(workers::status(w)));
+}
+
+TEST_CASE("teardown: a cancel_with_caller handler in flight when the io_context dies leaks nothing",
+          "[teardown]") {
+  // While the handler runs, its caller's waiter holds a hook for the caller's cancellation; the
+  // context's end must release it (valgrind and LeakSanitizer saw it leak), and the caller's
+  // signal, which outlives the context, must reach nothing.
+  auto table = make_table();
+  calc_handlers h;
+  calc_worker w;
+  asio::cancellation_signal signal;
+  {
+    asio::io_context io;
+    run(io, [&]() -> asio::awaitable<void> {
+      w = co_await launch_ok(table, "patient", h);
+      busy_gate gate(io.get_executor());
+      patient_hold request{gate.request()};
+      workers::push_request_and_wait(w, std::move(request),
+                                     asio::bind_cancellation_slot(signal.slot(), [](auto) {}));
+      co_await gate.entered();  // the handler awaits, its caller's hook armed
+    });
+  }  // the context dies under the handler
+  signal.emit(asio::cancellation_type::terminal);
+  CHECK(std::holds_alternative<workers::closed>(workers::status(w)));
+  CHECK(table.size() == 0);
 }
 
 }  // namespace teardown_tests

@@ -146,7 +146,7 @@ void worker_impl<Def, Kind, H>::finish_close(bool abandoning) {
   if (abandoning) {
     if (launch_reply_) launch_reply_->abandon();
     launch_reply_.reset();
-    if constexpr (any_cancels_with_caller) armed_ = {};
+    disarm_caller_cancel();  // a hook armed for a handler cut by the context's end
   }
   self_ = handle_type{};
 }
