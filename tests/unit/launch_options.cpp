@@ -88,7 +88,8 @@ struct chain_handlers {
   }
 };
 
-// 100,000 links (fewer under valgrind: WORKERS_TEST_CHAIN_LINKS).
+// 100,000 links (fewer under valgrind and TSan: WORKERS_TEST_CHAIN_LINKS; 20,000 nested replies
+// would still take several MiB of stack).
 std::size_t chain_links() {
   const char* v = std::getenv("WORKERS_TEST_CHAIN_LINKS");
   return v != nullptr ? std::strtoul(v, nullptr, 10) : 100'000;
@@ -115,20 +116,23 @@ TEST_CASE(
         co_return r.value();
       });
   std::size_t answer = 0;
-  test::run(io, [&]() -> asio::awaitable<void> {
-    const auto ex = co_await asio::this_coro::executor;
-    const workers::launch_options dispatched{.reply = workers::reply_mode::dispatch};
-    for (std::size_t i = 0; i < links; ++i) {
-      chain_handlers h{links, span};
-      auto w = co_await workers::launch(table, ex, i, 0, h, dispatched, asio::use_awaitable);
-      workers_.push_back(w.value());
-    }
-    relay first{next, 0};
-    auto r =
-        co_await workers::push_request_and_wait(workers_[0], std::move(first), asio::use_awaitable);
-    answer = r.value();
-    for (auto& w : workers_) workers::trigger_shutdown(w);
-  });
+  test::run(
+      io,
+      [&]() -> asio::awaitable<void> {
+        const auto ex = co_await asio::this_coro::executor;
+        const workers::launch_options dispatched{.reply = workers::reply_mode::dispatch};
+        for (std::size_t i = 0; i < links; ++i) {
+          chain_handlers h{links, span};
+          auto w = co_await workers::launch(table, ex, i, 0, h, dispatched, asio::use_awaitable);
+          workers_.push_back(w.value());
+        }
+        relay first{next, 0};
+        auto r = co_await workers::push_request_and_wait(workers_[0], std::move(first),
+                                                         asio::use_awaitable);
+        answer = r.value();
+        for (auto& w : workers_) workers::trigger_shutdown(w);
+      },
+      1, std::chrono::seconds(50));  // heavy under a sanitizer; below ctest's 60 s
   REQUIRE(answer == links - 1);
   // Each nested reply costs a few hundred bytes of stack: unbounded, the chain
   // would take tens of MiB (and crash an 8 MiB stack past ~12,000 links).
