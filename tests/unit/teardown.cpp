@@ -246,8 +246,8 @@ TEST_CASE("teardown: idle timers on a clock that outlives the io_context die wit
 TEST_CASE("teardown: a cancel_with_caller handler in flight when the io_context dies leaks nothing",
           "[teardown]") {
   // While the handler runs, its caller's waiter holds a hook for the caller's cancellation; the
-  // context's end must release it (valgrind and LeakSanitizer saw it leak), and the caller's
-  // signal, which outlives the context, must reach nothing.
+  // context's end must release it (LeakSanitizer saw it leak), and the caller's signal, which
+  // outlives the context, must reach nothing.
   auto table = make_table();
   calc_handlers h;
   calc_worker w;
