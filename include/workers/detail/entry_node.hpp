@@ -3,14 +3,13 @@
 // A request in the intake of a queue or a dropbox (intake.hpp): the entry and
 // its link, a Boost.Intrusive hook, so that the chains the worker keeps (a
 // batch, the nodes retired until collected) are intrusive lists whose last
-// node is cached (a chain joins another in O(1)). Nodes come from a
-// per-thread cache of their size (block_cache.hpp) and go back to the cache of
-// the thread that took them, so producers on any thread allocate nothing in
-// steady state.
+// node is cached (a chain joins another in O(1)). Nodes are carved from the
+// pushing thread's slabs (slab_cache.hpp): a producer on any thread allocates
+// once per slab at most, and nothing in steady state.
 
 #include <workers/clock.hpp>
-#include <workers/detail/block_cache.hpp>
 #include <workers/detail/config.hpp>
+#include <workers/detail/slab_cache.hpp>
 
 #include <boost/intrusive/slist.hpp>
 
@@ -63,10 +62,10 @@ struct entry_node {
     n->~entry_node();
     deallocate(n);
   }
-  // Destroys every node of `c`, giving a producer's blocks back with one CAS.
+  // Destroys every node of `c`, a run of one slab's nodes with one RMW.
   static void free_chain(chain& c) noexcept {
     if constexpr (cached()) {
-      typename block_cache<block_size()>::batch back;
+      typename slab_cache<block_size()>::batch back;
       c.clear_and_dispose([&](entry_node* n) {
         n->~entry_node();
         back.give(n);
@@ -104,20 +103,20 @@ struct entry_node {
 
  private:
   // Functions: the class is complete in their bodies.
-  static constexpr std::size_t block_size() noexcept { return (sizeof(entry_node) + 63) / 64 * 64; }
+  static constexpr std::size_t block_size() noexcept { return (sizeof(entry_node) + 15) / 16 * 16; }
   static constexpr bool cached() noexcept {
     return alignof(entry_node) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
   }
 
   static void* allocate() {
     if constexpr (cached())
-      return block_cache<block_size()>::local().take();
+      return slab_cache<block_size()>::local().take();
     else
       return ::operator new (sizeof(entry_node), std::align_val_t{alignof(entry_node)});
   }
   static void deallocate(void* p) noexcept {
     if constexpr (cached())
-      block_cache<block_size()>::local().give(p);
+      slab_cache<block_size()>::give(p);
     else
       ::operator delete (p, std::align_val_t{alignof(entry_node)});
   }
