@@ -1,9 +1,14 @@
 // Peer `threads`: one std::thread per worker, fed through a std::mutex +
 // std::condition_variable + std::deque queue; B replies through std::promise.
-// Only the two-thread workloads (A2, B2, C2, G) and D make sense for it; D uses
+// Only the two-thread workloads (A2, B2, R, C2, G) and D make sense for it; D uses
 // bench::idle_threads (10,000) workers, not 100,000.  E (up to 100,000 workers
 // on one pinned thread) and F (1,000 workers on 1 or 2 io threads) do not: one
 // thread per worker means 100,000 / 1,000 OS threads, so they are not registered.
+//
+// R: the benchmark thread keeps bench::pipeline_depth requests in flight; the
+// worker answers each into the caller's reply queue (mutex + condition variable
+// + vector, notified only when it becomes non-empty), the caller takes all the
+// replies that arrived in one swap and pushes one new request per reply.
 //
 // G: the hand-written dropbox: a mutex-guarded std::optional slot {v, n} + a
 // condition variable; a put merges into a waiting slot or fills an empty one
@@ -157,6 +162,76 @@ void roundtrip(benchmark::State& state) {
   }
 }
 
+// R: the benchmark thread keeps bench::pipeline_depth requests in flight; each
+// carries the caller's reply queue, which the worker appends {v, v + 1} to.
+struct answer {
+  std::uint64_t value;
+  std::uint64_t reply;
+};
+
+struct reply_queue {
+  std::mutex mutex;
+  std::condition_variable not_empty;
+  std::vector<answer> replies;
+
+  void push(answer a) {
+    std::unique_lock lock(mutex);
+    const bool was_empty = replies.empty();
+    replies.push_back(a);
+    lock.unlock();
+    if (was_empty) not_empty.notify_one();
+  }
+
+  /// Waits for at least one reply and swaps all that arrived into `out`.
+  void take(std::vector<answer>& out) {
+    out.clear();
+    std::unique_lock lock(mutex);
+    not_empty.wait(lock, [&] { return !replies.empty(); });
+    out.swap(replies);
+  }
+};
+
+struct pipelined_request {
+  std::uint64_t value;
+  reply_queue* replies;
+};
+
+void pipelined(benchmark::State& state) {
+  for (auto _ : state) {
+    bool ok = true;
+    bench::stamp begin, end;
+    {
+      reply_queue replies;
+      replies.replies.reserve(bench::pipeline_depth);
+      std::vector<answer> taken;
+      taken.reserve(bench::pipeline_depth);
+      std::latch started{1};
+      thread_worker<pipelined_request> w(
+          thread_worker<pipelined_request>::unbounded,
+          [](pipelined_request& r) {
+            r.replies->push(answer{r.value, r.value + 1});
+          },
+          &started);
+      started.wait();
+      begin = bench::stamp::now();
+      std::uint64_t next = 0;
+      for (; next < bench::pipeline_depth; ++next) w.push(pipelined_request{next, &replies});
+      for (std::size_t answered = 0; answered < bench::pipelined_count;) {
+        replies.take(taken);
+        for (const answer& a : taken) {
+          ok = ok && a.reply == a.value + 1;
+          ++answered;
+          if (next < bench::pipelined_count) w.push(pipelined_request{next++, &replies});
+        }
+      }
+      end = bench::stamp::now();
+      ok = ok && next == bench::pipelined_count;
+    }
+    if (!ok) return bench::fail(state, "wrong reply");
+    bench::record(state, begin, end, bench::pipelined_count);
+  }
+}
+
 void idle(benchmark::State& state) {
   for (auto _ : state)
     for (int round = 0; round < 2; ++round) {
@@ -243,6 +318,7 @@ void dropbox(benchmark::State& state) {
   using enum bench::workload;
   bench::add(A2, "threads", [](benchmark::State& s) { fire(s, value_worker::unbounded); });
   bench::add(B2, "threads", roundtrip);
+  bench::add(R, "threads", pipelined);
   bench::add(C2, "threads", [](benchmark::State& s) { fire(s, bench::bounded_capacity); });
   bench::add(D, "threads", idle);
   bench::add(G, "threads", dropbox);

@@ -8,6 +8,8 @@
 //          as the channel peers' producers do when their channel is full.
 //   B1/B2  co_await push_request_and_wait from a caller coroutine; B1 also with
 //          launch_options::reply = reply_mode::dispatch ("workers_dispatch").
+//   R      bench::pipeline_depth caller coroutines on the caller's io_context,
+//          each looping co_await push_request_and_wait.
 //   E      bench::scale_workers workers in one table on one thread, requests
 //          round-robin; F  1,000 workers, two producer threads, 1 or 2 io
 //          threads; G  a merging_dropbox worker whose merge adds the puts up.
@@ -307,6 +309,51 @@ void b2(benchmark::State& state) {
   }
 }
 
+// R: bench::pipeline_depth caller coroutines on the caller's io_context, each
+// looping push_request_and_wait, so that pipeline_depth requests are in flight.
+
+struct pipeline {
+  std::uint64_t next = 0;    // the next value to send
+  std::size_t answered = 0;  // replies received
+  bench::stamp end{};
+  bool ok = true;
+};
+
+asio::awaitable<void> pipelined_caller(W w, pipeline& p) {
+  while (p.next < bench::pipelined_count) {
+    const std::uint64_t i = p.next++;
+    auto r = co_await workers::push_request_and_wait(w, value{i});
+    p.ok = p.ok && r.has_value() && *r == i + 1;
+    if (++p.answered == bench::pipelined_count) p.end = bench::stamp::now();
+  }
+}
+
+void pipelined(benchmark::State& state) {
+  for (auto _ : state) {
+    asio::io_context worker_ctx{1};
+    asio::io_context caller_ctx{1};
+    auto table = group::create_table(workers::infinite_queue{});
+    const sum_handlers handlers{};
+    std::thread runner;
+    const W w = launch_blocking(table, worker_ctx.get_executor(), handlers, runner, worker_ctx);
+    if (!w) {
+      runner.join();
+      return bench::fail(state, "launch failed");
+    }
+    pipeline p;
+    const bench::stamp begin = bench::stamp::now();
+    for (std::size_t c = 0; c < bench::pipeline_depth; ++c)
+      asio::co_spawn(caller_ctx, pipelined_caller(w, p), asio::detached);
+    caller_ctx.run();
+
+    workers::shutdown(w, asio::use_future).get();  // throws on error
+    runner.join();
+    if (!p.ok || p.answered != bench::pipelined_count || table.size() != 0)
+      return bench::fail(state, "wrong reply");
+    bench::record(state, begin, p.end, bench::pipelined_count);
+  }
+}
+
 // D: idle workers.
 
 void idle(benchmark::State& state) {
@@ -564,6 +611,7 @@ void dropbox_puts(benchmark::State& state) {
   bench::add(B1, "workers_metrics", b1<true>);
   bench::add(B1, "workers_dispatch", b1<false, workers::reply_mode::dispatch>);
   bench::add(B2, "workers", b2);
+  bench::add(R, "workers", pipelined);
   bench::add(C1, "workers", fire_one_thread<bounded_kind>);
   bench::add(C2, "workers", fire_two_threads<bounded_kind>);
   bench::add(D, "workers", idle);

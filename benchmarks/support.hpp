@@ -30,7 +30,8 @@
 // TIMING CONVENTION (identical for every peer)
 // The reported time IS the cost of one operation in ns: each iteration runs a
 // whole batch (bench::fire_count requests, bench::roundtrip_count round trips,
-// or bench::idle_workers workers) and calls
+// bench::pipelined_count pipelined requests, or bench::idle_workers workers)
+// and calls
 //
 //     bench::record(state, begin, end, ops);
 //
@@ -42,7 +43,7 @@
 //   * `begin` is taken by the producer / caller right before its first send.
 //   * `end` is taken by the *worker* right after it has handled the last
 //     request (A, C) or by the caller right after it received the last reply
-//     (B).  The stamps may be taken on different threads: store them in plain
+//     (B, R).  The stamps may be taken on different threads: store them in plain
 //     variables and read them after joining / after run() returned.
 //   * In two-thread workloads the worker must already be running and waiting
 //     (e.g. count down a std::latch from inside the worker) before the producer
@@ -56,7 +57,7 @@
 //     at the top of the benchmark function (before any thread or context is
 //     created: threads created while pinned inherit the mask).  io_contexts
 //     use concurrency hint 1 and are run by the benchmark thread.
-//   * Two-thread workloads (A2, B2, C2, G): the worker's io_context is run by a
+//   * Two-thread workloads (A2, B2, R, C2, G): the worker's io_context is run by a
 //     std::thread, the producer/caller runs on the benchmark thread (its own
 //     io_context with hint 1 if it is a coroutine).  No pinning.
 //   * Asio peers co_spawn the worker on asio::make_strand(ctx) and the
@@ -104,6 +105,8 @@ namespace bench {
 
 inline constexpr std::size_t fire_count = 1'000'000;     // A, C: requests per batch
 inline constexpr std::size_t roundtrip_count = 100'000;  // B: round trips per batch
+inline constexpr std::size_t pipeline_depth = 16;        // R: requests in flight per caller
+inline constexpr std::size_t pipelined_count = 200'000;  // R: requests per batch
 inline constexpr std::size_t bounded_capacity = 64;      // C: queue capacity
 inline constexpr std::size_t unbounded_capacity = 1024;  // channel stand-in for "unbounded"
 inline constexpr std::size_t idle_workers = 100'000;     // D
