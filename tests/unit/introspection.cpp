@@ -7,12 +7,15 @@
 #include "support/fixture.hpp"
 #include "support/run.hpp"
 
+#include <workers/sinks.hpp>
 #include <workers/testing.hpp>
 
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -139,6 +142,65 @@ TEST_CASE("introspection: on a manual clock, push and take stamps and request_st
   const auto st = std::get<workers::closed>(workers::status(w));
   CHECK(st.born == w0);
   CHECK(st.since == t + 8ms + 1s);
+}
+
+// Push and take times: the kernel tick's resolution unless something measures
+// the requests (status.hpp). 50 pushes in a row, the worker not running:
+// read coarsely they share one or two ticks' times; precisely, nearly all differ.
+struct tick_name {
+  static constexpr std::string_view base[] = {"ticks"};
+  using type = int;
+};
+struct tick {
+  using result_type = int;
+  using error_type = int;
+  int v;
+};
+struct tick_requests {
+  using types = workers::request_types<tick>;
+  using view_type = int;
+  static int view(const tick& t) { return t.v; }
+};
+struct tick_types {
+  using state_type = int;
+  using parameters_type = int;
+  using view_type = int;
+  static int view(const int& s, const int&) { return s; }
+};
+using tick_group = workers::make_single<tick_name, tick_requests, tick_types>;
+struct unmeasured {
+  template <class S>
+  workers::result<int, int> on_request(S&, const tick& t) {
+    return {boost::system::in_place_value, t.v};
+  }
+};
+struct reads_status : unmeasured {
+  template <class S>
+  void on_completion(S&, const tick&, const int&, const workers::request_status&) {}
+};
+
+template <class H>
+std::size_t distinct_push_times(H handlers, workers::table_options options = {}) {
+  asio::io_context io;
+  auto table = tick_group::create_table(workers::infinite_queue{}, std::move(options));
+  std::optional<tick_group::worker<workers::queue<workers::infinite>>> w;
+  workers::launch(table, io, 0, 0, handlers, [&](auto r) { w.emplace(std::move(r).value()); });
+  run_until_idle(io);
+  REQUIRE(w);
+  for (int i = 0; i < 50; ++i) workers::push_request_now(*w, tick{i});
+  std::set<workers::clock::time_point> times;
+  for (const auto& p : workers::pending_requests(*w)) times.insert(p.pushed);
+  shut_down(io, *w);
+  return times.size();
+}
+
+TEST_CASE("introspection: push times are coarse unless the requests are measured",
+          "[introspection]") {
+  CHECK(distinct_push_times(unmeasured{}) <= 5);  // a tick or two, a preemption or two
+  CHECK(distinct_push_times(reads_status{}) >= 40);
+  CHECK(distinct_push_times(unmeasured{}, {.metrics = true}) >= 40);
+  CHECK(distinct_push_times(unmeasured{}, {.sink = std::make_shared<workers::backlog_sink>()}) >=
+        40);
 }
 
 }  // namespace introspection_tests

@@ -1,8 +1,9 @@
 #pragma once
 
 // A per-thread cache of memory blocks of one size: the operations a worker
-// posts to its strand (op_allocator.hpp) and the request nodes of its intake
-// (entry_node.hpp) come from it, so the steady state allocates nothing.
+// posts to its strand (op_allocator.hpp) come from it, so the steady state
+// allocates nothing. Request nodes come from slabs instead (slab_cache.hpp),
+// which give a burst back to the heap.
 // Asio's recycling allocator keeps two blocks per thread: a thread that wakes
 // many workers in a row, or holds a reply and a wake-up in flight together,
 // needs more, and each miss costs an aligned_alloc. This one keeps up to

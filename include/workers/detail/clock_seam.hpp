@@ -7,7 +7,10 @@
 // needs a time (its push, its take, its end); the wall time a person reads is
 // derived from a steady stamp when asked (`wall_of`), through an anchor pair
 // (steady, precise wall) that each thread reads again once a second, so that
-// no push or take reads two clocks.
+// no push or take reads two clocks. A request's stamps may come from the
+// kernel's coarse monotonic clock (`stamp_now`): the same clock as the steady
+// one, read from the last tick, never ahead of it, for a sixth of the cost of
+// a precise read on a VM's kvm-clock (4 ns against 25).
 
 #include <workers/clock.hpp>
 #include <workers/detail/config.hpp>
@@ -50,6 +53,13 @@ class clock_seam {
       return source_->steady_now();
     return steady_read();
   }
+  // A request's stamp: precise, or of the kernel tick's resolution (1 to 4 ms
+  // on Linux; precise where the platform has no coarse clock).
+  WORKERS_ALWAYS_INLINE steady_clock::time_point stamp_now(bool precise) const noexcept {
+    if (source_) [[unlikely]]
+      return source_->steady_now();
+    return precise ? steady_read() : coarse_read();
+  }
   WORKERS_ALWAYS_INLINE clock::time_point wall_now() const noexcept {
     if (source_) [[unlikely]]
       return source_->wall_now();
@@ -89,6 +99,17 @@ class clock_seam {
         std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
 #else
     return steady_clock::now();
+#endif
+  }
+
+  WORKERS_ALWAYS_INLINE static steady_clock::time_point coarse_read() noexcept {
+#if defined(__GLIBCXX__) && defined(_GLIBCXX_USE_CLOCK_MONOTONIC) && defined(CLOCK_MONOTONIC_COARSE)
+    timespec ts;
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return steady_clock::time_point(std::chrono::duration_cast<steady_clock::duration>(
+        std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+#else
+    return steady_read();
 #endif
   }
 

@@ -111,6 +111,7 @@ class worker_core : public registered_worker,
         table_(std::move(table)),
         config_(std::move(config)),
         seam_(config_->clock.get()),
+        precise_stamps_(options.timeout || options.alarms || config_->metrics),
         mailbox_(*this, capacity_of(config_->buffer), options.alarms || config_->metrics),
         lifecycle_(seam_.wall_now()),
         reply_(options.reply) {
@@ -196,7 +197,7 @@ class worker_core : public registered_worker,
   // `push_waiter` are left untouched unless queued or waiting.
   push_outcome push(entry_type& e, bool may_wait, waiter_ptr* push_waiter = nullptr) {
     if (lifecycle_.refuses_work()) return refuse(e);
-    e.pushed = seam_.steady_now();
+    e.pushed = stamp_now();
     // Once queued, the request may be handled and its caller resumed, and the
     // worker may end, at once: nothing here may touch `this` after that.
     const auto o = this->alarmed()
@@ -215,9 +216,8 @@ class worker_core : public registered_worker,
       return push_outcome::sealed;
     }
     if (this->alarmed()) [[unlikely]]
-      return alarmed_push(
-          [&] { return mailbox_.push_now(std::forward<R>(request), seam_.steady_now()); });
-    return mailbox_.push_now(std::forward<R>(request), seam_.steady_now());
+      return alarmed_push([&] { return mailbox_.push_now(std::forward<R>(request), stamp_now()); });
+    return mailbox_.push_now(std::forward<R>(request), stamp_now());
   }
 
   // A caller of a queued request gave up (any thread): its place is free.
@@ -327,6 +327,15 @@ class worker_core : public registered_worker,
   handle_type self() { return access::make_worker<handle_type>(hold()); }
   WORKERS_ALWAYS_INLINE steady_clock::time_point steady_now() const noexcept {
     return seam_.steady_now();
+  }
+  // The handlers read request statuses: they are measured (see stamp_now).
+  void stamp_precisely() noexcept { precise_stamps_ = true; }
+  // A request's push or take time. Precise when something measures the worker's
+  // requests (metrics, queue alarms, an idle timeout, status hooks, a sink of
+  // debug events); else of the kernel tick's resolution, which is what a person
+  // reading introspection needs, at a sixth of the cost (clock_seam.hpp).
+  WORKERS_ALWAYS_INLINE steady_clock::time_point stamp_now() const noexcept {
+    return seam_.stamp_now(precise_stamps_ || this->wants(level::debug));
   }
   bool closing() const noexcept { return is_shutting_down(); }
   bool running() const noexcept { return current_phase() == phase::running; }
@@ -500,6 +509,7 @@ class worker_core : public registered_worker,
   std::weak_ptr<table_type> table_;
   std::shared_ptr<const config_type> config_;  // shared with the table
   clock_seam seam_;
+  bool precise_stamps_;  // see stamp_now
   std::optional<state_type> state_;
   mailbox_type mailbox_;
   // What neither the worker nor a producer reads for each request: a queue's

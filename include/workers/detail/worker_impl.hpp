@@ -55,6 +55,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 WORKERS_BEGIN_NAMESPACE
 namespace detail {
@@ -136,13 +137,21 @@ class worker_impl final : public worker_core<Def, Kind> {
   static constexpr std::uint16_t fairness_budget = 1024;
 
   static constexpr bool has_launch = has_on_launch<H, handle_type, name_type, parameters_type>;
+  // Whether a hook gets a request's status (its times).
+  template <class... R>
+  static constexpr bool reads_statuses(std::variant<R...>*) {
+    return ((has_on_completion<H, handle_type, R> || has_on_error<H, handle_type, R>) || ...);
+  }
   using launch_return = typename launch_traits<H, handle_type, Def, has_launch>::type;
   using launch_error_type = typename launch_traits<H, handle_type, Def, has_launch>::error_type;
   using launch_result = result<handle_type, workers::launch_error<launch_error_type>>;
 
   template <class... Args>
   explicit worker_impl(H handlers, Args&&... args)
-      : base(std::forward<Args>(args)...), handlers_(std::move(handlers)) {}
+      : base(std::forward<Args>(args)...), handlers_(std::move(handlers)) {
+    if constexpr (reads_statuses(static_cast<typename Def::request_variant*>(nullptr)))
+      this->stamp_precisely();
+  }
 
   // The launch (impl/launch_sequence.hpp).
   void start_launch(waiter_ptr reply);  // on the strand, posted by the launch's initiation

@@ -104,7 +104,7 @@ auto worker_impl<Def, Kind, H>::run_loop(entry_type*& request) -> pending {
       if (park()) return std::nullopt;
       continue;
     }
-    e->treated = this->steady_now();
+    e->treated = this->stamp_now();
     mailbox.handling(*e);
     this->service_starts(*e);
     if (auto& idle = this->timeout()) idle->idle_from(e->treated);
