@@ -125,15 +125,17 @@ struct launch_failed {
 /// cut its handler short (its callers are answered `closed`), or a dropbox's
 /// merge dropped its callers (`request_dropped`). Info.
 struct request_dropped {
-  event_value view;          ///< the request's view (`Request::view_type`)
-  clock::time_point pushed;  ///< when it was pushed (`workers::clock`)
+  event_value view;  ///< the request's view (`Request::view_type`)
+  clock::time_point
+      pushed;  ///< when it was pushed (`workers::clock`; resolution: `request_status`)
 };
 /// @brief A request's callers all gave up: it was skipped while queued (or
 /// waiting for room), its handler was cut short (a request type that opts in),
 /// or its handler ran to its end and its result was discarded (`handled`). Info.
 struct request_cancelled {
-  event_value view;          ///< the request's view (`Request::view_type`)
-  clock::time_point pushed;  ///< when it was pushed (`workers::clock`)
+  event_value view;  ///< the request's view (`Request::view_type`)
+  clock::time_point
+      pushed;  ///< when it was pushed (`workers::clock`; resolution: `request_status`)
   /// True when the handler ran to its end: its result (value, request error or
   /// exception) reached no caller, every one having given up first.
   bool handled = false;

@@ -61,6 +61,16 @@ using worker_status = std::variant<launching, running, closing, closed>;
 /// A push that waited for room in a full bounded queue was pushed when it
 /// began to wait (upstream stamps it before `Lwt_pipe.Bounded.push` waits):
 /// `treated` includes that wait.
+///
+/// Resolution of a request's push and take times, as `request_status`,
+/// `pending_request`, `active_request` and the events' `pushed` show them:
+/// precise when something measures the worker's requests (metrics, queue
+/// alarms, an idle timeout, an `on_completion` or `on_error` hook, or a sink
+/// that wants debug events); otherwise the kernel tick's (1 to 4 ms on Linux,
+/// `CLOCK_MONOTONIC_COARSE`, never later than the event). A precise read of
+/// the clock costs 25 ns on a VM's kvm-clock, twice per request. A take is
+/// never stamped before its push. With a `time_source` (a manual clock) every
+/// time is the source's.
 struct request_status {
   clock::time_point pushed;     ///< when it was pushed (`workers::clock`)
   clock::duration treated{};    ///< its wait: from its push to its take by the worker
@@ -69,14 +79,7 @@ struct request_status {
 
 /// @brief A pending request as introspection shows it.
 ///
-/// Resolution of the push and take times that introspection shows
-/// (`pending_request`, `active_request`): precise when something measures the
-/// worker's requests (metrics, queue alarms, an idle timeout, an `on_completion`
-/// or `on_error` hook, whose `request_status` is then precise too, or a sink
-/// that wants debug events); otherwise the kernel tick's (1 to 4 ms on Linux,
-/// `CLOCK_MONOTONIC_COARSE`), never later than the event: a precise read of
-/// the clock costs 25 ns on a VM's kvm-clock, twice per request. With a
-/// `time_source` (a manual clock) every time is the source's.
+/// Its times' resolution: see `request_status`.
 template <class View>
 struct pending_request {
   clock::time_point pushed;  ///< when it was pushed (`workers::clock`)
@@ -84,6 +87,8 @@ struct pending_request {
 };
 
 /// @brief The request a worker is treating.
+///
+/// Its times' resolution: see `request_status`.
 template <class View>
 struct active_request {
   clock::time_point pushed;   ///< when it was pushed (`workers::clock`)

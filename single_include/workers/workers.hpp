@@ -436,6 +436,16 @@ using worker_status = std::variant<launching, running, closing, closed>;
 /// A push that waited for room in a full bounded queue was pushed when it
 /// began to wait (upstream stamps it before `Lwt_pipe.Bounded.push` waits):
 /// `treated` includes that wait.
+///
+/// Resolution of a request's push and take times, as `request_status`,
+/// `pending_request`, `active_request` and the events' `pushed` show them:
+/// precise when something measures the worker's requests (metrics, queue
+/// alarms, an idle timeout, an `on_completion` or `on_error` hook, or a sink
+/// that wants debug events); otherwise the kernel tick's (1 to 4 ms on Linux,
+/// `CLOCK_MONOTONIC_COARSE`, never later than the event). A precise read of
+/// the clock costs 25 ns on a VM's kvm-clock, twice per request. A take is
+/// never stamped before its push. With a `time_source` (a manual clock) every
+/// time is the source's.
 struct request_status {
   clock::time_point pushed;     ///< when it was pushed (`workers::clock`)
   clock::duration treated{};    ///< its wait: from its push to its take by the worker
@@ -444,14 +454,7 @@ struct request_status {
 
 /// @brief A pending request as introspection shows it.
 ///
-/// Resolution of the push and take times that introspection shows
-/// (`pending_request`, `active_request`): precise when something measures the
-/// worker's requests (metrics, queue alarms, an idle timeout, an `on_completion`
-/// or `on_error` hook, whose `request_status` is then precise too, or a sink
-/// that wants debug events); otherwise the kernel tick's (1 to 4 ms on Linux,
-/// `CLOCK_MONOTONIC_COARSE`), never later than the event: a precise read of
-/// the clock costs 25 ns on a VM's kvm-clock, twice per request. With a
-/// `time_source` (a manual clock) every time is the source's.
+/// Its times' resolution: see `request_status`.
 template <class View>
 struct pending_request {
   clock::time_point pushed;  ///< when it was pushed (`workers::clock`)
@@ -459,6 +462,8 @@ struct pending_request {
 };
 
 /// @brief The request a worker is treating.
+///
+/// Its times' resolution: see `request_status`.
 template <class View>
 struct active_request {
   clock::time_point pushed;   ///< when it was pushed (`workers::clock`)
@@ -2475,6 +2480,7 @@ namespace detail {
 
 template <std::size_t Size>
 class slab_cache {
+  static_assert(Size % __STDCPP_DEFAULT_NEW_ALIGNMENT__ == 0, "blocks keep the heap's alignment");
   struct slab;
   // Before each block: keeps the block aligned for any scalar.
   struct alignas(__STDCPP_DEFAULT_NEW_ALIGNMENT__) header {
@@ -2508,11 +2514,11 @@ class slab_cache {
     dead_ = true;
     if (current_) put_down(std::exchange(current_, nullptr), 1 + (blocks - next_));
     std::uint32_t gone = 0;
-    for (; kept_; ++gone) ::operator delete(std::exchange(kept_, kept_->next_kept));
+    for (; kept_; ++gone) free(std::exchange(kept_, kept_->next_kept));
     if (!inbox_) return;
     for (slab* s = inbox_->head.exchange(closed(), std::memory_order_acquire); s; ++gone)
-      ::operator delete(std::exchange(s, s->next_kept));
-    inbox_->release(gone + 1);  // + this thread's own reference
+      free(std::exchange(s, s->next_kept));
+    std::exchange(inbox_, nullptr)->release(gone + 1);  // + this thread's own reference
   }
 
   void* take() {
@@ -2600,7 +2606,7 @@ class slab_cache {
       --kept_count_;
     } else {
       if (!inbox_) inbox_ = new inbox;
-      s = ::new (::operator new(slab_bytes)) slab{};
+      s = ::new (::operator new (slab_bytes, std::align_val_t{alignof(slab)})) slab{};
       s->home = inbox_;
       inbox_->refs.fetch_add(1, std::memory_order_relaxed);
       ++from_heap_;
@@ -2616,9 +2622,10 @@ class slab_cache {
     s->next_kept = std::exchange(kept_, s);
     ++kept_count_;
   }
+  static void free(slab* s) noexcept { ::operator delete (s, std::align_val_t{alignof(slab)}); }
   static void to_heap(slab* s) noexcept {
     inbox* const home = s->home;
-    ::operator delete(s);
+    free(s);
     home->release(1);
   }
   // `n` of `s`'s blocks, or its carver's hold, are done with.
@@ -4619,15 +4626,17 @@ struct launch_failed {
 /// cut its handler short (its callers are answered `closed`), or a dropbox's
 /// merge dropped its callers (`request_dropped`). Info.
 struct request_dropped {
-  event_value view;          ///< the request's view (`Request::view_type`)
-  clock::time_point pushed;  ///< when it was pushed (`workers::clock`)
+  event_value view;  ///< the request's view (`Request::view_type`)
+  clock::time_point
+      pushed;  ///< when it was pushed (`workers::clock`; resolution: `request_status`)
 };
 /// @brief A request's callers all gave up: it was skipped while queued (or
 /// waiting for room), its handler was cut short (a request type that opts in),
 /// or its handler ran to its end and its result was discarded (`handled`). Info.
 struct request_cancelled {
-  event_value view;          ///< the request's view (`Request::view_type`)
-  clock::time_point pushed;  ///< when it was pushed (`workers::clock`)
+  event_value view;  ///< the request's view (`Request::view_type`)
+  clock::time_point
+      pushed;  ///< when it was pushed (`workers::clock`; resolution: `request_status`)
   /// True when the handler ran to its end: its result (value, request error or
   /// exception) reached no caller, every one having given up first.
   bool handled = false;
@@ -8912,7 +8921,8 @@ auto worker_impl<Def, Kind, H>::run_loop(entry_type*& request) -> pending {
       if (park()) return std::nullopt;
       continue;
     }
-    e->treated = this->stamp_now();
+    // Never before its push, whatever each read's precision (stamp_now).
+    e->treated = std::max(this->stamp_now(), e->pushed);
     mailbox.handling(*e);
     this->service_starts(*e);
     if (auto& idle = this->timeout()) idle->idle_from(e->treated);

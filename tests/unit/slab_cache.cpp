@@ -110,7 +110,7 @@ TEST_CASE("slab_cache: a thread may exit with its blocks still out, or free othe
   std::vector<void*> orphans;
   std::thread([&] { orphans = take(per_slab + 5); }).join();  // its home is gone
   std::vector<void*> mine = take(2 * per_slab);
-  std::thread([&] { give(mine); }).join();  // to this thread's inbox, from a dead thread
+  std::thread([&] { give(mine); }).join();  // to this thread's inbox, from another thread
   give(orphans);                            // to the heap: the last one frees its inbox
   CHECK(cache::local().in_inbox() >= 1);
   give(take(3 * per_slab));

@@ -42,6 +42,7 @@ namespace detail {
 
 template <std::size_t Size>
 class slab_cache {
+  static_assert(Size % __STDCPP_DEFAULT_NEW_ALIGNMENT__ == 0, "blocks keep the heap's alignment");
   struct slab;
   // Before each block: keeps the block aligned for any scalar.
   struct alignas(__STDCPP_DEFAULT_NEW_ALIGNMENT__) header {
@@ -75,11 +76,11 @@ class slab_cache {
     dead_ = true;
     if (current_) put_down(std::exchange(current_, nullptr), 1 + (blocks - next_));
     std::uint32_t gone = 0;
-    for (; kept_; ++gone) ::operator delete(std::exchange(kept_, kept_->next_kept));
+    for (; kept_; ++gone) free(std::exchange(kept_, kept_->next_kept));
     if (!inbox_) return;
     for (slab* s = inbox_->head.exchange(closed(), std::memory_order_acquire); s; ++gone)
-      ::operator delete(std::exchange(s, s->next_kept));
-    inbox_->release(gone + 1);  // + this thread's own reference
+      free(std::exchange(s, s->next_kept));
+    std::exchange(inbox_, nullptr)->release(gone + 1);  // + this thread's own reference
   }
 
   void* take() {
@@ -167,7 +168,7 @@ class slab_cache {
       --kept_count_;
     } else {
       if (!inbox_) inbox_ = new inbox;
-      s = ::new (::operator new(slab_bytes)) slab{};
+      s = ::new (::operator new (slab_bytes, std::align_val_t{alignof(slab)})) slab{};
       s->home = inbox_;
       inbox_->refs.fetch_add(1, std::memory_order_relaxed);
       ++from_heap_;
@@ -183,9 +184,10 @@ class slab_cache {
     s->next_kept = std::exchange(kept_, s);
     ++kept_count_;
   }
+  static void free(slab* s) noexcept { ::operator delete (s, std::align_val_t{alignof(slab)}); }
   static void to_heap(slab* s) noexcept {
     inbox* const home = s->home;
-    ::operator delete(s);
+    free(s);
     home->release(1);
   }
   // `n` of `s`'s blocks, or its carver's hold, are done with.

@@ -20,6 +20,7 @@
 #include <boost/asio/recycling_allocator.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include <algorithm>
 #include <variant>
 
 WORKERS_BEGIN_NAMESPACE
@@ -104,7 +105,8 @@ auto worker_impl<Def, Kind, H>::run_loop(entry_type*& request) -> pending {
       if (park()) return std::nullopt;
       continue;
     }
-    e->treated = this->stamp_now();
+    // Never before its push, whatever each read's precision (stamp_now).
+    e->treated = std::max(this->stamp_now(), e->pushed);
     mailbox.handling(*e);
     this->service_starts(*e);
     if (auto& idle = this->timeout()) idle->idle_from(e->treated);
