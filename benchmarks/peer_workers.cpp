@@ -28,10 +28,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
@@ -51,6 +51,12 @@ namespace {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
+
+// The producer coroutine of A1, C1 and E waits for the worker's last request
+// on a channel, not a timer: a timer starts the io_context's reactor, which
+// then polls epoll at every round of posted handlers (a system call per 32
+// requests in C1), and the channel peers have no reactor.
+using done_signal = asio::experimental::channel<void(error_code)>;
 
 // The group.
 
@@ -86,14 +92,14 @@ using bounded_kind = workers::queue<workers::bounded>;
 
 // What the A and C workloads observe from inside the worker.  Written on the
 // worker's strand only; read by the benchmark after a synchronisation (same
-// thread, the latch, or the timer's completion).  A line of their own: they
+// thread, the latch, or the signal's completion).  A line of their own: they
 // live on the producer's stack, which A2 and C2 write from the other thread.
 struct alignas(64) fire_counters {
   std::size_t got = 0;
   std::uint64_t sum = 0;  // the state, copied when the batch is complete
   bench::stamp end{};
-  asio::steady_timer* done = nullptr;  // A1/C1: wakes the producer coroutine
-  std::latch* finished = nullptr;      // A2/C2: wakes the producer thread
+  done_signal* done = nullptr;     // A1/C1: wakes the producer coroutine
+  std::latch* finished = nullptr;  // A2/C2: wakes the producer thread
 };
 
 struct sum_handlers {
@@ -106,7 +112,7 @@ struct sum_handlers {
     if (counters && ++counters->got == bench::fire_count) {
       counters->end = bench::stamp::now();
       counters->sum = s;
-      if (counters->done) counters->done->cancel();
+      if (counters->done) counters->done->try_send(error_code{});
       if (counters->finished) counters->finished->count_down();
     }
     return {boost::system::in_place_value, r.v + 1};  // T and E are both integers
@@ -169,7 +175,7 @@ asio::awaitable<void> one_thread_producer(group::table<Kind> table, fire_counter
   auto launched = co_await workers::launch(table, ex, std::size_t{0}, 0, handlers);
   if (!launched.has_value()) co_return;
   group::worker<Kind> w = *launched;
-  asio::steady_timer done(ex, asio::steady_timer::time_point::max());
+  done_signal done(ex, 1);
   c.done = &done;
 
   begin = bench::stamp::now();
@@ -185,8 +191,8 @@ asio::awaitable<void> one_thread_producer(group::table<Kind> table, fire_counter
     }
   }
   if (c.got < bench::fire_count) {
-    error_code ec;  // operation_aborted: the worker cancelled the timer
-    co_await done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    error_code ec;
+    co_await done.async_receive(asio::redirect_error(asio::use_awaitable, ec));
   }
   c.done = nullptr;
   co_await workers::shutdown(w);  // throws on error
@@ -406,8 +412,8 @@ template <class Count>
 struct scale_counters {
   Count handled{0};
   bench::stamp end{};
-  asio::steady_timer* done = nullptr;  // E: wakes the producer coroutine
-  std::latch* finished = nullptr;      // F: wakes the benchmark thread
+  done_signal* done = nullptr;     // E: wakes the producer coroutine
+  std::latch* finished = nullptr;  // F: wakes the benchmark thread
 };
 
 template <class Count>
@@ -418,7 +424,7 @@ struct scale_handlers {
     workers::state(self) += r.v;
     if (++counters->handled == bench::fire_count) {
       counters->end = bench::stamp::now();
-      if (counters->done) counters->done->cancel();
+      if (counters->done) counters->done->try_send(error_code{});
       if (counters->finished) counters->finished->count_down();
     }
     return {boost::system::in_place_value, r.v + 1};
@@ -438,7 +444,7 @@ asio::awaitable<void> scale_producer(std::size_t n, scale_counters<std::size_t>&
     if (!launched.has_value()) co_return;
     ws.push_back(*launched);
   }
-  asio::steady_timer done(ex, asio::steady_timer::time_point::max());
+  done_signal done(ex, 1);
   c.done = &done;
 
   begin = bench::stamp::now();
@@ -447,8 +453,8 @@ asio::awaitable<void> scale_producer(std::size_t n, scale_counters<std::size_t>&
     if ((i + 1) % bench::unbounded_capacity == 0) co_await asio::post(ex, asio::use_awaitable);
   }
   if (c.handled < bench::fire_count) {
-    error_code ec;  // operation_aborted: the last worker cancelled the timer
-    co_await done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    error_code ec;
+    co_await done.async_receive(asio::redirect_error(asio::use_awaitable, ec));
   }
   c.done = nullptr;
   std::uint64_t sum = 0;
