@@ -287,30 +287,41 @@ void b1(benchmark::State& state) {
   }
 }
 
-asio::awaitable<void> b2_caller(W w, bench::stamp& begin, bench::stamp& end, bool& ok) {
-  co_await round_trips(w, begin, end, ok);
-  co_await workers::shutdown(w);
+// B2 and R: the worker on its own thread, callers on the benchmark thread's
+// io_context: `spawn(w, callers)` starts them; once they are done the worker
+// is shut down, outside the measured time. False if the launch or the
+// shutdown failed (the benchmark then failed).
+template <class Spawn>
+bool across_threads(benchmark::State& state, Spawn spawn) {
+  asio::io_context worker_ctx{1};
+  asio::io_context caller_ctx{1};
+  auto table = group::create_table(workers::infinite_queue{});
+  const sum_handlers handlers{};
+  std::thread runner;
+  const W w = launch_blocking(table, worker_ctx.get_executor(), handlers, runner, worker_ctx);
+  if (!w) {
+    runner.join();
+    bench::fail(state, "launch failed");
+    return false;
+  }
+  spawn(w, caller_ctx);
+  caller_ctx.run();
+  workers::shutdown(w, asio::use_future).get();  // throws on error
+  runner.join();
+  if (table.size() == 0) return true;
+  bench::fail(state, "shutdown failed");
+  return false;
 }
 
 void b2(benchmark::State& state) {
   for (auto _ : state) {
-    asio::io_context worker_ctx{1};
-    asio::io_context caller_ctx{1};
-    auto table = group::create_table(workers::infinite_queue{});
-    const sum_handlers handlers{};
-    std::thread runner;
-    const W w = launch_blocking(table, worker_ctx.get_executor(), handlers, runner, worker_ctx);
-    if (!w) {
-      runner.join();
-      return bench::fail(state, "launch failed");
-    }
     bench::stamp begin, end;
     bool ok = true;
-    asio::co_spawn(caller_ctx, b2_caller(w, begin, end, ok), asio::detached);
-    caller_ctx.run();
-    runner.join();
-    if (!ok || table.size() != 0 || end.time == bench::clock::time_point{})
-      return bench::fail(state, "wrong reply");
+    if (!across_threads(state, [&](W w, asio::io_context& callers) {
+          asio::co_spawn(callers, round_trips(w, begin, end, ok), asio::detached);
+        }))
+      return;
+    if (!ok || end.time == bench::clock::time_point{}) return bench::fail(state, "wrong reply");
     bench::record(state, begin, end, bench::roundtrip_count);
   }
 }
@@ -336,26 +347,15 @@ asio::awaitable<void> pipelined_caller(W w, pipeline& p) {
 
 void pipelined(benchmark::State& state) {
   for (auto _ : state) {
-    asio::io_context worker_ctx{1};
-    asio::io_context caller_ctx{1};
-    auto table = group::create_table(workers::infinite_queue{});
-    const sum_handlers handlers{};
-    std::thread runner;
-    const W w = launch_blocking(table, worker_ctx.get_executor(), handlers, runner, worker_ctx);
-    if (!w) {
-      runner.join();
-      return bench::fail(state, "launch failed");
-    }
     pipeline p;
-    const bench::stamp begin = bench::stamp::now();
-    for (std::size_t c = 0; c < bench::pipeline_depth; ++c)
-      asio::co_spawn(caller_ctx, pipelined_caller(w, p), asio::detached);
-    caller_ctx.run();
-
-    workers::shutdown(w, asio::use_future).get();  // throws on error
-    runner.join();
-    if (!p.ok || p.answered != bench::pipelined_count || table.size() != 0)
-      return bench::fail(state, "wrong reply");
+    bench::stamp begin;
+    if (!across_threads(state, [&](W w, asio::io_context& callers) {
+          begin = bench::stamp::now();
+          for (std::size_t c = 0; c < bench::pipeline_depth; ++c)
+            asio::co_spawn(callers, pipelined_caller(w, p), asio::detached);
+        }))
+      return;
+    if (!p.ok || p.answered != bench::pipelined_count) return bench::fail(state, "wrong reply");
     bench::record(state, begin, p.end, bench::pipelined_count);
   }
 }
