@@ -18,6 +18,13 @@
 //          callback that releases a semaphore the producer thread waits on (C2).
 //   D      bench::idle_workers workers launched into one table, then
 //          trigger_shutdown for all and wait_for_completion for each.
+//   S1/S2  bench::drain_count requests queued before the loop runs, then
+//          handled by shutdown(w, drain) (S1) or by the running worker (S2).
+//   K      a group with a control request (`ping`): pushed from the benchmark
+//          thread while the worker works through its backlog (after a first
+//          one, not measured, pushed after the backlog: it touches the memory
+//          the measured one is carved from, as a warm heap would; on this VM a
+//          page fault is 5 us).
 //
 // Every worker is shut down (and awaited) before its io_context is destroyed.
 // Launching, and the shutdown at the end of A/B/C, happen outside [begin, end].
@@ -40,6 +47,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <latch>
+#include <optional>
 #include <semaphore>
 #include <string_view>
 #include <thread>
@@ -608,6 +616,121 @@ void dropbox_puts(benchmark::State& state) {
   }
 }
 
+// S1/S2: a backlog handled by a drain, or while running, on one thread.
+
+struct backlog_handlers {
+  std::size_t* got;
+  bench::stamp* end;
+  template <class Self>
+  workers::result<std::uint64_t, int> on_request(Self& self, const value& r) {
+    workers::state(self) += r.v;
+    if (++*got == bench::drain_count) *end = bench::stamp::now();
+    return {boost::system::in_place_value, r.v + 1};
+  }
+};
+
+template <bool Drain>
+void backlog(benchmark::State& state) {
+  bench::pin_cpu pin;
+  for (auto _ : state) {
+    asio::io_context ctx{1};
+    auto table = make_table<kind>();
+    std::size_t got = 0;
+    bench::stamp end;
+    std::optional<W> w;
+    workers::launch(table, ctx.get_executor(), std::size_t{0}, 0, backlog_handlers{&got, &end},
+                    [&](auto r) { w = r.value(); });
+    while (!w) ctx.run_one();
+    ctx.poll();  // the loop parks
+    for (std::uint64_t i = 0; i < bench::drain_count; ++i) workers::push_request_now(*w, value{i});
+    bool closed = false;
+    const bench::stamp begin = bench::stamp::now();
+    if constexpr (Drain) {
+      workers::shutdown(*w, workers::shutdown_mode::drain,
+                        [&](error_code, workers::shutdown_report r) {
+                          closed = r.handled == bench::drain_count;
+                        });
+      ctx.run();
+    } else {
+      while (got < bench::drain_count) ctx.run_one();
+      workers::shutdown(*w, [&](error_code) { closed = true; });
+      ctx.run();
+    }
+    if (!closed || got != bench::drain_count || table.size() != 0)
+      return bench::fail(state, "the backlog was not handled");
+    bench::record(state, begin, end, bench::drain_count);
+  }
+}
+
+// K: a control request behind a backlog.
+
+struct ping {
+  using result_type = std::uint64_t;
+  using error_type = int;
+  static constexpr bool control = true;
+  bench::stamp pushed;
+  bool warm_up = false;  // the first, which touches the lane's memory: not measured
+};
+struct control_requests {
+  using types = workers::request_types<value, ping>;
+  using view_type = std::uint64_t;
+  static std::uint64_t view(const value& r) { return r.v; }
+  static std::uint64_t view(const ping&) { return 0; }
+};
+using control_group = workers::make_single<bench_name, control_requests, bench_types>;
+
+struct control_handlers {
+  std::atomic<std::size_t>* got;
+  bench::stamp* pushed;
+  bench::stamp* handled;
+  std::latch* done;
+  template <class Self>
+  workers::result<std::uint64_t, int> on_request(Self& self, const value& r) {
+    workers::state(self) += r.v;
+    got->fetch_add(1, std::memory_order_relaxed);
+    return {boost::system::in_place_value, r.v + 1};
+  }
+  template <class Self>
+  workers::result<std::uint64_t, int> on_request(Self&, const ping& p) {
+    if (p.warm_up) return {boost::system::in_place_value, 0};
+    *handled = bench::stamp::now();
+    *pushed = p.pushed;
+    done->count_down();
+    return {boost::system::in_place_value, 0};
+  }
+};
+
+void control_latency(benchmark::State& state) {
+  for (auto _ : state) {
+    asio::io_context ctx{1};
+    auto table = control_group::create_table(workers::infinite_queue{});
+    std::atomic<std::size_t> got{0};
+    bench::stamp pushed, handled;
+    std::latch done{1};
+    auto launched =
+        workers::launch(table, ctx.get_executor(), std::size_t{0}, 0,
+                        control_handlers{&got, &pushed, &handled, &done}, asio::use_future);
+    std::thread runner([&ctx] { ctx.run(); });
+    auto w = launched.get().value();
+    // The whole backlog is queued before the worker starts on it.
+    std::latch queued{1};
+    asio::post(ctx, [&queued] { queued.wait(); });
+    for (std::uint64_t i = 0; i < bench::control_backlog; ++i)
+      workers::push_request_now(w, value{i});
+    workers::push_request_now(w, ping{bench::stamp::now(), true});
+    queued.count_down();
+    while (got.load(std::memory_order_relaxed) < bench::control_backlog / 2) {
+    }
+    workers::push_request_now(w, ping{bench::stamp::now()});
+    done.wait();
+    const bool behind = got.load(std::memory_order_relaxed) < bench::control_backlog;
+    workers::shutdown(w, asio::use_future).get();  // throws on error
+    runner.join();
+    if (!behind) return bench::fail(state, "the backlog was gone before the control request");
+    bench::record(state, pushed, handled, 1);
+  }
+}
+
 [[maybe_unused]] const bool registered = [] {
   using enum bench::workload;
   bench::add(A1, "workers", fire_one_thread<kind>);
@@ -626,6 +749,9 @@ void dropbox_puts(benchmark::State& state) {
   bench::add(F, 1, "workers", [](benchmark::State& s) { scale_in_threads(s, 1); });
   bench::add(F, 2, "workers", [](benchmark::State& s) { scale_in_threads(s, 2); });
   bench::add(G, "workers", dropbox_puts);
+  bench::add(S1, "workers", backlog<true>);
+  bench::add(S2, "workers", backlog<false>);
+  bench::add(K, "workers", control_latency);
   return true;
 }();
 

@@ -114,6 +114,8 @@ inline constexpr std::size_t idle_threads = 10'000;      // D for the threads pe
 inline constexpr std::size_t scale_workers[] = {1, 1'000, 100'000};  // E
 inline constexpr std::size_t busy_workers = 1'000;                   // F
 inline constexpr std::size_t producer_threads = 2;                   // F
+inline constexpr std::size_t drain_count = 100'000;                  // S1, S2
+inline constexpr std::size_t control_backlog = 1'000'000;            // K
 
 constexpr std::uint64_t expected_sum(std::uint64_t n) { return n * (n - 1) / 2; }
 

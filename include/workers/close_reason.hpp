@@ -5,6 +5,7 @@
 
 #include <workers/detail/config.hpp>
 #include <workers/detail/format_hint.hpp>
+#include <workers/shutdown_report.hpp>
 #include <workers/status.hpp>
 
 #include <cstdint>
@@ -31,6 +32,10 @@ struct close_reason {
   /// If it crashed: the crash errors so far, in order (a throwing `on_close`
   /// or canceler hook adds its own after); none otherwise.
   std::optional<error_list> crash_errors;
+  /// What the close does with the work it finds, as far as it went when
+  /// asked (`on_close` sees the mode reached: a drain whose deadline expired
+  /// shows `abort`); `abort` for a close no shutdown asked for.
+  shutdown_mode mode = shutdown_mode::abort;
 
   /// @brief True when the worker closes as crashed.
   bool crashed() const noexcept { return crash_errors.has_value(); }

@@ -195,6 +195,23 @@ inline constexpr bool cancels_with_caller = [] {
     return false;
 }();
 
+/// @brief Whether requests of type `R` are control requests: opt in with
+/// `static constexpr bool control = true;` in `R` (CAF's `urgent`, OTP 28's
+/// priority messages, Akka's `ControlMessage`). Whatever the buffer kind, a
+/// control request is taken before every ordinary request still waiting, in
+/// the order control requests were pushed; a bounded queue's capacity never
+/// holds it back (its push never waits for room) and a dropbox never merges
+/// it (it waits beside the slot, its callers its own). Introspection lists it
+/// first, with `pending_request::control` set. A group with no control type
+/// pays nothing for the lane.
+template <class R>
+inline constexpr bool is_control_request = [] {
+  if constexpr (requires { R::control; })
+    return static_cast<bool>(R::control);
+  else
+    return false;
+}();
+
 /// @brief The `Types` parameter of a group.
 template <class T>
 concept types_parameter =

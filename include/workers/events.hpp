@@ -9,6 +9,7 @@
 
 #include <workers/clock.hpp>
 #include <workers/detail/config.hpp>
+#include <workers/shutdown_report.hpp>
 #include <workers/status.hpp>
 
 #include <boost/mp11/algorithm.hpp>
@@ -98,11 +99,15 @@ struct started_for {
 /// @brief `shutdown`/`trigger_shutdown`, or `on_error` answered shutdown: the
 /// close begins. Upstream: `triggering_<base>`. Debug.
 struct triggering_shutdown {};
-/// @brief The close ended without a crash. Upstream: `terminate_<base>`. Info.
-struct terminated {};
+/// @brief The close ended without a crash. Upstream: `terminate_<base>` (which
+/// has no field). Info.
+struct terminated {
+  shutdown_report report = {};  ///< what the close did
+};
 /// @brief The close ended after a crash. Upstream: `crashed_<base>`. Error.
 struct crashed {
-  error_list errors;  ///< every crash error, as the closed status has them
+  error_list errors;            ///< every crash error, as the closed status has them
+  shutdown_report report = {};  ///< what the close did
 };
 /// @brief A request was handled and succeeded (after `on_completion`).
 /// Upstream: `request_no_errors_<base>`. Debug.
@@ -163,6 +168,28 @@ struct queue_high {
 struct queue_normal {
   std::size_t length;  ///< requests waiting then
 };
+/// @brief The close's deadline expired before its end: it escalated to
+/// `abort` (the handler in flight and an awaited `on_close` are cut, what
+/// waits is answered `closed`). Warning.
+struct shutdown_escalated {
+  shutdown_mode from;  ///< the mode in force until the deadline
+  shutdown_mode to;    ///< `abort`
+};
+/// @brief A request's handler has run its `slow` budget (see
+/// `launch_options::slow`); once per request. Warning.
+struct request_slow {
+  event_value view;         ///< the request's view (`Request::view_type`)
+  clock::duration running;  ///< how long its handler had run (steady clock)
+  bool returned = false;    ///< noticed when it returned (a plain handler), not while it ran
+};
+/// @brief A request's handler has run its `stuck` budget: an awaitable one is
+/// cancelled, and the worker crashes if it has not returned after the grace;
+/// a plain one is reported when it returns. Error.
+struct request_stuck {
+  event_value view;         ///< the request's view (`Request::view_type`)
+  clock::duration running;  ///< how long its handler had run (steady clock)
+  bool returned = false;    ///< noticed when it returned (a plain handler), not while it ran
+};
 
 }  // namespace events
 
@@ -172,7 +199,8 @@ using event_fields =
                  events::terminated, events::crashed, events::request_no_errors,
                  events::request_error, events::launch_failed, events::request_dropped,
                  events::request_cancelled, events::request_refused, events::handler_exception,
-                 events::queue_high, events::queue_normal>;
+                 events::queue_high, events::queue_normal, events::shutdown_escalated,
+                 events::request_slow, events::request_stuck>;
 
 /// @brief Which event, as an enumeration (in `event_fields`' order).
 enum class event_kind : std::uint8_t {
@@ -190,6 +218,9 @@ enum class event_kind : std::uint8_t {
   handler_exception,
   queue_high,
   queue_normal,
+  shutdown_escalated,
+  request_slow,
+  request_stuck,
 };
 
 namespace detail {
@@ -198,7 +229,7 @@ struct event_traits {
   std::string_view kind;  // our name of the event (the struct's)
   level lvl;
 };
-inline constexpr std::array<event_traits, 14> event_table = {{
+inline constexpr std::array<event_traits, 17> event_table = {{
     {"started", "started", level::info},
     {"started_for", "started_for", level::info},
     {"triggering", "triggering_shutdown", level::debug},
@@ -213,6 +244,9 @@ inline constexpr std::array<event_traits, 14> event_table = {{
     {"handler_exception", "handler_exception", level::error},
     {"queue_high", "queue_high", level::warning},
     {"queue_normal", "queue_normal", level::notice},
+    {"shutdown_escalated", "shutdown_escalated", level::warning},
+    {"request_slow", "request_slow", level::warning},
+    {"request_stuck", "request_stuck", level::error},
 }};
 static_assert(event_table.size() == std::variant_size_v<event_fields>);
 }  // namespace detail

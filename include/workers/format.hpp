@@ -10,7 +10,9 @@
 /// `pending_request<View>` and `active_request<View>` (the view, then the
 /// times); `worker_information`; `close_reason` (the cause, then the crash
 /// errors); `message_error<E>` (`closed`, `request error: ...`, ...); and
-/// `launch_error<LE>` (its message). `workers::unit` and `workers::never` are
+/// `launch_error<LE>` (its message); `shutdown_mode` (`drain`) and
+/// `shutdown_report` (`drain reached abort (deadline expired): 3 handled, 2
+/// answered closed, handler cut, took 5000000us`). `workers::unit` and `workers::never` are
 /// formattable without this header.
 ///
 /// Time points (`workers::clock`) print in UTC to the second
@@ -20,6 +22,7 @@
 #include <workers/detail/config.hpp>
 #include <workers/handlers.hpp>
 #include <workers/message_error.hpp>
+#include <workers/shutdown_report.hpp>
 #include <workers/status.hpp>
 
 #include <fmt/chrono.h>
@@ -60,9 +63,35 @@ struct fmt::formatter<workers::running> : workers::detail::simple_formatter {
 template <>
 struct fmt::formatter<workers::closing> : workers::detail::simple_formatter {
   auto format(const workers::closing& s, format_context& ctx) const {
-    return fmt::format_to(ctx.out(), "closing since {:%FT%T} (born {:%FT%T})",
-                          workers::detail::to_seconds(s.since),
-                          workers::detail::to_seconds(s.born));
+    auto out =
+        fmt::format_to(ctx.out(), "closing since {:%FT%T} (born {:%FT%T})",
+                       workers::detail::to_seconds(s.since), workers::detail::to_seconds(s.born));
+    if (s.mode != workers::shutdown_mode::abort)
+      out = fmt::format_to(out, ", {}", workers::to_string(s.mode));
+    if (s.deadline)
+      out = fmt::format_to(out, ", deadline {:%FT%T}", workers::detail::to_seconds(*s.deadline));
+    return out;
+  }
+};
+template <>
+struct fmt::formatter<workers::shutdown_mode> : fmt::formatter<std::string_view> {
+  auto format(workers::shutdown_mode m, format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(workers::to_string(m), ctx);
+  }
+};
+template <>
+struct fmt::formatter<workers::shutdown_report> : workers::detail::simple_formatter {
+  auto format(const workers::shutdown_report& r, format_context& ctx) const {
+    auto out = fmt::format_to(ctx.out(), "{}", workers::to_string(r.asked));
+    if (r.reached != r.asked)
+      out = fmt::format_to(out, " reached {}", workers::to_string(r.reached));
+    if (r.deadline_expired) out = fmt::format_to(out, " (deadline expired)");
+    out = fmt::format_to(out, ": {} handled, {} answered closed", r.handled, r.answered_closed);
+    if (r.handler_cut) out = fmt::format_to(out, ", handler cut");
+    out = fmt::format_to(out, ", took {}",
+                         std::chrono::duration_cast<std::chrono::microseconds>(r.took));
+    if (r.workers != 1) out = fmt::format_to(out, ", {} workers", r.workers);
+    return out;
   }
 };
 template <>

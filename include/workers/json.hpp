@@ -8,7 +8,9 @@
 ///
 /// Shapes, keys in the order Octez's encodings list them:
 /// - `worker_status`: `{"phase": "launching"|"running", "since": T}`,
-///   `{"phase": "closing"|"closed", "birth": T, "since": T}`, and a `closed` with
+///   `{"phase": "closing"|"closed", "birth": T, "since": T}` (a closing one also has
+///   `"mode": "drain"|"finish_current"` unless it is an abort, and `"deadline": T` if
+///   it has one, which Octez's encoding has not), and a `closed` with
 ///   `crash_errors` set: `{"phase": "crashed", "birth": T, "since": T, "errors": [...]}`
 ///   (`closing::born` / `closed::born` are Octez's `birth`).
 /// - `request_status`: `{"pushed": T, "treated": SPAN, "completed": SPAN}`.
@@ -18,6 +20,9 @@
 ///   `"current_request"` omitted when idle (Octez's `opt`). Octez's `"backlog"` member
 ///   is not written: `full_status` has none, a `backlog_sink` keeps the events.
 /// - `event`: `{"level", "section", "name", "worker", "time", "fields"}` (see below).
+/// - `shutdown_report` (written only): `{"asked": MODE, "reached": MODE, "handled": n,
+///   "answered_closed": n, "handler_cut": b, "deadline_expired": b, "took": SPAN,
+///   "workers": n}`, MODE as `to_string(shutdown_mode)`.
 ///
 /// T is Octez's `Time.System.encoding`, SPAN its `Time.System.Span.encoding`: see
 /// `json::format_time` and `json::span_seconds`. A VIEW is written by the view's own
@@ -247,6 +252,9 @@ inline void write_status(bj::value& jv, const closing& s) {
   o["phase"] = "closing";
   put_time(o["birth"], s.born);
   put_time(o["since"], s.since);
+  // Ours: upstream's close (an abort) keeps upstream's shape.
+  if (s.mode != shutdown_mode::abort) o["mode"] = bj::string_view(to_string(s.mode));
+  if (s.deadline) put_time(o["deadline"], *s.deadline);
 }
 inline void write_status(bj::value& jv, const closed& s) {
   auto& o = jv.emplace_object();
@@ -261,6 +269,18 @@ inline void write_status(bj::value& jv, const closed& s) {
 }
 inline void write_status(bj::value& jv, const worker_status& s) {
   std::visit([&](const auto& alternative) { write_status(jv, alternative); }, s);
+}
+
+inline void write_report(bj::value& jv, const shutdown_report& r) {
+  auto& o = jv.emplace_object();
+  o["asked"] = bj::string_view(to_string(r.asked));
+  o["reached"] = bj::string_view(to_string(r.reached));
+  o["handled"] = r.handled;
+  o["answered_closed"] = r.answered_closed;
+  o["handler_cut"] = r.handler_cut;
+  o["deadline_expired"] = r.deadline_expired;
+  o["took"] = json::span_seconds(r.took);
+  o["workers"] = r.workers;
 }
 
 inline void write_request_status(bj::value& jv, const request_status& s) {
@@ -320,10 +340,13 @@ inline void put_text(bj::value& jv, const event_value& v) { jv.emplace_string().
 inline void put_fields(bj::object&, const events::started&) {}
 inline void put_fields(bj::object& o, const events::started_for& f) { o["name"] = f.name; }
 inline void put_fields(bj::object&, const events::triggering_shutdown&) {}
-inline void put_fields(bj::object&, const events::terminated&) {}
+inline void put_fields(bj::object& o, const events::terminated& f) {
+  write_report(o["report"], f.report);
+}
 inline void put_fields(bj::object& o, const events::crashed& f) {
   auto& errors = o["error"].emplace_array();  // Octez: ("error", C.encoding)
   for (const auto& e : f.errors) errors.emplace_back(bj::string_view(e));
+  write_report(o["report"], f.report);
 }
 inline void put_fields(bj::object& o, const events::request_no_errors& f) {
   put_text(o["view"], f.view);
@@ -356,6 +379,18 @@ inline void put_fields(bj::object& o, const events::queue_high& f) {
   o["oldest_age"] = json::span_seconds(f.oldest_age);
 }
 inline void put_fields(bj::object& o, const events::queue_normal& f) { o["length"] = f.length; }
+inline void put_fields(bj::object& o, const events::shutdown_escalated& f) {
+  o["from"] = bj::string_view(to_string(f.from));
+  o["to"] = bj::string_view(to_string(f.to));
+}
+template <class Watchdog>
+requires std::is_same_v<Watchdog, events::request_slow> ||
+    std::is_same_v<Watchdog, events::request_stuck>
+inline void put_fields(bj::object& o, const Watchdog& f) {
+  put_text(o["view"], f.view);
+  o["running"] = json::span_seconds(f.running);
+  o["returned"] = f.returned;
+}
 
 inline void write_event(bj::value& jv, const event& e) {
   auto& o = jv.emplace_object();
@@ -515,7 +550,27 @@ inline std::optional<worker_status> read_status(const bj::value& jv, reader& r) 
     if (!b) return std::nullopt;
     const auto s = since();
     if (!s) return std::nullopt;
-    if (*phase == "closing") return closing{*b, *s};
+    if (*phase == "closing") {
+      closing c{*b, *s};
+      // Ours, not Octez's: absent, the close is upstream's (an abort).
+      if (o->contains("mode")) {
+        const auto mode = member(*o, "mode", r, read_string);
+        if (!mode) return std::nullopt;
+        if (*mode == "drain")
+          c.mode = shutdown_mode::drain;
+        else if (*mode == "finish_current")
+          c.mode = shutdown_mode::finish_current;
+        else if (*mode != "abort") {
+          r.fail(bj::error::unknown_name, "mode");
+          return std::nullopt;
+        }
+      }
+      if (o->contains("deadline")) {
+        c.deadline = member(*o, "deadline", r, read_time);
+        if (!c.deadline) return std::nullopt;
+      }
+      return c;
+    }
     if (*phase == "closed") return closed{*b, *s, std::nullopt};
     auto errors = member(*o, "errors", r, read_errors);
     if (!errors) return std::nullopt;
@@ -691,6 +746,12 @@ inline worker_status tag_invoke(boost::json::value_to_tag<worker_status>,
                                 const boost::json::value& jv) {
   return detail::json_io::or_throw<worker_status>(jv, detail::json_io::read_status,
                                                   "worker status");
+}
+
+/// @brief `boost::json::value_from(report)`: see the shapes above (written only).
+inline void tag_invoke(boost::json::value_from_tag, boost::json::value& jv,
+                       const shutdown_report& r) {
+  detail::json_io::write_report(jv, r);
 }
 
 /// @brief One status alternative: the same shape as the status holding it.

@@ -1,7 +1,7 @@
 #pragma once
 
 /// @file
-/// @brief `launch_options`: a worker's idle timeout, queue alarms and reply mode.
+/// @brief `launch_options`: a worker's idle timeout, queue alarms, watchdog and reply mode.
 
 #include <workers/clock.hpp>
 #include <workers/detail/config.hpp>
@@ -26,6 +26,39 @@ struct queue_alarms {
   /// measured on `workers::steady_clock` or the table's `time_source`) that
   /// raises the alarm (at `max_age` and over); none: no age alarm.
   std::optional<clock::duration> max_age = std::nullopt;
+};
+
+/// @brief A worker's watchdog: budgets for each request's handling, measured
+/// from its take (`request_status::treated`) on the worker's steady clock (the
+/// table's `time_source`, else `workers::steady_clock`) until its handler and
+/// its hooks (`on_completion`, `on_error`) have returned.
+///
+/// - `slow`: at the budget, event `request_slow` (warning) and
+///   `worker_metrics::slow`, once per request.
+/// - `stuck`: at the budget, event `request_stuck` (error) and
+///   `worker_metrics::stuck`; an awaitable handler in flight is cancelled
+///   through Asio cancellation (terminal), as a caller's cancellation of a
+///   `cancels_with_caller` request does: what it returns then goes to its
+///   callers, what it throws too (as `handler_exception`), without crashing
+///   the worker. If it has still not returned `grace` later, the worker
+///   crashes (close cause `handler_exception`) with the crash error
+///   `stuck: <view> ran <n> ms, <m> ms past its stuck budget, and did not return
+///   <g> ms after it was cancelled`; its close waits for the handler to return
+///   (no C++ coroutine can be destroyed while it waits), what is queued is
+///   answered `closed` at once.
+///
+/// A plain (non-awaitable) handler cannot be interrupted, and blocks the
+/// worker's strand while it runs, so no timer of that strand can fire: its
+/// `request_slow` and `request_stuck` come when it returns (`returned` set),
+/// and it is not cancelled and does not crash the worker (its result reached
+/// its callers). Offload such work, or make the handler awaitable.
+struct watchdog_budgets {
+  /// Handling time at which a request is reported slow; none: never.
+  std::optional<std::chrono::steady_clock::duration> slow = std::nullopt;
+  /// Handling time at which a request is stuck; none: never.
+  std::optional<std::chrono::steady_clock::duration> stuck = std::nullopt;
+  /// Time a stuck awaitable handler has to return once cancelled.
+  std::chrono::steady_clock::duration grace = std::chrono::seconds(1);
 };
 
 /// @brief How a worker completes the callers of the requests it handles.
@@ -75,6 +108,10 @@ struct launch_options {
   std::optional<queue_alarms> alarms = std::nullopt;
   /// @brief How callers of handled requests are completed (see `reply_mode`).
   reply_mode reply = reply_mode::post;
+  /// @brief When set, the watchdog's budgets (see `watchdog_budgets`).
+  /// @throws std::invalid_argument from `launch` if a budget is not positive
+  /// or the grace negative.
+  std::optional<watchdog_budgets> watchdog = std::nullopt;
 };
 
 WORKERS_END_NAMESPACE

@@ -4,6 +4,7 @@
 /// @brief Ending a worker and waiting for its end: `trigger_shutdown`,
 /// `shutdown`, `wait_for_completion`, `is_shutting_down`, `canceler`. The
 /// common rules of asynchronous operations are in `<workers/worker_handle.hpp>`.
+/// Shutting a whole table down: `<workers/table_shutdown.hpp>`.
 
 #include <workers/canceler.hpp>
 #include <workers/close_reason.hpp>
@@ -11,6 +12,7 @@
 #include <workers/detail/config.hpp>
 #include <workers/detail/lifecycle_initiations.hpp>
 #include <workers/error.hpp>
+#include <workers/shutdown_report.hpp>
 #include <workers/worker_handle.hpp>
 
 #include <boost/asio/async_result.hpp>
@@ -26,6 +28,23 @@ WORKERS_BEGIN_NAMESPACE
 template <class Def, class Kind>
 void trigger_shutdown(const worker<Def, Kind>& w) {
   detail::access::core(w).request_close(close_cause::shutdown);
+}
+
+/// @brief Starts closing the worker in `mode`, escalating to `abort` if it has
+/// not closed `deadline` from now, and returns at once.
+///
+/// `deadline` is measured on the worker's steady clock (its table's
+/// `time_source`, else `workers::steady_clock`); `no_deadline`: none. If the
+/// close has begun already, this tightens it: a stronger mode applies at once
+/// (an `abort` cancels the handler in flight, a `finish_current` answers what
+/// is queued `closed`), an earlier deadline replaces the later one; a weaker
+/// mode or a later deadline changes nothing. See `shutdown_mode` for what
+/// each mode does. Thread safety: any thread.
+template <class Def, class Kind>
+void trigger_shutdown(const worker<Def, Kind>& w, shutdown_mode mode,
+                      steady_clock::duration deadline = no_deadline) {
+  auto& c = detail::access::core(w);
+  c.request_close(close_cause::shutdown, std::nullopt, c.terms_for(mode, deadline));
 }
 
 /// @brief Completes once the worker has closed, without triggering it.
@@ -62,6 +81,37 @@ template <class Def, class Kind,
 auto shutdown(const worker<Def, Kind>& w, Token&& token = default_token()) {
   return boost::asio::async_initiate<Token, void(error_code)>(
       detail::initiate_shutdown<Def, Kind>(detail::access::core_ptr(w)), token);
+}
+
+/// @brief Closes the worker in `mode`, escalating to `abort` at `deadline`
+/// from now, and completes once it has closed, with what the close did.
+///
+/// The close and its tightening are `trigger_shutdown(w, mode, deadline)`'s;
+/// the report is the same for every caller of one close (`asked` is the
+/// strongest mode any shutdown asked for). Called from one of the worker's
+/// own handlers, it completes at once (as `shutdown(w)` does) with a report
+/// of the close so far: `asked` and `reached`, nothing counted.
+///
+/// Completion signature: `void(error_code, shutdown_report)`, an empty error
+/// once closed (after `on_close` and the canceler's hooks ran; at once,
+/// posted, if it had closed: the report of its close). Per-operation
+/// cancellation: terminal and partial; completes with `operation_aborted`
+/// and an empty report, the worker goes on closing. Thread safety: any thread.
+template <
+    class Def, class Kind,
+    boost::asio::completion_token_for<void(error_code, shutdown_report)> Token = default_token>
+auto shutdown(const worker<Def, Kind>& w, shutdown_mode mode, steady_clock::duration deadline,
+              Token&& token = default_token()) {
+  return boost::asio::async_initiate<Token, void(error_code, shutdown_report)>(
+      detail::initiate_shutdown<Def, Kind, true>(detail::access::core_ptr(w), mode, deadline),
+      token);
+}
+/// @brief `shutdown(w, mode, no_deadline, token)`.
+template <
+    class Def, class Kind,
+    boost::asio::completion_token_for<void(error_code, shutdown_report)> Token = default_token>
+auto shutdown(const worker<Def, Kind>& w, shutdown_mode mode, Token&& token = default_token()) {
+  return shutdown(w, mode, no_deadline, std::forward<Token>(token));
 }
 
 /// @brief True once the worker's close has begun, whatever its cause (a

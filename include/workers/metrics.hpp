@@ -41,7 +41,11 @@ struct worker_metrics {
   std::uint64_t cancelled = 0;     ///< requests whose callers all gave up (`request_cancelled`)
   std::uint64_t refused = 0;       ///< pushes refused after the close began (`request_refused`)
   std::uint64_t queue_alarms = 0;  ///< `queue_high` crossings
-  std::size_t queue_length = 0;    ///< gauge: requests waiting
+  std::uint64_t slow = 0;   ///< requests whose handler ran its `slow` budget (`request_slow`)
+  std::uint64_t stuck = 0;  ///< requests whose handler ran its `stuck` budget (`request_stuck`)
+  /// Closes whose deadline expired (`shutdown_escalated`): 0 or 1 for one worker.
+  std::uint64_t shutdown_escalations = 0;
+  std::size_t queue_length = 0;  ///< gauge: requests waiting
   /// Gauge: the request in hand (0 or 1), from its take until the worker
   /// takes the next, parks or yields.
   std::size_t in_flight = 0;

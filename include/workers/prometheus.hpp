@@ -21,6 +21,9 @@
 /// | `workers_requests_cancelled_total`  | counter   | whose callers all gave up                 |
 /// | `workers_requests_refused_total`    | counter   | pushed after the close began              |
 /// | `workers_queue_alarms_total`        | counter   | `queue_high` crossings                    |
+/// | `workers_requests_slow_total`       | counter   | handlers past their `slow` budget         |
+/// | `workers_requests_stuck_total`      | counter   | handlers past their `stuck` budget        |
+/// | `workers_shutdown_escalations_total`| counter   | closes whose deadline expired             |
 /// | `workers_queue_length`              | gauge     | requests waiting                          |
 /// | `workers_requests_in_flight`        | gauge     | requests being handled (0 or 1)           |
 /// | `workers_queue_wait_seconds`        | histogram | treated − pushed, per request handled     |
@@ -167,6 +170,13 @@ class prometheus_collector final : public ::prometheus::Collectable {
             &worker_metrics::refused);
     counter("workers_queue_alarms_total", "Times the queue crossed its high watermark or age.",
             &worker_metrics::queue_alarms);
+    counter("workers_requests_slow_total", "Requests whose handler ran past its slow budget.",
+            &worker_metrics::slow);
+    counter("workers_requests_stuck_total", "Requests whose handler ran past its stuck budget.",
+            &worker_metrics::stuck);
+    counter("workers_shutdown_escalations_total",
+            "Closes whose deadline expired and escalated to abort.",
+            &worker_metrics::shutdown_escalations);
     gauge("workers_queue_length", "Requests waiting in the worker's queue.",
           &worker_metrics::queue_length);
     gauge("workers_requests_in_flight", "Requests being handled (0 or 1).",

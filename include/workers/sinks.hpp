@@ -84,6 +84,21 @@ inline std::string message_of(const event& e) {
     std::string operator()(const events::queue_normal& f) const {
       return fmt::format("queue back to normal: {} pending", f.length);
     }
+    std::string operator()(const events::shutdown_escalated& f) const {
+      return fmt::format("shutdown deadline expired: {} escalated to {}", to_string(f.from),
+                         to_string(f.to));
+    }
+    std::string operator()(const events::request_slow& f) const {
+      return fmt::format("{} slow: its handler ran {}{}", f.view.text(),
+                         std::chrono::duration_cast<us>(f.running),
+                         f.returned ? ", blocking the worker's strand" : " and runs on");
+    }
+    std::string operator()(const events::request_stuck& f) const {
+      return fmt::format(
+          "{} stuck: its handler ran {}{}", f.view.text(),
+          std::chrono::duration_cast<us>(f.running),
+          f.returned ? ", blocking the worker's strand" : " and runs on: it is cancelled");
+    }
   };
   return std::visit(visitor{base, status}, e.fields);
 }

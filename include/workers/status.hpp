@@ -14,6 +14,7 @@
 #include <workers/clock.hpp>
 #include <workers/detail/config.hpp>
 #include <workers/detail/format_hint.hpp>
+#include <workers/shutdown_report.hpp>
 
 #include <cstddef>
 #include <optional>
@@ -39,6 +40,12 @@ struct running {
 struct closing {
   clock::time_point born;   ///< when the launch began (Octez's `birth`; `workers::clock`)
   clock::time_point since;  ///< when the close began (`workers::clock`)
+  /// What the close does with the work it finds (`drain` while a drain is in
+  /// progress); `abort` for a close no shutdown asked for.
+  shutdown_mode mode = shutdown_mode::abort;
+  /// When the close escalates to `abort`, if a shutdown gave a deadline
+  /// (`workers::clock`, derived from the worker's steady clock).
+  std::optional<clock::time_point> deadline = std::nullopt;
 };
 /// @brief Status: closed. `crash_errors` is set when it crashed, empty when shut
 /// down (upstream's `Closed`, or `Crashed` when set). A worker abandoned with its
@@ -84,6 +91,9 @@ template <class View>
 struct pending_request {
   clock::time_point pushed;  ///< when it was pushed (`workers::clock`)
   View view;                 ///< `Request::view(r)`
+  /// A control request (`is_control_request`): it is taken before every
+  /// ordinary one, and listed first.
+  bool control = false;
 };
 
 /// @brief The request a worker is treating.

@@ -32,10 +32,12 @@
 #include <workers/message_error.hpp>
 #include <workers/metrics.hpp>
 #include <workers/queue_operations.hpp>
+#include <workers/shutdown_report.hpp>
 #include <workers/sink.hpp>
 #include <workers/state_access.hpp>
 #include <workers/status.hpp>
 #include <workers/table.hpp>
+#include <workers/table_shutdown.hpp>
 #include <workers/time_source.hpp>
 #include <workers/version.hpp>
 #include <workers/worker.hpp>

@@ -391,6 +391,118 @@ struct fmt::formatter<T, Char, void> {
   }
 };
 /// @endcond
+// ---- workers/shutdown_report.hpp
+
+/// @file
+/// @brief How a worker ends (`shutdown_mode`), by when (`no_deadline`), and
+/// what its close did (`shutdown_report`).
+
+
+#include <algorithm>
+#include <cstdint>
+#include <string_view>
+
+WORKERS_BEGIN_NAMESPACE
+
+/// @brief What a close does with the work it finds, weakest first. Every mode
+/// refuses new pushes (`errc::closed`) from the moment the close begins, and
+/// every caller is answered exactly once.
+///
+/// | mode             | handler in flight         | requests queued, producers waiting for room |
+/// OTP / Akka / ractor |
+/// |------------------|---------------------------|---------------------------------------------|---------------------|
+/// | `drain`          | runs to its end           | handled, in order, then the close           |
+/// `shutdown` timeout + drain / `CoordinatedShutdown` / `drain` | | `finish_current` | runs to its
+/// end           | answered `closed`                           | — / `PoisonPill` / `stop` | |
+/// `abort`          | cancelled (an awaitable)  | answered `closed`                           |
+/// `brutal_kill` / `stop` / `kill` |
+///
+/// `abort` is upstream's only close (Octez's `shutdown`), and the mode of
+/// every close a shutdown does not ask for (a crash, `on_error`, the end of a
+/// callback's source).
+enum class shutdown_mode : std::uint8_t {
+  drain,           ///< handle everything already accepted, then close
+  finish_current,  ///< let the handler in flight end; answer the rest `closed`
+  abort,           ///< cancel the handler in flight; answer the rest `closed`
+};
+
+/// @brief `"drain"`, `"finish_current"` or `"abort"`.
+constexpr std::string_view to_string(shutdown_mode m) noexcept {
+  switch (m) {
+    case shutdown_mode::drain:
+      return "drain";
+    case shutdown_mode::finish_current:
+      return "finish_current";
+    case shutdown_mode::abort:
+      break;
+  }
+  return "abort";
+}
+
+/// @brief The stronger of two modes (a close is only ever tightened).
+constexpr shutdown_mode stronger(shutdown_mode a, shutdown_mode b) noexcept {
+  return std::max(a, b);
+}
+
+/// @brief A shutdown without a deadline: it waits as long as its mode needs.
+inline constexpr steady_clock::duration no_deadline = steady_clock::duration::max();
+
+/// @brief What a close did: the completion value of `shutdown(w, mode, ...)`
+/// and of `shutdown_all`, and a field of the `terminated` and `crashed` events.
+///
+/// Counts are of requests; durations are measured on the worker's steady
+/// clock (its table's `time_source`, else `workers::steady_clock`).
+struct shutdown_report {
+  /// The strongest mode a shutdown asked for; `abort` for a close no shutdown
+  /// asked for (a crash, `on_error`, the end of a callback's source).
+  shutdown_mode asked = shutdown_mode::abort;
+  /// The mode in force when the close ended: `asked`, or `abort` once the
+  /// deadline expired.
+  shutdown_mode reached = shutdown_mode::abort;
+  /// Requests the worker took and handled after its close began (a drain),
+  /// plus an awaited handler in flight that was let finish.
+  std::size_t handled = 0;
+  /// Requests left unhandled whose callers were answered `closed` (those
+  /// queued, those waiting for room in a bounded queue, a dropbox's slot, fire
+  /// and forget ones included); a request whose callers had all given up is
+  /// not counted (it is `cancelled`).
+  std::size_t answered_closed = 0;
+  /// Whether the close cancelled an awaited handler or hook in flight (the
+  /// handler of a request, `on_no_request`, or `on_close` at the deadline).
+  bool handler_cut = false;
+  /// Whether the deadline expired before the close ended (it then escalated
+  /// to `abort`).
+  bool deadline_expired = false;
+  /// From the start of the close to its end (steady clock, nanoseconds); for
+  /// `shutdown_all`, the longest of the workers'.
+  clock::duration took{};
+  /// How many workers the report covers: 1, or the table's for `shutdown_all`.
+  std::size_t workers = 1;
+
+  /// @brief Adds `other` to this report (`shutdown_all`'s aggregate): counts
+  /// and workers summed, the strongest modes, the longest time, either flag.
+  shutdown_report& operator+=(const shutdown_report& other) noexcept {
+    asked = stronger(asked, other.asked);
+    reached = stronger(reached, other.reached);
+    handled += other.handled;
+    answered_closed += other.answered_closed;
+    handler_cut = handler_cut || other.handler_cut;
+    deadline_expired = deadline_expired || other.deadline_expired;
+    took = std::max(took, other.took);
+    workers += other.workers;
+    return *this;
+  }
+  friend bool operator==(const shutdown_report&, const shutdown_report&) = default;
+};
+
+namespace detail {
+template <>
+inline constexpr bool formatted_by_format_header<shutdown_report> = true;
+template <>
+inline constexpr bool formatted_by_format_header<shutdown_mode> = true;
+}  // namespace detail
+
+WORKERS_END_NAMESPACE
 
 #include <optional>
 #include <variant>
@@ -414,6 +526,12 @@ struct running {
 struct closing {
   clock::time_point born;   ///< when the launch began (Octez's `birth`; `workers::clock`)
   clock::time_point since;  ///< when the close began (`workers::clock`)
+  /// What the close does with the work it finds (`drain` while a drain is in
+  /// progress); `abort` for a close no shutdown asked for.
+  shutdown_mode mode = shutdown_mode::abort;
+  /// When the close escalates to `abort`, if a shutdown gave a deadline
+  /// (`workers::clock`, derived from the worker's steady clock).
+  std::optional<clock::time_point> deadline = std::nullopt;
 };
 /// @brief Status: closed. `crash_errors` is set when it crashed, empty when shut
 /// down (upstream's `Closed`, or `Crashed` when set). A worker abandoned with its
@@ -459,6 +577,9 @@ template <class View>
 struct pending_request {
   clock::time_point pushed;  ///< when it was pushed (`workers::clock`)
   View view;                 ///< `Request::view(r)`
+  /// A control request (`is_control_request`): it is taken before every
+  /// ordinary one, and listed first.
+  bool control = false;
 };
 
 /// @brief The request a worker is treating.
@@ -604,7 +725,6 @@ WORKERS_END_NAMESPACE
 /// @brief `close_reason`: why a worker closes, as `on_close` sees it.
 
 
-#include <cstdint>
 
 WORKERS_BEGIN_NAMESPACE
 
@@ -627,6 +747,10 @@ struct close_reason {
   /// If it crashed: the crash errors so far, in order (a throwing `on_close`
   /// or canceler hook adds its own after); none otherwise.
   std::optional<error_list> crash_errors;
+  /// What the close does with the work it finds, as far as it went when
+  /// asked (`on_close` sees the mode reached: a drain whose deadline expired
+  /// shows `abort`); `abort` for a close no shutdown asked for.
+  shutdown_mode mode = shutdown_mode::abort;
 
   /// @brief True when the worker closes as crashed.
   bool crashed() const noexcept { return crash_errors.has_value(); }
@@ -692,7 +816,6 @@ WORKERS_END_NAMESPACE
 
 #include <concepts>
 #include <ranges>
-#include <string_view>
 
 WORKERS_BEGIN_NAMESPACE
 
@@ -827,6 +950,23 @@ template <class R>
 inline constexpr bool cancels_with_caller = [] {
   if constexpr (requires { R::cancel_with_caller; })
     return static_cast<bool>(R::cancel_with_caller);
+  else
+    return false;
+}();
+
+/// @brief Whether requests of type `R` are control requests: opt in with
+/// `static constexpr bool control = true;` in `R` (CAF's `urgent`, OTP 28's
+/// priority messages, Akka's `ControlMessage`). Whatever the buffer kind, a
+/// control request is taken before every ordinary request still waiting, in
+/// the order control requests were pushed; a bounded queue's capacity never
+/// holds it back (its push never waits for room) and a dropbox never merges
+/// it (it waits beside the slot, its callers its own). Introspection lists it
+/// first, with `pending_request::control` set. A group with no control type
+/// pays nothing for the lane.
+template <class R>
+inline constexpr bool is_control_request = [] {
+  if constexpr (requires { R::control; })
+    return static_cast<bool>(R::control);
   else
     return false;
 }();
@@ -999,6 +1139,8 @@ WORKERS_END_NAMESPACE
 //   parked()/launched()/closing()  the loop went to sleep / started / the close
 //                          began: what the kind does then (a callback's reader)
 //   yield()                the loop gives its strand up: the request in hand is done
+//   release_current()      the request in hand is not the mailbox's (a control
+//                          request) and is about to go: introspection lets it go
 //   move_request(e, f)     calls `f(request&)` where it may move the request
 //                          out (under the lock introspection reads it under)
 // The close, on the strand (or where the context dies):
@@ -1017,7 +1159,8 @@ WORKERS_END_NAMESPACE
 // What a mailbox asks of its worker (`Host`, worker_core.hpp): `hold()` (a
 // reference that keeps it alive), `wake(held)` (resume the parked loop),
 // `post_with(held, f)` (run `f` on the strand), `self()` (the handle, for the
-// user's merge and read), `config()`, `closing()`, `running()`,
+// user's merge and read), `config()`, `closing()`, `takes_no_more()` (closing,
+// not in a drain), `running()`,
 // `observing()`, `note_cancelled(e)` and `note_merged_away(...)` (the books), `crash(where, e)`,
 // `end_of_source()`, `push_read(request)`, and a callback's strand and hook
 // executor.
@@ -2026,6 +2169,12 @@ struct cancelled_value<result<T, message_error<E>>> {
     return {boost::system::in_place_error, message_error<E>(request_cancelled{})};
   }
 };
+template <>
+struct cancelled_value<std::tuple<error_code, shutdown_report>> {
+  static std::tuple<error_code, shutdown_report> get() {
+    return {asio::error::operation_aborted, shutdown_report{}};
+  }
+};
 template <class T>
 struct cancelled_value<std::tuple<std::exception_ptr, T>> {
   static std::tuple<std::exception_ptr, T> get() {
@@ -2390,6 +2539,10 @@ class moved_view {
     kept_->view.emplace(make_view());
     kept_->of = &e;
   }
+  // The entry it was kept for is gone (its place may hold another).
+  void forget() noexcept {
+    if (kept_) kept_->of = nullptr;
+  }
   // The view kept for `e`, if its request was moved out.
   const View* of(const Entry* e) const noexcept {
     return kept_ && kept_->of == e ? &*kept_->view : nullptr;
@@ -2473,7 +2626,6 @@ WORKERS_END_NAMESPACE
 // so a slab's blocks die together and are never reused one by one.
 
 
-#include <algorithm>
 
 WORKERS_BEGIN_NAMESPACE
 namespace detail {
@@ -3067,6 +3219,13 @@ class queue_mailbox {
   // The loop gives its strand up: the request in hand is done. The entry
   // stays in its batch (introspection may still read it) until retired.
   void yield() noexcept { current_.clear(); }
+  // The request in hand, held elsewhere (the control lane), is about to go:
+  // no reader may still see it.
+  void release_current() {
+    std::lock_guard lock(mutex_);
+    current_.clear();
+    moved_.forget();
+  }
 
   // Moves the request of `e` (an R) out, for a handler that takes it by value:
   // under the lock introspection reads requests under, keeping its view for
@@ -3715,6 +3874,113 @@ class worker_service final : public boost::asio::execution_context::service {
 
 }  // namespace detail
 WORKERS_END_NAMESPACE
+// ---- workers/detail/control_lane.hpp
+
+// The control lane (`is_control_request`): where a worker's control requests
+// wait, beside its mailbox, whatever the buffer kind. The loop takes from it
+// first, so a control request waits behind other control requests only; it
+// has no capacity and no merge. Made only for a group with a control type:
+// any other worker has an empty member in its place and no branch.
+//
+// Any thread pushes under its lock; the worker's strand takes. The entry in
+// hand stays in the lane until the next take (the handler refers to it), as a
+// queue's batch keeps the requests taken; the worker clears the mailbox's
+// `current` first (under the mailbox's lock, which introspection reads it
+// under), so no reader sees it go. `ready()` is read with seq_cst, as the
+// mailbox's park word: a push stores it before it tries to end the park, and
+// the loop reads it after it parked (impl/run_loop.hpp), so one of them sees
+// the other.
+
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+template <class Entry>
+class control_lane {
+ public:
+  // Entries ride in the queues' nodes, carved from the pushing thread's slab
+  // (entry_node.hpp): no allocation per push, and none built or destroyed
+  // under the lock (a request's destructor may call the worker).
+  using node = entry_node<Entry>;
+  using chain = typename node::chain;
+  struct node_deleter {
+    void operator()(node* n) const noexcept { node::destroy(n); }
+  };
+  using entry_ptr = std::unique_ptr<node, node_deleter>;
+
+  control_lane() = default;
+  control_lane(const control_lane&) = delete;
+  control_lane& operator=(const control_lane&) = delete;
+  ~control_lane() { node::free_chain(waiting_); }
+
+  // Any thread: queues `e` (moved from); false, leaving it, once sealed.
+  bool push(Entry& e) {
+    entry_ptr n(node::make(std::move(e)));
+    {
+      std::lock_guard lock(mutex_);
+      if (!sealed_) {
+        waiting_.push_back(*n.release());
+        count_.fetch_add(1, std::memory_order_seq_cst);
+        return true;
+      }
+    }
+    e = std::move(n->entry);
+    return false;
+  }
+  // Any thread: whether a control request waits.
+  bool ready() const noexcept { return count_.load(std::memory_order_seq_cst) != 0; }
+  std::size_t size() const noexcept { return count_.load(std::memory_order_acquire); }
+
+  // The strand: the oldest control request, now in hand, valid until the next
+  // take or `ended`; null if none. The one in hand before goes to `retired`,
+  // for the caller to destroy outside the lock.
+  Entry* take(entry_ptr& retired) {
+    std::lock_guard lock(mutex_);
+    if (waiting_.empty()) return nullptr;
+    retired = std::move(in_hand_);
+    in_hand_.reset(&waiting_.front());
+    waiting_.pop_front();
+    count_.fetch_sub(1, std::memory_order_seq_cst);
+    return &in_hand_->entry;
+  }
+
+  // The close: pushes fail from now on; what waits goes to `out`.
+  void seal(std::vector<entry_ptr>& out) {
+    std::lock_guard lock(mutex_);
+    sealed_ = true;
+    while (!waiting_.empty()) {
+      out.emplace_back(&waiting_.front());
+      waiting_.pop_front();
+    }
+    count_.store(0, std::memory_order_seq_cst);
+  }
+  // The close ended: the request handled last goes to `retired`.
+  void ended(entry_ptr& retired) {
+    std::lock_guard lock(mutex_);
+    retired = std::move(in_hand_);
+  }
+
+  // Introspection, any thread: `f(entry)` for each waiting, oldest first.
+  template <class F>
+  void for_each_pending(F&& f) const {
+    std::lock_guard lock(mutex_);
+    for (const node& n : waiting_) f(n.entry);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  chain waiting_;  // oldest first
+  entry_ptr in_hand_;
+  std::atomic<std::size_t> count_{0};
+  bool sealed_ = false;
+};
+
+// In place of the lane for a group without control types.
+struct no_control_lane {};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
 // ---- workers/detail/dropbox_mailbox.hpp
 
 // The mailbox of dropbox workers (see mailbox.hpp for the interface): a
@@ -3986,11 +4252,11 @@ class dropbox_mailbox {
   // The worker: its strand.
 
   // Folds the puts waiting into the slot, then takes the slot's request (its
-  // callers started); null if the slot is empty, or if a merge crashed the
-  // worker (the slot is answered by the close).
+  // callers started); null if the slot is empty, or if the close takes no
+  // more (a merge crashed the worker: the slot is answered by the close).
   entry_type* take(leftovers& /*out*/) {
     merge_puts();
-    if (host_.closing()) return nullptr;
+    if (host_.takes_no_more()) return nullptr;
     entry_type* e = nullptr;
     {
       std::lock_guard lock(mutex_);
@@ -4021,6 +4287,13 @@ class dropbox_mailbox {
   void closing() noexcept {}
   void abandoned() noexcept {}
   void yield() noexcept { current_.clear(); }
+  // The request in hand, held elsewhere (the control lane), is about to go:
+  // no reader may still see it.
+  void release_current() {
+    std::lock_guard lock(mutex_);
+    current_.clear();
+    moved_.forget();
+  }
 
   // Moves the request of `e` (an R) out, for a handler that takes it by value:
   // under the lock introspection reads requests under, keeping its view for
@@ -4599,11 +4872,15 @@ struct started_for {
 /// @brief `shutdown`/`trigger_shutdown`, or `on_error` answered shutdown: the
 /// close begins. Upstream: `triggering_<base>`. Debug.
 struct triggering_shutdown {};
-/// @brief The close ended without a crash. Upstream: `terminate_<base>`. Info.
-struct terminated {};
+/// @brief The close ended without a crash. Upstream: `terminate_<base>` (which
+/// has no field). Info.
+struct terminated {
+  shutdown_report report = {};  ///< what the close did
+};
 /// @brief The close ended after a crash. Upstream: `crashed_<base>`. Error.
 struct crashed {
-  error_list errors;  ///< every crash error, as the closed status has them
+  error_list errors;            ///< every crash error, as the closed status has them
+  shutdown_report report = {};  ///< what the close did
 };
 /// @brief A request was handled and succeeded (after `on_completion`).
 /// Upstream: `request_no_errors_<base>`. Debug.
@@ -4664,6 +4941,28 @@ struct queue_high {
 struct queue_normal {
   std::size_t length;  ///< requests waiting then
 };
+/// @brief The close's deadline expired before its end: it escalated to
+/// `abort` (the handler in flight and an awaited `on_close` are cut, what
+/// waits is answered `closed`). Warning.
+struct shutdown_escalated {
+  shutdown_mode from;  ///< the mode in force until the deadline
+  shutdown_mode to;    ///< `abort`
+};
+/// @brief A request's handler has run its `slow` budget (see
+/// `launch_options::slow`); once per request. Warning.
+struct request_slow {
+  event_value view;         ///< the request's view (`Request::view_type`)
+  clock::duration running;  ///< how long its handler had run (steady clock)
+  bool returned = false;    ///< noticed when it returned (a plain handler), not while it ran
+};
+/// @brief A request's handler has run its `stuck` budget: an awaitable one is
+/// cancelled, and the worker crashes if it has not returned after the grace;
+/// a plain one is reported when it returns. Error.
+struct request_stuck {
+  event_value view;         ///< the request's view (`Request::view_type`)
+  clock::duration running;  ///< how long its handler had run (steady clock)
+  bool returned = false;    ///< noticed when it returned (a plain handler), not while it ran
+};
 
 }  // namespace events
 
@@ -4673,7 +4972,8 @@ using event_fields =
                  events::terminated, events::crashed, events::request_no_errors,
                  events::request_error, events::launch_failed, events::request_dropped,
                  events::request_cancelled, events::request_refused, events::handler_exception,
-                 events::queue_high, events::queue_normal>;
+                 events::queue_high, events::queue_normal, events::shutdown_escalated,
+                 events::request_slow, events::request_stuck>;
 
 /// @brief Which event, as an enumeration (in `event_fields`' order).
 enum class event_kind : std::uint8_t {
@@ -4691,6 +4991,9 @@ enum class event_kind : std::uint8_t {
   handler_exception,
   queue_high,
   queue_normal,
+  shutdown_escalated,
+  request_slow,
+  request_stuck,
 };
 
 namespace detail {
@@ -4699,7 +5002,7 @@ struct event_traits {
   std::string_view kind;  // our name of the event (the struct's)
   level lvl;
 };
-inline constexpr std::array<event_traits, 14> event_table = {{
+inline constexpr std::array<event_traits, 17> event_table = {{
     {"started", "started", level::info},
     {"started_for", "started_for", level::info},
     {"triggering", "triggering_shutdown", level::debug},
@@ -4714,6 +5017,9 @@ inline constexpr std::array<event_traits, 14> event_table = {{
     {"handler_exception", "handler_exception", level::error},
     {"queue_high", "queue_high", level::warning},
     {"queue_normal", "queue_normal", level::notice},
+    {"shutdown_escalated", "shutdown_escalated", level::warning},
+    {"request_slow", "request_slow", level::warning},
+    {"request_stuck", "request_stuck", level::error},
 }};
 static_assert(event_table.size() == std::variant_size_v<event_fields>);
 }  // namespace detail
@@ -5108,6 +5414,220 @@ struct table_config {
 
 }  // namespace detail
 WORKERS_END_NAMESPACE
+// ---- workers/detail/watchdog.hpp
+
+// The watchdog (launch_options::watchdog): the clock side of it. It watches
+// the request in hand, from its take, and says what is due: `slow`, `stuck`
+// (the handler is cut), then `crash` (the grace, from the cut, ran out). One timer, on the
+// worker's strand through the clock seam, waits for the next instant something
+// may be due; it is armed at a take only if it waits for nothing earlier, so
+// a worker whose requests are short arms it about once per budget, not once
+// per request. When it fires for a request that has ended, it waits again for
+// the one in hand. Made only for a worker launched with a watchdog.
+
+// ---- workers/launch_options.hpp
+
+/// @file
+/// @brief `launch_options`: a worker's idle timeout, queue alarms, watchdog and reply mode.
+
+
+
+WORKERS_BEGIN_NAMESPACE
+
+/// @brief Queue alarms, checked with hysteresis: `queue_high` is emitted (and
+/// counted in `worker_metrics::queue_alarms`) once when the queue reaches
+/// `high` requests or the request taken had waited `max_age` or more; then
+/// `queue_normal` once, when a take leaves `low` or fewer waiting and the
+/// request taken waited less than `max_age`. Lengths are checked at each push
+/// and take, ages at each take.
+struct queue_alarms {
+  std::size_t high = 0;  ///< length, in requests, that raises the alarm; 0: no length alarm
+  std::size_t low = 0;   ///< length, in requests, at or under which it falls; at most `high`
+  /// Wait of the request being taken (its take time minus its push time,
+  /// measured on `workers::steady_clock` or the table's `time_source`) that
+  /// raises the alarm (at `max_age` and over); none: no age alarm.
+  std::optional<clock::duration> max_age = std::nullopt;
+};
+
+/// @brief A worker's watchdog: budgets for each request's handling, measured
+/// from its take (`request_status::treated`) on the worker's steady clock (the
+/// table's `time_source`, else `workers::steady_clock`) until its handler and
+/// its hooks (`on_completion`, `on_error`) have returned.
+///
+/// - `slow`: at the budget, event `request_slow` (warning) and
+///   `worker_metrics::slow`, once per request.
+/// - `stuck`: at the budget, event `request_stuck` (error) and
+///   `worker_metrics::stuck`; an awaitable handler in flight is cancelled
+///   through Asio cancellation (terminal), as a caller's cancellation of a
+///   `cancels_with_caller` request does: what it returns then goes to its
+///   callers, what it throws too (as `handler_exception`), without crashing
+///   the worker. If it has still not returned `grace` later, the worker
+///   crashes (close cause `handler_exception`) with the crash error
+///   `stuck: <view> ran <n> ms, <m> ms past its stuck budget, and did not return
+///   <g> ms after it was cancelled`; its close waits for the handler to return
+///   (no C++ coroutine can be destroyed while it waits), what is queued is
+///   answered `closed` at once.
+///
+/// A plain (non-awaitable) handler cannot be interrupted, and blocks the
+/// worker's strand while it runs, so no timer of that strand can fire: its
+/// `request_slow` and `request_stuck` come when it returns (`returned` set),
+/// and it is not cancelled and does not crash the worker (its result reached
+/// its callers). Offload such work, or make the handler awaitable.
+struct watchdog_budgets {
+  /// Handling time at which a request is reported slow; none: never.
+  std::optional<std::chrono::steady_clock::duration> slow = std::nullopt;
+  /// Handling time at which a request is stuck; none: never.
+  std::optional<std::chrono::steady_clock::duration> stuck = std::nullopt;
+  /// Time a stuck awaitable handler has to return once cancelled.
+  std::chrono::steady_clock::duration grace = std::chrono::seconds(1);
+};
+
+/// @brief How a worker completes the callers of the requests it handles.
+///
+/// Asio's own channels offer both: `try_send` posts the receiver's completion,
+/// `try_send_via_dispatch` dispatches it.
+enum class reply_mode : std::uint8_t {
+  /// The default: each caller's completion is posted to its associated
+  /// executor, never run inside the worker. The worker goes on with its next
+  /// request at once; the caller runs on a later turn of its executor.
+  post,
+  /// Each caller's completion is dispatched to its associated executor (as
+  /// `asio::dispatch`): if that executor may run it on the worker's thread
+  /// (an `io_context`'s executor, when the worker runs on that `io_context`;
+  /// or a strand already running there), the caller resumes inside the
+  /// worker's call stack, before the worker's `on_completion`, and the worker's
+  /// next request waits until the caller suspends or returns. Applies to the
+  /// answers of handled requests (their value or `request_error`); answers at
+  /// close, refusals and cancellations are posted as in `post`.
+  ///
+  /// Hazards of a caller resumed inline: it runs on the worker's strand, so
+  /// `state(w)` and `strand().running_in_this_thread()` succeed in it as if it
+  /// were the worker (the state is between two requests, not being changed);
+  /// `shutdown`/`trigger_shutdown`
+  /// from it start the close at once, and the request that was just answered
+  /// has been handled, the ones queued behind it are answered `closed`; a
+  /// caller that blocks (a `future::get()`, a lock held by another thread
+  /// waiting for this worker) blocks the worker. An exception thrown by the
+  /// caller's completion handler does not unwind the worker: it is rethrown
+  /// from a function posted to the caller's executor, so it leaves that
+  /// executor's `run()` as an exception from a posted handler would.
+  dispatch,
+};
+
+/// @brief Options of `launch`.
+struct launch_options {
+  /// @brief When set, `on_no_request` runs each time the worker has been idle
+  /// (nothing to take) this long (upstream's `?timeout`), measured from the
+  /// last request taken (or the last `on_no_request`): a wake-up that takes
+  /// nothing (a dropbox merge that empties the slot, a request skipped because
+  /// its caller gave up) does not restart it. Steady time: a timer of the
+  /// table's `time_source` (Asio's `steady_timer` by default) on the worker's
+  /// strand, cancelled at the close.
+  std::optional<std::chrono::steady_clock::duration> timeout = std::nullopt;
+  /// @brief When set, the queue's alarms (see `queue_alarms`).
+  /// @throws std::invalid_argument from `launch` if `low > high`.
+  std::optional<queue_alarms> alarms = std::nullopt;
+  /// @brief How callers of handled requests are completed (see `reply_mode`).
+  reply_mode reply = reply_mode::post;
+  /// @brief When set, the watchdog's budgets (see `watchdog_budgets`).
+  /// @throws std::invalid_argument from `launch` if a budget is not positive
+  /// or the grace negative.
+  std::optional<watchdog_budgets> watchdog = std::nullopt;
+};
+
+WORKERS_END_NAMESPACE
+
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+class watchdog {
+ public:
+  explicit watchdog(const watchdog_budgets& b) noexcept : b_(b) {}
+
+  const watchdog_budgets& budgets() const noexcept { return b_; }
+
+  // Strand: a request's handling begins at `at`, or ends.
+  void begin(const void* request, steady_clock::time_point at) noexcept {
+    request_ = request;
+    started_ = at;
+    slow_ = stuck_ = crash_ = false;
+  }
+  void end() noexcept { request_ = nullptr; }
+  const void* watched() const noexcept { return request_; }
+  steady_clock::duration running(steady_clock::time_point now) const noexcept {
+    return now - started_;
+  }
+
+  // Strand: whether each is due by `now`, once per request.
+  bool take_slow(steady_clock::time_point now) noexcept { return take(slow_, b_.slow, now); }
+  // Stuck: the handler is cut now, and has `grace` from now to return.
+  bool take_stuck(steady_clock::time_point now) noexcept {
+    if (!take(stuck_, b_.stuck, now)) return false;
+    cut_at_ = now;
+    return true;
+  }
+  bool take_crash(steady_clock::time_point now) noexcept {
+    if (!request_ || !stuck_ || crash_ || now - cut_at_ < b_.grace) return false;
+    crash_ = true;
+    return true;
+  }
+
+  // Strand: waits for the next instant something may be due for the request
+  // watched, unless the timer waits for an earlier one already; `due()` runs
+  // on `strand` then.
+  void arm(const clock_seam& seam, const boost::asio::any_io_executor& strand,
+           const std::function<void()>& due) {
+    const auto at = next();
+    if (!at || (armed_for_ && *armed_for_ <= *at)) return;
+    if (!timer_) timer_ = seam.make_timer(strand);
+    armed_for_ = at;
+    timer_->wait_until(*at, due);
+  }
+  // The timer fired: it waits for nothing now.
+  void fired() noexcept { armed_for_.reset(); }
+  // The close: no wait goes on.
+  void cancel() noexcept {
+    armed_for_.reset();
+    if (timer_) timer_->cancel();
+  }
+  // The execution context dies: the timer refers to it.
+  void abandon() noexcept {
+    armed_for_.reset();
+    timer_.reset();
+  }
+
+ private:
+  bool take(bool& done, const std::optional<steady_clock::duration>& budget,
+            steady_clock::time_point now) noexcept {
+    if (!request_ || done || !budget || now - started_ < *budget) return false;
+    done = true;
+    return true;
+  }
+  std::optional<steady_clock::time_point> next() const noexcept {
+    if (!request_) return std::nullopt;
+    std::optional<steady_clock::time_point> at;
+    const auto consider = [&](bool done, const std::optional<steady_clock::duration>& budget) {
+      if (!done && budget && (!at || started_ + *budget < *at)) at = started_ + *budget;
+    };
+    consider(slow_, b_.slow);
+    consider(stuck_, b_.stuck);
+    if (stuck_ && !crash_ && (!at || cut_at_ + b_.grace < *at)) at = cut_at_ + b_.grace;
+    return at;
+  }
+
+  watchdog_budgets b_;
+  const void* request_ = nullptr;  // the request in hand
+  steady_clock::time_point started_{};
+  steady_clock::time_point cut_at_{};                  // when it was found stuck, and cut
+  bool slow_ = false, stuck_ = false, crash_ = false;  // noted for the request in hand
+  std::optional<steady_clock::time_point> armed_for_;
+  std::unique_ptr<time_source::timer> timer_;  // made at the first arm
+};
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
 // ---- workers/detail/worker_lifecycle.hpp
 
 // A worker's life as the threads around it see it (the values: lifecycle.hpp),
@@ -5119,7 +5639,9 @@ WORKERS_END_NAMESPACE
 //   phase_, since_            transition_locked
 //   reason_                   begin_close (the cause), add_crash_errors (errors),
 //                             abandon (the cause if none, and its error)
-//   completion_waiters_       wait_closed (any thread), take_completion_waiters (the end)
+//   terms_, asked_            begin_close (tightened only), escalate (the deadline)
+//   completion_waiters_,      wait_closed (any thread), take_completion_waiters (the end)
+//   report_waiters_, report_
 //   canceler_, hooks_ran_     get_canceler (made on first use), take_canceler_hooks
 //
 // The close's own steps, on the strand, are in impl/close_sequence.hpp.
@@ -5163,6 +5685,36 @@ WORKERS_END_NAMESPACE
 WORKERS_BEGIN_NAMESPACE
 namespace detail {
 
+// The terms of a close: its mode and its deadline (steady, for the timer;
+// wall, for the status), tightened by each shutdown, never loosened.
+struct close_terms {
+  shutdown_mode mode = shutdown_mode::abort;
+  std::optional<steady_clock::time_point> deadline;
+  std::optional<clock::time_point> deadline_wall;
+
+  // Tightens these terms by `t`; whether they changed.
+  bool tighten(const close_terms& t) noexcept {
+    bool changed = false;
+    if (t.mode > mode) {
+      mode = t.mode;
+      changed = true;
+    }
+    if (t.deadline && (!deadline || *t.deadline < *deadline)) {
+      deadline = t.deadline;
+      deadline_wall = t.deadline_wall;
+      changed = true;
+    }
+    return changed;
+  }
+};
+
+// What a request to close did: began the close, tightened the one in
+// progress (the strand must apply the new terms), or nothing.
+enum class close_request : std::uint8_t { began, tightened, unchanged };
+
+// The answer of a `shutdown` that asked for a report.
+using report_value = std::tuple<error_code, shutdown_report>;
+
 class worker_lifecycle {
  public:
   explicit worker_lifecycle(clock::time_point born) noexcept : born_(born), since_(born) {}
@@ -5181,30 +5733,75 @@ class worker_lifecycle {
 
   worker_status status() const {
     std::lock_guard lock(mutex());
-    return status_of(phase_.load(std::memory_order_relaxed), born_, since_, reason_);
+    worker_status s = status_of(phase_.load(std::memory_order_relaxed), born_, since_, reason_);
+    if (auto* c = std::get_if<closing>(&s)) {
+      c->mode = terms_.mode;
+      c->deadline = terms_.deadline_wall;
+    }
+    return s;
+  }
+  // The close's terms now (strand: the mode is read without the lock).
+  shutdown_mode mode() const noexcept { return mode_.load(std::memory_order_acquire); }
+  close_terms terms() const {
+    std::lock_guard lock(mutex());
+    return terms_;
+  }
+  shutdown_mode asked() const {
+    std::lock_guard lock(mutex());
+    return asked_;
+  }
+  // When the close began, on the steady clock.
+  steady_clock::time_point began() const {
+    std::lock_guard lock(mutex());
+    return began_;
   }
   close_reason reason() const {
     std::lock_guard lock(mutex());
-    return reason_.get();
+    return reason_locked();
   }
   std::optional<error_list> crash_errors() const {
     std::lock_guard lock(mutex());
     return reason_.crash_errors();
   }
 
-  // The close begins for `cause`: from now on work is refused. False if it
-  // had begun already: `errors` are then added to the crash errors (the first
-  // cause stays the close's).
-  bool begin_close(close_cause cause, std::optional<error_list> errors, clock::time_point now) {
+  // The close begins for `cause` on `terms` (a shutdown's; abort for any
+  // other cause): from now on work is refused. If it had begun already,
+  // `errors` are added to the crash errors (the first cause stays the
+  // close's) and `terms` tighten those of the close in progress; a close
+  // that has ended is not tightened.
+  close_request begin_close(close_cause cause, std::optional<error_list> errors,
+                            clock::time_point now, steady_clock::time_point steady_now,
+                            const close_terms& terms) {
     std::lock_guard lock(mutex());
-    if (detail::refuses_work(phase_.load(std::memory_order_relaxed))) {
+    const bool by_shutdown = cause == close_cause::shutdown;
+    const phase p = phase_.load(std::memory_order_relaxed);
+    if (detail::refuses_work(p)) {
       if (errors) reason_.add(std::move(*errors));
-      return false;
+      if (has_ended(p)) return close_request::unchanged;
+      if (by_shutdown) asked_ = stronger(asked_, terms.mode);
+      if (!terms_.tighten(terms)) return close_request::unchanged;
+      mode_.store(terms_.mode, std::memory_order_release);
+      return close_request::tightened;
     }
     reason_ = kept_reason{};  // the cause of the close replaces a crash's
     reason_.set(cause, std::move(errors));
+    terms_ = terms;
+    asked_ = terms.mode;
+    began_ = steady_now;
+    mode_.store(terms.mode, std::memory_order_release);
     transition_locked(phase::closing, now);
-    return true;
+    return close_request::began;
+  }
+
+  // The deadline expired (strand): the close becomes an abort. The mode it
+  // had, or none if it was one already.
+  std::optional<shutdown_mode> escalate() {
+    std::lock_guard lock(mutex());
+    const shutdown_mode was = terms_.mode;
+    if (was == shutdown_mode::abort) return std::nullopt;
+    terms_.mode = shutdown_mode::abort;
+    mode_.store(shutdown_mode::abort, std::memory_order_release);
+    return was;
   }
 
   void add_crash_errors(error_list errors) {
@@ -5220,11 +5817,12 @@ class worker_lifecycle {
       transition_locked(phase::running, now);
   }
 
-  // The close ended: closed. Returns why.
-  close_reason closed(clock::time_point now) {
+  // The close ended with `report`: closed. Returns why.
+  close_reason closed(clock::time_point now, const shutdown_report& report) {
     std::lock_guard lock(mutex());
+    report_ = report;
     transition_locked(phase::closed, now);
-    return reason_.get();
+    return reason_locked();
   }
 
   // The execution context dies: a live worker is abandoned, closed as crashed
@@ -5234,36 +5832,49 @@ class worker_lifecycle {
     if (has_ended(phase_.load(std::memory_order_relaxed))) return false;
     if (!reason_.has_value()) reason_.set(close_cause::context_destroyed, std::nullopt);
     reason_.add({"abandoned: its execution context was destroyed"});
+    report_.reached = report_.asked = shutdown_mode::abort;
     transition_locked(phase::abandoned, now);
     return true;
   }
 
-  // Answers `w` (a waiter<error_code>) once the worker has ended: it is kept
-  // until then, or answered at once (posted) if it has.
-  void wait_closed(waiter_ptr w) {
+  // Answers `w` once the worker has ended: it is kept until then, or
+  // answered at once (posted) if it has. A waiter<error_code>, or a
+  // waiter<report_value> if `with_report`.
+  void wait_closed(waiter_ptr w, bool with_report = false) {
     waiter_ptr swept;  // destroyed after the lock is released
+    shutdown_report report;
     {
       std::lock_guard lock(mutex());
       if (!has_ended(phase_.load(std::memory_order_relaxed))) {
         // Newest first. A caller that gave up stays listed until the close
         // unless it is among the newest: a new caller drops those first, so
         // repeated timed waits do not grow the list.
-        while (completion_waiters_ && completion_waiters_->gave_up()) {
-          waiter_ptr gone = std::exchange(completion_waiters_, completion_waiters_->take_next());
+        waiter_ptr& chain = with_report ? report_waiters_ : completion_waiters_;
+        while (chain && chain->gave_up()) {
+          waiter_ptr gone = std::exchange(chain, chain->take_next());
           gone->append(std::move(swept));
           swept = std::move(gone);
         }
-        w->append(std::move(completion_waiters_));
-        completion_waiters_ = std::move(w);
+        w->append(std::move(chain));
+        chain = std::move(w);
         return;
       }
+      report = report_;
     }
-    typed<error_code>(w)->answer(error_code{});
+    if (with_report)
+      typed<report_value>(w)->answer({error_code{}, report});
+    else
+      typed<error_code>(w)->answer(error_code{});
   }
-  // At the end: those waiting, newest first (a chain).
-  waiter_ptr take_completion_waiters() {
+  // At the end: those waiting (a chain each, newest first), with the report.
+  struct end_waiters {
+    waiter_ptr completion;  // waiter<error_code>
+    waiter_ptr report;      // waiter<report_value>
+    shutdown_report value;
+  };
+  end_waiters take_completion_waiters() {
     std::lock_guard lock(mutex());
-    return std::move(completion_waiters_);
+    return {std::move(completion_waiters_), std::move(report_waiters_), report_};
   }
 
   // Made on first use: most workers never hand theirs out. One made after the
@@ -5283,6 +5894,11 @@ class worker_lifecycle {
 
  private:
   std::mutex& mutex() const noexcept { return lock_pool::for_object(this); }
+  close_reason reason_locked() const {
+    close_reason r = reason_.get();
+    r.mode = terms_.mode;
+    return r;
+  }
 
   // The one place the phase changes (under the lock).
   void transition_locked(phase to, clock::time_point now) {
@@ -5293,11 +5909,17 @@ class worker_lifecycle {
   }
 
   std::atomic<phase> phase_{phase::launching};
+  std::atomic<shutdown_mode> mode_{shutdown_mode::abort};  // terms_.mode, for the strand
+  shutdown_mode asked_ = shutdown_mode::abort;
   bool hooks_ran_ = false;
   const clock::time_point born_;
   clock::time_point since_;
   kept_reason reason_;
-  waiter_ptr completion_waiters_;  // a chain (waiter_base::next), newest first
+  close_terms terms_;
+  steady_clock::time_point began_{};  // the close's start
+  shutdown_report report_;            // once ended
+  waiter_ptr completion_waiters_;     // a chain (waiter_base::next), newest first
+  waiter_ptr report_waiters_;         // the same, for shutdowns that asked for a report
   std::unique_ptr<canceler_type> canceler_;
 };
 
@@ -5365,7 +5987,11 @@ struct worker_metrics {
   std::uint64_t cancelled = 0;     ///< requests whose callers all gave up (`request_cancelled`)
   std::uint64_t refused = 0;       ///< pushes refused after the close began (`request_refused`)
   std::uint64_t queue_alarms = 0;  ///< `queue_high` crossings
-  std::size_t queue_length = 0;    ///< gauge: requests waiting
+  std::uint64_t slow = 0;   ///< requests whose handler ran its `slow` budget (`request_slow`)
+  std::uint64_t stuck = 0;  ///< requests whose handler ran its `stuck` budget (`request_stuck`)
+  /// Closes whose deadline expired (`shutdown_escalated`): 0 or 1 for one worker.
+  std::uint64_t shutdown_escalations = 0;
+  std::size_t queue_length = 0;  ///< gauge: requests waiting
   /// Gauge: the request in hand (0 or 1), from its take until the worker
   /// takes the next, parks or yields.
   std::size_t in_flight = 0;
@@ -5423,6 +6049,7 @@ class histogram_cells {
 struct metrics_cells {
   std::atomic<std::uint64_t> handled{0}, failed{0}, crashed{0};                      // strand
   std::atomic<std::uint64_t> dropped{0}, cancelled{0}, refused{0}, queue_alarms{0};  // any thread
+  std::atomic<std::uint64_t> slow{0}, stuck{0}, escalations{0};                      // strand
   histogram_cells queue_wait, service_time;                                          // strand
 
   // A request's service ends when the worker takes its next one, parks,
@@ -5451,6 +6078,9 @@ struct metrics_cells {
     m.cancelled = cancelled.load(std::memory_order_relaxed);
     m.refused = refused.load(std::memory_order_relaxed);
     m.queue_alarms = queue_alarms.load(std::memory_order_relaxed);
+    m.slow = slow.load(std::memory_order_relaxed);
+    m.stuck = stuck.load(std::memory_order_relaxed);
+    m.shutdown_escalations = escalations.load(std::memory_order_relaxed);
     m.queue_length = queue_length;
     m.in_flight = in_flight;
     m.queue_wait = queue_wait.snapshot();
@@ -5464,80 +6094,6 @@ struct metrics_cells {
 };
 
 }  // namespace detail
-WORKERS_END_NAMESPACE
-// ---- workers/launch_options.hpp
-
-/// @file
-/// @brief `launch_options`: a worker's idle timeout, queue alarms and reply mode.
-
-
-
-WORKERS_BEGIN_NAMESPACE
-
-/// @brief Queue alarms, checked with hysteresis: `queue_high` is emitted (and
-/// counted in `worker_metrics::queue_alarms`) once when the queue reaches
-/// `high` requests or the request taken had waited `max_age` or more; then
-/// `queue_normal` once, when a take leaves `low` or fewer waiting and the
-/// request taken waited less than `max_age`. Lengths are checked at each push
-/// and take, ages at each take.
-struct queue_alarms {
-  std::size_t high = 0;  ///< length, in requests, that raises the alarm; 0: no length alarm
-  std::size_t low = 0;   ///< length, in requests, at or under which it falls; at most `high`
-  /// Wait of the request being taken (its take time minus its push time,
-  /// measured on `workers::steady_clock` or the table's `time_source`) that
-  /// raises the alarm (at `max_age` and over); none: no age alarm.
-  std::optional<clock::duration> max_age = std::nullopt;
-};
-
-/// @brief How a worker completes the callers of the requests it handles.
-///
-/// Asio's own channels offer both: `try_send` posts the receiver's completion,
-/// `try_send_via_dispatch` dispatches it.
-enum class reply_mode : std::uint8_t {
-  /// The default: each caller's completion is posted to its associated
-  /// executor, never run inside the worker. The worker goes on with its next
-  /// request at once; the caller runs on a later turn of its executor.
-  post,
-  /// Each caller's completion is dispatched to its associated executor (as
-  /// `asio::dispatch`): if that executor may run it on the worker's thread
-  /// (an `io_context`'s executor, when the worker runs on that `io_context`;
-  /// or a strand already running there), the caller resumes inside the
-  /// worker's call stack, before the worker's `on_completion`, and the worker's
-  /// next request waits until the caller suspends or returns. Applies to the
-  /// answers of handled requests (their value or `request_error`); answers at
-  /// close, refusals and cancellations are posted as in `post`.
-  ///
-  /// Hazards of a caller resumed inline: it runs on the worker's strand, so
-  /// `state(w)` and `strand().running_in_this_thread()` succeed in it as if it
-  /// were the worker (the state is between two requests, not being changed);
-  /// `shutdown`/`trigger_shutdown`
-  /// from it start the close at once, and the request that was just answered
-  /// has been handled, the ones queued behind it are answered `closed`; a
-  /// caller that blocks (a `future::get()`, a lock held by another thread
-  /// waiting for this worker) blocks the worker. An exception thrown by the
-  /// caller's completion handler does not unwind the worker: it is rethrown
-  /// from a function posted to the caller's executor, so it leaves that
-  /// executor's `run()` as an exception from a posted handler would.
-  dispatch,
-};
-
-/// @brief Options of `launch`.
-struct launch_options {
-  /// @brief When set, `on_no_request` runs each time the worker has been idle
-  /// (nothing to take) this long (upstream's `?timeout`), measured from the
-  /// last request taken (or the last `on_no_request`): a wake-up that takes
-  /// nothing (a dropbox merge that empties the slot, a request skipped because
-  /// its caller gave up) does not restart it. Steady time: a timer of the
-  /// table's `time_source` (Asio's `steady_timer` by default) on the worker's
-  /// strand, cancelled at the close.
-  std::optional<std::chrono::steady_clock::duration> timeout = std::nullopt;
-  /// @brief When set, the queue's alarms (see `queue_alarms`).
-  /// @throws std::invalid_argument from `launch` if `low > high`.
-  std::optional<queue_alarms> alarms = std::nullopt;
-  /// @brief How callers of handled requests are completed (see `reply_mode`).
-  reply_mode reply = reply_mode::post;
-};
-
 WORKERS_END_NAMESPACE
 
 
@@ -5677,12 +6233,30 @@ class worker_observer {
   }
   // The end of the close: terminated, or crashed with every error. A failed
   // launch has had its launch_failed.
-  void note_ended(const close_reason& why) {
+  void note_ended(const close_reason& why, const shutdown_report& report) {
     if (why.cause == close_cause::launch_failed) return;
     if (why.crash_errors)
-      emit<events::crashed>([&] { return events::crashed{*why.crash_errors}; });
+      emit<events::crashed>([&] { return events::crashed{*why.crash_errors, report}; });
     else
-      emit<events::terminated>([] { return events::terminated{}; });
+      emit<events::terminated>([&] { return events::terminated{report}; });
+  }
+  // The close's deadline expired.
+  WORKERS_COLD void note_escalated(shutdown_mode from, shutdown_mode to) {
+    if (metrics_) metrics_cells::add(metrics_->escalations);
+    emit<events::shutdown_escalated>([&] { return events::shutdown_escalated{from, to}; });
+  }
+  // The watchdog (launch_options::slow, stuck): `e`'s handler has run `running`.
+  WORKERS_COLD void note_slow(const entry_type& e, clock::duration running, bool returned) {
+    if (metrics_) metrics_cells::add(metrics_->slow);
+    emit<events::request_slow>([&] {
+      return events::request_slow{event_value::of(Def::view_of(e.request)), running, returned};
+    });
+  }
+  WORKERS_COLD void note_stuck(const entry_type& e, clock::duration running, bool returned) {
+    if (metrics_) metrics_cells::add(metrics_->stuck);
+    emit<events::request_stuck>([&] {
+      return events::request_stuck{event_value::of(Def::view_of(e.request)), running, returned};
+    });
   }
 
   // Queue alarms (launch_options::alarms).
@@ -5979,6 +6553,13 @@ class worker_core : public registered_worker,
   using mailbox_type = typename mailbox_for<Kind, Def, worker_core>::type;
   using leftovers = typename mailbox_type::leftovers;
 
+  // Whether some request type of the group is a control request: only then
+  // has the worker a control lane (control_lane.hpp), and a branch for it.
+  template <class R>
+  using controls = std::bool_constant<is_control_request<R>>;
+  static constexpr bool has_control =
+      boost::mp11::mp_any_of<typename Def::request_param::types, controls>::value;
+
   worker_core(worker_strand strand, name_type name, parameters_type parameters,
               std::weak_ptr<table_type> table, const launch_options& options,
               std::shared_ptr<const config_type> config)
@@ -5989,13 +6570,17 @@ class worker_core : public registered_worker,
         table_(std::move(table)),
         config_(std::move(config)),
         seam_(config_->clock.get()),
-        precise_stamps_(options.timeout || options.alarms || config_->metrics),
+        precise_stamps_(options.timeout || options.alarms || options.watchdog || config_->metrics),
         mailbox_(*this, capacity_of(config_->buffer), options.alarms || config_->metrics),
         lifecycle_(seam_.wall_now()),
         reply_(options.reply) {
     if (options.timeout)
       idle_ = std::make_unique<idle_timer>(
           std::chrono::duration_cast<steady_clock::duration>(*options.timeout), seam_.steady_now());
+    if (options.watchdog) watchdog_ = std::make_unique<watchdog>(checked_watchdog(options, name_));
+    extras_ =
+        static_cast<std::uint8_t>((idle_ ? extra_idle : 0) | (this->alarmed() ? extra_alarms : 0) |
+                                  (watchdog_ ? extra_watch : 0));
   }
 
   worker_core(const worker_core&) = delete;
@@ -6044,27 +6629,53 @@ class worker_core : public registered_worker,
   phase current_phase() const noexcept { return lifecycle_.current(); }
   bool is_shutting_down() const noexcept { return lifecycle_.refuses_work(); }
   worker_status status() const { return lifecycle_.status(); }
+  shutdown_mode current_mode() const noexcept { return lifecycle_.mode(); }
   close_reason reason() const { return lifecycle_.reason(); }
   std::optional<error_list> crash_errors() const { return lifecycle_.crash_errors(); }
 
-  // Starts closing for `cause` (step 0 of the close, impl/close_sequence.hpp):
-  // work is refused from now on, and the rest of the close is posted to the
-  // strand. False if the worker was closing already: `errors` are then added
-  // to its crash errors.
-  bool request_close(close_cause cause, std::optional<error_list> errors = std::nullopt) {
+  // Starts closing for `cause` on `terms` (step 0 of the close,
+  // impl/close_sequence.hpp): work is refused from now on, and the rest of
+  // the close is posted to the strand. False if the worker was closing
+  // already: `errors` are then added to its crash errors, and `terms` tighten
+  // those of the close in progress (the strand applies them).
+  bool request_close(close_cause cause, std::optional<error_list> errors = std::nullopt,
+                     const close_terms& terms = {}) {
     const bool from_inside = inside_hook();
-    if (!lifecycle_.begin_close(cause, std::move(errors), seam_.wall_now())) return false;
+    switch (lifecycle_.begin_close(cause, std::move(errors), seam_.wall_now(), seam_.steady_now(),
+                                   terms)) {
+      case close_request::unchanged:
+        return false;
+      case close_request::tightened:
+        post_on_strand([self = hold(), from_inside] { self->continue_close(from_inside); });
+        return false;
+      case close_request::began:
+        break;
+    }
     if (cause == close_cause::shutdown || cause == close_cause::on_error_shutdown)
       this->note_triggering_shutdown();
     if (cause != close_cause::launch_failed)  // a failed launch closes on the spot
       post_on_strand([self = hold(), from_inside] { self->continue_close(from_inside); });
     return true;
   }
+  // The terms of a shutdown in `mode` that may take `deadline` from now (any
+  // thread): the deadline on the worker's steady clock, and as a wall time.
+  close_terms terms_for(shutdown_mode mode, steady_clock::duration deadline) const {
+    close_terms t{mode, std::nullopt, std::nullopt};
+    if (deadline == no_deadline) return t;
+    if (deadline < steady_clock::duration::zero()) deadline = steady_clock::duration::zero();
+    const auto now = seam_.steady_now();
+    if (deadline >= steady_clock::time_point::max() - now) return t;  // never, in practice
+    t.deadline = now + deadline;
+    t.deadline_wall = seam_.wall_of(*t.deadline, now);
+    return t;
+  }
 
   void add_crash_errors(error_list errors) { lifecycle_.add_crash_errors(std::move(errors)); }
 
-  // Answers `w` (a waiter<error_code>) once the worker has closed.
-  void wait_closed(waiter_ptr w) { lifecycle_.wait_closed(std::move(w)); }
+  // Answers `w` (a waiter<error_code>, or <report_value>) once the worker has closed.
+  void wait_closed(waiter_ptr w, bool with_report = false) {
+    lifecycle_.wait_closed(std::move(w), with_report);
+  }
   canceler_type get_canceler() { return lifecycle_.get_canceler(); }
 
   // Producers: any thread. The phase is read without the lock: a push that
@@ -6076,6 +6687,9 @@ class worker_core : public registered_worker,
   push_outcome push(entry_type& e, bool may_wait, waiter_ptr* push_waiter = nullptr) {
     if (lifecycle_.refuses_work()) return refuse(e);
     e.pushed = stamp_now();
+    if constexpr (has_control)
+      if (is_control_index(e.request.index())) [[unlikely]]
+        return push_control(e);
     // Once queued, the request may be handled and its caller resumed, and the
     // worker may end, at once: nothing here may touch `this` after that.
     const auto o = this->alarmed()
@@ -6092,6 +6706,10 @@ class worker_core : public registered_worker,
     if (lifecycle_.refuses_work()) {
       this->note_refused_view([&] { return view_type(Def::request_param::view(request)); });
       return push_outcome::sealed;
+    }
+    if constexpr (is_control_request<std::remove_cvref_t<R>>) {
+      entry_type e(std::forward<R>(request), stamp_now());
+      return push_control(e);
     }
     if (this->alarmed()) [[unlikely]]
       return alarmed_push([&] { return mailbox_.push_now(std::forward<R>(request), stamp_now()); });
@@ -6131,18 +6749,20 @@ class worker_core : public registered_worker,
   std::vector<pending_request<view_type>> pending_requests() const {
     std::vector<pending_request<view_type>> out;
     const auto now = seam_.steady_now();
+    list_control(out, now);
     mailbox_.for_each_pending([&](const entry_type& e, steady_clock::time_point pushed) {
       out.push_back({seam_.wall_of(pushed, now), Def::view_of(e.request)});
     });
     return out;
   }
-  std::size_t pending_requests_length() const { return mailbox_.size(); }
+  std::size_t pending_requests_length() const { return mailbox_.size() + control_waiting(); }
   // Status, pending requests and the current request: the status first, then
   // the mailbox under its lock, in one sweep.
   worker_full_status<view_type> full_status_snapshot() const {
     worker_full_status<view_type> out;
     out.status = lifecycle_.status();
     const auto now = seam_.steady_now();
+    list_control(out.pending_requests, now);
     mailbox_.survey(
         [&](const entry_type& e, steady_clock::time_point pushed) {
           out.pending_requests.push_back({seam_.wall_of(pushed, now), Def::view_of(e.request)});
@@ -6154,9 +6774,58 @@ class worker_core : public registered_worker,
   }
   std::optional<worker_metrics> metrics_snapshot() const {
     if (!this->measures_service()) return std::nullopt;
-    const std::size_t length = mailbox_.size();
+    const std::size_t length = mailbox_.size() + control_waiting();
     const bool in_flight = mailbox_.current([](const entry_type&, const view_type*) {});
     return books::metrics_snapshot(length, in_flight ? 1 : 0);
+  }
+
+  // The control lane (control_lane.hpp): control requests first.
+
+  // The strand: the next request to handle, control ones first (see
+  // mailbox.hpp, `take`).
+  WORKERS_ALWAYS_INLINE entry_type* take_next(leftovers& out) {
+    if constexpr (has_control)
+      if (control_.ready()) [[unlikely]]
+        if (entry_type* e = take_control()) return e;
+    return mailbox_.take(out);
+  }
+  // Whether a control request waits (the loop checks it after it parked).
+  bool control_ready() const noexcept {
+    if constexpr (has_control)
+      return control_.ready();
+    else
+      return false;
+  }
+  std::size_t control_waiting() const noexcept {
+    if constexpr (has_control)
+      return control_.size();
+    else
+      return 0;
+  }
+  // The close, step 2: what waits in the lane is answered `closed` (abandoned
+  // if the context is gone), as the mailbox's leftovers are.
+  void seal_control(bool abandon) {
+    if constexpr (has_control) {
+      std::vector<typename control_lane<entry_type>::entry_ptr> out;
+      control_.seal(out);
+      if (out.empty()) return;
+      std::optional<worker_closed> why;
+      const auto closed = [&]() -> const worker_closed& {
+        if (!why) why.emplace(worker_closed{crash_errors()});
+        return *why;
+      };
+      for (auto& n : out) settle_unqueued(n->entry, {}, abandon, closed);
+    } else {
+      (void)abandon;
+    }
+  }
+  // The close ended: the control request handled last goes.
+  void end_control() {
+    if constexpr (has_control) {
+      typename control_lane<entry_type>::entry_ptr retired;
+      mailbox_.release_current();
+      control_.ended(retired);
+    }
   }
 
   // State: the worker's strand only.
@@ -6216,6 +6885,10 @@ class worker_core : public registered_worker,
     return seam_.stamp_now(precise_stamps_ || this->wants(level::debug));
   }
   bool closing() const noexcept { return is_shutting_down(); }
+  // Closing, and not in a drain: the loop takes nothing more.
+  bool takes_no_more() const noexcept {
+    return is_shutting_down() && current_mode() != shutdown_mode::drain;
+  }
   bool running() const noexcept { return current_phase() == phase::running; }
   // A handler, merge or read threw `what`: the worker crashes.
   void crash(const char* where, const std::exception_ptr& what) {
@@ -6284,6 +6957,11 @@ class worker_core : public registered_worker,
     if (out.get()) [[unlikely]]
       settle_leftovers(out, abandon);
   }
+  // The context died with `e` in hand: its callers are abandoned, and its
+  // outcome counted (cancelled if they had all given up, else dropped).
+  void settle_abandoned(entry_type& e) {
+    settle_unqueued(e, {}, true, [] { return worker_closed{}; });
+  }
 
  private:
   WORKERS_COLD void settle_leftovers(leftovers& out, bool abandon) {
@@ -6305,6 +6983,14 @@ class worker_core : public registered_worker,
   void stop_timer() noexcept {
     if (idle_) idle_->cancel();
   }
+  // The watchdog (launch_options::watchdog), if any.
+  std::unique_ptr<watchdog>& watch() noexcept { return watchdog_; }
+
+  // What the loop does at each take beyond taking (one test, strand only):
+  // an idle timeout, queue alarms, a watchdog.
+  enum extra : std::uint8_t { extra_idle = 1, extra_alarms = 2, extra_watch = 4 };
+  WORKERS_ALWAYS_INLINE bool has_extras() const noexcept { return extras_ != 0; }
+  WORKERS_ALWAYS_INLINE bool watches() const noexcept { return (extras_ & extra_watch) != 0; }
 
   // Steps 4 and 6 of the close, the parts that need no handler: the worker
   // leaves its table, the canceler's hooks run.
@@ -6315,6 +7001,28 @@ class worker_core : public registered_worker,
     if (auto hooks = lifecycle_.take_canceler_hooks()) add_crash_errors(access::cancel(*hooks));
   }
   worker_lifecycle& lifecycle() noexcept { return lifecycle_; }
+  const worker_lifecycle& lifecycle() const noexcept { return lifecycle_; }
+
+  // What the close did so far, for its report (the strand).
+  struct close_tally {
+    std::size_t handled = 0;
+    std::size_t answered_closed = 0;
+    bool cut = false;
+    bool expired = false;
+  };
+  close_tally& tally() noexcept { return tally_; }
+  // The report of the close, at its end.
+  shutdown_report report(steady_clock::time_point now) const {
+    shutdown_report r;
+    r.asked = lifecycle_.asked();
+    r.reached = lifecycle_.mode();
+    r.handled = tally_.handled;
+    r.answered_closed = tally_.answered_closed;
+    r.handler_cut = tally_.cut;
+    r.deadline_expired = tally_.expired;
+    r.took = std::chrono::duration_cast<clock::duration>(now - lifecycle_.began());
+    return r;
+  }
   // After the context died: nothing may refer to it any more.
   void drop_strand() noexcept { strand_.reset(); }
 
@@ -6342,6 +7050,16 @@ class worker_core : public registered_worker,
     return options.alarms;
   }
 
+  static watchdog_budgets checked_watchdog(const launch_options& options, const name_type& name) {
+    const auto& b = *options.watchdog;
+    const auto zero = steady_clock::duration::zero();
+    if ((b.slow && *b.slow <= zero) || (b.stuck && *b.stuck <= zero) || b.grace < zero)
+      throw std::invalid_argument(fmt::format(
+          "workers: watchdog of worker {}: its budgets must be positive and its grace not negative",
+          Def::full_name(name)));
+    return b;
+  }
+
   // A push to a worker with queue alarms checks its length once queued, so it
   // holds the worker across the push (see `push`).
   template <class Push>
@@ -6350,6 +7068,50 @@ class worker_core : public registered_worker,
     const auto o = push();
     if (o == push_outcome::queued) keep->check_alarm_on_push();
     return o;
+  }
+
+  // Whether the alternative at `index` of the request variant is a control request.
+  static constexpr bool is_control_index(std::size_t index) noexcept {
+    constexpr auto table = [] {
+      using types = typename Def::request_param::types;
+      std::array<bool, boost::mp11::mp_size<types>::value> t{};
+      boost::mp11::mp_for_each<boost::mp11::mp_iota_c<t.size()>>(
+          [&](auto i) { t[i] = is_control_request<boost::mp11::mp_at_c<types, i>>; });
+      return t;
+    }();
+    return table[index];
+  }
+
+  // A control request, any thread: into the lane, ending the loop's park; it
+  // never waits for room and is never merged.
+  WORKERS_COLD push_outcome push_control(entry_type& e) {
+    auto keep = hold();                       // once queued, the worker may end before this returns
+    if (!control_.push(e)) return refuse(e);  // the close sealed the lane
+    if (keep->mailbox_.unpark()) keep->wake(keep);
+    return push_outcome::queued;
+  }
+  // The strand: the oldest control request, its callers started; one whose
+  // callers all gave up is skipped (counted `cancelled`).
+  WORKERS_COLD entry_type* take_control() {
+    for (;;) {
+      typename control_lane<entry_type>::entry_ptr retired;
+      mailbox_.release_current();  // the one in hand before may be retired
+      entry_type* e = control_.take(retired);
+      retired.reset();
+      if (!e) return nullptr;
+      if (e->reply && !start_chain(e->reply)) {
+        this->note_cancelled(*e);
+        continue;
+      }
+      return e;
+    }
+  }
+  template <class Out>
+  void list_control(Out& out, steady_clock::time_point now) const {
+    if constexpr (has_control)
+      control_.for_each_pending([&](const entry_type& e) {
+        out.push_back({seam_.wall_of(e.pushed, now), Def::view_of(e.request), true});
+      });
   }
 
   WORKERS_COLD push_outcome refuse(const entry_type& e) {
@@ -6371,6 +7133,7 @@ class worker_core : public registered_worker,
       return;
     }
     this->note_dropped(e);
+    ++tally_.answered_closed;
     answer_error(e, closed());
     if (push) typed<error_code>(push)->answer(make_error_code(errc::closed));
   }
@@ -6395,9 +7158,14 @@ class worker_core : public registered_worker,
   // line the worker reads each time.
   worker_lifecycle lifecycle_;
   std::shared_ptr<worker_registry> registry_;
-  std::unique_ptr<idle_timer> idle_;  // made for an idle timeout only
-  worker_strand::work work_;          // from launch to close
-  reply_mode reply_;                  // how handled requests' callers are completed
+  std::unique_ptr<idle_timer> idle_;    // made for an idle timeout only
+  std::unique_ptr<watchdog> watchdog_;  // made for a watchdog only
+  worker_strand::work work_;            // from launch to close
+  close_tally tally_;                   // see tally()
+  std::uint8_t extras_ = 0;             // see has_extras()
+  [[no_unique_address]] std::conditional_t<has_control, control_lane<entry_type>, no_control_lane>
+      control_;
+  reply_mode reply_;  // how handled requests' callers are completed
 };
 
 }  // namespace detail
@@ -6411,10 +7179,9 @@ namespace detail {
 
 // Completes `handler` with `ec` through its associated executor (`io_ex()` if
 // it has none), never inline: as any waiter's answer, with its allocator.
-template <class Handler, class IoExecutorFn>
-void complete_now(Handler&& handler, const IoExecutorFn& io_ex, error_code ec) {
-  typed<error_code>(make_waiter<error_code>(std::forward<Handler>(handler), io_ex))
-      ->answer(std::move(ec));
+template <class T = error_code, class Handler, class IoExecutorFn>
+void complete_now(Handler&& handler, const IoExecutorFn& io_ex, std::type_identity_t<T> value) {
+  typed<T>(make_waiter<T>(std::forward<Handler>(handler), io_ex))->answer(std::move(value));
 }
 
 // A job posted to the worker's strand with a waiter: if the job is destroyed
@@ -7119,6 +7886,7 @@ WORKERS_END_NAMESPACE
 /// @brief Ending a worker and waiting for its end: `trigger_shutdown`,
 /// `shutdown`, `wait_for_completion`, `is_shutting_down`, `canceler`. The
 /// common rules of asynchronous operations are in `<workers/worker_handle.hpp>`.
+/// Shutting a whole table down: `<workers/table_shutdown.hpp>`.
 
 // ---- workers/detail/lifecycle_initiations.hpp
 
@@ -7130,24 +7898,41 @@ WORKERS_END_NAMESPACE
 WORKERS_BEGIN_NAMESPACE
 namespace detail {
 
-template <class Def, class Kind>
+// `shutdown(w)`: completes with `void(error_code)`. With a mode (and a
+// deadline), `shutdown(w, mode, deadline)`: with `void(error_code, shutdown_report)`.
+template <class Def, class Kind, bool WithReport = false>
 class initiate_shutdown : public worker_initiation<Def, Kind> {
  public:
-  using worker_initiation<Def, Kind>::worker_initiation;
+  initiate_shutdown(std::shared_ptr<worker_core<Def, Kind>> core,
+                    shutdown_mode mode = shutdown_mode::abort,
+                    steady_clock::duration deadline = no_deadline)
+      : worker_initiation<Def, Kind>(std::move(core)), mode_(mode), deadline_(deadline) {}
 
   template <class Handler>
   void operator()(Handler&& handler) const {
+    using value = std::conditional_t<WithReport, report_value, error_code>;
     auto& c = *this->core_;
+    const close_terms terms = c.terms_for(mode_, deadline_);
     if (c.inside_hook()) {  // the close waits for this hook to return
-      c.request_close(close_cause::shutdown);
-      complete_now(std::forward<Handler>(handler), this->io_executor(), error_code{});
+      c.request_close(close_cause::shutdown, std::nullopt, terms);
+      value v{};
+      if constexpr (WithReport) {  // the close so far: it has not ended
+        auto& r = std::get<1>(v);
+        r.asked = mode_;
+        r.reached = c.current_mode();
+      }
+      complete_now<value>(std::forward<Handler>(handler), this->io_executor(), std::move(v));
       return;
     }
-    waiter_ptr w = make_waiter<error_code>(std::forward<Handler>(handler), this->io_executor(),
-                                           {effects_kept, effects_kept});
-    c.request_close(close_cause::shutdown);
-    c.wait_closed(std::move(w));
+    waiter_ptr w = make_waiter<value>(std::forward<Handler>(handler), this->io_executor(),
+                                      {effects_kept, effects_kept});
+    c.request_close(close_cause::shutdown, std::nullopt, terms);
+    c.wait_closed(std::move(w), WithReport);
   }
+
+ private:
+  shutdown_mode mode_;
+  steady_clock::duration deadline_;
 };
 
 template <class Def, class Kind>
@@ -7177,6 +7962,23 @@ WORKERS_BEGIN_NAMESPACE
 template <class Def, class Kind>
 void trigger_shutdown(const worker<Def, Kind>& w) {
   detail::access::core(w).request_close(close_cause::shutdown);
+}
+
+/// @brief Starts closing the worker in `mode`, escalating to `abort` if it has
+/// not closed `deadline` from now, and returns at once.
+///
+/// `deadline` is measured on the worker's steady clock (its table's
+/// `time_source`, else `workers::steady_clock`); `no_deadline`: none. If the
+/// close has begun already, this tightens it: a stronger mode applies at once
+/// (an `abort` cancels the handler in flight, a `finish_current` answers what
+/// is queued `closed`), an earlier deadline replaces the later one; a weaker
+/// mode or a later deadline changes nothing. See `shutdown_mode` for what
+/// each mode does. Thread safety: any thread.
+template <class Def, class Kind>
+void trigger_shutdown(const worker<Def, Kind>& w, shutdown_mode mode,
+                      steady_clock::duration deadline = no_deadline) {
+  auto& c = detail::access::core(w);
+  c.request_close(close_cause::shutdown, std::nullopt, c.terms_for(mode, deadline));
 }
 
 /// @brief Completes once the worker has closed, without triggering it.
@@ -7213,6 +8015,37 @@ template <class Def, class Kind,
 auto shutdown(const worker<Def, Kind>& w, Token&& token = default_token()) {
   return boost::asio::async_initiate<Token, void(error_code)>(
       detail::initiate_shutdown<Def, Kind>(detail::access::core_ptr(w)), token);
+}
+
+/// @brief Closes the worker in `mode`, escalating to `abort` at `deadline`
+/// from now, and completes once it has closed, with what the close did.
+///
+/// The close and its tightening are `trigger_shutdown(w, mode, deadline)`'s;
+/// the report is the same for every caller of one close (`asked` is the
+/// strongest mode any shutdown asked for). Called from one of the worker's
+/// own handlers, it completes at once (as `shutdown(w)` does) with a report
+/// of the close so far: `asked` and `reached`, nothing counted.
+///
+/// Completion signature: `void(error_code, shutdown_report)`, an empty error
+/// once closed (after `on_close` and the canceler's hooks ran; at once,
+/// posted, if it had closed: the report of its close). Per-operation
+/// cancellation: terminal and partial; completes with `operation_aborted`
+/// and an empty report, the worker goes on closing. Thread safety: any thread.
+template <
+    class Def, class Kind,
+    boost::asio::completion_token_for<void(error_code, shutdown_report)> Token = default_token>
+auto shutdown(const worker<Def, Kind>& w, shutdown_mode mode, steady_clock::duration deadline,
+              Token&& token = default_token()) {
+  return boost::asio::async_initiate<Token, void(error_code, shutdown_report)>(
+      detail::initiate_shutdown<Def, Kind, true>(detail::access::core_ptr(w), mode, deadline),
+      token);
+}
+/// @brief `shutdown(w, mode, no_deadline, token)`.
+template <
+    class Def, class Kind,
+    boost::asio::completion_token_for<void(error_code, shutdown_report)> Token = default_token>
+auto shutdown(const worker<Def, Kind>& w, shutdown_mode mode, Token&& token = default_token()) {
+  return shutdown(w, mode, no_deadline, std::forward<Token>(token));
 }
 
 /// @brief True once the worker's close has begun, whatever its cause (a
@@ -7914,6 +8747,7 @@ WORKERS_END_NAMESPACE
 //                               or on_error, and the outcome in the books
 //   impl/caller_cancel.hpp      a caller's cancellation reaching the handler
 //                               (request types that opt in)
+//   impl/watch.hpp              the watchdog: slow and stuck handlers
 //   impl/launch_sequence.hpp    on_launch, and a launch that fails
 //   impl/close_sequence.hpp     the close, every way a worker ends
 //
@@ -7959,7 +8793,7 @@ using outcome = boost::system::result<T, std::exception_ptr>;
 
 // Who cut an awaited hook short: what it returned or threw then is that
 // cancellation's, and no further hook of its request runs.
-enum class cut : std::uint8_t { none, by_close, by_caller };
+enum class cut : std::uint8_t { none, by_close, by_caller, by_watchdog };
 
 // An awaited hook in flight, with the hooks of its request that follow it:
 // one per request (or on_launch, on_no_request, on_close). It says who cut it
@@ -7968,6 +8802,7 @@ struct hook_call {
   void* request = nullptr;  // the entry whose hooks it awaits; null for the worker's own
   cut cut_by = cut::none;
   bool active = false;  // in flight
+  bool noted = false;   // the request's outcome is noted (its on_request returned)
   explicit operator bool() const noexcept { return active; }
 };
 // Who a request's caller cancels: the call its waiter's hook was armed for,
@@ -8081,6 +8916,10 @@ class worker_impl final : public worker_core<Def, Kind> {
   template <class R>
   pending treat(entry_type& e, R& r);
   template <class R>
+  WORKERS_COLD pending settle_cut(cut by, entry_type& e, outcome<handler_result<R>>& o);
+  template <class R>
+  void answer_threw(entry_type& e, const std::exception_ptr& ex, bool crashes);
+  template <class R>
   const view_type* kept_view(const entry_type& e) const;
   template <class R>
   pending succeeded(entry_type& e, const R& r, typename R::result_type value);
@@ -8108,9 +8947,24 @@ class worker_impl final : public worker_core<Def, Kind> {
   void disarm_caller_cancel() noexcept;
   void cancel_from_caller(const std::weak_ptr<caller_link>& link);
 
+  // What some workers do at each take (an idle timeout, queue alarms, the
+  // watchdog): one test for all of them (run_loop.hpp).
+  WORKERS_COLD void take_extras(entry_type& e);
+
+  // The watchdog (impl/watch.hpp).
+  void watch_begin(entry_type& e);
+  void arm_watch();
+  void watch_end(const entry_type& e) noexcept;
+  void watch_due();
+
   // The close (impl/close_sequence.hpp).
   void continue_close(bool from_inside) override;
+  void arm_deadline();
+  void deadline_expired();
+  void cut_by_close(bool any) noexcept;
   pending advance_close(bool abandoning = false, bool from_inside = false);
+  template <class F>
+  static void answer_oldest_first(waiter_ptr newest, F answer);
   pending run_on_close();
   void finish_close(bool abandoning);
   void abandon() noexcept override;
@@ -8119,10 +8973,16 @@ class worker_impl final : public worker_core<Def, Kind> {
   // First, so that they fill the tail padding of worker_core.
   std::uint16_t budget_ = fairness_budget;
   close_step close_step_ = close_step::none;
+  bool drained_ = false;                 // a drain found the mailbox empty
+  bool counted_handled_ = false;         // the call in flight counts in the close's `handled`
   handle_type self_;                     // see the invariants above
   waiter_ptr launch_reply_;              // until the launch completes
   std::shared_ptr<loop_driver> driver_;  // the loop coroutine, while the loop awaits
   hook_call call_;                       // the awaited hook in flight, if any
+  bool noted_next_ = false;  // the next call is the hooks of a request whose outcome is noted
+  // The close's deadline (impl/close_sequence.hpp), once a shutdown gave one.
+  std::unique_ptr<time_source::timer> deadline_timer_;
+  std::optional<steady_clock::time_point> armed_deadline_;
   // The caller whose cancellation reaches the handler, if any, and the link
   // its cancellation follows to the call in flight.
   struct armed_caller {
@@ -8225,11 +9085,15 @@ WORKERS_END_NAMESPACE
 //   step                      a close               a failed launch   the context dies
 //   0  refuse new work        request_close, any thread: the phase becomes closing
 //                             (worker_lifecycle.hpp); pushes are refused from now on
-//   1  stop what runs         cut the awaited hook  —                 drop what refers to
-//                             in flight short (not  (on_launch         the context (timer,
-//                             if the close comes    ended)            reader, signals)
-//                             from it); stop a callback's reader and the idle timer
-//   2  answer what waits      seal the mailbox: every queued caller and every producer
+//   1  stop what runs         abort: cut the        —                 drop what refers to
+//                             awaited hook in       (on_launch         the context (timer,
+//                             flight short (not     ended)            reader, signals)
+//                             if the close comes
+//                             from it); stop a callback's reader and the idle timer;
+//                             arm the deadline
+//   2  answer what waits      drain: not before the loop found the mailbox empty (it
+//                             handles what was accepted, then calls again). Then seal
+//                             the mailbox: every queued caller and every producer
 //                             waiting for room is answered `closed` (with the crash
 //                             errors), or counted `cancelled` if it had given up
 //                                                                     ...abandoned instead,
@@ -8242,9 +9106,15 @@ WORKERS_END_NAMESPACE
 //      answered, oldest first (abandoned when the context died); the worker
 //      lets its outstanding work and itself go
 //
-// Who calls it: the post of request_close (step 0) runs it on the strand; the
-// loop, when it finds the worker closing; the end of an awaited hook (step 3
-// waits for it); the end of an awaited on_close; a failed launch, on the spot;
+// The mode (shutdown_report.hpp) is read at each call: a shutdown that
+// tightens the close, or its deadline, takes effect at the next one (an
+// abort cuts the request's hook in flight then; the deadline cuts on_close
+// too).
+//
+// Who calls it: the post of request_close (step 0, and each tightening) runs
+// it on the strand; the loop, when it finds the worker closing (or, in a
+// drain, the mailbox empty); the end of an awaited hook (step 3 waits for it);
+// the end of an awaited on_close; the deadline; a failed launch, on the spot;
 // and `abandon`, on the thread that destroys the execution context, which
 // takes the steps not taken yet in the third column. So, for instance: a
 // producer waiting for room in a bounded queue when the context dies while an
@@ -8260,13 +9130,60 @@ namespace detail {
 // hook in flight is the loop's coroutine's, which calls the close again after it.
 template <class Def, class Kind, class H>
 void worker_impl<Def, Kind, H>::continue_close(bool from_inside) {
-  if (pending p = advance_close(false, from_inside)) drive(std::move(p));
+  arm_deadline();
+  if (pending p = advance_close(false, from_inside)) {
+    drive(std::move(p));
+    return;
+  }
+  // A drain needs the loop: a parked one is woken for it.
+  if (close_step_ < close_step::drained && this->state_ptr() && this->mailbox().unpark())
+    drive(std::nullopt);
+}
+
+// The close's deadline, on the worker's clock: armed when the close reaches
+// the strand, armed again when a shutdown brings it closer.
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::arm_deadline() {
+  if (close_step_ == close_step::ended || !this->has_strand()) return;
+  const close_terms terms = this->lifecycle().terms();
+  if (!terms.deadline || (armed_deadline_ && *armed_deadline_ <= *terms.deadline)) return;
+  if (!deadline_timer_) deadline_timer_ = this->seam().make_timer(this->strand());
+  armed_deadline_ = terms.deadline;
+  deadline_timer_->wait_until(*terms.deadline, [self = this->hold()] {
+    static_cast<worker_impl&>(*self).deadline_expired();
+  });
+}
+
+// The deadline came before the end: the close becomes an abort, and whatever
+// hook is in flight is cut, on_close included.
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::deadline_expired() {
+  armed_deadline_.reset();
+  if (close_step_ == close_step::ended) return;
+  this->tally().expired = true;
+  if (auto was = this->lifecycle().escalate()) this->note_escalated(*was, shutdown_mode::abort);
+  cut_by_close(true);
+  continue_close(false);
+}
+
+// The close cuts the awaited hook in flight: a request's (an abort), or any,
+// on_close included (`any`: the deadline).
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::cut_by_close(bool any) noexcept {
+  if (!call_ || !driver_ || call_.cut_by != cut::none) return;
+  if (!any && close_step_ >= close_step::on_close) return;
+  auto& t = this->tally();
+  t.cut = true;
+  if (call_.request && counted_handled_) --t.handled;  // it will not end as handled
+  counted_handled_ = false;
+  cut_call(cut::by_close);
 }
 
 // Returns an awaited on_close, for the caller to await.
 template <class Def, class Kind, class H>
 auto worker_impl<Def, Kind, H>::advance_close(bool abandoning, bool from_inside) -> pending {
-  auto keep = this->hold();                 // the last step lets `self_` go
+  auto keep = this->hold();  // the last step lets `self_` go
+  const shutdown_mode mode = this->lifecycle().mode();
   if (close_step_ < close_step::stopped) {  // step 1
     close_step_ = close_step::stopped;
     if (abandoning) {
@@ -8274,19 +9191,33 @@ auto worker_impl<Def, Kind, H>::advance_close(bool abandoning, bool from_inside)
       this->mailbox().abandoned();
       if (driver_) driver_->signal.slot().clear();
     } else {
-      if (!from_inside) cut_call(cut::by_close);
+      // A request's hooks in flight that the close lets finish end handled.
+      if (call_ && call_.request && mode != shutdown_mode::abort) {
+        ++this->tally().handled;
+        counted_handled_ = true;
+      }
       this->stop_timer();
       this->mailbox().closing();
     }
   }
+  if (!abandoning && !from_inside && mode == shutdown_mode::abort) cut_by_close(false);
   if (close_step_ < close_step::drained) {  // step 2
+    // A launched worker's drain: the loop handles what was accepted first.
+    if (!abandoning && mode == shutdown_mode::drain && !drained_ && this->state_ptr())
+      return std::nullopt;
     close_step_ = close_step::drained;
     leftovers out;
     // The context dies with a request's hooks in flight: it leaves with the rest.
     const auto* in_hand = static_cast<const entry_type*>(call_.request);
     this->mailbox().seal(out, abandoning, in_hand);
     this->mailbox().collect(abandoning);
+    this->seal_control(abandoning);
     this->settle(out, abandoning);
+  } else if (abandoning && call_.request && !call_.noted) {
+    // The context dies after step 2 while a request's handler is in flight
+    // (a drain, a finish_current, or a cut handler not returned yet): it
+    // leaves too, its outcome not noted yet.
+    this->settle_abandoned(*static_cast<entry_type*>(call_.request));
   }
   if (close_step_ < close_step::on_close) {  // step 3
     if (!abandoning && this->state_ptr()) {
@@ -8335,28 +9266,33 @@ void worker_impl<Def, Kind, H>::finish_close(bool abandoning) {
   if (!abandoning) this->stop_timer();
   this->leave_table();
   this->run_canceler_hooks();
+  if (deadline_timer_) deadline_timer_->cancel();
+  armed_deadline_.reset();
+  if (auto& wd = this->watch()) wd->cancel();
   close_reason why;
   // The requests handled go (a request's destructor may call the worker).
   this->mailbox().ended();
+  this->end_control();
+  const shutdown_report report = this->report(this->steady_now());
   if (abandoning)
     why = this->reason();
   else
-    why = this->lifecycle().closed(this->seam().wall_now());
-  this->note_ended(why);
-  waiter_ptr newest = this->lifecycle().take_completion_waiters();
-  waiter_ptr oldest;  // the chain reversed: answered oldest first
-  while (newest) {
-    waiter_ptr w = std::exchange(newest, newest->take_next());
-    w->append(std::move(oldest));
-    oldest = std::move(w);
-  }
-  while (oldest) {
-    waiter_ptr w = std::exchange(oldest, oldest->take_next());
+    why = this->lifecycle().closed(this->seam().wall_now(), report);
+  this->note_ended(why, report);
+  auto waiting = this->lifecycle().take_completion_waiters();
+  answer_oldest_first(std::move(waiting.completion), [&](const waiter_ptr& w) {
     if (abandoning)
       w->abandon();
     else
       typed<error_code>(w)->answer(error_code{});
-  }
+  });
+  answer_oldest_first(std::move(waiting.report), [&](const waiter_ptr& w) {
+    if (abandoning)
+      w->abandon();
+    else
+      typed<report_value>(w)->answer({error_code{}, waiting.value});
+  });
+  deadline_timer_.reset();
   this->drop_work();
   if (abandoning) {
     if (launch_reply_) launch_reply_->abandon();
@@ -8364,6 +9300,22 @@ void worker_impl<Def, Kind, H>::finish_close(bool abandoning) {
     disarm_caller_cancel();  // a hook armed for a handler cut by the context's end
   }
   self_ = handle_type{};
+}
+
+// Answers a chain of waiters (newest first) oldest first.
+template <class Def, class Kind, class H>
+template <class F>
+void worker_impl<Def, Kind, H>::answer_oldest_first(waiter_ptr newest, F answer) {
+  waiter_ptr oldest;  // the chain reversed
+  while (newest) {
+    waiter_ptr w = std::exchange(newest, newest->take_next());
+    w->append(std::move(oldest));
+    oldest = std::move(w);
+  }
+  while (oldest) {
+    waiter_ptr w = std::exchange(oldest, oldest->take_next());
+    answer(w);
+  }
 }
 
 // The execution context is being destroyed (the service's shutdown, on the
@@ -8377,6 +9329,9 @@ void worker_impl<Def, Kind, H>::abandon() noexcept {
   if (auto& idle = this->timeout()) idle->abandon();
   if (driver_) driver_->signal.slot().clear();
   driver_.reset();
+  deadline_timer_.reset();
+  armed_deadline_.reset();
+  if (auto& wd = this->watch()) wd->abandon();
   call_ = hook_call{};
   this->mailbox().abandoned();
   this->drop_strand();
@@ -8449,14 +9404,17 @@ boost::asio::awaitable<void> worker_impl<Def, Kind, H>::await_hook(F hook, Then 
 // caller of a request that opts in may cut it short from now on.
 template <class Def, class Kind, class H>
 void worker_impl<Def, Kind, H>::begin_call(entry_type* request) {
-  call_ = hook_call{request, cut::none, true};
+  call_ = hook_call{request, cut::none, true, std::exchange(noted_next_, false)};
   arm_for_call();
 }
 
 // The call in flight ended: nothing cuts it any more.
 template <class Def, class Kind, class H>
 void worker_impl<Def, Kind, H>::end_call() noexcept {
+  if (call_.request && this->watches()) [[unlikely]]
+    watch_end(*static_cast<const entry_type*>(call_.request));
   call_ = hook_call{};
+  counted_handled_ = false;
 }
 
 // Cuts the awaited hook in flight short (terminal cancellation of what it
@@ -8621,44 +9579,79 @@ auto worker_impl<Def, Kind, H>::treat(entry_type& e, R& r) -> pending {
       return handlers_.on_request(self_, std::as_const(r));
     }
   };
-  return invoke_hook(std::move(hook), [this, &e, &r](outcome<handler_result<R>> o) -> pending {
-    disarm_caller_cancel();
-    switch (take_cut()) {
-      case cut::by_close:  // `closed`, for those who still wait
-        if (e.reply && !chain_wanted(e.reply)) {
-          this->note_cancelled(e, false, kept_view<R>(e));
-        } else {
-          this->note_dropped(e, kept_view<R>(e));
-          answer_error(e, worker_closed{this->crash_errors()});
+  constexpr bool awaited = is_awaitable_v<std::invoke_result_t<decltype(hook)&>>;
+  pending next =
+      invoke_hook(std::move(hook), [this, &e, &r](outcome<handler_result<R>> o) -> pending {
+        if constexpr (awaited) call_.noted = true;  // its outcome is noted below, whatever it is
+        disarm_caller_cancel();
+        if (const cut by = take_cut(); by != cut::none) [[unlikely]]
+          if (by != cut::by_watchdog || !o) return settle_cut<R>(by, e, o);
+        if (!o) {
+          answer_threw<R>(e, o.error(), true);
+          crash(o.error(), "on_request");
+          return std::nullopt;
         }
-        return std::nullopt;
-      case cut::by_caller:  // answered `request_cancelled` already; a handler
-        // that returned all the same ran to its end, its result discarded
-        this->note_cancelled(e, o.has_value(), kept_view<R>(e));
-        return std::nullopt;
-      case cut::none:
-        break;
-    }
-    if (!o) {
-      answer_chain<R>(
-          e.reply,
-          reply_result<R>(boost::system::in_place_error,
-                          message_error<typename R::error_type>(handler_exception{o.error()})),
-          false, [&](bool taken, const auto&) {
-            if (taken || !e.reply)
-              this->note_threw();
-            else
-              this->note_cancelled(e, true, kept_view<R>(e));
-          });
-      crash(o.error(), "on_request");
-      return std::nullopt;
-    }
-    if (*o) return succeeded<R>(e, std::as_const(r), std::move(**o));
-    if constexpr (std::is_same_v<typename R::error_type, never>)
-      return std::nullopt;  // no value of `never` exists: unreachable
-    else
-      return failed<R>(e, std::as_const(r), std::move(o->error()));
-  });
+        if (*o) return succeeded<R>(e, std::as_const(r), std::move(**o));
+        if constexpr (std::is_same_v<typename R::error_type, never>)
+          return std::nullopt;  // no value of `never` exists: unreachable
+        else
+          return failed<R>(e, std::as_const(r), std::move(o->error()));
+      });
+  // A plain handler's outcome is noted already: the call its awaited hooks begin knows it.
+  if constexpr (!awaited)
+    if (next) noted_next_ = true;
+  return next;
+}
+
+// A handler cut short: by the close (its callers get `closed`), by its caller
+// (answered `request_cancelled` already: a handler that returned all the same
+// ran to its end, its result discarded), or by the watchdog when it threw
+// then (its callers get the exception, and the worker does not crash: what
+// it returns goes to them as usual).
+template <class Def, class Kind, class H>
+template <class R>
+auto worker_impl<Def, Kind, H>::settle_cut(cut by, entry_type& e, outcome<handler_result<R>>& o)
+    -> pending {
+  switch (by) {
+    case cut::by_close:
+      if (e.reply && !chain_wanted(e.reply)) {
+        this->note_cancelled(e, false, kept_view<R>(e));
+      } else {
+        this->note_dropped(e, kept_view<R>(e));
+        ++this->tally().answered_closed;
+        answer_error(e, worker_closed{this->crash_errors()});
+      }
+      break;
+    case cut::by_caller:
+      this->note_cancelled(e, o.has_value(), kept_view<R>(e));
+      break;
+    case cut::by_watchdog:
+      answer_threw<R>(e, o.error(), false);
+      break;
+    case cut::none:
+      break;
+  }
+  return std::nullopt;
+}
+
+// The handler threw `ex`: its callers get it as `handler_exception`; the books
+// count it handled (and crashed, if it `crashes` the worker), or cancelled
+// with its result discarded if every caller had given up.
+template <class Def, class Kind, class H>
+template <class R>
+void worker_impl<Def, Kind, H>::answer_threw(entry_type& e, const std::exception_ptr& ex,
+                                             bool crashes) {
+  answer_chain<R>(e.reply,
+                  reply_result<R>(boost::system::in_place_error,
+                                  message_error<typename R::error_type>(handler_exception{ex})),
+                  false, [&](bool taken, const auto&) {
+                    if (!taken && e.reply)
+                      this->note_cancelled(e, true, kept_view<R>(e));
+                    else if (crashes)
+                      this->note_threw();
+                    else
+                      this->note_handled();
+                  });
 }
 
 template <class Def, class Kind, class H>
@@ -8904,7 +9897,15 @@ template <class Def, class Kind, class H>
 auto worker_impl<Def, Kind, H>::run_loop(entry_type*& request) -> pending {
   auto& mailbox = this->mailbox();
   for (;;) {
-    if (this->is_shutting_down()) return advance_close();  // an awaited on_close, if any
+    // A drain goes on taking until the mailbox is empty; any other close goes
+    // on from here (an awaited on_close, if any). No branch hint: a drain
+    // runs this loop as hot as a running worker does.
+    bool draining = false;
+    if (this->is_shutting_down()) {
+      if (this->lifecycle().mode() != shutdown_mode::drain || !this->state_ptr())
+        return advance_close();
+      draining = true;
+    }
     if (--budget_ == 0) {
       budget_ = fairness_budget;
       mailbox.yield();
@@ -8914,25 +9915,41 @@ auto worker_impl<Def, Kind, H>::run_loop(entry_type*& request) -> pending {
       return std::nullopt;
     }
     leftovers out;
-    entry_type* e = mailbox.take(out);
+    entry_type* e = this->take_next(out);  // control requests first
     this->settle(out);
     if (!e) {
       if (this->measures_service()) this->service_ends(this->steady_now());
+      if (draining) {
+        drained_ = true;
+        return advance_close();
+      }
       if (park()) return std::nullopt;
       continue;
+    }
+    if (draining) {  // in the close's report
+      ++this->tally().handled;
+      counted_handled_ = true;
     }
     // Never before its push, whatever each read's precision (stamp_now).
     e->treated = std::max(this->stamp_now(), e->pushed);
     mailbox.handling(*e);
     this->service_starts(*e);
-    if (auto& idle = this->timeout()) idle->idle_from(e->treated);
-    if (this->alarmed()) [[unlikely]]
-      this->check_alarm_on_take(e);
+    if (this->has_extras()) [[unlikely]]
+      take_extras(*e);
     if (pending p = std::visit([&](auto& r) { return treat(*e, r); }, e->request)) {
       request = e;
       return p;
     }
+    if (this->watches()) [[unlikely]]  // a plain handler returned
+      watch_end(*e);
   }
+}
+
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::take_extras(entry_type& e) {
+  if (auto& idle = this->timeout()) idle->idle_from(e.treated);
+  if (this->alarmed()) this->check_alarm_on_take(&e);
+  if (this->watches()) watch_begin(e);
 }
 
 // Parks the loop until a push or the idle timeout; false if something came
@@ -8942,6 +9959,8 @@ template <class Def, class Kind, class H>
 bool worker_impl<Def, Kind, H>::park() {
   auto& mailbox = this->mailbox();
   if (!mailbox.park()) return false;
+  // A control push that found the loop not parked yet (control_lane.hpp).
+  if (this->control_ready() && mailbox.unpark()) return false;
   if (auto& idle = this->timeout())
     idle->arm(this->seam(), this->strand(),
               [self = this->hold()] { static_cast<worker_impl&>(*self).idle_due(); });
@@ -8978,6 +9997,79 @@ auto worker_impl<Def, Kind, H>::idle() -> pending {
     if (auto& idle = this->timeout()) idle->idle_from(this->steady_now());
     return std::nullopt;
   }
+}
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/impl/watch.hpp
+
+// The watchdog's side in the worker (worker_impl.hpp; its clock side is
+// watchdog.hpp): a request's handling is watched from its take until its
+// handler and hooks have returned; `watch_due`, on the strand when the timer
+// fires, reports it slow, cuts it when stuck (`cut::by_watchdog`), and
+// crashes the worker once the grace ran out. A plain handler blocks the
+// strand, so the timer cannot fire while it runs: `watch_end` reports it then.
+
+
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::watch_begin(entry_type& e) {
+  auto& wd = *this->watch();
+  wd.begin(&e, e.treated);
+  arm_watch();
+}
+
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::arm_watch() {
+  this->watch()->arm(this->seam(), this->strand(),
+                     [self = this->hold()] { static_cast<worker_impl&>(*self).watch_due(); });
+}
+
+// The request's handling ended: what it ran past, reported now.
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::watch_end(const entry_type& e) noexcept {
+  auto& wd = *this->watch();
+  if (wd.watched() != &e) return;
+  const auto now = this->steady_now();
+  const auto ran = std::chrono::duration_cast<clock::duration>(wd.running(now));
+  if (wd.take_slow(now)) this->note_slow(e, ran, true);
+  if (wd.take_stuck(now)) this->note_stuck(e, ran, true);
+  wd.end();
+}
+
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::watch_due() {
+  auto& wd = *this->watch();
+  wd.fired();
+  const auto* e = static_cast<const entry_type*>(wd.watched());
+  if (!e || close_step_ == close_step::ended || !this->has_strand()) return;
+  const auto now = this->steady_now();
+  const auto ran = std::chrono::duration_cast<clock::duration>(wd.running(now));
+  if (wd.take_slow(now)) this->note_slow(*e, ran, false);
+  if (wd.take_stuck(now)) {
+    this->note_stuck(*e, ran, false);
+    if (call_.request == e) cut_call(cut::by_watchdog);
+    arm_watch();  // for the grace, which counts from the cut
+    return;
+  }
+  if (wd.take_crash(now)) {
+    using ms = std::chrono::milliseconds;
+    const auto& b = wd.budgets();
+    this->request_close(
+        close_cause::handler_exception,
+        error_list{fmt::format(
+            "stuck: {} ran {} ms, {} ms past its stuck budget, and did not return {} ms after it "
+            "was cancelled",
+            Def::view_of(e->request), std::chrono::duration_cast<ms>(ran).count(),
+            std::chrono::duration_cast<ms>(ran - *b.stuck).count(),
+            std::chrono::duration_cast<ms>(b.grace).count())});
+    return;
+  }
+  arm_watch();
 }
 
 }  // namespace detail
@@ -9173,6 +10265,172 @@ auto launch(const table<Def, Kind>& t, Where&& where, N&& name, P&& parameters, 
 }
 
 WORKERS_END_NAMESPACE
+// ---- workers/table_shutdown.hpp
+
+/// @file
+/// @brief Shutting a whole table down: `shutdown_all`, and `shutdown_guard`,
+/// which does it when its scope ends. The modes and the report are in
+/// `<workers/shutdown_report.hpp>`; one worker's shutdown in
+/// `<workers/lifecycle_operations.hpp>`.
+
+
+#include <boost/asio/system_executor.hpp>
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+// Shuts every worker of a table down at once; the last to close answers the
+// caller with the sum of their reports.
+template <class Def, class Kind>
+class initiate_shutdown_all {
+ public:
+  initiate_shutdown_all(std::vector<worker<Def, Kind>> workers, shutdown_mode mode,
+                        steady_clock::duration deadline)
+      : workers_(std::move(workers)), mode_(mode), deadline_(deadline) {}
+
+  template <class Handler>
+  void operator()(Handler&& handler) const {
+    // A handler without an executor completes on the first worker's strand,
+    // or (no worker) on the system executor, as Asio's `post(token)` does.
+    boost::asio::any_io_executor ex = boost::asio::system_executor();
+    if (!workers_.empty()) ex = access::core(workers_.front()).executor();
+    auto io_ex = [ex] { return ex; };
+    waiter_ptr caller = make_waiter<report_value>(std::forward<Handler>(handler), io_ex,
+                                                  {effects_kept, effects_kept});
+    shutdown_report none{mode_, mode_, 0, 0, false, false, {}, 0};
+    if (workers_.empty()) {
+      typed<report_value>(caller)->answer({error_code{}, none});
+      return;
+    }
+    auto gather = std::make_shared<gathered>(std::move(caller), none, workers_.size());
+    for (const auto& w : workers_)
+      initiate_shutdown<Def, Kind, true>(access::core_ptr(w), mode_, deadline_)(
+          [gather](error_code, shutdown_report r) { gather->add(r); });
+  }
+
+ private:
+  struct gathered {
+    gathered(waiter_ptr c, shutdown_report r, std::size_t n)
+        : caller(std::move(c)), total(r), left(n) {}
+    void add(const shutdown_report& r) {
+      {
+        std::lock_guard lock(mutex);
+        total += r;
+        if (--left != 0) return;
+      }
+      typed<report_value>(caller)->answer({error_code{}, total});
+    }
+    waiter_ptr caller;
+    std::mutex mutex;
+    shutdown_report total;
+    std::size_t left;
+  };
+
+  std::vector<worker<Def, Kind>> workers_;
+  shutdown_mode mode_;
+  steady_clock::duration deadline_;
+};
+
+}  // namespace detail
+
+/// @brief Shuts every live worker of `t` down at once, each as
+/// `shutdown(w, mode, deadline)` would, and completes when the last has
+/// closed, with their reports summed (`shutdown_report::operator+=`:
+/// `workers` says how many).
+///
+/// The workers are those live when it is called (launching ones included:
+/// a launch that a shutdown meets fails with `errc::closed` unless
+/// `on_launch` had returned; its worker still closes and counts). Workers
+/// launched afterwards are not shut down. An empty table completes at once
+/// (posted) with `workers == 0`.
+///
+/// Completion signature: `void(error_code, shutdown_report)`, an empty error.
+/// A handler without an associated executor completes on the first worker's
+/// strand (on the system executor if the table was empty). Per-operation
+/// cancellation: terminal and partial; completes with `operation_aborted` and
+/// an empty report, the workers go on closing. Thread safety: any thread.
+/// Typical use: in a `signal_set`'s handler on SIGTERM (see the README).
+template <
+    class Def, class Kind,
+    boost::asio::completion_token_for<void(error_code, shutdown_report)> Token = default_token>
+auto shutdown_all(const table<Def, Kind>& t, shutdown_mode mode, steady_clock::duration deadline,
+                  Token&& token = default_token()) {
+  std::vector<worker<Def, Kind>> workers;
+  for (auto& [name, w] : list(t)) workers.push_back(std::move(w));
+  return boost::asio::async_initiate<Token, void(error_code, shutdown_report)>(
+      detail::initiate_shutdown_all<Def, Kind>(std::move(workers), mode, deadline), token);
+}
+/// @brief `shutdown_all(t, mode, no_deadline, token)`.
+template <
+    class Def, class Kind,
+    boost::asio::completion_token_for<void(error_code, shutdown_report)> Token = default_token>
+auto shutdown_all(const table<Def, Kind>& t, shutdown_mode mode, Token&& token = default_token()) {
+  return shutdown_all(t, mode, no_deadline, std::forward<Token>(token));
+}
+
+/// @brief The owner of a table's workers: when it goes out of scope (by an
+/// exception too), it starts shutting down every worker still live in the
+/// table, as `trigger_shutdown(w, mode, deadline)`.
+///
+/// Its point: workers count as outstanding work of their execution context,
+/// so an `io_context::run()` with live workers does not return. A program
+/// that launches workers and then fails before it runs the context (a port
+/// it cannot bind) would otherwise hang in `run()`; with a guard made right
+/// after the table, the workers close as the exception leaves the scope,
+/// and `run()` returns once they have. It does not wait (a destructor
+/// cannot): the close runs when the context runs.
+///
+/// ```
+/// auto t = workers::create_table<shard, workers::queue<>>(io.get_executor());
+/// workers::shutdown_guard guard(t);
+/// launch_shards(t);
+/// bind_port();  // throws: the shards close, and
+/// io.run();     // ...this is never reached; had it been, it would return once they closed
+/// ```
+///
+/// Not copyable; movable (the moved-from guard does nothing). `release()`
+/// disarms it. Thread safety: as a table handle; its destructor never throws.
+template <class Def, class Kind>
+class shutdown_guard {
+ public:
+  /// @brief Owns `t`'s workers: they are shut down in `mode` (with `deadline`,
+  /// from the guard's end) when the guard ends.
+  explicit shutdown_guard(table<Def, Kind> t, shutdown_mode mode = shutdown_mode::abort,
+                          steady_clock::duration deadline = no_deadline) noexcept
+      : table_(std::move(t)), mode_(mode), deadline_(deadline) {}
+  shutdown_guard(const shutdown_guard&) = delete;
+  shutdown_guard& operator=(const shutdown_guard&) = delete;
+  /// @brief Takes `other`'s table over; `other` then does nothing.
+  shutdown_guard(shutdown_guard&& other) noexcept
+      : table_(other.table_),
+        mode_(other.mode_),
+        deadline_(other.deadline_),
+        armed_(std::exchange(other.armed_, false)) {}
+  shutdown_guard& operator=(shutdown_guard&&) = delete;
+
+  /// @brief Shuts the table's live workers down (unless released).
+  ~shutdown_guard() {
+    if (!armed_) return;
+    try {
+      for (auto& [name, w] : list(table_)) trigger_shutdown(w, mode_, deadline_);
+    } catch (...) {  // out of memory listing the workers: nothing else can be done here
+    }
+  }
+
+  /// @brief The guard no longer shuts anything down.
+  void release() noexcept { armed_ = false; }
+  /// @brief The table it owns.
+  const table<Def, Kind>& get_table() const noexcept { return table_; }
+
+ private:
+  table<Def, Kind> table_;
+  shutdown_mode mode_;
+  steady_clock::duration deadline_;
+  bool armed_ = true;
+};
+
+WORKERS_END_NAMESPACE
 // ---- workers/version.hpp
 
 /// @file
@@ -9207,7 +10465,9 @@ WORKERS_END_NAMESPACE
 /// `pending_request<View>` and `active_request<View>` (the view, then the
 /// times); `worker_information`; `close_reason` (the cause, then the crash
 /// errors); `message_error<E>` (`closed`, `request error: ...`, ...); and
-/// `launch_error<LE>` (its message). `workers::unit` and `workers::never` are
+/// `launch_error<LE>` (its message); `shutdown_mode` (`drain`) and
+/// `shutdown_report` (`drain reached abort (deadline expired): 3 handled, 2
+/// answered closed, handler cut, took 5000000us`). `workers::unit` and `workers::never` are
 /// formattable without this header.
 ///
 /// Time points (`workers::clock`) print in UTC to the second
@@ -9249,9 +10509,35 @@ struct fmt::formatter<workers::running> : workers::detail::simple_formatter {
 template <>
 struct fmt::formatter<workers::closing> : workers::detail::simple_formatter {
   auto format(const workers::closing& s, format_context& ctx) const {
-    return fmt::format_to(ctx.out(), "closing since {:%FT%T} (born {:%FT%T})",
-                          workers::detail::to_seconds(s.since),
-                          workers::detail::to_seconds(s.born));
+    auto out =
+        fmt::format_to(ctx.out(), "closing since {:%FT%T} (born {:%FT%T})",
+                       workers::detail::to_seconds(s.since), workers::detail::to_seconds(s.born));
+    if (s.mode != workers::shutdown_mode::abort)
+      out = fmt::format_to(out, ", {}", workers::to_string(s.mode));
+    if (s.deadline)
+      out = fmt::format_to(out, ", deadline {:%FT%T}", workers::detail::to_seconds(*s.deadline));
+    return out;
+  }
+};
+template <>
+struct fmt::formatter<workers::shutdown_mode> : fmt::formatter<std::string_view> {
+  auto format(workers::shutdown_mode m, format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(workers::to_string(m), ctx);
+  }
+};
+template <>
+struct fmt::formatter<workers::shutdown_report> : workers::detail::simple_formatter {
+  auto format(const workers::shutdown_report& r, format_context& ctx) const {
+    auto out = fmt::format_to(ctx.out(), "{}", workers::to_string(r.asked));
+    if (r.reached != r.asked)
+      out = fmt::format_to(out, " reached {}", workers::to_string(r.reached));
+    if (r.deadline_expired) out = fmt::format_to(out, " (deadline expired)");
+    out = fmt::format_to(out, ": {} handled, {} answered closed", r.handled, r.answered_closed);
+    if (r.handler_cut) out = fmt::format_to(out, ", handler cut");
+    out = fmt::format_to(out, ", took {}",
+                         std::chrono::duration_cast<std::chrono::microseconds>(r.took));
+    if (r.workers != 1) out = fmt::format_to(out, ", {} workers", r.workers);
+    return out;
   }
 };
 template <>
@@ -9412,6 +10698,21 @@ inline std::string message_of(const event& e) {
     }
     std::string operator()(const events::queue_normal& f) const {
       return fmt::format("queue back to normal: {} pending", f.length);
+    }
+    std::string operator()(const events::shutdown_escalated& f) const {
+      return fmt::format("shutdown deadline expired: {} escalated to {}", to_string(f.from),
+                         to_string(f.to));
+    }
+    std::string operator()(const events::request_slow& f) const {
+      return fmt::format("{} slow: its handler ran {}{}", f.view.text(),
+                         std::chrono::duration_cast<us>(f.running),
+                         f.returned ? ", blocking the worker's strand" : " and runs on");
+    }
+    std::string operator()(const events::request_stuck& f) const {
+      return fmt::format(
+          "{} stuck: its handler ran {}{}", f.view.text(),
+          std::chrono::duration_cast<us>(f.running),
+          f.returned ? ", blocking the worker's strand" : " and runs on: it is cancelled");
     }
   };
   return std::visit(visitor{base, status}, e.fields);

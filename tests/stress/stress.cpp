@@ -2,7 +2,8 @@
 // dropbox) on 4 io threads, 8 producer threads sending push-and-wait /
 // put-and-wait requests (one in eight given up at a random moment), and
 // fire-and-forget pushes that give up waiting for room at random moments,
-// while a chaos thread crashes workers, shuts them down and launches
+// while a chaos thread crashes workers, shuts them down (in every mode, some
+// with a deadline) and launches
 // replacements. Every caller must be answered exactly once, and per worker:
 // answers = requests sent; a push answered operation_aborted is never handled;
 // and, for the queues, every request has exactly one outcome in the metrics,
@@ -70,6 +71,12 @@ struct counting_handlers : calc_handlers {
     } else {
       acc->handled += r.amount;  // a dropbox's merge sums its callers' adds
     }
+    return workers::state(self) += r.amount;
+  }
+  // A control request: counted as an add.
+  template <class W>
+  workers::result<int, std::string> on_request(W& self, const urgent& r) {
+    acc->handled += r.amount;
     return workers::state(self) += r.amount;
   }
   using calc_handlers::on_request;
@@ -264,7 +271,13 @@ int main(int argc, char** argv) {
         send(s, boom{}, nullptr, chaos_strand, false);
         ++t.crashed;
       } else {
-        std::visit([](auto& worker) { workers::trigger_shutdown(worker); }, w);
+        // Every mode, with a deadline now and then (which escalates a drain under load).
+        const auto mode = static_cast<workers::shutdown_mode>(rng() % 3);
+        const auto deadline =
+            rng() % 2
+                ? workers::no_deadline
+                : std::chrono::steady_clock::duration(std::chrono::microseconds(rng() % 2000));
+        std::visit([&](auto& worker) { workers::trigger_shutdown(worker, mode, deadline); }, w);
         ++t.shut_down;
       }
       std::visit([](auto& worker) { workers::wait_for_completion(worker, asio::use_future).get(); },
@@ -288,7 +301,10 @@ int main(int argc, char** argv) {
         window.acquire();
         slot& target = *slots[rng() % slots.size()];
         if (rng() % 4 == 0 && push(target, window, strand, rng() % 300)) continue;
-        send(target, add{1}, &window, strand, rng() % 8 == 0);
+        if (rng() % 16 == 0)  // a control request, ahead of the rest
+          send(target, urgent{1}, &window, strand, rng() % 8 == 0);
+        else
+          send(target, add{1}, &window, strand, rng() % 8 == 0);
       }
       for (int i = 0; i < in_flight_per_producer; ++i) window.acquire();  // all answered
     });

@@ -102,6 +102,14 @@ struct hold {
 struct patient_hold : hold {
   static constexpr bool cancel_with_caller = true;
 };
+// A control request (workers::is_control_request): an add taken before every
+// ordinary request waiting.
+struct urgent {
+  using result_type = int;
+  using error_type = std::string;
+  static constexpr bool control = true;
+  int amount = 0;
+};
 // Asks for its own worker's shutdown from inside the handler.
 struct stop_self {
   using result_type = workers::unit;
@@ -109,7 +117,7 @@ struct stop_self {
 };
 
 struct calc_requests {
-  using types = workers::request_types<add, fail, boom, hold, stop_self, patient_hold>;
+  using types = workers::request_types<add, fail, boom, hold, stop_self, patient_hold, urgent>;
   using view_type = std::string;
   static std::string view(const add& r) { return fmt::format("add {}", r.amount); }
   static std::string view(const fail& r) { return fmt::format("fail {}", r.message); }
@@ -117,6 +125,7 @@ struct calc_requests {
   static std::string view(const hold&) { return "hold"; }
   static std::string view(const patient_hold&) { return "patient hold"; }
   static std::string view(const stop_self&) { return "stop_self"; }
+  static std::string view(const urgent& r) { return fmt::format("urgent {}", r.amount); }
 };
 
 enum class on_error_policy { proceed, shutdown, crash, throws };
@@ -125,7 +134,7 @@ enum class on_error_policy { proceed, shutdown, crash, throws };
 // next one to itself (queues and dropbox), or its read returns one at once (callback).
 enum class spin_mode { none, adds, fails };
 
-using calc_any = std::variant<add, fail, boom, hold, stop_self, patient_hold>;
+using calc_any = std::variant<add, fail, boom, hold, stop_self, patient_hold, urgent>;
 
 // What a callback worker of the tests reads: requests sent from any thread,
 // in order; closing it ends the source.
@@ -226,6 +235,10 @@ struct calc_handlers {
     s += r.amount;
     if (self.parameters().spin != spin_mode::none) spin_next(self);
     return s;
+  }
+  template <class W>
+  workers::result<int, std::string> on_request(W& self, const urgent& r) {
+    return workers::state(self) += r.amount;
   }
   template <class W>
   workers::result<workers::unit, std::string> on_request(W& self, const fail& r) {

@@ -12,6 +12,8 @@
 
 #include "support/calc.hpp"
 
+#include <workers/testing.hpp>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -52,12 +54,35 @@ enum class op_kind : std::uint8_t {
   defer_shutdown,   // shutdown made with deferred, not launched
   launch_deferred,  // launches the oldest deferred operation not launched yet
   push_probe,       // fire and forget an add whose destructor calls the worker's introspection
+  shutdown_mode,    // shutdown(w, mode, deadline) (a caller answered with the report)
+  trigger_mode,     // trigger_shutdown(w, mode, deadline)
+  advance,          // the manual clock moves arg seconds
   count
 };
 
+// The mode and the deadline (seconds; 0: none) an operation's arg encodes.
+inline workers::shutdown_mode mode_of(std::uint8_t arg) {
+  return static_cast<workers::shutdown_mode>(arg % 3);
+}
+inline int deadline_of(std::uint8_t arg) {
+  static constexpr int deadlines[] = {0, 1, 2, 4};
+  return deadlines[(arg / 3) % 4];
+}
+
 // hold waits for a release; patient is a hold that sees its caller's cancellation
 // (cancel_with_caller) and returns all the same, its result discarded.
-enum class req_kind : std::uint8_t { add, proceed, stop, crash, boom, hold, patient, count };
+// urgent is a control request: an add taken before every ordinary request waiting.
+enum class req_kind : std::uint8_t {
+  add,
+  proceed,
+  stop,
+  crash,
+  boom,
+  hold,
+  patient,
+  urgent,
+  count
+};
 
 struct op {
   op_kind what = op_kind::push;
@@ -81,15 +106,22 @@ constexpr bool has_request(op_kind k) {
 
 inline std::string describe(const op& o) {
   static constexpr const char* ops[] = {
-      "push",       "push_async",     "push_wait",       "cancel",       "release", "trigger",
-      "shutdown",   "wait",           "state",           "state_throws", "hook",    "hook_throws",
-      "defer_wait", "defer_shutdown", "launch_deferred", "push_probe"};
-  static constexpr const char* reqs[] = {"add",  "proceed", "stop",   "crash",
-                                         "boom", "hold",    "patient"};
+      "push",       "push_async",    "push_wait",    "cancel",         "release",
+      "trigger",    "shutdown",      "wait",         "state",          "state_throws",
+      "hook",       "hook_throws",   "defer_wait",   "defer_shutdown", "launch_deferred",
+      "push_probe", "shutdown_mode", "trigger_mode", "advance"};
+  static constexpr const char* reqs[] = {"add",  "proceed", "stop",    "crash",
+                                         "boom", "hold",    "patient", "urgent"};
   if (o.what == op_kind::cancel) return fmt::format("cancel #{}", o.arg);
+  if (o.what == op_kind::advance) return fmt::format("advance {}s", o.arg);
+  if (o.what == op_kind::shutdown_mode || o.what == op_kind::trigger_mode)
+    return fmt::format("{} {} {}s", ops[static_cast<int>(o.what)],
+                       workers::to_string(mode_of(o.arg)), deadline_of(o.arg));
   if (o.what == op_kind::push_probe) return fmt::format("push_probe add {}", o.arg);
   if (!has_request(o.what)) return ops[static_cast<int>(o.what)];
-  if (o.req == req_kind::add) return fmt::format("{} add {}", ops[static_cast<int>(o.what)], o.arg);
+  if (o.req == req_kind::add || o.req == req_kind::urgent)
+    return fmt::format("{} {} {}", ops[static_cast<int>(o.what)], reqs[static_cast<int>(o.req)],
+                       o.arg);
   return fmt::format("{} {}", ops[static_cast<int>(o.what)], reqs[static_cast<int>(o.req)]);
 }
 
@@ -130,14 +162,21 @@ class reference {
     friend bool operator==(const outcomes&, const outcomes&) = default;
   };
   outcomes counted;
+  // Closes whose deadline escalated them (shutdown_escalated).
+  std::uint64_t escalations = 0;
 
-  bool closed() const { return closed_; }
+  // The close has ended (closed status).
+  bool closed() const { return ended_; }
   // The status's crash errors: the close's own, or a canceler hook that threw.
   bool crashed() const { return crashed_ || hook_threw_; }
   int hook_runs() const { return hook_runs_; }
   // Requests waiting that someone wants: a queued request whose caller gave
-  // up leaves the count (and its place in a bounded queue) at once.
-  std::size_t pending() const { return kind_ == kind::dropbox ? (slot_ ? 1 : 0) : live(); }
+  // up leaves the count (and its place in a bounded queue) at once; a control
+  // request counts until the worker takes it.
+  std::size_t pending() const {
+    if (sealed_) return 0;
+    return (kind_ == kind::dropbox ? (slot_ ? 1 : 0) : live()) + control_.size();
+  }
   // The hold in flight, by the id it was pushed with (its `amount`), if any.
   std::optional<int> hold_in_flight() const {
     if (!in_flight_) return std::nullopt;
@@ -162,11 +201,11 @@ class reference {
 
   // Fire-and-forget push: whether it was taken.
   bool push(req_kind r, int amount) {
-    if (closed_) {
+    if (closing_) {
       ++counted.refused;
       return false;
     }
-    if (kind_ == kind::bounded && must_wait()) return false;
+    if (waits_for_room(r)) return false;
     enqueue({r, amount, {}});
     run();
     return true;
@@ -174,11 +213,11 @@ class reference {
 
   // push_request: a caller completing with "push:true/false/aborted".
   void push_async(int caller, req_kind r, int amount) {
-    if (closed_) {
+    if (closing_) {
       ++counted.refused;
       return answer(caller, "push:false");
     }
-    if (kind_ == kind::bounded && must_wait()) {
+    if (waits_for_room(r)) {
       blocked_.push_back({{r, amount, {}}, caller});
       return;
     }
@@ -188,11 +227,11 @@ class reference {
   }
 
   void push_wait(int caller, req_kind r, int amount) {
-    if (closed_) {
+    if (closing_) {
       ++counted.refused;
       return answer(caller, closed_text());
     }
-    if (kind_ == kind::bounded && must_wait()) {
+    if (waits_for_room(r)) {
       blocked_.push_back({{r, amount, {caller}}, -1});
       return;
     }
@@ -209,12 +248,12 @@ class reference {
     // result is discarded (counted cancelled).
     if (in_flight_ && in_flight_->r == req_kind::patient && abandoned(*in_flight_)) {
       finish_hold();
-      run();
+      after_hold();
       return;
     }
     // A queued request's caller gave up: its place frees, producers waiting
     // for room come in.
-    if (kind_ == kind::bounded && !closed_)
+    if (kind_ == kind::bounded && !sealed_)
       for (const auto& r : queue_)
         if (!r.callers.empty() && r.callers[0] == caller) {
           admit();
@@ -226,20 +265,46 @@ class reference {
   void release() {
     if (!in_flight_) return;
     finish_hold();
-    run();
+    after_hold();
   }
 
-  void trigger() {
-    if (!closed_) close(false);
+  // trigger_shutdown / shutdown: an abort; with a mode and a deadline (seconds, 0: none).
+  void trigger(workers::shutdown_mode mode = workers::shutdown_mode::abort, int deadline = 0) {
+    begin_close(mode, deadline, true, false);
   }
-  // with_state: the state once the worker is idle or suspended, none once closed.
+  // The manual clock moves one second: half-way, the watchdog (a hold in
+  // flight is slow 1.5 s after its take, stuck and cut at 2.5 s); at its end,
+  // a deadline reached escalates the close to an abort. The cut hold returns
+  // after both (its completion is posted after the timers that fired).
+  void advance_second() {
+    const bool watched = in_flight_ && !watch_cut_;
+    if (watched && !slow_noted_ && 2 * (now_ - in_flight_started_) + 1 >= 3) {
+      slow_noted_ = true;
+      ++slow_events;
+    }
+    if (watched && 2 * (now_ - in_flight_started_) + 1 >= 5) {
+      ++stuck_events;
+      watch_cut_ = true;
+    }
+    ++now_;
+    if (closing_ && !ended_ && deadline_ && now_ >= *deadline_) {
+      expired_ = true;
+      if (mode_ != workers::shutdown_mode::abort) ++escalations;
+      mode_ = workers::shutdown_mode::abort;
+      apply();
+    }
+    if (watch_cut_) finish_watch_cut();
+  }
+  // Watchdog events, as the sink and the metrics count them.
+  std::uint64_t slow_events = 0, stuck_events = 0;
+  // with_state: the state until the close ended, none after.
   void state(int caller, bool throws) {
-    if (closed_) return answer(caller, "state:none");
+    if (ended_) return answer(caller, "state:none");
     answer(caller, throws ? "state:threw" : fmt::format("state:{}", sum_));
   }
-  // A canceler hook: runs at the close, or at once if closed already.
+  // A canceler hook: runs at the close's end, or at once if it ended already.
   void hook(bool throws) {
-    if (closed_) {
+    if (ended_) {
       ++hook_runs_;
       return;
     }
@@ -248,22 +313,23 @@ class reference {
   }
   // The execution context is destroyed: callers not answered yet never are; the hooks run.
   void abandon() {
-    if (closed_) return;
-    closed_ = true;
+    if (ended_) return;
+    closing_ = ended_ = sealed_ = true;
     crashed_ = true;
     if (in_flight_) count_unhandled(*in_flight_);
+    for (auto& r : control_) count_unhandled(r);
     for (auto& r : queue_) count_unhandled(r);
     if (slot_) count_unhandled(*slot_);
     for (auto& b : blocked_) count_unhandled(b);
     run_hooks();
   }
-  void wait(int caller) {
+  void wait(int caller, bool with_report = false) {
     cancel_text_.resize(answers.size());
-    cancel_text_[caller] = "aborted";
-    if (closed_)
-      answer(caller, "done");
+    cancel_text_[caller] = with_report ? "report:aborted" : "aborted";
+    if (ended_)
+      answer(caller, with_report ? report_ : "done");
     else
-      completion_.push_back(caller);
+      (with_report ? report_waiters_ : completion_).push_back(caller);
   }
   // Cancelling a push waiting for room, or a wait, answers differently.
   void note_push_caller(int caller) {
@@ -277,13 +343,51 @@ class reference {
     int push_caller;  // -1 for a push_wait, whose caller rides in r.callers
   };
 
+  // A bounded queue's push waits for room; a control request never does.
+  bool waits_for_room(req_kind r) const {
+    return kind_ == kind::bounded && r != req_kind::urgent && must_wait();
+  }
+
+  // The watchdog cut the hold in flight: a hold throws (its caller gets the
+  // exception, the worker runs on), a patient one returns 1.
+  void finish_watch_cut() {
+    watch_cut_ = false;
+    if (!in_flight_) return;
+    if (in_flight_->r == req_kind::patient) {
+      finish_hold();
+    } else {
+      auto r = std::move(*in_flight_);
+      in_flight_.reset();
+      in_flight_counted_ = false;
+      if (abandoned(r)) {
+        ++counted.cancelled;
+        ++counted.discarded;
+      } else {
+        ++counted.handled;
+        ++counted.threw;  // no request_no_errors event, and no crash
+      }
+      for (int c : r.callers) answer(c, "exception");
+    }
+    after_hold();
+  }
+
   // The hold in flight returns 1: handled, or its result discarded.
   void finish_hold() {
     auto r = std::move(*in_flight_);
     in_flight_.reset();
+    in_flight_counted_ = false;
     history.push_back(r.r == req_kind::patient ? "patient" : "hold");
     count_handled(r, false, false);
     for (int c : r.callers) answer(c, "ok:1");
+  }
+  // After a hold returned: the loop goes on, or the close it waited for.
+  void after_hold() {
+    if (closing_ && mode_ != workers::shutdown_mode::drain) {
+      seal();
+      finish();
+    } else {
+      run();
+    }
   }
 
   bool must_wait() const { return live() >= capacity_ || !blocked_.empty(); }
@@ -304,13 +408,16 @@ class reference {
     for (const auto& r : queue_) n += abandoned(r) ? 0 : 1;
     return n;
   }
-  // A request leaves unhandled: cancelled if its callers all gave up, else dropped.
+  // A request leaves unhandled: cancelled if its callers all gave up, else
+  // dropped (answered closed, which the close's report counts).
   template <class R>
   void count_unhandled(const R& r) {
-    if (abandoned(r))
+    if (abandoned(r)) {
       ++counted.cancelled;
-    else
+    } else {
       ++counted.dropped;
+      if (closing_ && !ended_) ++answered_closed_;
+    }
   }
   // A request's handler ran to its end: handled if someone took its result
   // (or it had no caller), else cancelled, its result discarded.
@@ -336,6 +443,10 @@ class reference {
   std::string closed_text() const { return crashed() ? "closed:crash" : "closed"; }
 
   void enqueue(request r) {
+    if (r.r == req_kind::urgent) {  // the control lane: no room, no merge
+      control_.push_back(std::move(r));
+      return;
+    }
     if (kind_ != kind::dropbox) {
       queue_.push_back(std::move(r));
       return;
@@ -368,8 +479,17 @@ class reference {
     return r == req_kind::proceed || r == req_kind::stop || r == req_kind::crash;
   }
 
-  std::optional<request> take() {
+  // The next request, control ones first; `skips`: one whose callers all
+  // gave up is not handled (queues and the control lane; a dropbox's is).
+  std::optional<request> take(bool& skips) {
+    skips = true;
+    if (!control_.empty()) {
+      auto r = std::move(control_.front());
+      control_.pop_front();
+      return r;
+    }
     if (kind_ == kind::dropbox) {
+      skips = false;
       auto r = std::move(slot_);
       slot_.reset();
       return r;
@@ -396,20 +516,31 @@ class reference {
     }
   }
 
-  // The worker handles what it has until it blocks on a hold or closes.
+  // The worker handles what it has until it blocks on a hold or closes; a
+  // drain goes on until nothing is left, then ends the close.
   void run() {
-    while (!closed_ && !in_flight_) {
-      auto r = take();
-      if (!r) return;
-      // A queued request whose caller gave up is skipped (a dropbox's is not).
-      if (kind_ != kind::dropbox && abandoned(*r)) {
+    while (!ended_ && !in_flight_) {
+      if (closing_ && mode_ != workers::shutdown_mode::drain) return;
+      bool skips = true;
+      auto r = take(skips);
+      if (!r) {
+        if (closing_) {
+          seal();
+          finish();
+        }
+        return;
+      }
+      if (skips && abandoned(*r)) {
         ++counted.cancelled;
         continue;
       }
+      if (closing_) ++handled_closing_;
       switch (r->r) {
         case req_kind::add:
+        case req_kind::urgent:
           sum_ += r->amount;
-          history.push_back(fmt::format("add {}", r->amount));
+          history.push_back(
+              fmt::format("{} {}", r->r == req_kind::urgent ? "urgent" : "add", r->amount));
           count_handled(*r, false, false);
           for (int c : r->callers) answer(c, fmt::format("ok:{}", sum_));
           break;
@@ -419,23 +550,29 @@ class reference {
           history.push_back("fail");
           const bool handled = count_handled(*r, true, false);
           for (int c : r->callers) answer(c, "request_error");
-          if (r->r == req_kind::stop) close(false);
+          if (r->r == req_kind::stop) begin_close(workers::shutdown_mode::abort, 0, false, false);
           if (r->r == req_kind::crash) {
             if (handled) ++counted.crashed;
-            close(true);
+            begin_close(workers::shutdown_mode::abort, 0, false, true);
           }
           break;
         }
         case req_kind::boom:
           count_handled(*r, false, true);
           for (int c : r->callers) answer(c, "exception");
-          close(true);
+          begin_close(workers::shutdown_mode::abort, 0, false, true);
           break;
         case req_kind::hold:
           in_flight_ = std::move(r);
+          in_flight_counted_ = closing_;
+          in_flight_started_ = now_;
+          slow_noted_ = false;
           break;
         case req_kind::patient:  // its caller gave up already (a dropbox's): it returns at once
           in_flight_ = std::move(r);
+          in_flight_counted_ = closing_;
+          in_flight_started_ = now_;
+          slow_noted_ = false;
           if (abandoned(*in_flight_)) finish_hold();
           break;
         case req_kind::count:
@@ -444,16 +581,71 @@ class reference {
     }
   }
 
-  void close(bool crash) {
-    closed_ = true;
-    crashed_ = crash;
-    const auto text = closed_text();
-    if (in_flight_) {  // cancelled by the close (a patient hold returns all the same)
-      if (in_flight_->r == req_kind::patient) history.push_back("patient");
-      count_unhandled(*in_flight_);
-      for (int c : in_flight_->callers) answer(c, text);
+  // The close begins, or a close in progress is tightened: a stronger mode,
+  // an earlier deadline; `by_shutdown`: a shutdown asked (its mode is `asked`).
+  void begin_close(workers::shutdown_mode mode, int deadline, bool by_shutdown, bool crash) {
+    if (ended_) return;
+    crashed_ = crashed_ || crash;
+    const std::optional<int> at = deadline ? std::optional<int>(now_ + deadline) : std::nullopt;
+    if (!closing_) {
+      closing_ = true;
+      mode_ = asked_ = mode;
+      deadline_ = at;
+      began_ = now_;
+      // A hold the close lets finish ends handled.
+      if (in_flight_ && mode != workers::shutdown_mode::abort) {
+        ++handled_closing_;
+        in_flight_counted_ = true;
+      }
+    } else {
+      if (by_shutdown) asked_ = std::max(asked_, mode);
+      mode_ = std::max(mode_, mode);
+      if (at && (!deadline_ || *at < *deadline_)) deadline_ = at;
     }
-    in_flight_.reset();
+    apply();
+  }
+
+  // What the mode in force does now.
+  void apply() {
+    if (ended_) return;
+    switch (mode_) {
+      case workers::shutdown_mode::abort:
+        if (watch_cut_) {  // cut by the watchdog already: it returns first, then the close ends
+          seal();
+          return;
+        }
+        if (in_flight_) {  // cut by the close (a patient hold returns all the same)
+          cut_ = true;
+          if (in_flight_counted_) --handled_closing_;
+          if (in_flight_->r == req_kind::patient) history.push_back("patient");
+          count_unhandled(*in_flight_);
+          for (int c : in_flight_->callers) answer(c, closed_text());
+          in_flight_.reset();
+          in_flight_counted_ = false;
+        }
+        seal();
+        finish();
+        break;
+      case workers::shutdown_mode::finish_current:
+        seal();
+        if (!in_flight_) finish();
+        break;
+      case workers::shutdown_mode::drain:
+        run();
+        break;
+    }
+  }
+
+  // Everything waiting is answered closed.
+  void seal() {
+    if (sealed_) return;
+    sealed_ = true;
+    const auto text = closed_text();
+    for (auto& r : control_) {
+      count_unhandled(r);
+      for (int c : r.callers) answer(c, text);
+    }
+    control_.clear();
     for (auto& r : queue_) {
       count_unhandled(r);
       for (int c : r.callers) answer(c, text);
@@ -470,10 +662,21 @@ class reference {
       if (b.push_caller >= 0) answer(b.push_caller, "push:false");
     }
     blocked_.clear();
+  }
+
+  // The close ends: on_close, the hooks, then those waiting for it.
+  void finish() {
+    if (ended_) return;
+    ended_ = true;
     ++closes;
     run_hooks();
+    report_ = fmt::format("report:{}/{}/h{}/c{}/{}/{}/t{}", workers::to_string(asked_),
+                          workers::to_string(mode_), handled_closing_, answered_closed_,
+                          cut_ ? "cut" : "-", expired_ ? "expired" : "-", now_ - began_);
     for (int c : completion_) answer(c, "done");
     completion_.clear();
+    for (int c : report_waiters_) answer(c, report_);
+    report_waiters_.clear();
   }
 
   void run_hooks() {
@@ -483,20 +686,36 @@ class reference {
 
   kind kind_;
   std::size_t capacity_;
-  bool closed_ = false;
+  bool closing_ = false;  // refusing work
+  bool sealed_ = false;   // what waited was answered
+  bool ended_ = false;
   bool crashed_ = false;
   int sum_ = 0;
   std::deque<request> queue_;
+  std::deque<request> control_;
   std::optional<request> slot_;
   std::deque<blocked_push> blocked_;
   std::optional<request> in_flight_;
+  bool in_flight_counted_ = false;  // in the report's handled
+  int in_flight_started_ = 0;       // its take, on the manual clock
+  bool slow_noted_ = false;
+  bool watch_cut_ = false;  // the watchdog cut it; it has not returned yet
   std::vector<int> completion_;
+  std::vector<int> report_waiters_;
   std::vector<std::optional<std::string>> cancel_text_;
   std::vector<bool> launched_;
   int hooks_waiting_ = 0;
   bool hooks_throw_ = false;
   int hook_runs_ = 0;
   bool hook_threw_ = false;
+  // The close's terms and report, on the manual clock (seconds).
+  workers::shutdown_mode mode_ = workers::shutdown_mode::abort;
+  workers::shutdown_mode asked_ = workers::shutdown_mode::abort;
+  std::optional<int> deadline_;
+  int now_ = 0, began_ = 0;
+  std::size_t handled_closing_ = 0, answered_closed_ = 0;
+  bool cut_ = false, expired_ = false;
+  std::string report_;
 };
 
 // The real library.
@@ -557,6 +776,11 @@ struct model_handlers {
   template <class W>
   workers::result<int, std::string> on_request(W& self, const add& r) {
     history->push_back(fmt::format("add {}", r.amount));
+    return workers::state(self) += r.amount;
+  }
+  template <class W>
+  workers::result<int, std::string> on_request(W& self, const urgent& r) {
+    history->push_back(fmt::format("urgent {}", r.amount));
     return workers::state(self) += r.amount;
   }
   template <class W>
@@ -656,7 +880,8 @@ inline std::optional<std::string> books_differ(const reference::outcomes& want,
 // Runs `s` on the library and on the model; returns what differs first, or
 // nothing when every observation agreed. `events`: the table's sink.
 template <class Table>
-std::optional<std::string> run_on(const sequence& s, Table table, const event_counter& events) {
+std::optional<std::string> run_on(const sequence& s, Table table, const event_counter& events,
+                                  workers::testing::manual_clock& clock) {
   using W = typename Table::worker_type;
   using K = typename W::kind;
   constexpr bool is_dropbox = std::is_same_v<K, workers::dropbox>;
@@ -683,6 +908,16 @@ std::optional<std::string> run_on(const sequence& s, Table table, const event_co
     return
         [&callers, c](boost::system::error_code ec) { callers[c].got.push_back(push_outcome(ec)); };
   };
+  const auto record_report = [&callers](int c) {
+    return [&callers, c](boost::system::error_code ec, workers::shutdown_report r) {
+      callers[c].got.push_back(
+          ec ? "report:aborted"
+             : fmt::format("report:{}/{}/h{}/c{}/{}/{}/t{}", workers::to_string(r.asked),
+                           workers::to_string(r.reached), r.handled, r.answered_closed,
+                           r.handler_cut ? "cut" : "-", r.deadline_expired ? "expired" : "-",
+                           std::chrono::duration_cast<std::chrono::seconds>(r.took).count()));
+    };
+  };
   const auto record_state = [&callers](int c) {
     return [&callers, c](std::exception_ptr e, std::optional<int> v) {
       callers[c].got.push_back(e ? "state:threw" : v ? fmt::format("state:{}", *v) : "state:none");
@@ -699,16 +934,23 @@ std::optional<std::string> run_on(const sequence& s, Table table, const event_co
   std::deque<deferred_op> deferred;
 
   std::optional<W> w;
-  workers::launch(table, io->get_executor(), "m", calc_parameters{}, h, test_launch_options(),
-                  [&](auto r) {
-                    if (r) w = *r;
-                  });
+  // The watchdog: slow 1.5 s, stuck 2.5 s after a take (holds only: nothing
+  // else takes the manual clock's time), half-way between the clock's steps.
+  workers::launch_options options = test_launch_options();
+  options.watchdog = workers::watchdog_budgets{.slow = std::chrono::milliseconds(1500),
+                                               .stuck = std::chrono::milliseconds(2500),
+                                               .grace = std::chrono::seconds(1)};
+  workers::launch(table, io->get_executor(), "m", calc_parameters{}, h, options, [&](auto r) {
+    if (r) w = *r;
+  });
   settle();
   if (!w) return "launch failed";
   model.launch_pushes(s.launch_pushes);
 
   const auto make = [&](const op& o) -> calc_any {
     switch (o.req) {
+      case req_kind::urgent:
+        return urgent{o.arg};
       case req_kind::add: {
         if (o.what != op_kind::push_probe) return add{o.arg};
         // Its destructors read the worker, wherever they run.
@@ -756,7 +998,7 @@ std::optional<std::string> run_on(const sequence& s, Table table, const event_co
     op o = s.ops[step];
     if (o.what == op_kind::push_probe) o.req = req_kind::add;
     // An add's amount; a hold's id, the index of its gate.
-    const int amount = o.req == req_kind::add ? o.arg
+    const int amount = o.req == req_kind::add || o.req == req_kind::urgent ? o.arg
                        : o.req == req_kind::hold || o.req == req_kind::patient
                            ? static_cast<int>(gates.size())
                            : 0;
@@ -909,6 +1151,34 @@ std::optional<std::string> run_on(const sequence& s, Table table, const event_co
              }});
         break;
       }
+      case op_kind::shutdown_mode:
+      case op_kind::trigger_mode: {
+        const auto mode = mode_of(o.arg);
+        const int deadline = deadline_of(o.arg);
+        const auto d = deadline
+                           ? std::chrono::steady_clock::duration(std::chrono::seconds(deadline))
+                           : workers::no_deadline;
+        if (o.what == op_kind::trigger_mode) {
+          workers::trigger_shutdown(*w, mode, d);
+          model.trigger(mode, deadline);
+        } else {
+          const int c = model.new_caller();
+          callers.emplace_back();
+          workers::shutdown(
+              *w, mode, d,
+              asio::bind_cancellation_slot(callers[c].signal.slot(), record_report(c)));
+          model.trigger(mode, deadline);
+          model.wait(c, true);
+        }
+        break;
+      }
+      case op_kind::advance:
+        for (int i = 0; i < o.arg; ++i) {  // a second at a time, the timers' functions run
+          clock.advance(std::chrono::seconds(1));
+          settle();
+          model.advance_second();
+        }
+        break;
       case op_kind::launch_deferred:
         if (!deferred.empty()) {
           auto d = std::move(deferred.front());
@@ -952,6 +1222,16 @@ std::optional<std::string> run_on(const sequence& s, Table table, const event_co
                          describe(o), *hook_runs, model.hook_runs());
     if (auto why = books_differ(model.counted, *workers::metrics(*w), events))
       return fmt::format("step {} ({}): {}", step, describe(o), *why);
+    const auto m = *workers::metrics(*w);
+    if (m.shutdown_escalations != model.escalations ||
+        events.count<workers::events::shutdown_escalated>() != model.escalations)
+      return fmt::format("step {} ({}): escalations differ from the model's {}", step, describe(o),
+                         model.escalations);
+    if (m.slow != model.slow_events || m.stuck != model.stuck_events ||
+        events.count<workers::events::request_slow>() != model.slow_events ||
+        events.count<workers::events::request_stuck>() != model.stuck_events)
+      return fmt::format("step {} ({}): slow {} stuck {}, the model {} {}", step, describe(o),
+                         m.slow, m.stuck, model.slow_events, model.stuck_events);
   }
 
   // Operations made with `deferred` and never launched have no effect; they go now.
@@ -1017,17 +1297,20 @@ inline workers::merged<calc_any> model_merge(dropbox_worker&, calc_any in,
   return in;
 }
 
-// Runs `s` on a fresh table of its kind, which keeps metrics and counts its events.
+// Runs `s` on a fresh table of its kind, which keeps metrics, counts its
+// events and reads a manual clock.
 inline std::optional<std::string> check(const sequence& s) {
   event_counter events;
-  const workers::table_options books{.sink = events, .metrics = true};
+  auto clock = std::make_shared<workers::testing::manual_clock>();
+  const workers::table_options books{.sink = events, .metrics = true, .clock = clock};
   switch (s.k) {
     case kind::infinite:
-      return run_on(s, make_table(books), events);
+      return run_on(s, make_table(books), events, *clock);
     case kind::bounded:
-      return run_on(s, make_bounded_table(s.capacity, books), events);
+      return run_on(s, make_bounded_table(s.capacity, books), events, *clock);
     case kind::dropbox:
-      return run_on(s, calc::create_table(workers::merging_dropbox{model_merge}, books), events);
+      return run_on(s, calc::create_table(workers::merging_dropbox{model_merge}, books), events,
+                    *clock);
   }
   return std::nullopt;
 }
@@ -1046,31 +1329,39 @@ inline sequence generate(std::uint32_t seed) {
   for (int i = 0; i < n; ++i) {
     op o;
     const int w = pick(100);
-    o.what = w < 22   ? op_kind::push
-             : w < 34 ? op_kind::push_async
-             : w < 54 ? op_kind::push_wait
-             : w < 64 ? op_kind::cancel
-             : w < 76 ? op_kind::release
-             : w < 78 ? op_kind::trigger
-             : w < 80 ? op_kind::shutdown
-             : w < 82 ? op_kind::wait
-             : w < 85 ? op_kind::state
-             : w < 86 ? op_kind::state_throws
-             : w < 88 ? op_kind::hook
-             : w < 89 ? op_kind::hook_throws
-             : w < 92 ? op_kind::defer_wait
-             : w < 93 ? op_kind::defer_shutdown
-             : w < 96 ? op_kind::launch_deferred
-                      : op_kind::push_probe;
+    o.what = w < 17   ? op_kind::push
+             : w < 28 ? op_kind::push_async
+             : w < 46 ? op_kind::push_wait
+             : w < 55 ? op_kind::cancel
+             : w < 66 ? op_kind::release
+             : w < 68 ? op_kind::trigger
+             : w < 70 ? op_kind::shutdown
+             : w < 72 ? op_kind::wait
+             : w < 75 ? op_kind::state
+             : w < 76 ? op_kind::state_throws
+             : w < 78 ? op_kind::hook
+             : w < 79 ? op_kind::hook_throws
+             : w < 82 ? op_kind::defer_wait
+             : w < 83 ? op_kind::defer_shutdown
+             : w < 86 ? op_kind::launch_deferred
+             : w < 88 ? op_kind::push_probe
+             : w < 92 ? op_kind::shutdown_mode
+             : w < 95 ? op_kind::trigger_mode
+                      : op_kind::advance;
     const int r = pick(100);
-    o.req = r < 45   ? req_kind::add
-            : r < 55 ? req_kind::proceed
-            : r < 59 ? req_kind::stop
-            : r < 63 ? req_kind::crash
-            : r < 67 ? req_kind::boom
-            : r < 90 ? req_kind::hold
-                     : req_kind::patient;
-    o.arg = static_cast<std::uint8_t>(o.what == op_kind::cancel ? pick(16) : pick(10));
+    o.req = r < 40   ? req_kind::add
+            : r < 50 ? req_kind::proceed
+            : r < 54 ? req_kind::stop
+            : r < 58 ? req_kind::crash
+            : r < 62 ? req_kind::boom
+            : r < 85 ? req_kind::hold
+            : r < 92 ? req_kind::patient
+                     : req_kind::urgent;
+    o.arg = static_cast<std::uint8_t>(
+        o.what == op_kind::cancel                                             ? pick(16)
+        : o.what == op_kind::advance                                          ? 1 + pick(3)
+        : o.what == op_kind::shutdown_mode || o.what == op_kind::trigger_mode ? pick(12)
+                                                                              : pick(10));
     s.ops.push_back(o);
   }
   return s;

@@ -226,6 +226,27 @@ TEST_CASE("json: full status, busy and idle, views with and without a conversion
         status + R"(,"pending_requests":[]})");
 }
 
+TEST_CASE("json: a closing status shows its mode and deadline, read back", "[json]") {
+  const workers::closing drain{t0, t1, workers::shutdown_mode::drain, t2};
+  const std::string text = R"({"phase":"closing","birth":)" + s0 + R"(,"since":)" + s1 +
+                           R"(,"mode":"drain","deadline":)" + s2 + "}";
+  CHECK(json_of(workers::worker_status(drain)) == text);
+  const auto back =
+      std::get<workers::closing>(bj::value_to<workers::worker_status>(bj::parse(text)));
+  CHECK(back.mode == workers::shutdown_mode::drain);
+  CHECK(back.deadline == t2);
+  CHECK(back.since == t1);
+  // Upstream's shape (no mode) reads as an abort.
+  const auto upstream = std::get<workers::closing>(bj::value_to<workers::worker_status>(
+      bj::parse(R"({"phase":"closing","birth":)" + s0 + R"(,"since":)" + s1 + "}")));
+  CHECK(upstream.mode == workers::shutdown_mode::abort);
+  CHECK_FALSE(upstream.deadline);
+  CHECK_FALSE(bj::try_value_to<workers::worker_status>(bj::parse(R"({"phase":"closing","birth":)" +
+                                                                 s0 + R"(,"since":)" + s1 +
+                                                                 R"(,"mode":"later"})"))
+                  .has_value());
+}
+
 TEST_CASE("json: events, with their fields by Octez's names", "[json]") {
   namespace ev = workers::events;
   const auto view = workers::event_value::of(std::string("add 1"));
@@ -239,17 +260,31 @@ TEST_CASE("json: events, with their fields by Octez's names", "[json]") {
         R"("worker":"test-calc_alice","time":)" +
             s0 + R"(,"fields":{"view":"add 1","request_status":{"pushed":)" + s0 +
             R"(,"treated":3E-3,"completed":0E0}}})");
-  CHECK(json_of(event(ev::terminated{})) ==
+  const std::string report =
+      R"({"asked":"drain","reached":"abort","handled":3,"answered_closed":2,)"
+      R"("handler_cut":true,"deadline_expired":true,"took":5E0,"workers":1})";
+  const workers::shutdown_report drained{
+      workers::shutdown_mode::drain, workers::shutdown_mode::abort, 3, 2, true, true, 5s, 1};
+  CHECK(json_of(event(ev::terminated{drained})) ==
         R"({"level":"info","section":["test","calc"],"name":"terminate_test-calc",)"
         R"("worker":"test-calc_alice","time":)" +
-            s0 + R"(,"fields":{}})");
+            s0 + R"(,"fields":{"report":)" + report + "}}");
+  CHECK(bj::serialize(bj::value_from(drained)) == report);
   const auto fields = [&](workers::event_fields f) {
     return bj::serialize(bj::value_from(event(std::move(f))).at("fields"));
   };
   CHECK(fields(ev::started{}) == "{}");
   CHECK(fields(ev::started_for{"alice"}) == R"({"name":"alice"})");
   CHECK(fields(ev::triggering_shutdown{}) == "{}");
-  CHECK(fields(ev::crashed{{"x", "y"}}) == R"({"error":["x","y"]})");
+  CHECK(fields(ev::crashed{{"x", "y"}, drained}) ==
+        R"({"error":["x","y"],"report":)" + report + "}");
+  CHECK(fields(
+            ev::shutdown_escalated{workers::shutdown_mode::drain, workers::shutdown_mode::abort}) ==
+        R"({"from":"drain","to":"abort"})");
+  CHECK(fields(ev::request_slow{view, 1500ms, false}) ==
+        R"({"view":"add 1","running":1.5E0,"returned":false})");
+  CHECK(fields(ev::request_stuck{view, 3s, true}) ==
+        R"({"view":"add 1","running":3E0,"returned":true})");
   CHECK(
       fields(ev::request_error{view, {t0, 1s, 2s}, workers::event_value::of(std::string("no"))}) ==
       R"({"view":"add 1","request_status":{"pushed":)" + s0 +
@@ -506,7 +541,8 @@ TEST_CASE("json: a live worker's events from a backlog_sink", "[json]") {
           break;
         case workers::event_kind::terminated:
           saw_terminated = true;
-          CHECK(fields.empty());
+          CHECK(keys_of(fields) == std::vector<std::string>{"report"});
+          CHECK(fields.at("report").at("asked") == "abort");
           break;
         default:
           break;

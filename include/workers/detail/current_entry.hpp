@@ -47,6 +47,10 @@ class moved_view {
     kept_->view.emplace(make_view());
     kept_->of = &e;
   }
+  // The entry it was kept for is gone (its place may hold another).
+  void forget() noexcept {
+    if (kept_) kept_->of = nullptr;
+  }
   // The view kept for `e`, if its request was moved out.
   const View* of(const Entry* e) const noexcept {
     return kept_ && kept_->of == e ? &*kept_->view : nullptr;

@@ -96,11 +96,11 @@ class dropbox_mailbox {
   // The worker: its strand.
 
   // Folds the puts waiting into the slot, then takes the slot's request (its
-  // callers started); null if the slot is empty, or if a merge crashed the
-  // worker (the slot is answered by the close).
+  // callers started); null if the slot is empty, or if the close takes no
+  // more (a merge crashed the worker: the slot is answered by the close).
   entry_type* take(leftovers& /*out*/) {
     merge_puts();
-    if (host_.closing()) return nullptr;
+    if (host_.takes_no_more()) return nullptr;
     entry_type* e = nullptr;
     {
       std::lock_guard lock(mutex_);
@@ -131,6 +131,13 @@ class dropbox_mailbox {
   void closing() noexcept {}
   void abandoned() noexcept {}
   void yield() noexcept { current_.clear(); }
+  // The request in hand, held elsewhere (the control lane), is about to go:
+  // no reader may still see it.
+  void release_current() {
+    std::lock_guard lock(mutex_);
+    current_.clear();
+    moved_.forget();
+  }
 
   // Moves the request of `e` (an R) out, for a handler that takes it by value:
   // under the lock introspection reads requests under, keeping its view for

@@ -27,10 +27,9 @@ namespace detail {
 
 // Completes `handler` with `ec` through its associated executor (`io_ex()` if
 // it has none), never inline: as any waiter's answer, with its allocator.
-template <class Handler, class IoExecutorFn>
-void complete_now(Handler&& handler, const IoExecutorFn& io_ex, error_code ec) {
-  typed<error_code>(make_waiter<error_code>(std::forward<Handler>(handler), io_ex))
-      ->answer(std::move(ec));
+template <class T = error_code, class Handler, class IoExecutorFn>
+void complete_now(Handler&& handler, const IoExecutorFn& io_ex, std::type_identity_t<T> value) {
+  typed<T>(make_waiter<T>(std::forward<Handler>(handler), io_ex))->answer(std::move(value));
 }
 
 // A job posted to the worker's strand with a waiter: if the job is destroyed

@@ -31,6 +31,8 @@
 //   parked()/launched()/closing()  the loop went to sleep / started / the close
 //                          began: what the kind does then (a callback's reader)
 //   yield()                the loop gives its strand up: the request in hand is done
+//   release_current()      the request in hand is not the mailbox's (a control
+//                          request) and is about to go: introspection lets it go
 //   move_request(e, f)     calls `f(request&)` where it may move the request
 //                          out (under the lock introspection reads it under)
 // The close, on the strand (or where the context dies):
@@ -49,7 +51,8 @@
 // What a mailbox asks of its worker (`Host`, worker_core.hpp): `hold()` (a
 // reference that keeps it alive), `wake(held)` (resume the parked loop),
 // `post_with(held, f)` (run `f` on the strand), `self()` (the handle, for the
-// user's merge and read), `config()`, `closing()`, `running()`,
+// user's merge and read), `config()`, `closing()`, `takes_no_more()` (closing,
+// not in a drain), `running()`,
 // `observing()`, `note_cancelled(e)` and `note_merged_away(...)` (the books), `crash(where, e)`,
 // `end_of_source()`, `push_read(request)`, and a callback's strand and hook
 // executor.

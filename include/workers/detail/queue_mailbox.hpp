@@ -204,6 +204,13 @@ class queue_mailbox {
   // The loop gives its strand up: the request in hand is done. The entry
   // stays in its batch (introspection may still read it) until retired.
   void yield() noexcept { current_.clear(); }
+  // The request in hand, held elsewhere (the control lane), is about to go:
+  // no reader may still see it.
+  void release_current() {
+    std::lock_guard lock(mutex_);
+    current_.clear();
+    moved_.forget();
+  }
 
   // Moves the request of `e` (an R) out, for a handler that takes it by value:
   // under the lock introspection reads requests under, keeping its view for

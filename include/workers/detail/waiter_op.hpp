@@ -50,6 +50,12 @@ struct cancelled_value<result<T, message_error<E>>> {
     return {boost::system::in_place_error, message_error<E>(request_cancelled{})};
   }
 };
+template <>
+struct cancelled_value<std::tuple<error_code, shutdown_report>> {
+  static std::tuple<error_code, shutdown_report> get() {
+    return {asio::error::operation_aborted, shutdown_report{}};
+  }
+};
 template <class T>
 struct cancelled_value<std::tuple<std::exception_ptr, T>> {
   static std::tuple<std::exception_ptr, T> get() {

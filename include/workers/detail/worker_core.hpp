@@ -21,11 +21,13 @@
 #include <workers/canceler.hpp>
 #include <workers/clock.hpp>
 #include <workers/close_reason.hpp>
+#include <workers/concepts.hpp>
 #include <workers/detail/access.hpp>
 #include <workers/detail/callback_mailbox.hpp>
 #include <workers/detail/clock_seam.hpp>
 #include <workers/detail/config.hpp>
 #include <workers/detail/context_registry.hpp>
+#include <workers/detail/control_lane.hpp>
 #include <workers/detail/dropbox_mailbox.hpp>
 #include <workers/detail/entry.hpp>
 #include <workers/detail/hook_executor.hpp>
@@ -37,6 +39,7 @@
 #include <workers/detail/reply_chain.hpp>
 #include <workers/detail/table_config.hpp>
 #include <workers/detail/waiter_op.hpp>
+#include <workers/detail/watchdog.hpp>
 #include <workers/detail/worker_lifecycle.hpp>
 #include <workers/detail/worker_observer.hpp>
 #include <workers/detail/worker_strand.hpp>
@@ -44,14 +47,17 @@
 #include <workers/launch_options.hpp>
 #include <workers/message_error.hpp>
 #include <workers/metrics.hpp>
+#include <workers/shutdown_report.hpp>
 #include <workers/status.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/mp11/algorithm.hpp>
 
 #include <fmt/format.h>
 
+#include <array>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -101,6 +107,13 @@ class worker_core : public registered_worker,
   using mailbox_type = typename mailbox_for<Kind, Def, worker_core>::type;
   using leftovers = typename mailbox_type::leftovers;
 
+  // Whether some request type of the group is a control request: only then
+  // has the worker a control lane (control_lane.hpp), and a branch for it.
+  template <class R>
+  using controls = std::bool_constant<is_control_request<R>>;
+  static constexpr bool has_control =
+      boost::mp11::mp_any_of<typename Def::request_param::types, controls>::value;
+
   worker_core(worker_strand strand, name_type name, parameters_type parameters,
               std::weak_ptr<table_type> table, const launch_options& options,
               std::shared_ptr<const config_type> config)
@@ -111,13 +124,17 @@ class worker_core : public registered_worker,
         table_(std::move(table)),
         config_(std::move(config)),
         seam_(config_->clock.get()),
-        precise_stamps_(options.timeout || options.alarms || config_->metrics),
+        precise_stamps_(options.timeout || options.alarms || options.watchdog || config_->metrics),
         mailbox_(*this, capacity_of(config_->buffer), options.alarms || config_->metrics),
         lifecycle_(seam_.wall_now()),
         reply_(options.reply) {
     if (options.timeout)
       idle_ = std::make_unique<idle_timer>(
           std::chrono::duration_cast<steady_clock::duration>(*options.timeout), seam_.steady_now());
+    if (options.watchdog) watchdog_ = std::make_unique<watchdog>(checked_watchdog(options, name_));
+    extras_ =
+        static_cast<std::uint8_t>((idle_ ? extra_idle : 0) | (this->alarmed() ? extra_alarms : 0) |
+                                  (watchdog_ ? extra_watch : 0));
   }
 
   worker_core(const worker_core&) = delete;
@@ -166,27 +183,53 @@ class worker_core : public registered_worker,
   phase current_phase() const noexcept { return lifecycle_.current(); }
   bool is_shutting_down() const noexcept { return lifecycle_.refuses_work(); }
   worker_status status() const { return lifecycle_.status(); }
+  shutdown_mode current_mode() const noexcept { return lifecycle_.mode(); }
   close_reason reason() const { return lifecycle_.reason(); }
   std::optional<error_list> crash_errors() const { return lifecycle_.crash_errors(); }
 
-  // Starts closing for `cause` (step 0 of the close, impl/close_sequence.hpp):
-  // work is refused from now on, and the rest of the close is posted to the
-  // strand. False if the worker was closing already: `errors` are then added
-  // to its crash errors.
-  bool request_close(close_cause cause, std::optional<error_list> errors = std::nullopt) {
+  // Starts closing for `cause` on `terms` (step 0 of the close,
+  // impl/close_sequence.hpp): work is refused from now on, and the rest of
+  // the close is posted to the strand. False if the worker was closing
+  // already: `errors` are then added to its crash errors, and `terms` tighten
+  // those of the close in progress (the strand applies them).
+  bool request_close(close_cause cause, std::optional<error_list> errors = std::nullopt,
+                     const close_terms& terms = {}) {
     const bool from_inside = inside_hook();
-    if (!lifecycle_.begin_close(cause, std::move(errors), seam_.wall_now())) return false;
+    switch (lifecycle_.begin_close(cause, std::move(errors), seam_.wall_now(), seam_.steady_now(),
+                                   terms)) {
+      case close_request::unchanged:
+        return false;
+      case close_request::tightened:
+        post_on_strand([self = hold(), from_inside] { self->continue_close(from_inside); });
+        return false;
+      case close_request::began:
+        break;
+    }
     if (cause == close_cause::shutdown || cause == close_cause::on_error_shutdown)
       this->note_triggering_shutdown();
     if (cause != close_cause::launch_failed)  // a failed launch closes on the spot
       post_on_strand([self = hold(), from_inside] { self->continue_close(from_inside); });
     return true;
   }
+  // The terms of a shutdown in `mode` that may take `deadline` from now (any
+  // thread): the deadline on the worker's steady clock, and as a wall time.
+  close_terms terms_for(shutdown_mode mode, steady_clock::duration deadline) const {
+    close_terms t{mode, std::nullopt, std::nullopt};
+    if (deadline == no_deadline) return t;
+    if (deadline < steady_clock::duration::zero()) deadline = steady_clock::duration::zero();
+    const auto now = seam_.steady_now();
+    if (deadline >= steady_clock::time_point::max() - now) return t;  // never, in practice
+    t.deadline = now + deadline;
+    t.deadline_wall = seam_.wall_of(*t.deadline, now);
+    return t;
+  }
 
   void add_crash_errors(error_list errors) { lifecycle_.add_crash_errors(std::move(errors)); }
 
-  // Answers `w` (a waiter<error_code>) once the worker has closed.
-  void wait_closed(waiter_ptr w) { lifecycle_.wait_closed(std::move(w)); }
+  // Answers `w` (a waiter<error_code>, or <report_value>) once the worker has closed.
+  void wait_closed(waiter_ptr w, bool with_report = false) {
+    lifecycle_.wait_closed(std::move(w), with_report);
+  }
   canceler_type get_canceler() { return lifecycle_.get_canceler(); }
 
   // Producers: any thread. The phase is read without the lock: a push that
@@ -198,6 +241,9 @@ class worker_core : public registered_worker,
   push_outcome push(entry_type& e, bool may_wait, waiter_ptr* push_waiter = nullptr) {
     if (lifecycle_.refuses_work()) return refuse(e);
     e.pushed = stamp_now();
+    if constexpr (has_control)
+      if (is_control_index(e.request.index())) [[unlikely]]
+        return push_control(e);
     // Once queued, the request may be handled and its caller resumed, and the
     // worker may end, at once: nothing here may touch `this` after that.
     const auto o = this->alarmed()
@@ -214,6 +260,10 @@ class worker_core : public registered_worker,
     if (lifecycle_.refuses_work()) {
       this->note_refused_view([&] { return view_type(Def::request_param::view(request)); });
       return push_outcome::sealed;
+    }
+    if constexpr (is_control_request<std::remove_cvref_t<R>>) {
+      entry_type e(std::forward<R>(request), stamp_now());
+      return push_control(e);
     }
     if (this->alarmed()) [[unlikely]]
       return alarmed_push([&] { return mailbox_.push_now(std::forward<R>(request), stamp_now()); });
@@ -253,18 +303,20 @@ class worker_core : public registered_worker,
   std::vector<pending_request<view_type>> pending_requests() const {
     std::vector<pending_request<view_type>> out;
     const auto now = seam_.steady_now();
+    list_control(out, now);
     mailbox_.for_each_pending([&](const entry_type& e, steady_clock::time_point pushed) {
       out.push_back({seam_.wall_of(pushed, now), Def::view_of(e.request)});
     });
     return out;
   }
-  std::size_t pending_requests_length() const { return mailbox_.size(); }
+  std::size_t pending_requests_length() const { return mailbox_.size() + control_waiting(); }
   // Status, pending requests and the current request: the status first, then
   // the mailbox under its lock, in one sweep.
   worker_full_status<view_type> full_status_snapshot() const {
     worker_full_status<view_type> out;
     out.status = lifecycle_.status();
     const auto now = seam_.steady_now();
+    list_control(out.pending_requests, now);
     mailbox_.survey(
         [&](const entry_type& e, steady_clock::time_point pushed) {
           out.pending_requests.push_back({seam_.wall_of(pushed, now), Def::view_of(e.request)});
@@ -276,9 +328,58 @@ class worker_core : public registered_worker,
   }
   std::optional<worker_metrics> metrics_snapshot() const {
     if (!this->measures_service()) return std::nullopt;
-    const std::size_t length = mailbox_.size();
+    const std::size_t length = mailbox_.size() + control_waiting();
     const bool in_flight = mailbox_.current([](const entry_type&, const view_type*) {});
     return books::metrics_snapshot(length, in_flight ? 1 : 0);
+  }
+
+  // The control lane (control_lane.hpp): control requests first.
+
+  // The strand: the next request to handle, control ones first (see
+  // mailbox.hpp, `take`).
+  WORKERS_ALWAYS_INLINE entry_type* take_next(leftovers& out) {
+    if constexpr (has_control)
+      if (control_.ready()) [[unlikely]]
+        if (entry_type* e = take_control()) return e;
+    return mailbox_.take(out);
+  }
+  // Whether a control request waits (the loop checks it after it parked).
+  bool control_ready() const noexcept {
+    if constexpr (has_control)
+      return control_.ready();
+    else
+      return false;
+  }
+  std::size_t control_waiting() const noexcept {
+    if constexpr (has_control)
+      return control_.size();
+    else
+      return 0;
+  }
+  // The close, step 2: what waits in the lane is answered `closed` (abandoned
+  // if the context is gone), as the mailbox's leftovers are.
+  void seal_control(bool abandon) {
+    if constexpr (has_control) {
+      std::vector<typename control_lane<entry_type>::entry_ptr> out;
+      control_.seal(out);
+      if (out.empty()) return;
+      std::optional<worker_closed> why;
+      const auto closed = [&]() -> const worker_closed& {
+        if (!why) why.emplace(worker_closed{crash_errors()});
+        return *why;
+      };
+      for (auto& n : out) settle_unqueued(n->entry, {}, abandon, closed);
+    } else {
+      (void)abandon;
+    }
+  }
+  // The close ended: the control request handled last goes.
+  void end_control() {
+    if constexpr (has_control) {
+      typename control_lane<entry_type>::entry_ptr retired;
+      mailbox_.release_current();
+      control_.ended(retired);
+    }
   }
 
   // State: the worker's strand only.
@@ -338,6 +439,10 @@ class worker_core : public registered_worker,
     return seam_.stamp_now(precise_stamps_ || this->wants(level::debug));
   }
   bool closing() const noexcept { return is_shutting_down(); }
+  // Closing, and not in a drain: the loop takes nothing more.
+  bool takes_no_more() const noexcept {
+    return is_shutting_down() && current_mode() != shutdown_mode::drain;
+  }
   bool running() const noexcept { return current_phase() == phase::running; }
   // A handler, merge or read threw `what`: the worker crashes.
   void crash(const char* where, const std::exception_ptr& what) {
@@ -406,6 +511,11 @@ class worker_core : public registered_worker,
     if (out.get()) [[unlikely]]
       settle_leftovers(out, abandon);
   }
+  // The context died with `e` in hand: its callers are abandoned, and its
+  // outcome counted (cancelled if they had all given up, else dropped).
+  void settle_abandoned(entry_type& e) {
+    settle_unqueued(e, {}, true, [] { return worker_closed{}; });
+  }
 
  private:
   WORKERS_COLD void settle_leftovers(leftovers& out, bool abandon) {
@@ -427,6 +537,14 @@ class worker_core : public registered_worker,
   void stop_timer() noexcept {
     if (idle_) idle_->cancel();
   }
+  // The watchdog (launch_options::watchdog), if any.
+  std::unique_ptr<watchdog>& watch() noexcept { return watchdog_; }
+
+  // What the loop does at each take beyond taking (one test, strand only):
+  // an idle timeout, queue alarms, a watchdog.
+  enum extra : std::uint8_t { extra_idle = 1, extra_alarms = 2, extra_watch = 4 };
+  WORKERS_ALWAYS_INLINE bool has_extras() const noexcept { return extras_ != 0; }
+  WORKERS_ALWAYS_INLINE bool watches() const noexcept { return (extras_ & extra_watch) != 0; }
 
   // Steps 4 and 6 of the close, the parts that need no handler: the worker
   // leaves its table, the canceler's hooks run.
@@ -437,6 +555,28 @@ class worker_core : public registered_worker,
     if (auto hooks = lifecycle_.take_canceler_hooks()) add_crash_errors(access::cancel(*hooks));
   }
   worker_lifecycle& lifecycle() noexcept { return lifecycle_; }
+  const worker_lifecycle& lifecycle() const noexcept { return lifecycle_; }
+
+  // What the close did so far, for its report (the strand).
+  struct close_tally {
+    std::size_t handled = 0;
+    std::size_t answered_closed = 0;
+    bool cut = false;
+    bool expired = false;
+  };
+  close_tally& tally() noexcept { return tally_; }
+  // The report of the close, at its end.
+  shutdown_report report(steady_clock::time_point now) const {
+    shutdown_report r;
+    r.asked = lifecycle_.asked();
+    r.reached = lifecycle_.mode();
+    r.handled = tally_.handled;
+    r.answered_closed = tally_.answered_closed;
+    r.handler_cut = tally_.cut;
+    r.deadline_expired = tally_.expired;
+    r.took = std::chrono::duration_cast<clock::duration>(now - lifecycle_.began());
+    return r;
+  }
   // After the context died: nothing may refer to it any more.
   void drop_strand() noexcept { strand_.reset(); }
 
@@ -464,6 +604,16 @@ class worker_core : public registered_worker,
     return options.alarms;
   }
 
+  static watchdog_budgets checked_watchdog(const launch_options& options, const name_type& name) {
+    const auto& b = *options.watchdog;
+    const auto zero = steady_clock::duration::zero();
+    if ((b.slow && *b.slow <= zero) || (b.stuck && *b.stuck <= zero) || b.grace < zero)
+      throw std::invalid_argument(fmt::format(
+          "workers: watchdog of worker {}: its budgets must be positive and its grace not negative",
+          Def::full_name(name)));
+    return b;
+  }
+
   // A push to a worker with queue alarms checks its length once queued, so it
   // holds the worker across the push (see `push`).
   template <class Push>
@@ -472,6 +622,50 @@ class worker_core : public registered_worker,
     const auto o = push();
     if (o == push_outcome::queued) keep->check_alarm_on_push();
     return o;
+  }
+
+  // Whether the alternative at `index` of the request variant is a control request.
+  static constexpr bool is_control_index(std::size_t index) noexcept {
+    constexpr auto table = [] {
+      using types = typename Def::request_param::types;
+      std::array<bool, boost::mp11::mp_size<types>::value> t{};
+      boost::mp11::mp_for_each<boost::mp11::mp_iota_c<t.size()>>(
+          [&](auto i) { t[i] = is_control_request<boost::mp11::mp_at_c<types, i>>; });
+      return t;
+    }();
+    return table[index];
+  }
+
+  // A control request, any thread: into the lane, ending the loop's park; it
+  // never waits for room and is never merged.
+  WORKERS_COLD push_outcome push_control(entry_type& e) {
+    auto keep = hold();                       // once queued, the worker may end before this returns
+    if (!control_.push(e)) return refuse(e);  // the close sealed the lane
+    if (keep->mailbox_.unpark()) keep->wake(keep);
+    return push_outcome::queued;
+  }
+  // The strand: the oldest control request, its callers started; one whose
+  // callers all gave up is skipped (counted `cancelled`).
+  WORKERS_COLD entry_type* take_control() {
+    for (;;) {
+      typename control_lane<entry_type>::entry_ptr retired;
+      mailbox_.release_current();  // the one in hand before may be retired
+      entry_type* e = control_.take(retired);
+      retired.reset();
+      if (!e) return nullptr;
+      if (e->reply && !start_chain(e->reply)) {
+        this->note_cancelled(*e);
+        continue;
+      }
+      return e;
+    }
+  }
+  template <class Out>
+  void list_control(Out& out, steady_clock::time_point now) const {
+    if constexpr (has_control)
+      control_.for_each_pending([&](const entry_type& e) {
+        out.push_back({seam_.wall_of(e.pushed, now), Def::view_of(e.request), true});
+      });
   }
 
   WORKERS_COLD push_outcome refuse(const entry_type& e) {
@@ -493,6 +687,7 @@ class worker_core : public registered_worker,
       return;
     }
     this->note_dropped(e);
+    ++tally_.answered_closed;
     answer_error(e, closed());
     if (push) typed<error_code>(push)->answer(make_error_code(errc::closed));
   }
@@ -517,9 +712,14 @@ class worker_core : public registered_worker,
   // line the worker reads each time.
   worker_lifecycle lifecycle_;
   std::shared_ptr<worker_registry> registry_;
-  std::unique_ptr<idle_timer> idle_;  // made for an idle timeout only
-  worker_strand::work work_;          // from launch to close
-  reply_mode reply_;                  // how handled requests' callers are completed
+  std::unique_ptr<idle_timer> idle_;    // made for an idle timeout only
+  std::unique_ptr<watchdog> watchdog_;  // made for a watchdog only
+  worker_strand::work work_;            // from launch to close
+  close_tally tally_;                   // see tally()
+  std::uint8_t extras_ = 0;             // see has_extras()
+  [[no_unique_address]] std::conditional_t<has_control, control_lane<entry_type>, no_control_lane>
+      control_;
+  reply_mode reply_;  // how handled requests' callers are completed
 };
 
 }  // namespace detail

@@ -12,6 +12,7 @@
 //                               or on_error, and the outcome in the books
 //   impl/caller_cancel.hpp      a caller's cancellation reaching the handler
 //                               (request types that opt in)
+//   impl/watch.hpp              the watchdog: slow and stuck handlers
 //   impl/launch_sequence.hpp    on_launch, and a launch that fails
 //   impl/close_sequence.hpp     the close, every way a worker ends
 //
@@ -81,7 +82,7 @@ using outcome = boost::system::result<T, std::exception_ptr>;
 
 // Who cut an awaited hook short: what it returned or threw then is that
 // cancellation's, and no further hook of its request runs.
-enum class cut : std::uint8_t { none, by_close, by_caller };
+enum class cut : std::uint8_t { none, by_close, by_caller, by_watchdog };
 
 // An awaited hook in flight, with the hooks of its request that follow it:
 // one per request (or on_launch, on_no_request, on_close). It says who cut it
@@ -90,6 +91,7 @@ struct hook_call {
   void* request = nullptr;  // the entry whose hooks it awaits; null for the worker's own
   cut cut_by = cut::none;
   bool active = false;  // in flight
+  bool noted = false;   // the request's outcome is noted (its on_request returned)
   explicit operator bool() const noexcept { return active; }
 };
 // Who a request's caller cancels: the call its waiter's hook was armed for,
@@ -203,6 +205,10 @@ class worker_impl final : public worker_core<Def, Kind> {
   template <class R>
   pending treat(entry_type& e, R& r);
   template <class R>
+  WORKERS_COLD pending settle_cut(cut by, entry_type& e, outcome<handler_result<R>>& o);
+  template <class R>
+  void answer_threw(entry_type& e, const std::exception_ptr& ex, bool crashes);
+  template <class R>
   const view_type* kept_view(const entry_type& e) const;
   template <class R>
   pending succeeded(entry_type& e, const R& r, typename R::result_type value);
@@ -230,9 +236,24 @@ class worker_impl final : public worker_core<Def, Kind> {
   void disarm_caller_cancel() noexcept;
   void cancel_from_caller(const std::weak_ptr<caller_link>& link);
 
+  // What some workers do at each take (an idle timeout, queue alarms, the
+  // watchdog): one test for all of them (run_loop.hpp).
+  WORKERS_COLD void take_extras(entry_type& e);
+
+  // The watchdog (impl/watch.hpp).
+  void watch_begin(entry_type& e);
+  void arm_watch();
+  void watch_end(const entry_type& e) noexcept;
+  void watch_due();
+
   // The close (impl/close_sequence.hpp).
   void continue_close(bool from_inside) override;
+  void arm_deadline();
+  void deadline_expired();
+  void cut_by_close(bool any) noexcept;
   pending advance_close(bool abandoning = false, bool from_inside = false);
+  template <class F>
+  static void answer_oldest_first(waiter_ptr newest, F answer);
   pending run_on_close();
   void finish_close(bool abandoning);
   void abandon() noexcept override;
@@ -241,10 +262,16 @@ class worker_impl final : public worker_core<Def, Kind> {
   // First, so that they fill the tail padding of worker_core.
   std::uint16_t budget_ = fairness_budget;
   close_step close_step_ = close_step::none;
+  bool drained_ = false;                 // a drain found the mailbox empty
+  bool counted_handled_ = false;         // the call in flight counts in the close's `handled`
   handle_type self_;                     // see the invariants above
   waiter_ptr launch_reply_;              // until the launch completes
   std::shared_ptr<loop_driver> driver_;  // the loop coroutine, while the loop awaits
   hook_call call_;                       // the awaited hook in flight, if any
+  bool noted_next_ = false;  // the next call is the hooks of a request whose outcome is noted
+  // The close's deadline (impl/close_sequence.hpp), once a shutdown gave one.
+  std::unique_ptr<time_source::timer> deadline_timer_;
+  std::optional<steady_clock::time_point> armed_deadline_;
   // The caller whose cancellation reaches the handler, if any, and the link
   // its cancellation follows to the call in flight.
   struct armed_caller {
@@ -267,3 +294,4 @@ WORKERS_END_NAMESPACE
 #include <workers/detail/impl/launch_sequence.hpp>
 #include <workers/detail/impl/request_treatment.hpp>
 #include <workers/detail/impl/run_loop.hpp>
+#include <workers/detail/impl/watch.hpp>

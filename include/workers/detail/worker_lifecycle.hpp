@@ -9,7 +9,9 @@
 //   phase_, since_            transition_locked
 //   reason_                   begin_close (the cause), add_crash_errors (errors),
 //                             abandon (the cause if none, and its error)
-//   completion_waiters_       wait_closed (any thread), take_completion_waiters (the end)
+//   terms_, asked_            begin_close (tightened only), escalate (the deadline)
+//   completion_waiters_,      wait_closed (any thread), take_completion_waiters (the end)
+//   report_waiters_, report_
 //   canceler_, hooks_ran_     get_canceler (made on first use), take_canceler_hooks
 //
 // The close's own steps, on the strand, are in impl/close_sequence.hpp.
@@ -22,6 +24,7 @@
 #include <workers/detail/lifecycle.hpp>
 #include <workers/detail/lock_pool.hpp>
 #include <workers/detail/waiter.hpp>
+#include <workers/shutdown_report.hpp>
 #include <workers/status.hpp>
 
 #include <boost/assert.hpp>
@@ -30,10 +33,41 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <tuple>
 #include <utility>
 
 WORKERS_BEGIN_NAMESPACE
 namespace detail {
+
+// The terms of a close: its mode and its deadline (steady, for the timer;
+// wall, for the status), tightened by each shutdown, never loosened.
+struct close_terms {
+  shutdown_mode mode = shutdown_mode::abort;
+  std::optional<steady_clock::time_point> deadline;
+  std::optional<clock::time_point> deadline_wall;
+
+  // Tightens these terms by `t`; whether they changed.
+  bool tighten(const close_terms& t) noexcept {
+    bool changed = false;
+    if (t.mode > mode) {
+      mode = t.mode;
+      changed = true;
+    }
+    if (t.deadline && (!deadline || *t.deadline < *deadline)) {
+      deadline = t.deadline;
+      deadline_wall = t.deadline_wall;
+      changed = true;
+    }
+    return changed;
+  }
+};
+
+// What a request to close did: began the close, tightened the one in
+// progress (the strand must apply the new terms), or nothing.
+enum class close_request : std::uint8_t { began, tightened, unchanged };
+
+// The answer of a `shutdown` that asked for a report.
+using report_value = std::tuple<error_code, shutdown_report>;
 
 class worker_lifecycle {
  public:
@@ -53,30 +87,75 @@ class worker_lifecycle {
 
   worker_status status() const {
     std::lock_guard lock(mutex());
-    return status_of(phase_.load(std::memory_order_relaxed), born_, since_, reason_);
+    worker_status s = status_of(phase_.load(std::memory_order_relaxed), born_, since_, reason_);
+    if (auto* c = std::get_if<closing>(&s)) {
+      c->mode = terms_.mode;
+      c->deadline = terms_.deadline_wall;
+    }
+    return s;
+  }
+  // The close's terms now (strand: the mode is read without the lock).
+  shutdown_mode mode() const noexcept { return mode_.load(std::memory_order_acquire); }
+  close_terms terms() const {
+    std::lock_guard lock(mutex());
+    return terms_;
+  }
+  shutdown_mode asked() const {
+    std::lock_guard lock(mutex());
+    return asked_;
+  }
+  // When the close began, on the steady clock.
+  steady_clock::time_point began() const {
+    std::lock_guard lock(mutex());
+    return began_;
   }
   close_reason reason() const {
     std::lock_guard lock(mutex());
-    return reason_.get();
+    return reason_locked();
   }
   std::optional<error_list> crash_errors() const {
     std::lock_guard lock(mutex());
     return reason_.crash_errors();
   }
 
-  // The close begins for `cause`: from now on work is refused. False if it
-  // had begun already: `errors` are then added to the crash errors (the first
-  // cause stays the close's).
-  bool begin_close(close_cause cause, std::optional<error_list> errors, clock::time_point now) {
+  // The close begins for `cause` on `terms` (a shutdown's; abort for any
+  // other cause): from now on work is refused. If it had begun already,
+  // `errors` are added to the crash errors (the first cause stays the
+  // close's) and `terms` tighten those of the close in progress; a close
+  // that has ended is not tightened.
+  close_request begin_close(close_cause cause, std::optional<error_list> errors,
+                            clock::time_point now, steady_clock::time_point steady_now,
+                            const close_terms& terms) {
     std::lock_guard lock(mutex());
-    if (detail::refuses_work(phase_.load(std::memory_order_relaxed))) {
+    const bool by_shutdown = cause == close_cause::shutdown;
+    const phase p = phase_.load(std::memory_order_relaxed);
+    if (detail::refuses_work(p)) {
       if (errors) reason_.add(std::move(*errors));
-      return false;
+      if (has_ended(p)) return close_request::unchanged;
+      if (by_shutdown) asked_ = stronger(asked_, terms.mode);
+      if (!terms_.tighten(terms)) return close_request::unchanged;
+      mode_.store(terms_.mode, std::memory_order_release);
+      return close_request::tightened;
     }
     reason_ = kept_reason{};  // the cause of the close replaces a crash's
     reason_.set(cause, std::move(errors));
+    terms_ = terms;
+    asked_ = terms.mode;
+    began_ = steady_now;
+    mode_.store(terms.mode, std::memory_order_release);
     transition_locked(phase::closing, now);
-    return true;
+    return close_request::began;
+  }
+
+  // The deadline expired (strand): the close becomes an abort. The mode it
+  // had, or none if it was one already.
+  std::optional<shutdown_mode> escalate() {
+    std::lock_guard lock(mutex());
+    const shutdown_mode was = terms_.mode;
+    if (was == shutdown_mode::abort) return std::nullopt;
+    terms_.mode = shutdown_mode::abort;
+    mode_.store(shutdown_mode::abort, std::memory_order_release);
+    return was;
   }
 
   void add_crash_errors(error_list errors) {
@@ -92,11 +171,12 @@ class worker_lifecycle {
       transition_locked(phase::running, now);
   }
 
-  // The close ended: closed. Returns why.
-  close_reason closed(clock::time_point now) {
+  // The close ended with `report`: closed. Returns why.
+  close_reason closed(clock::time_point now, const shutdown_report& report) {
     std::lock_guard lock(mutex());
+    report_ = report;
     transition_locked(phase::closed, now);
-    return reason_.get();
+    return reason_locked();
   }
 
   // The execution context dies: a live worker is abandoned, closed as crashed
@@ -106,36 +186,49 @@ class worker_lifecycle {
     if (has_ended(phase_.load(std::memory_order_relaxed))) return false;
     if (!reason_.has_value()) reason_.set(close_cause::context_destroyed, std::nullopt);
     reason_.add({"abandoned: its execution context was destroyed"});
+    report_.reached = report_.asked = shutdown_mode::abort;
     transition_locked(phase::abandoned, now);
     return true;
   }
 
-  // Answers `w` (a waiter<error_code>) once the worker has ended: it is kept
-  // until then, or answered at once (posted) if it has.
-  void wait_closed(waiter_ptr w) {
+  // Answers `w` once the worker has ended: it is kept until then, or
+  // answered at once (posted) if it has. A waiter<error_code>, or a
+  // waiter<report_value> if `with_report`.
+  void wait_closed(waiter_ptr w, bool with_report = false) {
     waiter_ptr swept;  // destroyed after the lock is released
+    shutdown_report report;
     {
       std::lock_guard lock(mutex());
       if (!has_ended(phase_.load(std::memory_order_relaxed))) {
         // Newest first. A caller that gave up stays listed until the close
         // unless it is among the newest: a new caller drops those first, so
         // repeated timed waits do not grow the list.
-        while (completion_waiters_ && completion_waiters_->gave_up()) {
-          waiter_ptr gone = std::exchange(completion_waiters_, completion_waiters_->take_next());
+        waiter_ptr& chain = with_report ? report_waiters_ : completion_waiters_;
+        while (chain && chain->gave_up()) {
+          waiter_ptr gone = std::exchange(chain, chain->take_next());
           gone->append(std::move(swept));
           swept = std::move(gone);
         }
-        w->append(std::move(completion_waiters_));
-        completion_waiters_ = std::move(w);
+        w->append(std::move(chain));
+        chain = std::move(w);
         return;
       }
+      report = report_;
     }
-    typed<error_code>(w)->answer(error_code{});
+    if (with_report)
+      typed<report_value>(w)->answer({error_code{}, report});
+    else
+      typed<error_code>(w)->answer(error_code{});
   }
-  // At the end: those waiting, newest first (a chain).
-  waiter_ptr take_completion_waiters() {
+  // At the end: those waiting (a chain each, newest first), with the report.
+  struct end_waiters {
+    waiter_ptr completion;  // waiter<error_code>
+    waiter_ptr report;      // waiter<report_value>
+    shutdown_report value;
+  };
+  end_waiters take_completion_waiters() {
     std::lock_guard lock(mutex());
-    return std::move(completion_waiters_);
+    return {std::move(completion_waiters_), std::move(report_waiters_), report_};
   }
 
   // Made on first use: most workers never hand theirs out. One made after the
@@ -155,6 +248,11 @@ class worker_lifecycle {
 
  private:
   std::mutex& mutex() const noexcept { return lock_pool::for_object(this); }
+  close_reason reason_locked() const {
+    close_reason r = reason_.get();
+    r.mode = terms_.mode;
+    return r;
+  }
 
   // The one place the phase changes (under the lock).
   void transition_locked(phase to, clock::time_point now) {
@@ -165,11 +263,17 @@ class worker_lifecycle {
   }
 
   std::atomic<phase> phase_{phase::launching};
+  std::atomic<shutdown_mode> mode_{shutdown_mode::abort};  // terms_.mode, for the strand
+  shutdown_mode asked_ = shutdown_mode::abort;
   bool hooks_ran_ = false;
   const clock::time_point born_;
   clock::time_point since_;
   kept_reason reason_;
-  waiter_ptr completion_waiters_;  // a chain (waiter_base::next), newest first
+  close_terms terms_;
+  steady_clock::time_point began_{};  // the close's start
+  shutdown_report report_;            // once ended
+  waiter_ptr completion_waiters_;     // a chain (waiter_base::next), newest first
+  waiter_ptr report_waiters_;         // the same, for shutdowns that asked for a report
   std::unique_ptr<canceler_type> canceler_;
 };
 

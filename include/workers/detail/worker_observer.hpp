@@ -172,12 +172,30 @@ class worker_observer {
   }
   // The end of the close: terminated, or crashed with every error. A failed
   // launch has had its launch_failed.
-  void note_ended(const close_reason& why) {
+  void note_ended(const close_reason& why, const shutdown_report& report) {
     if (why.cause == close_cause::launch_failed) return;
     if (why.crash_errors)
-      emit<events::crashed>([&] { return events::crashed{*why.crash_errors}; });
+      emit<events::crashed>([&] { return events::crashed{*why.crash_errors, report}; });
     else
-      emit<events::terminated>([] { return events::terminated{}; });
+      emit<events::terminated>([&] { return events::terminated{report}; });
+  }
+  // The close's deadline expired.
+  WORKERS_COLD void note_escalated(shutdown_mode from, shutdown_mode to) {
+    if (metrics_) metrics_cells::add(metrics_->escalations);
+    emit<events::shutdown_escalated>([&] { return events::shutdown_escalated{from, to}; });
+  }
+  // The watchdog (launch_options::slow, stuck): `e`'s handler has run `running`.
+  WORKERS_COLD void note_slow(const entry_type& e, clock::duration running, bool returned) {
+    if (metrics_) metrics_cells::add(metrics_->slow);
+    emit<events::request_slow>([&] {
+      return events::request_slow{event_value::of(Def::view_of(e.request)), running, returned};
+    });
+  }
+  WORKERS_COLD void note_stuck(const entry_type& e, clock::duration running, bool returned) {
+    if (metrics_) metrics_cells::add(metrics_->stuck);
+    emit<events::request_stuck>([&] {
+      return events::request_stuck{event_value::of(Def::view_of(e.request)), running, returned};
+    });
   }
 
   // Queue alarms (launch_options::alarms).

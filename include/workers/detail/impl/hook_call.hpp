@@ -65,14 +65,17 @@ boost::asio::awaitable<void> worker_impl<Def, Kind, H>::await_hook(F hook, Then 
 // caller of a request that opts in may cut it short from now on.
 template <class Def, class Kind, class H>
 void worker_impl<Def, Kind, H>::begin_call(entry_type* request) {
-  call_ = hook_call{request, cut::none, true};
+  call_ = hook_call{request, cut::none, true, std::exchange(noted_next_, false)};
   arm_for_call();
 }
 
 // The call in flight ended: nothing cuts it any more.
 template <class Def, class Kind, class H>
 void worker_impl<Def, Kind, H>::end_call() noexcept {
+  if (call_.request && this->watches()) [[unlikely]]
+    watch_end(*static_cast<const entry_type*>(call_.request));
   call_ = hook_call{};
+  counted_handled_ = false;
 }
 
 // Cuts the awaited hook in flight short (terminal cancellation of what it

@@ -40,44 +40,79 @@ auto worker_impl<Def, Kind, H>::treat(entry_type& e, R& r) -> pending {
       return handlers_.on_request(self_, std::as_const(r));
     }
   };
-  return invoke_hook(std::move(hook), [this, &e, &r](outcome<handler_result<R>> o) -> pending {
-    disarm_caller_cancel();
-    switch (take_cut()) {
-      case cut::by_close:  // `closed`, for those who still wait
-        if (e.reply && !chain_wanted(e.reply)) {
-          this->note_cancelled(e, false, kept_view<R>(e));
-        } else {
-          this->note_dropped(e, kept_view<R>(e));
-          answer_error(e, worker_closed{this->crash_errors()});
+  constexpr bool awaited = is_awaitable_v<std::invoke_result_t<decltype(hook)&>>;
+  pending next =
+      invoke_hook(std::move(hook), [this, &e, &r](outcome<handler_result<R>> o) -> pending {
+        if constexpr (awaited) call_.noted = true;  // its outcome is noted below, whatever it is
+        disarm_caller_cancel();
+        if (const cut by = take_cut(); by != cut::none) [[unlikely]]
+          if (by != cut::by_watchdog || !o) return settle_cut<R>(by, e, o);
+        if (!o) {
+          answer_threw<R>(e, o.error(), true);
+          crash(o.error(), "on_request");
+          return std::nullopt;
         }
-        return std::nullopt;
-      case cut::by_caller:  // answered `request_cancelled` already; a handler
-        // that returned all the same ran to its end, its result discarded
-        this->note_cancelled(e, o.has_value(), kept_view<R>(e));
-        return std::nullopt;
-      case cut::none:
-        break;
-    }
-    if (!o) {
-      answer_chain<R>(
-          e.reply,
-          reply_result<R>(boost::system::in_place_error,
-                          message_error<typename R::error_type>(handler_exception{o.error()})),
-          false, [&](bool taken, const auto&) {
-            if (taken || !e.reply)
-              this->note_threw();
-            else
-              this->note_cancelled(e, true, kept_view<R>(e));
-          });
-      crash(o.error(), "on_request");
-      return std::nullopt;
-    }
-    if (*o) return succeeded<R>(e, std::as_const(r), std::move(**o));
-    if constexpr (std::is_same_v<typename R::error_type, never>)
-      return std::nullopt;  // no value of `never` exists: unreachable
-    else
-      return failed<R>(e, std::as_const(r), std::move(o->error()));
-  });
+        if (*o) return succeeded<R>(e, std::as_const(r), std::move(**o));
+        if constexpr (std::is_same_v<typename R::error_type, never>)
+          return std::nullopt;  // no value of `never` exists: unreachable
+        else
+          return failed<R>(e, std::as_const(r), std::move(o->error()));
+      });
+  // A plain handler's outcome is noted already: the call its awaited hooks begin knows it.
+  if constexpr (!awaited)
+    if (next) noted_next_ = true;
+  return next;
+}
+
+// A handler cut short: by the close (its callers get `closed`), by its caller
+// (answered `request_cancelled` already: a handler that returned all the same
+// ran to its end, its result discarded), or by the watchdog when it threw
+// then (its callers get the exception, and the worker does not crash: what
+// it returns goes to them as usual).
+template <class Def, class Kind, class H>
+template <class R>
+auto worker_impl<Def, Kind, H>::settle_cut(cut by, entry_type& e, outcome<handler_result<R>>& o)
+    -> pending {
+  switch (by) {
+    case cut::by_close:
+      if (e.reply && !chain_wanted(e.reply)) {
+        this->note_cancelled(e, false, kept_view<R>(e));
+      } else {
+        this->note_dropped(e, kept_view<R>(e));
+        ++this->tally().answered_closed;
+        answer_error(e, worker_closed{this->crash_errors()});
+      }
+      break;
+    case cut::by_caller:
+      this->note_cancelled(e, o.has_value(), kept_view<R>(e));
+      break;
+    case cut::by_watchdog:
+      answer_threw<R>(e, o.error(), false);
+      break;
+    case cut::none:
+      break;
+  }
+  return std::nullopt;
+}
+
+// The handler threw `ex`: its callers get it as `handler_exception`; the books
+// count it handled (and crashed, if it `crashes` the worker), or cancelled
+// with its result discarded if every caller had given up.
+template <class Def, class Kind, class H>
+template <class R>
+void worker_impl<Def, Kind, H>::answer_threw(entry_type& e, const std::exception_ptr& ex,
+                                             bool crashes) {
+  answer_chain<R>(e.reply,
+                  reply_result<R>(boost::system::in_place_error,
+                                  message_error<typename R::error_type>(handler_exception{ex})),
+                  false, [&](bool taken, const auto&) {
+                    if (!taken && e.reply)
+                      this->note_cancelled(e, true, kept_view<R>(e));
+                    else if (crashes)
+                      this->note_threw();
+                    else
+                      this->note_handled();
+                  });
 }
 
 template <class Def, class Kind, class H>

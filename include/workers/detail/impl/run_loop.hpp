@@ -88,7 +88,15 @@ template <class Def, class Kind, class H>
 auto worker_impl<Def, Kind, H>::run_loop(entry_type*& request) -> pending {
   auto& mailbox = this->mailbox();
   for (;;) {
-    if (this->is_shutting_down()) return advance_close();  // an awaited on_close, if any
+    // A drain goes on taking until the mailbox is empty; any other close goes
+    // on from here (an awaited on_close, if any). No branch hint: a drain
+    // runs this loop as hot as a running worker does.
+    bool draining = false;
+    if (this->is_shutting_down()) {
+      if (this->lifecycle().mode() != shutdown_mode::drain || !this->state_ptr())
+        return advance_close();
+      draining = true;
+    }
     if (--budget_ == 0) {
       budget_ = fairness_budget;
       mailbox.yield();
@@ -98,25 +106,41 @@ auto worker_impl<Def, Kind, H>::run_loop(entry_type*& request) -> pending {
       return std::nullopt;
     }
     leftovers out;
-    entry_type* e = mailbox.take(out);
+    entry_type* e = this->take_next(out);  // control requests first
     this->settle(out);
     if (!e) {
       if (this->measures_service()) this->service_ends(this->steady_now());
+      if (draining) {
+        drained_ = true;
+        return advance_close();
+      }
       if (park()) return std::nullopt;
       continue;
+    }
+    if (draining) {  // in the close's report
+      ++this->tally().handled;
+      counted_handled_ = true;
     }
     // Never before its push, whatever each read's precision (stamp_now).
     e->treated = std::max(this->stamp_now(), e->pushed);
     mailbox.handling(*e);
     this->service_starts(*e);
-    if (auto& idle = this->timeout()) idle->idle_from(e->treated);
-    if (this->alarmed()) [[unlikely]]
-      this->check_alarm_on_take(e);
+    if (this->has_extras()) [[unlikely]]
+      take_extras(*e);
     if (pending p = std::visit([&](auto& r) { return treat(*e, r); }, e->request)) {
       request = e;
       return p;
     }
+    if (this->watches()) [[unlikely]]  // a plain handler returned
+      watch_end(*e);
   }
+}
+
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::take_extras(entry_type& e) {
+  if (auto& idle = this->timeout()) idle->idle_from(e.treated);
+  if (this->alarmed()) this->check_alarm_on_take(&e);
+  if (this->watches()) watch_begin(e);
 }
 
 // Parks the loop until a push or the idle timeout; false if something came
@@ -126,6 +150,8 @@ template <class Def, class Kind, class H>
 bool worker_impl<Def, Kind, H>::park() {
   auto& mailbox = this->mailbox();
   if (!mailbox.park()) return false;
+  // A control push that found the loop not parked yet (control_lane.hpp).
+  if (this->control_ready() && mailbox.unpark()) return false;
   if (auto& idle = this->timeout())
     idle->arm(this->seam(), this->strand(),
               [self = this->hold()] { static_cast<worker_impl&>(*self).idle_due(); });
