@@ -416,4 +416,46 @@ TEST_CASE("shutdown_modes: a shutdown made with deferred does nothing until laun
   (void)never;
 }
 
+TEST_CASE(
+    "shutdown_modes: hooks that throw during a drain: the close goes on, every caller answered",
+    "[shutdown_modes][teardown]") {
+  asio::io_context io;
+  auto table = make_table();
+  calc_handlers h;
+  std::optional<calc_worker> w;
+  workers::launch(table, io, "w", calc_parameters{.throw_on_close = true}, h, {},
+                  [&](auto r) { w = r.value(); });
+  run_until_idle(io);
+  REQUIRE(w);
+  io.restart();
+  std::vector<std::string> answers;
+  for (auto r : {calc_any{add{1}}, calc_any{boom{}}, calc_any{add{2}}})
+    std::visit(
+        [&](auto req) {
+          workers::push_request_and_wait(*w, std::move(req), [&](auto got) {
+            answers.push_back(got ? "ok" : got.error().is_closed() ? "closed" : "error");
+          });
+        },
+        r);
+  std::optional<shutdown_report> report;
+  workers::shutdown(*w, shutdown_mode::drain, [&](error_code ec, shutdown_report r) {
+    CHECK_FALSE(ec);
+    report = r;
+  });
+  run_until_idle(io);
+  // The boom crashes the drain into an abort: the add behind it is answered closed.
+  CHECK(answers == std::vector<std::string>{"ok", "error", "closed"});
+  REQUIRE(report);
+  CHECK(report->asked == shutdown_mode::drain);
+  CHECK(report->reached == shutdown_mode::abort);
+  CHECK(report->handled == 2);
+  CHECK(report->answered_closed == 1);
+  const auto s = workers::status(*w);
+  REQUIRE(std::holds_alternative<workers::closed>(s));
+  const auto& errors = std::get<workers::closed>(s).crash_errors;
+  REQUIRE(errors);
+  CHECK(errors->size() == 2);  // the handler's throw, then on_close's
+  CHECK(h.j->closes == 1);
+}
+
 }  // namespace shutdown_modes_tests
