@@ -25,6 +25,9 @@
 //          one, not measured, pushed after the backlog: it touches the memory
 //          the measured one is carved from, as a warm heap would; on this VM a
 //          page fault is 5 us).
+//   T1/T2  a transient worker crashing and restarting bench::restart_rounds
+//          times, each time with one request queued behind the crash (T1);
+//          as many fresh launches, each with its first request (T2).
 //
 // Every worker is shut down (and awaited) before its io_context is destroyed.
 // Launching, and the shutdown at the end of A/B/C, happen outside [begin, end].
@@ -44,11 +47,13 @@
 #include <boost/asio/use_future.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <latch>
 #include <optional>
 #include <semaphore>
+#include <stdexcept>
 #include <string_view>
 #include <thread>
 #include <type_traits>
@@ -731,6 +736,76 @@ void control_latency(benchmark::State& state) {
   }
 }
 
+// T1/T2: a restart against a fresh launch, each until a request is handled.
+
+struct restart_handlers {
+  std::size_t* got;
+  template <class Self>
+  std::uint64_t on_launch(Self&, const std::size_t&, const int&) {
+    return 0;
+  }
+  template <class Self>
+  workers::result<std::uint64_t, int> on_request(Self& self, const value& r) {
+    if (r.v == 0) throw std::runtime_error("crash");
+    workers::state(self) += r.v;
+    ++*got;
+    return {boost::system::in_place_value, r.v + 1};
+  }
+};
+
+void restart(benchmark::State& state) {
+  bench::pin_cpu pin;
+  for (auto _ : state) {
+    asio::io_context ctx{1};
+    auto table = make_table<kind>();
+    std::size_t got = 0;
+    std::optional<W> w;
+    workers::launch_options o;
+    o.restart = {.policy = workers::restart_policy::transient,
+                 .intensity = 2 * bench::restart_rounds,
+                 .period = std::chrono::hours(1)};
+    workers::launch(table, ctx.get_executor(), std::size_t{0}, 0, restart_handlers{&got}, o,
+                    [&](auto r) { w = r.value(); });
+    while (!w) ctx.run_one();
+    ctx.poll();  // the loop parks
+    const bench::stamp begin = bench::stamp::now();
+    for (std::size_t i = 0; i < bench::restart_rounds; ++i) {
+      workers::push_request_now(*w, value{0});  // the crash
+      workers::push_request_now(*w, value{1});  // for the next incarnation
+      while (got == i) ctx.run_one();
+    }
+    const bench::stamp end = bench::stamp::now();
+    if (workers::restarts(*w) != bench::restart_rounds) return bench::fail(state, "no restart");
+    workers::shutdown(*w, [](error_code) {});
+    ctx.run();
+    bench::record(state, begin, end, bench::restart_rounds);
+  }
+}
+
+void fresh_launch(benchmark::State& state) {
+  bench::pin_cpu pin;
+  for (auto _ : state) {
+    asio::io_context ctx{1};
+    auto table = make_table<kind>();
+    std::size_t got = 0;
+    std::vector<W> live;
+    live.reserve(bench::restart_rounds);
+    const bench::stamp begin = bench::stamp::now();
+    for (std::size_t i = 0; i < bench::restart_rounds; ++i) {
+      workers::launch(table, ctx.get_executor(), i, 0, restart_handlers{&got}, [&](auto r) {
+        live.push_back(r.value());
+        workers::push_request_now(live.back(), value{1});
+      });
+      while (got == i) ctx.run_one();
+    }
+    const bench::stamp end = bench::stamp::now();
+    for (const auto& w : live) workers::trigger_shutdown(w);
+    ctx.run();
+    if (table.size() != 0) return bench::fail(state, "shutdown failed");
+    bench::record(state, begin, end, bench::restart_rounds);
+  }
+}
+
 [[maybe_unused]] const bool registered = [] {
   using enum bench::workload;
   bench::add(A1, "workers", fire_one_thread<kind>);
@@ -752,6 +827,8 @@ void control_latency(benchmark::State& state) {
   bench::add(S1, "workers", backlog<true>);
   bench::add(S2, "workers", backlog<false>);
   bench::add(K, "workers", control_latency);
+  bench::add(T1, "workers", restart);
+  bench::add(T2, "workers", fresh_launch);
   return true;
 }();
 

@@ -116,6 +116,7 @@ inline constexpr std::size_t busy_workers = 1'000;                   // F
 inline constexpr std::size_t producer_threads = 2;                   // F
 inline constexpr std::size_t drain_count = 100'000;                  // S1, S2
 inline constexpr std::size_t control_backlog = 1'000'000;            // K
+inline constexpr std::size_t restart_rounds = 10'000;                // T1, T2
 
 constexpr std::uint64_t expected_sum(std::uint64_t n) { return n * (n - 1) / 2; }
 

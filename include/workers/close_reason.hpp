@@ -8,8 +8,10 @@
 #include <workers/shutdown_report.hpp>
 #include <workers/status.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string_view>
 
 WORKERS_BEGIN_NAMESPACE
 
@@ -23,7 +25,23 @@ enum class close_cause : std::uint8_t {
   end_of_source,      ///< a callback worker's `read` returned none
   launch_failed,      ///< `on_launch` failed; `on_close` does not run then
   context_destroyed,  ///< the execution context was destroyed; no handler runs then
+  /// Its restart policy would have restarted it once more than its
+  /// `intensity` allows within `period` (`launch_options::restart`; the
+  /// crash errors are the last incarnation's): it closes for good, crashed.
+  restart_limit_reached,
+  /// Restarted with a worker of its table that ended, by the table's
+  /// `one_for_all` or `rest_for_one` (`table_options::supervision`).
+  sibling_restart,
 };
+
+/// @brief The cause as words (`"handler exception"`, ...).
+constexpr std::string_view to_string(close_cause c) noexcept {
+  constexpr std::string_view names[] = {
+      "shutdown",          "on_error shutdown",     "crash",
+      "handler exception", "end of source",         "launch failed",
+      "context destroyed", "restart limit reached", "sibling restart"};
+  return names[static_cast<std::size_t>(c)];
+}
 
 /// @brief Why a worker closes: the cause and, if it crashed, the errors so far
 /// (the status's `crash_errors` once closed). Given to `on_close(self, reason)`.

@@ -8,6 +8,7 @@
 /// with the silent default none is built, no string formatted, nothing allocated.
 
 #include <workers/clock.hpp>
+#include <workers/close_reason.hpp>
 #include <workers/detail/config.hpp>
 #include <workers/shutdown_report.hpp>
 #include <workers/status.hpp>
@@ -191,6 +192,29 @@ struct request_stuck {
   bool returned = false;    ///< noticed when it returned (a plain handler), not while it ran
 };
 
+/// @brief The worker ended and its restart policy restarts it
+/// (`launch_options::restart`): `on_close` has run, the next `on_launch`
+/// starts after `delay`. Upstream-style name: `restarting_<base>`. Warning.
+struct restarting {
+  std::uint32_t attempt = 1;  ///< this restart's number for the worker (1 for its first)
+  close_cause cause = close_cause::handler_exception;  ///< why the incarnation ended
+  error_list errors;        ///< its crash errors; empty if it did not crash
+  clock::duration delay{};  ///< the backoff before the next `on_launch` (steady clock)
+};
+/// @brief A restart's `on_launch` succeeded: the worker runs again and
+/// handles what waited. Upstream-style name: `restarted_<base>`. Notice.
+struct restarted {
+  std::uint32_t attempt = 1;  ///< the restart's number (as `restarting::attempt`)
+};
+/// @brief A restart would exceed the policy's `intensity` within `period`:
+/// the worker closes for good, crashed (its `crashed` event follows).
+/// Upstream-style name: `restart_limit_reached_<base>`. Error.
+struct restart_limit_reached {
+  unsigned intensity = 0;    ///< the restarts allowed within `period`
+  clock::duration period{};  ///< the window (steady clock)
+  error_list errors;         ///< the last incarnation's crash errors
+};
+
 }  // namespace events
 
 /// @brief The fields of any event; the alternative says which event it is.
@@ -200,7 +224,8 @@ using event_fields =
                  events::request_error, events::launch_failed, events::request_dropped,
                  events::request_cancelled, events::request_refused, events::handler_exception,
                  events::queue_high, events::queue_normal, events::shutdown_escalated,
-                 events::request_slow, events::request_stuck>;
+                 events::request_slow, events::request_stuck, events::restarting, events::restarted,
+                 events::restart_limit_reached>;
 
 /// @brief Which event, as an enumeration (in `event_fields`' order).
 enum class event_kind : std::uint8_t {
@@ -221,6 +246,9 @@ enum class event_kind : std::uint8_t {
   shutdown_escalated,
   request_slow,
   request_stuck,
+  restarting,
+  restarted,
+  restart_limit_reached,
 };
 
 namespace detail {
@@ -229,7 +257,7 @@ struct event_traits {
   std::string_view kind;  // our name of the event (the struct's)
   level lvl;
 };
-inline constexpr std::array<event_traits, 17> event_table = {{
+inline constexpr std::array<event_traits, 20> event_table = {{
     {"started", "started", level::info},
     {"started_for", "started_for", level::info},
     {"triggering", "triggering_shutdown", level::debug},
@@ -247,6 +275,9 @@ inline constexpr std::array<event_traits, 17> event_table = {{
     {"shutdown_escalated", "shutdown_escalated", level::warning},
     {"request_slow", "request_slow", level::warning},
     {"request_stuck", "request_stuck", level::error},
+    {"restarting", "restarting", level::warning},
+    {"restarted", "restarted", level::notice},
+    {"restart_limit_reached", "restart_limit_reached", level::error},
 }};
 static_assert(event_table.size() == std::variant_size_v<event_fields>);
 }  // namespace detail

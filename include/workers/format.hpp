@@ -95,6 +95,19 @@ struct fmt::formatter<workers::shutdown_report> : workers::detail::simple_format
   }
 };
 template <>
+struct fmt::formatter<workers::restarting> : workers::detail::simple_formatter {
+  auto format(const workers::restarting& s, format_context& ctx) const {
+    auto out = fmt::format_to(ctx.out(), "restarting (attempt {}) since {:%FT%T} (born {:%FT%T})",
+                              s.attempt, workers::detail::to_seconds(s.since),
+                              workers::detail::to_seconds(s.born));
+    if (s.next_attempt)
+      out = fmt::format_to(out, ", next attempt at {:%FT%T}",
+                           workers::detail::to_seconds(*s.next_attempt));
+    if (s.last_errors) out = fmt::format_to(out, ", after: {}", *s.last_errors);
+    return out;
+  }
+};
+template <>
 struct fmt::formatter<workers::closed> : workers::detail::simple_formatter {
   auto format(const workers::closed& s, format_context& ctx) const {
     auto out =
@@ -138,17 +151,16 @@ struct fmt::formatter<workers::active_request<View>> : workers::detail::simple_f
 template <>
 struct fmt::formatter<workers::worker_information> : workers::detail::simple_formatter {
   auto format(const workers::worker_information& i, format_context& ctx) const {
-    return fmt::format_to(ctx.out(), "{} (queue length {}, {} worker(s) in table)", i.status,
-                          i.queue_length, i.instances_number);
+    auto out = fmt::format_to(ctx.out(), "{} (queue length {}, {} worker(s) in table", i.status,
+                              i.queue_length, i.instances_number);
+    if (i.incarnations > 1) out = fmt::format_to(out, ", incarnation {}", i.incarnations);
+    return fmt::format_to(out, ")");
   }
 };
 template <>
 struct fmt::formatter<workers::close_reason> : workers::detail::simple_formatter {
   auto format(const workers::close_reason& r, format_context& ctx) const {
-    static constexpr const char* causes[] = {
-        "shutdown",      "on_error shutdown", "crash", "handler exception", "end of source",
-        "launch failed", "context destroyed"};
-    auto out = fmt::format_to(ctx.out(), "{}", causes[static_cast<int>(r.cause)]);
+    auto out = fmt::format_to(ctx.out(), "{}", workers::to_string(r.cause));
     if (r.crash_errors) out = fmt::format_to(out, " ({})", fmt::join(*r.crash_errors, "; "));
     return out;
   }

@@ -74,7 +74,8 @@ struct make_group : private detail::name_parameter_check<Name>,
               detail::table_config<definition, tag>{
                   detail::make_config<definition>(std::move(kind)),
                   detail::event_route(std::move(options.sink)), options.metrics,
-                  std::move(options.clock)}));
+                  std::move(options.clock), options.supervision,
+                  detail::group_limits_of(options.supervision)}));
     }
   };
 };

@@ -8,6 +8,7 @@
 /// Time stamps are `workers::clock` time points (wall clock, kernel-tick
 /// resolution); durations are measured on `workers::steady_clock`.
 
+#include <workers/close_reason.hpp>
 #include <workers/detail/access.hpp>
 #include <workers/detail/config.hpp>
 #include <workers/metrics.hpp>
@@ -15,6 +16,7 @@
 #include <workers/worker_handle.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -60,7 +62,23 @@ std::size_t pending_requests_length(const worker<Def, Kind>& w) {
 template <class Def, class Kind>
 worker_information information(const worker<Def, Kind>& w) {
   const auto& c = detail::access::core(w);
-  return {c.table_size(), c.status(), c.pending_requests_length()};
+  return {c.table_size(), c.status(), c.pending_requests_length(), c.incarnations()};
+}
+
+/// @brief Restarts begun so far by the worker's restart policy
+/// (`launch_options::restart`): 0 during its first incarnation; in a
+/// restart's `on_launch`, that restart's number. Thread safety: any thread.
+template <class Def, class Kind>
+std::uint32_t restarts(const worker<Def, Kind>& w) {
+  return detail::access::core(w).restarts();
+}
+
+/// @brief Why the worker's last incarnation ended, once it has been restarted
+/// (none before its first restart): in a restart's `on_launch`, what the
+/// `on_close` before it was told. Thread safety: any thread.
+template <class Def, class Kind>
+std::optional<close_reason> last_close_reason(const worker<Def, Kind>& w) {
+  return detail::access::core(w).last_close_reason();
 }
 
 /// @brief Status, pending requests (oldest first) and the current request

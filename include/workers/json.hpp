@@ -12,9 +12,13 @@
 ///   `"mode": "drain"|"finish_current"` unless it is an abort, and `"deadline": T` if
 ///   it has one, which Octez's encoding has not), and a `closed` with
 ///   `crash_errors` set: `{"phase": "crashed", "birth": T, "since": T, "errors": [...]}`
-///   (`closing::born` / `closed::born` are Octez's `birth`).
+///   (`closing::born` / `closed::born` are Octez's `birth`). Ours, which Octez's RPC
+///   has no phase for: a `restarting` is `{"phase": "restarting", "birth": T,
+///   "since": T, "attempt": n}`, with `"errors": [...]` when the incarnation crashed
+///   and `"next_attempt": T` while it waits for its backoff.
 /// - `request_status`: `{"pushed": T, "treated": SPAN, "completed": SPAN}`.
-/// - `worker_information`: `{"instances": n, "status": STATUS, "queue_length": n}`.
+/// - `worker_information`: `{"instances": n, "status": STATUS, "queue_length": n}`, and
+///   `"incarnations": n` once a worker has been restarted (ours).
 /// - `worker_full_status<View>`: `{"status": STATUS, "pending_requests": [{"pushed": T,
 ///   "request": VIEW}...], "current_request": {"pushed": T, "treated": T, "request": VIEW}}`,
 ///   `"current_request"` omitted when idle (Octez's `opt`). Octez's `"backlog"` member
@@ -256,6 +260,20 @@ inline void write_status(bj::value& jv, const closing& s) {
   if (s.mode != shutdown_mode::abort) o["mode"] = bj::string_view(to_string(s.mode));
   if (s.deadline) put_time(o["deadline"], *s.deadline);
 }
+// Ours: Octez's RPC has no restarting phase.
+inline void write_status(bj::value& jv, const restarting& s) {
+  auto& o = jv.emplace_object();
+  o["phase"] = "restarting";
+  put_time(o["birth"], s.born);
+  put_time(o["since"], s.since);
+  o["attempt"] = s.attempt;
+  if (s.last_errors) {
+    auto& errors = o["errors"].emplace_array();
+    errors.reserve(s.last_errors->size());
+    for (const auto& e : *s.last_errors) errors.emplace_back(bj::string_view(e));
+  }
+  if (s.next_attempt) put_time(o["next_attempt"], *s.next_attempt);
+}
 inline void write_status(bj::value& jv, const closed& s) {
   auto& o = jv.emplace_object();
   o["phase"] = s.crash_errors ? "crashed" : "closed";
@@ -295,6 +313,7 @@ inline void write_information(bj::value& jv, const worker_information& i) {
   o["instances"] = i.instances_number;
   write_status(o["status"], i.status);
   o["queue_length"] = i.queue_length;
+  if (i.incarnations != 1) o["incarnations"] = i.incarnations;  // ours
 }
 
 template <class View>
@@ -379,6 +398,22 @@ inline void put_fields(bj::object& o, const events::queue_high& f) {
   o["oldest_age"] = json::span_seconds(f.oldest_age);
 }
 inline void put_fields(bj::object& o, const events::queue_normal& f) { o["length"] = f.length; }
+inline void put_errors(bj::value& jv, const error_list& errors) {
+  auto& a = jv.emplace_array();
+  for (const auto& e : errors) a.emplace_back(bj::string_view(e));
+}
+inline void put_fields(bj::object& o, const events::restarting& f) {
+  o["attempt"] = f.attempt;
+  o["cause"] = std::string(to_string(f.cause));
+  put_errors(o["errors"], f.errors);
+  o["delay"] = json::span_seconds(f.delay);
+}
+inline void put_fields(bj::object& o, const events::restarted& f) { o["attempt"] = f.attempt; }
+inline void put_fields(bj::object& o, const events::restart_limit_reached& f) {
+  o["intensity"] = f.intensity;
+  o["period"] = json::span_seconds(f.period);
+  put_errors(o["errors"], f.errors);
+}
 inline void put_fields(bj::object& o, const events::shutdown_escalated& f) {
   o["from"] = bj::string_view(to_string(f.from));
   o["to"] = bj::string_view(to_string(f.to));
@@ -545,7 +580,7 @@ inline std::optional<worker_status> read_status(const bj::value& jv, reader& r) 
     if (*phase == "launching") return launching{*s};
     return running{*s};
   }
-  if (*phase == "closing" || *phase == "closed" || *phase == "crashed") {
+  if (*phase == "closing" || *phase == "closed" || *phase == "crashed" || *phase == "restarting") {
     const auto b = birth();
     if (!b) return std::nullopt;
     const auto s = since();
@@ -570,6 +605,21 @@ inline std::optional<worker_status> read_status(const bj::value& jv, reader& r) 
         if (!c.deadline) return std::nullopt;
       }
       return c;
+    }
+    if (*phase == "restarting") {
+      restarting rs{*b, *s};
+      const auto attempt = member(*o, "attempt", r, read_count);
+      if (!attempt) return std::nullopt;
+      rs.attempt = static_cast<std::uint32_t>(*attempt);
+      if (o->contains("errors")) {
+        rs.last_errors = member(*o, "errors", r, read_errors);
+        if (!rs.last_errors) return std::nullopt;
+      }
+      if (o->contains("next_attempt")) {
+        rs.next_attempt = member(*o, "next_attempt", r, read_time);
+        if (!rs.next_attempt) return std::nullopt;
+      }
+      return rs;
     }
     if (*phase == "closed") return closed{*b, *s, std::nullopt};
     auto errors = member(*o, "errors", r, read_errors);
@@ -611,7 +661,13 @@ inline std::optional<worker_information> read_information(const bj::value& jv, r
   if (!status) return std::nullopt;
   const auto length = member(*o, "queue_length", r, read_count);
   if (!length) return std::nullopt;
-  return worker_information{*instances, std::move(*status), *length};
+  worker_information i{*instances, std::move(*status), *length};
+  if (o->contains("incarnations")) {
+    const auto n = member(*o, "incarnations", r, read_count);
+    if (!n) return std::nullopt;
+    i.incarnations = *n;
+  }
+  return i;
 }
 
 template <class View>
@@ -712,7 +768,7 @@ T or_throw(const bj::value& jv, Read read, std::string_view what) {
 
 template <class T>
 concept status_alternative = std::is_same_v<T, launching> || std::is_same_v<T, running> ||
-    std::is_same_v<T, closing> || std::is_same_v<T, closed>;
+    std::is_same_v<T, restarting> || std::is_same_v<T, closing> || std::is_same_v<T, closed>;
 
 template <class T>
 concept event_fields_type = boost::mp11::mp_contains<event_fields, T>::value;

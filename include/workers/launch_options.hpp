@@ -5,6 +5,7 @@
 
 #include <workers/clock.hpp>
 #include <workers/detail/config.hpp>
+#include <workers/supervision.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -112,6 +113,11 @@ struct launch_options {
   /// @throws std::invalid_argument from `launch` if a budget is not positive
   /// or the grace negative.
   std::optional<watchdog_budgets> watchdog = std::nullopt;
+  /// @brief Whether and how the worker is restarted when it ends (see
+  /// `restart_options`, supervision.hpp); the default, `temporary`, never.
+  /// @throws std::invalid_argument from `launch` if `period` is not positive,
+  /// or the backoff's `min` is negative or above `max`, or its jitter outside [0, 1].
+  restart_options restart = {};
 };
 
 WORKERS_END_NAMESPACE

@@ -45,6 +45,9 @@ struct worker_metrics {
   std::uint64_t stuck = 0;  ///< requests whose handler ran its `stuck` budget (`request_stuck`)
   /// Closes whose deadline expired (`shutdown_escalated`): 0 or 1 for one worker.
   std::uint64_t shutdown_escalations = 0;
+  /// Restarts begun by the worker's restart policy (`restarting`): those of
+  /// all its incarnations.
+  std::uint64_t restarts = 0;
   std::size_t queue_length = 0;  ///< gauge: requests waiting
   /// Gauge: the request in hand (0 or 1), from its take until the worker
   /// takes the next, parks or yields.

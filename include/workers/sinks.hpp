@@ -99,6 +99,18 @@ inline std::string message_of(const event& e) {
           std::chrono::duration_cast<us>(f.running),
           f.returned ? ", blocking the worker's strand" : " and runs on: it is cancelled");
     }
+    std::string operator()(const events::restarting& f) const {
+      return fmt::format("restarting (attempt {}) in {} after {}{}{}", f.attempt,
+                         std::chrono::duration_cast<us>(f.delay), to_string(f.cause),
+                         f.errors.empty() ? "" : ": ", fmt::join(f.errors, "; "));
+    }
+    std::string operator()(const events::restarted& f) const {
+      return fmt::format("restarted (attempt {})", f.attempt);
+    }
+    std::string operator()(const events::restart_limit_reached& f) const {
+      return fmt::format("restart limit reached: more than {} restart(s) in {}: {}", f.intensity,
+                         std::chrono::duration_cast<us>(f.period), fmt::join(f.errors, "; "));
+    }
   };
   return std::visit(visitor{base, status}, e.fields);
 }

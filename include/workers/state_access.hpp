@@ -24,13 +24,15 @@ WORKERS_BEGIN_NAMESPACE
 /// Only on the worker's strand (its handlers, `with_state`'s function, code
 /// posted to `get_executor()`): the state is not synchronized. Throws
 /// `std::logic_error` naming the worker before the launch completed, after
-/// the worker closed, or off the strand.
+/// the worker closed, while it restarts (between an incarnation's `on_close`
+/// and the next one's `on_launch`, supervision.hpp), or off the strand.
 template <class Def, class Kind>
 typename Def::state_type& state(const worker<Def, Kind>& w) {
   return detail::access::core(w).state_checked();
 }
 
-/// @brief The worker's state, or null before the launch completed and after close.
+/// @brief The worker's state, or null before the launch completed, while it
+/// restarts and after the close.
 /// Same thread rule as `state`: off the strand it throws `std::logic_error`
 /// naming the worker.
 template <class Def, class Kind>
@@ -41,7 +43,8 @@ typename Def::state_type* state_opt(const worker<Def, Kind>& w) {
 /// @brief Runs `f(state)` on the worker's strand if the state exists (upstream's `with_state`).
 ///
 /// The state exists from the launch's completion until the close has ended
-/// (after `on_close`); before and after, `f` does not run.
+/// (after `on_close`), except while a restart waits for its next `on_launch`
+/// (supervision.hpp); before, after and then, `f` does not run.
 ///
 /// Completion signature: `void(std::exception_ptr, bool)` when `f` returns
 /// void (whether `f` ran), `void(std::exception_ptr, std::optional<T>)` when it
@@ -77,7 +80,8 @@ auto with_state(const worker<Def, Kind>& w, F f, Token&& token = default_token()
 /// `with_state` with the view as function. Costs nothing to a worker nobody asks.
 ///
 /// Completion signature: `void(std::exception_ptr, std::optional<Types::view_type>)`:
-/// none before the launch completed or after the close; what the view threw first.
+/// none before the launch completed, after the close, or while a restart waits
+/// for its next `on_launch` (supervision.hpp); what the view threw first.
 /// Per-operation cancellation: as `with_state` (terminal, partial and total
 /// before the view is taken; the view is then not taken). Thread safety: any thread.
 template <class Def, class Kind,

@@ -17,6 +17,7 @@
 #include <workers/shutdown_report.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <variant>
@@ -35,6 +36,24 @@ struct launching {
 struct running {
   clock::time_point since;  ///< when the launch completed (`workers::clock`)
 };
+/// @brief Status: the worker ended and its restart policy restarts it
+/// (`launch_options::restart`): its `on_close` runs, then it waits for its
+/// backoff, then its next `on_launch` runs. Its name stays in its table, its
+/// handles work and its pushes are accepted as if it were busy. Octez's RPC
+/// has no such phase; its JSON is `{"phase": "restarting", ...}` (json.hpp).
+struct restarting {
+  clock::time_point born;     ///< when the first launch began (`workers::clock`)
+  clock::time_point since;    ///< when the incarnation ended (`workers::clock`)
+  std::uint32_t attempt = 1;  ///< this restart's number: 1 for the first of the worker
+  /// Why the incarnation ended: the crash errors, in order (a failed restart's
+  /// `on_launch` adds its own); none for an end that was not a crash.
+  std::optional<error_list> last_errors = std::nullopt;
+  /// When the next `on_launch` starts (`workers::clock`, derived from the
+  /// worker's steady clock); none while the ending incarnation's `on_close`
+  /// runs or once the next `on_launch` has started.
+  std::optional<clock::time_point> next_attempt = std::nullopt;
+};
+
 /// @brief Status: a shutdown was triggered or the worker crashed; it is closing
 /// (upstream's `Closing`).
 struct closing {
@@ -59,8 +78,9 @@ struct closed {
 };
 
 /// @brief The life cycle of a worker: launching → running → closing → closed
-/// (upstream's `worker_status`).
-using worker_status = std::variant<launching, running, closing, closed>;
+/// (upstream's `worker_status`), with running → restarting → running for a
+/// worker restarted by its policy.
+using worker_status = std::variant<launching, running, restarting, closing, closed>;
 
 /// @brief Timing of one request: when it was pushed, how long it waited before
 /// being treated, and how long its treatment took (upstream's `request_status`).
@@ -122,6 +142,9 @@ struct worker_information {
   std::size_t instances_number = 0;  ///< workers live in its table (0 once the table is gone)
   worker_status status;              ///< as `status(w)`
   std::size_t queue_length = 0;      ///< as `pending_requests_length(w)`
+  /// Incarnations so far: 1 at the first launch, one more at each restart's
+  /// `on_launch` (`launch_options::restart`).
+  std::size_t incarnations = 1;
 };
 
 namespace detail {
@@ -129,6 +152,8 @@ template <>
 inline constexpr bool formatted_by_format_header<launching> = true;
 template <>
 inline constexpr bool formatted_by_format_header<running> = true;
+template <>
+inline constexpr bool formatted_by_format_header<restarting> = true;
 template <>
 inline constexpr bool formatted_by_format_header<closing> = true;
 template <>

@@ -12,6 +12,8 @@
 #include <workers/time_source.hpp>
 #include <workers/worker.hpp>
 
+#include <workers/supervision.hpp>
+
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -32,6 +34,10 @@ struct table_options {
   /// the real ones (`workers::clock`, `workers::steady_clock`, Asio's timers).
   /// A `testing::manual_clock` makes time move only when a test says so.
   std::shared_ptr<time_source> clock = {};
+  /// @brief Which workers restart together, and their shared limits (see
+  /// `table_supervision`); the default restarts each worker alone, by its own
+  /// `launch_options::restart`.
+  table_supervision supervision = {};
 };
 
 /// @brief A table of workers of one buffer kind (upstream's `'kind table`).

@@ -36,6 +36,7 @@
 #include <workers/sink.hpp>
 #include <workers/state_access.hpp>
 #include <workers/status.hpp>
+#include <workers/supervision.hpp>
 #include <workers/table.hpp>
 #include <workers/table_shutdown.hpp>
 #include <workers/time_source.hpp>

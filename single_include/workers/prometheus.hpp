@@ -54,6 +54,7 @@
 /// | `workers_requests_slow_total`       | counter   | handlers past their `slow` budget         |
 /// | `workers_requests_stuck_total`      | counter   | handlers past their `stuck` budget        |
 /// | `workers_shutdown_escalations_total`| counter   | closes whose deadline expired             |
+/// | `workers_restarts_total`            | counter   | restarts begun by the restart policy      |
 /// | `workers_queue_length`              | gauge     | requests waiting                          |
 /// | `workers_requests_in_flight`        | gauge     | requests being handled (0 or 1)           |
 /// | `workers_queue_wait_seconds`        | histogram | treated − pushed, per request handled     |
@@ -203,6 +204,8 @@ class prometheus_collector final : public ::prometheus::Collectable {
     counter("workers_shutdown_escalations_total",
             "Closes whose deadline expired and escalated to abort.",
             &worker_metrics::shutdown_escalations);
+    counter("workers_restarts_total", "Restarts begun by the worker's restart policy.",
+            &worker_metrics::restarts);
     gauge("workers_queue_length", "Requests waiting in the worker's queue.",
           &worker_metrics::queue_length);
     gauge("workers_requests_in_flight", "Requests being handled (0 or 1).",

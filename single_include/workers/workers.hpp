@@ -521,6 +521,24 @@ struct launching {
 struct running {
   clock::time_point since;  ///< when the launch completed (`workers::clock`)
 };
+/// @brief Status: the worker ended and its restart policy restarts it
+/// (`launch_options::restart`): its `on_close` runs, then it waits for its
+/// backoff, then its next `on_launch` runs. Its name stays in its table, its
+/// handles work and its pushes are accepted as if it were busy. Octez's RPC
+/// has no such phase; its JSON is `{"phase": "restarting", ...}` (json.hpp).
+struct restarting {
+  clock::time_point born;     ///< when the first launch began (`workers::clock`)
+  clock::time_point since;    ///< when the incarnation ended (`workers::clock`)
+  std::uint32_t attempt = 1;  ///< this restart's number: 1 for the first of the worker
+  /// Why the incarnation ended: the crash errors, in order (a failed restart's
+  /// `on_launch` adds its own); none for an end that was not a crash.
+  std::optional<error_list> last_errors = std::nullopt;
+  /// When the next `on_launch` starts (`workers::clock`, derived from the
+  /// worker's steady clock); none while the ending incarnation's `on_close`
+  /// runs or once the next `on_launch` has started.
+  std::optional<clock::time_point> next_attempt = std::nullopt;
+};
+
 /// @brief Status: a shutdown was triggered or the worker crashed; it is closing
 /// (upstream's `Closing`).
 struct closing {
@@ -545,8 +563,9 @@ struct closed {
 };
 
 /// @brief The life cycle of a worker: launching → running → closing → closed
-/// (upstream's `worker_status`).
-using worker_status = std::variant<launching, running, closing, closed>;
+/// (upstream's `worker_status`), with running → restarting → running for a
+/// worker restarted by its policy.
+using worker_status = std::variant<launching, running, restarting, closing, closed>;
 
 /// @brief Timing of one request: when it was pushed, how long it waited before
 /// being treated, and how long its treatment took (upstream's `request_status`).
@@ -608,6 +627,9 @@ struct worker_information {
   std::size_t instances_number = 0;  ///< workers live in its table (0 once the table is gone)
   worker_status status;              ///< as `status(w)`
   std::size_t queue_length = 0;      ///< as `pending_requests_length(w)`
+  /// Incarnations so far: 1 at the first launch, one more at each restart's
+  /// `on_launch` (`launch_options::restart`).
+  std::size_t incarnations = 1;
 };
 
 namespace detail {
@@ -615,6 +637,8 @@ template <>
 inline constexpr bool formatted_by_format_header<launching> = true;
 template <>
 inline constexpr bool formatted_by_format_header<running> = true;
+template <>
+inline constexpr bool formatted_by_format_header<restarting> = true;
 template <>
 inline constexpr bool formatted_by_format_header<closing> = true;
 template <>
@@ -738,7 +762,23 @@ enum class close_cause : std::uint8_t {
   end_of_source,      ///< a callback worker's `read` returned none
   launch_failed,      ///< `on_launch` failed; `on_close` does not run then
   context_destroyed,  ///< the execution context was destroyed; no handler runs then
+  /// Its restart policy would have restarted it once more than its
+  /// `intensity` allows within `period` (`launch_options::restart`; the
+  /// crash errors are the last incarnation's): it closes for good, crashed.
+  restart_limit_reached,
+  /// Restarted with a worker of its table that ended, by the table's
+  /// `one_for_all` or `rest_for_one` (`table_options::supervision`).
+  sibling_restart,
 };
+
+/// @brief The cause as words (`"handler exception"`, ...).
+constexpr std::string_view to_string(close_cause c) noexcept {
+  constexpr std::string_view names[] = {
+      "shutdown",          "on_error shutdown",     "crash",
+      "handler exception", "end of source",         "launch failed",
+      "context destroyed", "restart limit reached", "sibling restart"};
+  return names[static_cast<std::size_t>(c)];
+}
 
 /// @brief Why a worker closes: the cause and, if it crashed, the errors so far
 /// (the status's `crash_errors` once closed). Given to `on_close(self, reason)`.
@@ -1160,7 +1200,7 @@ WORKERS_END_NAMESPACE
 // reference that keeps it alive), `wake(held)` (resume the parked loop),
 // `post_with(held, f)` (run `f` on the strand), `self()` (the handle, for the
 // user's merge and read), `config()`, `closing()`, `takes_no_more()` (closing,
-// not in a drain), `running()`,
+// not in a drain), `merges()` (running or restarting: a dropbox merges puts),
 // `observing()`, `note_cancelled(e)` and `note_merged_away(...)` (the books), `crash(where, e)`,
 // `end_of_source()`, `push_read(request)`, and a callback's strand and hook
 // executor.
@@ -3215,6 +3255,7 @@ class queue_mailbox {
   void parked() noexcept {}
   void launched() noexcept {}
   void closing() noexcept {}
+  void restarting() noexcept {}
   void abandoned() noexcept {}
   // The loop gives its strand up: the request in hand is done. The entry
   // stays in its batch (introspection may still read it) until retired.
@@ -3528,6 +3569,11 @@ class read_demand {
         token);
   }
 
+  // A new reader (a restart's): what the one before was told is forgotten.
+  void renew() noexcept {
+    released_ = false;
+    wanted_ = false;
+  }
   // Close: lets a waiting reader see that it is over.
   template <class Strand>
   void release(const Strand& strand) {
@@ -3570,33 +3616,47 @@ class callback_mailbox : public queue_mailbox<Def, Host> {
 
   // The loop sleeps: the reader may read.
   void parked() { demand_.want(this->host().strand()); }
-  // The loop runs: the reader starts.
+  // The loop runs: a reader starts (a new one at each restart, with a signal
+  // of its own: the one before may still be finishing a read).
   void launched() {
+    demand_.renew();
+    auto signal = std::make_shared<boost::asio::cancellation_signal>();
+    reader_signal_ = signal;
     boost::asio::co_spawn(
-        this->host().hook_executor(), read_requests(this->host().hold()),
-        boost::asio::bind_cancellation_slot(reader_signal_.slot(), boost::asio::detached));
+        this->host().hook_executor(), read_requests(this->host().hold(), signal, ++readers_),
+        boost::asio::bind_cancellation_slot(signal->slot(), boost::asio::detached));
   }
-  // The close began: a reader waiting for demand ends; a pending read is cancelled.
+  // The close began, or a restart: a reader waiting for demand ends; a
+  // pending read is cancelled.
   void closing() {
     demand_.release(this->host().strand());
-    reader_signal_.emit(boost::asio::cancellation_type::terminal);
+    if (reader_signal_) reader_signal_->emit(boost::asio::cancellation_type::terminal);
   }
+  void restarting() { closing(); }
   // The execution context dies: what refers to it goes before its services do
   // (a reader waiting for demand is handed back to the context, which destroys it).
   void abandoned() noexcept {
     if (this->host().has_strand()) demand_.release(this->host().strand());
-    reader_signal_.slot().clear();
+    if (reader_signal_) reader_signal_->slot().clear();
   }
 
  private:
-  static boost::asio::awaitable<void> read_requests(std::shared_ptr<Host> host) {
+  // Reads while the worker runs as the incarnation that started reader
+  // `mine`. A read that ends as a restart begins still hands its request
+  // over (it waits for the next incarnation); one that ends in a close does
+  // not (nothing is left to hand it to).
+  static boost::asio::awaitable<void> read_requests(
+      std::shared_ptr<Host> host, std::shared_ptr<boost::asio::cancellation_signal> signal,
+      std::uint64_t mine) {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
     auto self = host->self();
     const auto& config = host->config().buffer;
-    auto& demand = host->mailbox().demand_;
+    auto& mailbox = host->mailbox();
+    auto& demand = mailbox.demand_;
+    const auto stale = [&] { return host->takes_no_more() || mailbox.readers_ != mine; };
     for (;;) {
       co_await demand.wait();
-      if (host->closing()) break;
+      if (host->closing() || stale()) break;
       std::optional<typename Def::request_variant> request;
       std::exception_ptr failure;
       try {
@@ -3610,6 +3670,10 @@ class callback_mailbox : public queue_mailbox<Def, Host> {
         failure = std::current_exception();
       }
       if (host->closing()) break;  // closed meanwhile: nothing left to hand it to
+      if (stale()) {               // a restart began meanwhile: the read is kept, the reader ends
+        if (request) host->push_read(std::move(*request));
+        break;
+      }
       if (failure) {
         host->crash("read", failure);
         break;
@@ -3621,10 +3685,13 @@ class callback_mailbox : public queue_mailbox<Def, Host> {
       demand.met();
       host->push_read(std::move(*request));
     }
+    (void)signal;  // kept while this reader may be cancelled through it
   }
 
   read_demand demand_;
-  boost::asio::cancellation_signal reader_signal_;  // cancels a pending read at the close
+  // Cancels the pending read of the current reader at the close or a restart.
+  std::shared_ptr<boost::asio::cancellation_signal> reader_signal_;
+  std::uint64_t readers_ = 0;  // readers started: the current one's number
 };
 
 }  // namespace detail
@@ -4285,6 +4352,7 @@ class dropbox_mailbox {
   void parked() noexcept {}
   void launched() noexcept {}
   void closing() noexcept {}
+  void restarting() noexcept {}
   void abandoned() noexcept {}
   void yield() noexcept { current_.clear(); }
   // The request in hand, held elsewhere (the control lane), is about to go:
@@ -4311,7 +4379,7 @@ class dropbox_mailbox {
   // loop runs (launching) the puts wait for it; after the close they were
   // answered by it.
   void merge_pass() {
-    if (host_.running()) merge_puts();
+    if (host_.merges()) merge_puts();
   }
 
   // The close: the intake is sealed (later puts fail); the slot's request and
@@ -4688,7 +4756,8 @@ WORKERS_END_NAMESPACE
 //
 //   launching ──► running ──► closing ──► closed
 //       └──────────────────────►┘
-//   launching, running, closing ──► abandoned   (its execution context died)
+//                 running ◄─► restarting ──► closing   (launch_options::restart)
+//   launching, running, restarting, closing ──► abandoned   (its context died)
 //
 // `core::transition` is the only place the state changes; it checks the edge.
 // A close that begins during the launch goes launching → closing; the launch
@@ -4700,18 +4769,21 @@ WORKERS_END_NAMESPACE
 WORKERS_BEGIN_NAMESPACE
 namespace detail {
 
-enum class phase : std::uint8_t { launching, running, closing, closed, abandoned };
+// Ordered: from restarting on the loop takes nothing, from closing on pushes are refused.
+enum class phase : std::uint8_t { launching, running, restarting, closing, closed, abandoned };
 
 constexpr bool legal_transition(phase from, phase to) noexcept {
   switch (to) {
     case phase::running:
-      return from == phase::launching;
+      return from == phase::launching || from == phase::restarting;
+    case phase::restarting:
+      return from == phase::running;
     case phase::closing:
-      return from == phase::launching || from == phase::running;
+      return from == phase::launching || from == phase::running || from == phase::restarting;
     case phase::closed:
       return from == phase::closing;
     case phase::abandoned:
-      return from == phase::launching || from == phase::running || from == phase::closing;
+      return from != phase::closed && from != phase::abandoned;
     case phase::launching:
       break;
   }
@@ -4765,11 +4837,206 @@ inline worker_status status_of(phase p, clock::time_point born, clock::time_poin
       return running{since};
     case phase::closing:
       return closing{born, since};
+    case phase::restarting:  // worker_lifecycle::status fills it in
+      return restarting{born, since};
     case phase::closed:
     case phase::abandoned:
       break;
   }
   return closed{born, since, reason.crash_errors()};
+}
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
+// ---- workers/detail/restart_limits.hpp
+
+// What decides a restart (supervision.hpp): the limits (at most `intensity`
+// restarts within any `period`, OTP's), a worker's own or shared by a
+// table's workers that restart together, and the backoff between attempts.
+// Both on the worker's steady clock.
+
+// ---- workers/supervision.hpp
+
+/// @file
+/// @brief Supervised restart: a worker's restart policy, its limits and
+/// backoff (`launch_options::restart`), and a table's strategy
+/// (`table_options::supervision`). OTP's names: `permanent`, `transient`,
+/// `temporary`; `intensity` restarts within `period`; `one_for_one`,
+/// `one_for_all`, `rest_for_one`.
+///
+/// A restart is a close followed by a launch that keeps the worker's
+/// identity: the same name in the same table, the same handles, the same
+/// queue and the same callers. `on_close(self, reason)` of the incarnation
+/// that ends has returned before `on_launch` of the next one starts;
+/// `restarts(w)` and `last_close_reason(w)` tell `on_launch` which one it is.
+
+
+
+WORKERS_BEGIN_NAMESPACE
+
+/// @brief When a worker is restarted (OTP's child `restart` values).
+enum class restart_policy : std::uint8_t {
+  /// Never restarted: it closes for good at its first end. The default, and
+  /// upstream's only behaviour.
+  temporary,
+  /// Restarted after a crash only: a handler, `merge` or `read` that threw,
+  /// `on_error` answering `crash`, the watchdog's `stuck`, a failed `on_launch`
+  /// of a restart. A shutdown, `on_error` answering `shutdown` or the end of a
+  /// callback's source end it for good.
+  transient,
+  /// Restarted after any end but a shutdown (`shutdown`, `trigger_shutdown`,
+  /// `shutdown_all`, a `shutdown_guard`): a crash, `on_error` answering
+  /// `shutdown`, the end of a callback's source.
+  permanent,
+};
+
+/// @brief The policy's name (`"permanent"`, ...).
+constexpr std::string_view to_string(restart_policy p) noexcept {
+  switch (p) {
+    case restart_policy::transient:
+      return "transient";
+    case restart_policy::permanent:
+      return "permanent";
+    case restart_policy::temporary:
+      break;
+  }
+  return "temporary";
+}
+
+/// @brief The wait between an end and the next incarnation's `on_launch`,
+/// on the worker's steady clock (the table's `time_source`, else
+/// `workers::steady_clock`): `min` for the first restart, doubled at each
+/// restart after it, at most `max`; each delay is then moved by a random
+/// fraction of itself in [-jitter, +jitter]. After `reset_after` without a
+/// restart, the next one waits `min` again.
+struct restart_backoff {
+  std::chrono::steady_clock::duration min = std::chrono::milliseconds(100);  ///< first wait
+  std::chrono::steady_clock::duration max = std::chrono::seconds(10);        ///< longest wait
+  double jitter = 0.0;  ///< fraction of each wait drawn at random, in [0, 1]
+  /// Quiet time after which the waits start again from `min`.
+  std::chrono::steady_clock::duration reset_after = std::chrono::seconds(60);
+};
+
+/// @brief A worker's restart policy and its limits (`launch_options::restart`).
+///
+/// At most `intensity` restarts within any `period` (OTP's defaults: 1 in
+/// 5 s); the end that would exceed it closes the worker for good, crashed,
+/// with its last errors and the cause `restart_limit_reached`. Under a
+/// table's `one_for_all` or `rest_for_one`, the table's own limits count
+/// instead (`table_supervision`).
+struct restart_options {
+  restart_policy policy = restart_policy::temporary;  ///< when it restarts
+  unsigned intensity = 1;                             ///< restarts allowed within `period`
+  std::chrono::steady_clock::duration period = std::chrono::seconds(5);  ///< the window
+  /// Wait before each restart; none: the next incarnation starts at once.
+  std::optional<restart_backoff> backoff = std::nullopt;
+  /// OTP's behaviour: at a restart, what was queued is answered `closed`
+  /// (with the crash errors) instead of waiting for the next incarnation.
+  bool restart_with_empty_queue = false;
+};
+
+/// @brief Which workers of a table restart when one does (OTP's strategies).
+enum class supervision_strategy : std::uint8_t {
+  one_for_one,   ///< only the worker that ended (the default)
+  one_for_all,   ///< every live worker of the table with it
+  rest_for_one,  ///< it and the workers launched after it (launch order)
+};
+
+/// @brief The strategy's name (`"one_for_all"`, ...).
+constexpr std::string_view to_string(supervision_strategy s) noexcept {
+  switch (s) {
+    case supervision_strategy::one_for_all:
+      return "one_for_all";
+    case supervision_strategy::rest_for_one:
+      return "rest_for_one";
+    case supervision_strategy::one_for_one:
+      break;
+  }
+  return "one_for_one";
+}
+
+/// @brief A table's strategy (`table_options::supervision`). Under
+/// `one_for_all` and `rest_for_one`, the restarts of the whole table count
+/// against one `intensity` within `period` (a group restart counts once);
+/// when it is exceeded, the worker whose end exceeded it closes for good
+/// (`restart_limit_reached`), and so do the others the strategy names.
+/// Under `one_for_one`, each worker counts against its own
+/// `restart_options`. Only workers whose policy restarts them take part:
+/// a `temporary` worker is neither restarted nor closed with the others.
+struct table_supervision {
+  supervision_strategy strategy = supervision_strategy::one_for_one;     ///< who restarts together
+  unsigned intensity = 1;                                                ///< group restarts allowed
+  std::chrono::steady_clock::duration period = std::chrono::seconds(5);  ///< the window
+};
+
+WORKERS_END_NAMESPACE
+
+#include <deque>
+#include <random>
+#include <stdexcept>
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+// Any thread (a table's are shared by its workers' strands).
+class restart_limits {
+ public:
+  restart_limits(unsigned intensity, steady_clock::duration period) noexcept
+      : intensity_(intensity), period_(period) {}
+
+  // Whether a restart at `now` stays within the limits; if so, it counts.
+  bool admit(steady_clock::time_point now) {
+    std::lock_guard lock(mutex_);
+    while (!times_.empty() && now - times_.front() >= period_) times_.pop_front();
+    if (times_.size() >= intensity_) return false;
+    times_.push_back(now);
+    return true;
+  }
+  unsigned intensity() const noexcept { return intensity_; }
+  steady_clock::duration period() const noexcept { return period_; }
+
+ private:
+  std::mutex mutex_;
+  std::deque<steady_clock::time_point> times_;  // the restarts within the last period
+  const unsigned intensity_;
+  const steady_clock::duration period_;
+};
+
+// The backoff of one worker (its strand): the wait doubles at each restart,
+// from `min` to `max`, and starts again from `min` after `reset_after`
+// without a restart.
+class restart_delay {
+ public:
+  explicit restart_delay(std::uintptr_t seed) : random_(static_cast<std::uint32_t>(seed)) {}
+
+  steady_clock::duration next(const std::optional<restart_backoff>& b,
+                              steady_clock::time_point now) {
+    if (!b) return steady_clock::duration::zero();
+    if (!last_ || now - *last_ >= b->reset_after)
+      current_ = b->min;
+    else
+      current_ = std::min(current_ * 2, b->max);
+    last_ = now;
+    auto d = std::min(current_, b->max);
+    if (b->jitter > 0) {
+      std::uniform_real_distribution<double> spread(-b->jitter, b->jitter);
+      d += std::chrono::duration_cast<steady_clock::duration>(d * spread(random_));
+    }
+    return std::max(d, steady_clock::duration::zero());
+  }
+
+ private:
+  std::minstd_rand random_;
+  steady_clock::duration current_{};
+  std::optional<steady_clock::time_point> last_;
+};
+
+// The limits a table's workers share, if its strategy restarts them together.
+inline std::shared_ptr<restart_limits> group_limits_of(const table_supervision& s) {
+  if (s.strategy == supervision_strategy::one_for_one) return nullptr;
+  if (s.period <= steady_clock::duration::zero())
+    throw std::invalid_argument("workers: table_supervision::period must be positive");
+  return std::make_shared<restart_limits>(s.intensity, s.period);
 }
 
 }  // namespace detail
@@ -4964,6 +5231,29 @@ struct request_stuck {
   bool returned = false;    ///< noticed when it returned (a plain handler), not while it ran
 };
 
+/// @brief The worker ended and its restart policy restarts it
+/// (`launch_options::restart`): `on_close` has run, the next `on_launch`
+/// starts after `delay`. Upstream-style name: `restarting_<base>`. Warning.
+struct restarting {
+  std::uint32_t attempt = 1;  ///< this restart's number for the worker (1 for its first)
+  close_cause cause = close_cause::handler_exception;  ///< why the incarnation ended
+  error_list errors;        ///< its crash errors; empty if it did not crash
+  clock::duration delay{};  ///< the backoff before the next `on_launch` (steady clock)
+};
+/// @brief A restart's `on_launch` succeeded: the worker runs again and
+/// handles what waited. Upstream-style name: `restarted_<base>`. Notice.
+struct restarted {
+  std::uint32_t attempt = 1;  ///< the restart's number (as `restarting::attempt`)
+};
+/// @brief A restart would exceed the policy's `intensity` within `period`:
+/// the worker closes for good, crashed (its `crashed` event follows).
+/// Upstream-style name: `restart_limit_reached_<base>`. Error.
+struct restart_limit_reached {
+  unsigned intensity = 0;    ///< the restarts allowed within `period`
+  clock::duration period{};  ///< the window (steady clock)
+  error_list errors;         ///< the last incarnation's crash errors
+};
+
 }  // namespace events
 
 /// @brief The fields of any event; the alternative says which event it is.
@@ -4973,7 +5263,8 @@ using event_fields =
                  events::request_error, events::launch_failed, events::request_dropped,
                  events::request_cancelled, events::request_refused, events::handler_exception,
                  events::queue_high, events::queue_normal, events::shutdown_escalated,
-                 events::request_slow, events::request_stuck>;
+                 events::request_slow, events::request_stuck, events::restarting, events::restarted,
+                 events::restart_limit_reached>;
 
 /// @brief Which event, as an enumeration (in `event_fields`' order).
 enum class event_kind : std::uint8_t {
@@ -4994,6 +5285,9 @@ enum class event_kind : std::uint8_t {
   shutdown_escalated,
   request_slow,
   request_stuck,
+  restarting,
+  restarted,
+  restart_limit_reached,
 };
 
 namespace detail {
@@ -5002,7 +5296,7 @@ struct event_traits {
   std::string_view kind;  // our name of the event (the struct's)
   level lvl;
 };
-inline constexpr std::array<event_traits, 17> event_table = {{
+inline constexpr std::array<event_traits, 20> event_table = {{
     {"started", "started", level::info},
     {"started_for", "started_for", level::info},
     {"triggering", "triggering_shutdown", level::debug},
@@ -5020,6 +5314,9 @@ inline constexpr std::array<event_traits, 17> event_table = {{
     {"shutdown_escalated", "shutdown_escalated", level::warning},
     {"request_slow", "request_slow", level::warning},
     {"request_stuck", "request_stuck", level::error},
+    {"restarting", "restarting", level::warning},
+    {"restarted", "restarted", level::notice},
+    {"restart_limit_reached", "restart_limit_reached", level::error},
 }};
 static_assert(event_table.size() == std::variant_size_v<event_fields>);
 }  // namespace detail
@@ -5297,7 +5594,6 @@ WORKERS_END_NAMESPACE
 
 
 
-#include <stdexcept>
 
 WORKERS_BEGIN_NAMESPACE
 template <class Def, class Kind>
@@ -5410,6 +5706,9 @@ struct table_config {
   event_route events;
   bool metrics = false;
   std::shared_ptr<time_source> clock;
+  table_supervision supervision = {};
+  // The limits the table's workers share under one_for_all or rest_for_one.
+  std::shared_ptr<restart_limits> group_limits = {};
 };
 
 }  // namespace detail
@@ -5533,6 +5832,11 @@ struct launch_options {
   /// @throws std::invalid_argument from `launch` if a budget is not positive
   /// or the grace negative.
   std::optional<watchdog_budgets> watchdog = std::nullopt;
+  /// @brief Whether and how the worker is restarted when it ends (see
+  /// `restart_options`, supervision.hpp); the default, `temporary`, never.
+  /// @throws std::invalid_argument from `launch` if `period` is not positive,
+  /// or the backoff's `min` is negative or above `max`, or its jitter outside [0, 1].
+  restart_options restart = {};
 };
 
 WORKERS_END_NAMESPACE
@@ -5639,6 +5943,8 @@ WORKERS_END_NAMESPACE
 //   phase_, since_            transition_locked
 //   reason_                   begin_close (the cause), add_crash_errors (errors),
 //                             abandon (the cause if none, and its error)
+//   restart_                  begin_close (a restart), restart_scheduled,
+//                             add_restart_errors, relaunched
 //   terms_, asked_            begin_close (tightened only), escalate (the deadline)
 //   completion_waiters_,      wait_closed (any thread), take_completion_waiters (the end)
 //   report_waiters_, report_
@@ -5709,8 +6015,19 @@ struct close_terms {
 };
 
 // What a request to close did: began the close, tightened the one in
-// progress (the strand must apply the new terms), or nothing.
-enum class close_request : std::uint8_t { began, tightened, unchanged };
+// progress (the strand must apply the new terms), began a restart
+// (launch_options::restart), or nothing.
+enum class close_request : std::uint8_t { began, tightened, restarting, unchanged };
+
+// The worker's restarts so far, and the one in progress (restarting phase).
+struct restart_record {
+  std::uint32_t attempt = 0;     // restarts begun so far
+  std::size_t incarnations = 1;  // launches that gave a state, counting the first
+  clock::time_point since{};     // when the restart in progress began
+  close_cause cause = close_cause::handler_exception;  // why the last incarnation ended
+  std::optional<error_list> errors;                    // its crash errors, if any
+  std::optional<clock::time_point> next_at;            // its backoff's end, while it waits
+};
 
 // The answer of a `shutdown` that asked for a report.
 using report_value = std::tuple<error_code, shutdown_report>;
@@ -5737,8 +6054,28 @@ class worker_lifecycle {
     if (auto* c = std::get_if<closing>(&s)) {
       c->mode = terms_.mode;
       c->deadline = terms_.deadline_wall;
+    } else if (auto* r = std::get_if<restarting>(&s)) {
+      r->attempt = restart_.attempt;
+      r->last_errors = restart_.errors;
+      r->next_attempt = restart_.next_at;
     }
     return s;
+  }
+  // Launches that gave a state so far, the first included.
+  std::size_t incarnations() const {
+    std::lock_guard lock(mutex());
+    return restart_.incarnations;
+  }
+  // Restarts begun so far, and why the last incarnation ended (none before
+  // the first restart): what on_launch may read.
+  std::uint32_t restarts() const {
+    std::lock_guard lock(mutex());
+    return restart_.attempt;
+  }
+  std::optional<close_reason> last_close_reason() const {
+    std::lock_guard lock(mutex());
+    if (restart_.attempt == 0) return std::nullopt;
+    return close_reason{restart_.cause, restart_.errors};
   }
   // The close's terms now (strand: the mode is read without the lock).
   shutdown_mode mode() const noexcept { return mode_.load(std::memory_order_acquire); }
@@ -5769,12 +6106,30 @@ class worker_lifecycle {
   // `errors` are added to the crash errors (the first cause stays the
   // close's) and `terms` tighten those of the close in progress; a close
   // that has ended is not tightened.
+  //
+  // `restarts`: the worker's restart policy restarts it after this end. A
+  // running worker then begins a restart instead (the phase becomes
+  // restarting, work is still accepted); a restarting one adds `errors` to
+  // the restart's. Any other end of a restarting worker begins its close.
   close_request begin_close(close_cause cause, std::optional<error_list> errors,
                             clock::time_point now, steady_clock::time_point steady_now,
-                            const close_terms& terms) {
+                            const close_terms& terms, bool restarts = false) {
     std::lock_guard lock(mutex());
     const bool by_shutdown = cause == close_cause::shutdown;
     const phase p = phase_.load(std::memory_order_relaxed);
+    if (restarts && (p == phase::running || p == phase::restarting)) {
+      if (p == phase::restarting) {
+        add_restart_errors_locked(std::move(errors));
+        return close_request::unchanged;
+      }
+      ++restart_.attempt;
+      restart_.since = now;
+      restart_.cause = cause;
+      restart_.errors = std::move(errors);
+      restart_.next_at.reset();
+      transition_locked(phase::restarting, now);
+      return close_request::restarting;
+    }
     if (detail::refuses_work(p)) {
       if (errors) reason_.add(std::move(*errors));
       if (has_ended(p)) return close_request::unchanged;
@@ -5810,11 +6165,35 @@ class worker_lifecycle {
     reason_.add(std::move(errors));
   }
 
-  // The launch gave the state: running, unless a close began meanwhile.
+  // The launch gave the state: running, unless a close began meanwhile. A
+  // restart's launch counts one more incarnation.
   void launched(clock::time_point now) {
     std::lock_guard lock(mutex());
-    if (phase_.load(std::memory_order_relaxed) == phase::launching)
-      transition_locked(phase::running, now);
+    const phase p = phase_.load(std::memory_order_relaxed);
+    if (p == phase::restarting) ++restart_.incarnations;
+    if (p == phase::launching || p == phase::restarting) transition_locked(phase::running, now);
+  }
+
+  // The restart in progress (the strand): its next launch at `at` (none: it
+  // starts now), errors of a failed launch of it, why it began.
+  void restart_scheduled(std::optional<clock::time_point> at) {
+    std::lock_guard lock(mutex());
+    restart_.next_at = at;
+  }
+  void add_restart_errors(error_list errors) {
+    std::lock_guard lock(mutex());
+    add_restart_errors_locked(std::move(errors));
+  }
+  // A restart's on_launch failed: one more restart, for that.
+  void relaunch_failed(error_list errors) {
+    std::lock_guard lock(mutex());
+    ++restart_.attempt;
+    restart_.cause = close_cause::launch_failed;
+    add_restart_errors_locked(std::move(errors));
+  }
+  restart_record restart() const {
+    std::lock_guard lock(mutex());
+    return restart_;
   }
 
   // The close ended with `report`: closed. Returns why.
@@ -5900,6 +6279,12 @@ class worker_lifecycle {
     return r;
   }
 
+  void add_restart_errors_locked(std::optional<error_list> errors) {
+    if (!errors || errors->empty()) return;
+    if (!restart_.errors) restart_.errors.emplace();
+    for (auto& e : *errors) restart_.errors->push_back(std::move(e));
+  }
+
   // The one place the phase changes (under the lock).
   void transition_locked(phase to, clock::time_point now) {
     BOOST_ASSERT_MSG(legal_transition(phase_.load(std::memory_order_relaxed), to),
@@ -5915,6 +6300,7 @@ class worker_lifecycle {
   const clock::time_point born_;
   clock::time_point since_;
   kept_reason reason_;
+  restart_record restart_;
   close_terms terms_;
   steady_clock::time_point began_{};  // the close's start
   shutdown_report report_;            // once ended
@@ -5991,6 +6377,9 @@ struct worker_metrics {
   std::uint64_t stuck = 0;  ///< requests whose handler ran its `stuck` budget (`request_stuck`)
   /// Closes whose deadline expired (`shutdown_escalated`): 0 or 1 for one worker.
   std::uint64_t shutdown_escalations = 0;
+  /// Restarts begun by the worker's restart policy (`restarting`): those of
+  /// all its incarnations.
+  std::uint64_t restarts = 0;
   std::size_t queue_length = 0;  ///< gauge: requests waiting
   /// Gauge: the request in hand (0 or 1), from its take until the worker
   /// takes the next, parks or yields.
@@ -6049,7 +6438,7 @@ class histogram_cells {
 struct metrics_cells {
   std::atomic<std::uint64_t> handled{0}, failed{0}, crashed{0};                      // strand
   std::atomic<std::uint64_t> dropped{0}, cancelled{0}, refused{0}, queue_alarms{0};  // any thread
-  std::atomic<std::uint64_t> slow{0}, stuck{0}, escalations{0};                      // strand
+  std::atomic<std::uint64_t> slow{0}, stuck{0}, escalations{0}, restarts{0};         // strand
   histogram_cells queue_wait, service_time;                                          // strand
 
   // A request's service ends when the worker takes its next one, parks,
@@ -6081,6 +6470,7 @@ struct metrics_cells {
     m.slow = slow.load(std::memory_order_relaxed);
     m.stuck = stuck.load(std::memory_order_relaxed);
     m.shutdown_escalations = escalations.load(std::memory_order_relaxed);
+    m.restarts = restarts.load(std::memory_order_relaxed);
     m.queue_length = queue_length;
     m.in_flight = in_flight;
     m.queue_wait = queue_wait.snapshot();
@@ -6244,6 +6634,24 @@ class worker_observer {
   WORKERS_COLD void note_escalated(shutdown_mode from, shutdown_mode to) {
     if (metrics_) metrics_cells::add(metrics_->escalations);
     emit<events::shutdown_escalated>([&] { return events::shutdown_escalated{from, to}; });
+  }
+  // Supervision (launch_options::restart).
+  WORKERS_COLD void note_restarting(std::uint32_t attempt, close_cause cause,
+                                    const std::optional<error_list>& errors,
+                                    clock::duration delay) {
+    if (metrics_) metrics_cells::add(metrics_->restarts);
+    emit<events::restarting>([&] {
+      return events::restarting{attempt, cause, errors ? *errors : error_list{}, delay};
+    });
+  }
+  WORKERS_COLD void note_restarted(std::uint32_t attempt) {
+    emit<events::restarted>([&] { return events::restarted{attempt}; });
+  }
+  WORKERS_COLD void note_restart_limit(unsigned intensity, clock::duration period,
+                                       const std::optional<error_list>& errors) {
+    emit<events::restart_limit_reached>([&] {
+      return events::restart_limit_reached{intensity, period, errors ? *errors : error_list{}};
+    });
   }
   // The watchdog (launch_options::slow, stuck): `e`'s handler has run `running`.
   WORKERS_COLD void note_slow(const entry_type& e, clock::duration running, bool returned) {
@@ -6578,6 +6986,9 @@ class worker_core : public registered_worker,
       idle_ = std::make_unique<idle_timer>(
           std::chrono::duration_cast<steady_clock::duration>(*options.timeout), seam_.steady_now());
     if (options.watchdog) watchdog_ = std::make_unique<watchdog>(checked_watchdog(options, name_));
+    if (options.restart.policy != restart_policy::temporary) {
+      restart_ = std::make_unique<supervised>(checked_restart(options, name_), *config_, this);
+    }
     extras_ =
         static_cast<std::uint8_t>((idle_ ? extra_idle : 0) | (this->alarmed() ? extra_alarms : 0) |
                                   (watchdog_ ? extra_watch : 0));
@@ -6638,12 +7049,18 @@ class worker_core : public registered_worker,
   // the close is posted to the strand. False if the worker was closing
   // already: `errors` are then added to its crash errors, and `terms` tighten
   // those of the close in progress (the strand applies them).
+  //
+  // A worker whose restart policy restarts it after `cause` begins a restart
+  // instead (impl/restart_sequence.hpp): false too.
   bool request_close(close_cause cause, std::optional<error_list> errors = std::nullopt,
                      const close_terms& terms = {}) {
     const bool from_inside = inside_hook();
     switch (lifecycle_.begin_close(cause, std::move(errors), seam_.wall_now(), seam_.steady_now(),
-                                   terms)) {
+                                   terms, restarts_after(cause))) {
       case close_request::unchanged:
+        return false;
+      case close_request::restarting:
+        post_on_strand([self = hold()] { self->continue_restart(); });
         return false;
       case close_request::tightened:
         post_on_strand([self = hold(), from_inside] { self->continue_close(from_inside); });
@@ -6677,6 +7094,21 @@ class worker_core : public registered_worker,
     lifecycle_.wait_closed(std::move(w), with_report);
   }
   canceler_type get_canceler() { return lifecycle_.get_canceler(); }
+  // Supervision (supervision.hpp): restarts begun so far, incarnations, why
+  // the last incarnation ended.
+  std::uint32_t restarts() const { return lifecycle_.restarts(); }
+  std::size_t incarnations() const { return lifecycle_.incarnations(); }
+  std::optional<close_reason> last_close_reason() const { return lifecycle_.last_close_reason(); }
+  // Restarts with a worker of its table that ended (one_for_all, rest_for_one):
+  // unless its policy is temporary, or it is not running.
+  void restart_with_sibling() {
+    if (restart_) request_close(close_cause::sibling_restart);
+  }
+  // Closes for good with a worker of its table that reached the shared limits.
+  void close_with_sibling(error_list errors) {
+    if (restart_) request_close(close_cause::restart_limit_reached, std::move(errors));
+  }
+  std::uint64_t launch_order = 0;  // set by the table (table_state.hpp), under its lock
 
   // Producers: any thread. The phase is read without the lock: a push that
   // races with the start of a close may still get in, until the close seals
@@ -6839,6 +7271,9 @@ class worker_core : public registered_worker,
     if (has_ended(p))
       throw std::logic_error("workers: state of worker " + full_name() +
                              " requested after it closed");
+    if (p == phase::restarting)
+      throw std::logic_error("workers: state of worker " + full_name() +
+                             " requested while it restarts: it has none until its next on_launch");
     if (!on_strand())
       throw std::logic_error("workers: state of worker " + full_name() +
                              " requested outside its strand; use with_state");
@@ -6885,11 +7320,22 @@ class worker_core : public registered_worker,
     return seam_.stamp_now(precise_stamps_ || this->wants(level::debug));
   }
   bool closing() const noexcept { return is_shutting_down(); }
-  // Closing, and not in a drain: the loop takes nothing more.
+  // Restarting, or closing and not in a drain: the loop takes nothing more.
   bool takes_no_more() const noexcept {
-    return is_shutting_down() && current_mode() != shutdown_mode::drain;
+    const phase p = current_phase();
+    return p == phase::restarting ||
+           (detail::refuses_work(p) && current_mode() != shutdown_mode::drain);
   }
-  bool running() const noexcept { return current_phase() == phase::running; }
+  // The loop stops: the worker restarts or closes (run_loop.hpp).
+  WORKERS_ALWAYS_INLINE bool stops_loop() const noexcept {
+    return current_phase() >= phase::restarting;
+  }
+  bool is_restarting() const noexcept { return current_phase() == phase::restarting; }
+  // A dropbox merges puts into its slot while the worker runs or restarts.
+  bool merges() const noexcept {
+    const phase p = current_phase();
+    return p == phase::running || p == phase::restarting;
+  }
   // A handler, merge or read threw `what`: the worker crashes.
   void crash(const char* where, const std::exception_ptr& what) {
     std::string text = describe(what);
@@ -6921,6 +7367,8 @@ class worker_core : public registered_worker,
   virtual void resume(wake_reason why) = 0;
   // The close's steps after the first, posted by request_close.
   virtual void continue_close(bool from_inside) = 0;
+  // A restart began (impl/restart_sequence.hpp), posted by request_close.
+  virtual void continue_restart() = 0;
 
   // Worker side: the strand only.
 
@@ -6986,6 +7434,29 @@ class worker_core : public registered_worker,
   // The watchdog (launch_options::watchdog), if any.
   std::unique_ptr<watchdog>& watch() noexcept { return watchdog_; }
 
+  // Supervision (launch_options::restart): the policy, the limits it counts
+  // against (its own, or its table's under one_for_all and rest_for_one),
+  // its backoff; null for a temporary worker.
+  struct supervised {
+    supervised(const restart_options& o, const config_type& config, const void* seed)
+        : options(o),
+          strategy(config.supervision.strategy),
+          limits(config.group_limits ? config.group_limits
+                                     : std::make_shared<restart_limits>(o.intensity, o.period)),
+          delay(reinterpret_cast<std::uintptr_t>(seed)) {}
+    restart_options options;
+    supervision_strategy strategy;
+    std::shared_ptr<restart_limits> limits;
+    restart_delay delay;
+  };
+  std::unique_ptr<supervised>& supervision() noexcept { return restart_; }
+  // The table's workers that restart (or close) with this one, by its strategy.
+  std::vector<std::shared_ptr<worker_core>> restarted_with() const {
+    auto table = table_.lock();
+    if (!restart_ || restart_->strategy == supervision_strategy::one_for_one || !table) return {};
+    return table->restarted_with(this, restart_->strategy);
+  }
+
   // What the loop does at each take beyond taking (one test, strand only):
   // an idle timeout, queue alarms, a watchdog.
   enum extra : std::uint8_t { extra_idle = 1, extra_alarms = 2, extra_watch = 4 };
@@ -7048,6 +7519,37 @@ class worker_core : public registered_worker,
           "workers: queue alarms of worker {}: low watermark {} above high watermark {}",
           Def::full_name(name), options.alarms->low, options.alarms->high));
     return options.alarms;
+  }
+
+  // Whether the restart policy restarts the worker after `cause`.
+  bool restarts_after(close_cause cause) const noexcept {
+    if (!restart_) return false;
+    switch (cause) {
+      case close_cause::handler_exception:
+      case close_cause::crash:
+        return true;
+      case close_cause::on_error_shutdown:
+      case close_cause::end_of_source:
+        return restart_->options.policy == restart_policy::permanent;
+      case close_cause::sibling_restart:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  static restart_options checked_restart(const launch_options& options, const name_type& name) {
+    const auto& r = options.restart;
+    const auto zero = steady_clock::duration::zero();
+    const bool backoff_ok =
+        !r.backoff || (r.backoff->min >= zero && r.backoff->min <= r.backoff->max &&
+                       r.backoff->jitter >= 0 && r.backoff->jitter <= 1);
+    if (r.period <= zero || !backoff_ok)
+      throw std::invalid_argument(fmt::format(
+          "workers: restart options of worker {}: the period must be positive, the backoff's min "
+          "between 0 and its max, and its jitter between 0 and 1",
+          Def::full_name(name)));
+    return r;
   }
 
   static watchdog_budgets checked_watchdog(const launch_options& options, const name_type& name) {
@@ -7158,11 +7660,12 @@ class worker_core : public registered_worker,
   // line the worker reads each time.
   worker_lifecycle lifecycle_;
   std::shared_ptr<worker_registry> registry_;
-  std::unique_ptr<idle_timer> idle_;    // made for an idle timeout only
-  std::unique_ptr<watchdog> watchdog_;  // made for a watchdog only
-  worker_strand::work work_;            // from launch to close
-  close_tally tally_;                   // see tally()
-  std::uint8_t extras_ = 0;             // see has_extras()
+  std::unique_ptr<idle_timer> idle_;     // made for an idle timeout only
+  std::unique_ptr<watchdog> watchdog_;   // made for a watchdog only
+  std::unique_ptr<supervised> restart_;  // made for a restart policy only
+  worker_strand::work work_;             // from launch to close
+  close_tally tally_;                    // see tally()
+  std::uint8_t extras_ = 0;              // see has_extras()
   [[no_unique_address]] std::conditional_t<has_control, control_lane<entry_type>, no_control_lane>
       control_;
   reply_mode reply_;  // how handled requests' callers are completed
@@ -7749,7 +8252,26 @@ class table_state {
 
   bool try_insert(const name_type& name, std::shared_ptr<core_type> c) {
     std::lock_guard lock(mutex_);
-    return workers_.try_emplace(name, std::move(c)).second;
+    core_type& w = *c;
+    if (!workers_.try_emplace(name, std::move(c)).second) return false;
+    w.launch_order = ++launches_;
+    return true;
+  }
+  // The live workers that restart with `c` under `strategy` (supervision.hpp),
+  // in launch order.
+  std::vector<std::shared_ptr<core_type>> restarted_with(const core_type* c,
+                                                         supervision_strategy strategy) const {
+    std::vector<std::shared_ptr<core_type>> out;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& [name, w] : workers_)
+        if (w.get() != c &&
+            (strategy == supervision_strategy::one_for_all || w->launch_order > c->launch_order))
+          out.push_back(w);
+    }
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a->launch_order < b->launch_order; });
+    return out;
   }
   void erase(const name_type& name, const core_type* c) {
     std::shared_ptr<core_type> gone;  // released after the lock
@@ -7782,6 +8304,7 @@ class table_state {
  private:
   mutable std::mutex mutex_;
   std::unordered_map<name_type, std::shared_ptr<core_type>> workers_;
+  std::uint64_t launches_ = 0;  // launch order (rest_for_one)
   std::shared_ptr<const config_type> config_;
 };
 
@@ -7856,7 +8379,23 @@ std::size_t pending_requests_length(const worker<Def, Kind>& w) {
 template <class Def, class Kind>
 worker_information information(const worker<Def, Kind>& w) {
   const auto& c = detail::access::core(w);
-  return {c.table_size(), c.status(), c.pending_requests_length()};
+  return {c.table_size(), c.status(), c.pending_requests_length(), c.incarnations()};
+}
+
+/// @brief Restarts begun so far by the worker's restart policy
+/// (`launch_options::restart`): 0 during its first incarnation; in a
+/// restart's `on_launch`, that restart's number. Thread safety: any thread.
+template <class Def, class Kind>
+std::uint32_t restarts(const worker<Def, Kind>& w) {
+  return detail::access::core(w).restarts();
+}
+
+/// @brief Why the worker's last incarnation ended, once it has been restarted
+/// (none before its first restart): in a restart's `on_launch`, what the
+/// `on_close` before it was told. Thread safety: any thread.
+template <class Def, class Kind>
+std::optional<close_reason> last_close_reason(const worker<Def, Kind>& w) {
+  return detail::access::core(w).last_close_reason();
 }
 
 /// @brief Status, pending requests (oldest first) and the current request
@@ -8269,13 +8808,15 @@ WORKERS_BEGIN_NAMESPACE
 /// Only on the worker's strand (its handlers, `with_state`'s function, code
 /// posted to `get_executor()`): the state is not synchronized. Throws
 /// `std::logic_error` naming the worker before the launch completed, after
-/// the worker closed, or off the strand.
+/// the worker closed, while it restarts (between an incarnation's `on_close`
+/// and the next one's `on_launch`, supervision.hpp), or off the strand.
 template <class Def, class Kind>
 typename Def::state_type& state(const worker<Def, Kind>& w) {
   return detail::access::core(w).state_checked();
 }
 
-/// @brief The worker's state, or null before the launch completed and after close.
+/// @brief The worker's state, or null before the launch completed, while it
+/// restarts and after the close.
 /// Same thread rule as `state`: off the strand it throws `std::logic_error`
 /// naming the worker.
 template <class Def, class Kind>
@@ -8286,7 +8827,8 @@ typename Def::state_type* state_opt(const worker<Def, Kind>& w) {
 /// @brief Runs `f(state)` on the worker's strand if the state exists (upstream's `with_state`).
 ///
 /// The state exists from the launch's completion until the close has ended
-/// (after `on_close`); before and after, `f` does not run.
+/// (after `on_close`), except while a restart waits for its next `on_launch`
+/// (supervision.hpp); before, after and then, `f` does not run.
 ///
 /// Completion signature: `void(std::exception_ptr, bool)` when `f` returns
 /// void (whether `f` ran), `void(std::exception_ptr, std::optional<T>)` when it
@@ -8322,7 +8864,8 @@ auto with_state(const worker<Def, Kind>& w, F f, Token&& token = default_token()
 /// `with_state` with the view as function. Costs nothing to a worker nobody asks.
 ///
 /// Completion signature: `void(std::exception_ptr, std::optional<Types::view_type>)`:
-/// none before the launch completed or after the close; what the view threw first.
+/// none before the launch completed, after the close, or while a restart waits
+/// for its next `on_launch` (supervision.hpp); what the view threw first.
 /// Per-operation cancellation: as `with_state` (terminal, partial and total
 /// before the view is taken; the view is then not taken). Thread safety: any thread.
 template <class Def, class Kind,
@@ -8340,6 +8883,7 @@ auto state_view(const worker<Def, Kind>& w, Token&& token = default_token()) {
 WORKERS_END_NAMESPACE
 
 
+
 WORKERS_BEGIN_NAMESPACE
 
 /// @brief Options of `create_table`, shared by the table's workers.
@@ -8354,6 +8898,10 @@ struct table_options {
   /// the real ones (`workers::clock`, `workers::steady_clock`, Asio's timers).
   /// A `testing::manual_clock` makes time move only when a test says so.
   std::shared_ptr<time_source> clock = {};
+  /// @brief Which workers restart together, and their shared limits (see
+  /// `table_supervision`); the default restarts each worker alone, by its own
+  /// `launch_options::restart`.
+  table_supervision supervision = {};
 };
 
 /// @brief A table of workers of one buffer kind (upstream's `'kind table`).
@@ -8454,7 +9002,8 @@ struct make_group : private detail::name_parameter_check<Name>,
               detail::table_config<definition, tag>{
                   detail::make_config<definition>(std::move(kind)),
                   detail::event_route(std::move(options.sink)), options.metrics,
-                  std::move(options.clock)}));
+                  std::move(options.clock), options.supervision,
+                  detail::group_limits_of(options.supervision)}));
     }
   };
 };
@@ -8750,6 +9299,7 @@ WORKERS_END_NAMESPACE
 //   impl/watch.hpp              the watchdog: slow and stuck handlers
 //   impl/launch_sequence.hpp    on_launch, and a launch that fails
 //   impl/close_sequence.hpp     the close, every way a worker ends
+//   impl/restart_sequence.hpp   a close that keeps the worker, then a launch
 //
 // The loop runs as plain code on the strand, started by the post that wakes
 // it: an idle worker is a flag in its mailbox, not a suspended coroutine. When
@@ -8821,6 +9371,8 @@ struct loop_driver {
 
 // How far the close went (impl/close_sequence.hpp).
 enum class close_step : std::uint8_t { none, stopped, drained, on_close, ended };
+// How far the restart in progress went (impl/restart_sequence.hpp).
+enum class restart_step : std::uint8_t { none, on_close, closed, waiting, launching };
 
 // GCC 12 flags the frame of a coroutine taking a lambda from a header as a
 // subobject without linkage when the handlers live in an anonymous namespace;
@@ -8969,20 +9521,34 @@ class worker_impl final : public worker_core<Def, Kind> {
   void finish_close(bool abandoning);
   void abandon() noexcept override;
 
+  // The restart (impl/restart_sequence.hpp).
+  void continue_restart() override;
+  pending advance_restart();
+  pending run_restart_on_close();
+  void empty_queue();
+  pending schedule_restart();
+  void restart_due();
+  void relaunch_failed(std::string message);
+
   [[no_unique_address]] H handlers_;
   // First, so that they fill the tail padding of worker_core.
   std::uint16_t budget_ = fairness_budget;
   close_step close_step_ = close_step::none;
-  bool drained_ = false;                 // a drain found the mailbox empty
-  bool counted_handled_ = false;         // the call in flight counts in the close's `handled`
-  handle_type self_;                     // see the invariants above
-  waiter_ptr launch_reply_;              // until the launch completes
+  bool drained_ = false;          // a drain found the mailbox empty
+  bool counted_handled_ = false;  // the call in flight counts in the close's `handled`
+  restart_step restart_step_ = restart_step::none;
+  bool loop_held_ = false;    // a restart holds the loop (unparked, not running) until it launches
+  bool restart_due_ = false;  // the restart's backoff ended
+  bool launching_ = false;    // on_launch is in flight: the close waits for it
+  handle_type self_;          // see the invariants above
+  waiter_ptr launch_reply_;   // until the launch completes
   std::shared_ptr<loop_driver> driver_;  // the loop coroutine, while the loop awaits
   hook_call call_;                       // the awaited hook in flight, if any
   bool noted_next_ = false;  // the next call is the hooks of a request whose outcome is noted
   // The close's deadline (impl/close_sequence.hpp), once a shutdown gave one.
   std::unique_ptr<time_source::timer> deadline_timer_;
   std::optional<steady_clock::time_point> armed_deadline_;
+  std::unique_ptr<time_source::timer> restart_timer_;  // the restart's backoff
   // The caller whose cancellation reaches the handler, if any, and the link
   // its cancellation follows to the call in flight.
   struct armed_caller {
@@ -9171,7 +9737,9 @@ void worker_impl<Def, Kind, H>::deadline_expired() {
 template <class Def, class Kind, class H>
 void worker_impl<Def, Kind, H>::cut_by_close(bool any) noexcept {
   if (!call_ || !driver_ || call_.cut_by != cut::none) return;
-  if (!any && close_step_ >= close_step::on_close) return;
+  // on_close, a restart's included, is cut by the deadline only.
+  if (!any && (close_step_ >= close_step::on_close || restart_step_ == restart_step::on_close))
+    return;
   auto& t = this->tally();
   t.cut = true;
   if (call_.request && counted_handled_) --t.handled;  // it will not end as handled
@@ -9199,8 +9767,11 @@ auto worker_impl<Def, Kind, H>::advance_close(bool abandoning, bool from_inside)
       this->stop_timer();
       this->mailbox().closing();
     }
+    if (restart_timer_) restart_timer_->cancel();  // a restart waiting for its backoff ends here
   }
   if (!abandoning && !from_inside && mode == shutdown_mode::abort) cut_by_close(false);
+  // An awaited on_launch in flight returns first, and the loop calls again.
+  if (launching_ && !abandoning) return std::nullopt;
   if (close_step_ < close_step::drained) {  // step 2
     // A launched worker's drain: the loop handles what was accepted first.
     if (!abandoning && mode == shutdown_mode::drain && !drained_ && this->state_ptr())
@@ -9268,6 +9839,7 @@ void worker_impl<Def, Kind, H>::finish_close(bool abandoning) {
   this->run_canceler_hooks();
   if (deadline_timer_) deadline_timer_->cancel();
   armed_deadline_.reset();
+  if (restart_timer_) restart_timer_->cancel();
   if (auto& wd = this->watch()) wd->cancel();
   close_reason why;
   // The requests handled go (a request's destructor may call the worker).
@@ -9293,6 +9865,7 @@ void worker_impl<Def, Kind, H>::finish_close(bool abandoning) {
       typed<report_value>(w)->answer({error_code{}, waiting.value});
   });
   deadline_timer_.reset();
+  restart_timer_.reset();
   this->drop_work();
   if (abandoning) {
     if (launch_reply_) launch_reply_->abandon();
@@ -9331,6 +9904,7 @@ void worker_impl<Def, Kind, H>::abandon() noexcept {
   driver_.reset();
   deadline_timer_.reset();
   armed_deadline_.reset();
+  restart_timer_.reset();
   if (auto& wd = this->watch()) wd->abandon();
   call_ = hook_call{};
   this->mailbox().abandoned();
@@ -9467,8 +10041,11 @@ auto worker_impl<Def, Kind, H>::name_taken() const -> launch_result {
       std::nullopt, nullptr);
 }
 
+// The first launch, or a restart's (impl/restart_sequence.hpp): a close
+// waits for an awaited on_launch to return, unless it cuts it (an abort).
 template <class Def, class Kind, class H>
 auto worker_impl<Def, Kind, H>::launch() -> pending {
+  launching_ = true;
   if constexpr (has_launch) {
     return invoke_hook(
         [this] { return handlers_.on_launch(self_, this->name(), this->parameters()); },
@@ -9484,6 +10061,8 @@ auto worker_impl<Def, Kind, H>::launch() -> pending {
 
 template <class Def, class Kind, class H>
 void worker_impl<Def, Kind, H>::launched(outcome<launch_return>&& o) {
+  launching_ = false;
+  const bool restart = std::exchange(restart_step_, restart_step::none) == restart_step::launching;
   if (take_cut() == cut::by_close) {
     fail_launch(errc::closed,
                 fmt::format("workers: launch of {} failed: it was shut down during on_launch",
@@ -9492,25 +10071,32 @@ void worker_impl<Def, Kind, H>::launched(outcome<launch_return>&& o) {
     return;
   }
   if (!o) {
-    fail_launch(errc::handler_exception,
-                fmt::format("workers: launch of {} failed: on_launch threw: {}", this->full_name(),
-                            describe(o.error())),
-                std::nullopt, o.error());
+    std::string message = fmt::format("workers: launch of {} failed: on_launch threw: {}",
+                                      this->full_name(), describe(o.error()));
+    if (restart)
+      relaunch_failed(std::move(message));
+    else
+      fail_launch(errc::handler_exception, std::move(message), std::nullopt, o.error());
     return;
   }
   if constexpr (is_result<launch_return>) {
     if (!*o) {
-      fail_launch(errc::launch_failed,
-                  fmt::format("workers: launch of {} failed: on_launch returned an error",
-                              this->full_name()),
-                  std::move(o->error()), nullptr);
+      std::string message = fmt::format("workers: launch of {} failed: on_launch returned an error",
+                                        this->full_name());
+      if (restart)
+        relaunch_failed(std::move(message));
+      else
+        fail_launch(errc::launch_failed, std::move(message), std::move(o->error()), nullptr);
       return;
     }
     this->set_running(std::move(**o));
   } else {
     this->set_running(std::move(*o));
   }
-  this->note_started(this->name());
+  if (restart)
+    this->note_restarted(this->restarts());
+  else
+    this->note_started(this->name());
   this->mailbox().launched();
   answer_launch(launch_result(self_));
 }
@@ -9815,6 +10401,178 @@ void worker_impl<Def, Kind, H>::crash(const std::exception_ptr& ex, const char* 
 
 }  // namespace detail
 WORKERS_END_NAMESPACE
+// ---- workers/detail/impl/restart_sequence.hpp
+
+// The restart (worker_impl.hpp; supervision.hpp): a close that keeps the
+// worker, then a launch. It begins where a close would (request_close, any
+// thread, turns the phase to restarting: the loop takes nothing more, pushes
+// are still accepted) and runs in the loop, whose runner calls
+// `advance_restart` whenever it finds the worker restarting:
+//
+//   step        what                                             then
+//   none        stop the idle timer, the watchdog, a callback's  on_close
+//               reader; nothing in hand any more (the mailbox
+//               is not sealed: what waits, producers waiting
+//               for room included, stays)
+//   on_close    on_close(reason), plain or awaited; then the     closed
+//               state goes
+//   closed      the limits (restart_limits.hpp): exceeded, the   waiting, or the
+//               close for good (restart_limit_reached); else     close
+//               the table's strategy restarts the others, the
+//               backoff is armed on the worker's clock
+//   waiting     the loop is held (it returns, unparked: a push   launching
+//               queues without waking it) until the backoff ends
+//   launching   on_launch, plain or awaited: a state, and the    none (running),
+//               loop goes on with what waited; a failure is one  or closed
+//               more end, counted against the limits
+//
+// A close (a shutdown, the limits) ends the restart wherever it is: the
+// close's own sequence takes over (impl/close_sequence.hpp), without on_close
+// if the state is gone, and the answers are the close's.
+
+
+
+WORKERS_BEGIN_NAMESPACE
+namespace detail {
+
+// The post of request_close: the loop runs the restart; a parked loop is woken
+// for it, a running one (the end came from it) finds it at its next turn.
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::continue_restart() {
+  if (this->is_restarting() && this->mailbox().unpark()) drive(std::nullopt);
+}
+
+// The loop's runner, finding the worker restarting: the next steps.
+template <class Def, class Kind, class H>
+auto worker_impl<Def, Kind, H>::advance_restart() -> pending {
+  switch (restart_step_) {
+    case restart_step::none:
+      restart_step_ = restart_step::on_close;
+      if (this->measures_service()) this->service_ends(this->steady_now());
+      this->mailbox().release_current();  // introspection shows no request in hand
+      this->stop_timer();
+      if (auto& wd = this->watch()) wd->cancel();
+      this->mailbox().restarting();
+      if (this->supervision()->options.restart_with_empty_queue) empty_queue();
+      if (pending p = run_restart_on_close()) return p;  // its end drops the state
+      break;
+    case restart_step::on_close:  // in flight: its end calls again
+    case restart_step::launching:
+      return std::nullopt;
+    case restart_step::closed:
+      break;
+    case restart_step::waiting:
+      if (!restart_due_) {
+        loop_held_ = true;
+        return std::nullopt;
+      }
+      restart_due_ = false;
+      restart_step_ = restart_step::launching;
+      return launch();
+  }
+  return schedule_restart();
+}
+
+// restart_with_empty_queue: what waits is answered `closed`, with the crash
+// errors, as a close would (producers waiting for room come in and go too).
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::empty_queue() {
+  const worker_closed why{this->lifecycle().restart().errors};
+  leftovers out;
+  while (entry_type* e = this->take_next(out)) {
+    this->settle(out);
+    this->note_dropped(*e);
+    answer_error(*e, why);
+  }
+  this->settle(out);
+}
+
+// Step on_close: the incarnation's on_close, told why it ended; then the state goes.
+template <class Def, class Kind, class H>
+auto worker_impl<Def, Kind, H>::run_restart_on_close() -> pending {
+  const auto closed = [this] {
+    this->drop_state();
+    restart_step_ = restart_step::closed;
+  };
+  if constexpr (has_on_close<H, handle_type>) {
+    const restart_record r = this->lifecycle().restart();
+    return invoke_hook(
+        [this, why = close_reason{r.cause, r.errors}] {
+          if constexpr (has_on_close_with_reason<H, handle_type>)
+            return handlers_.on_close(self_, why);
+          else
+            return handlers_.on_close(self_);
+        },
+        [this, closed](outcome<void> o) -> pending {
+          take_cut();
+          if (!o) {
+            const std::string text = describe(o.error());
+            this->note_handler_threw("on_close", text);
+            this->lifecycle().add_restart_errors({fmt::format("on_close threw: {}", text)});
+          }
+          closed();
+          return std::nullopt;
+        });
+  } else {
+    closed();
+    return std::nullopt;
+  }
+}
+
+// Step closed: within the limits, the backoff; else the close for good.
+template <class Def, class Kind, class H>
+auto worker_impl<Def, Kind, H>::schedule_restart() -> pending {
+  auto& sup = *this->supervision();
+  const auto now = this->steady_now();
+  const restart_record r = this->lifecycle().restart();
+  const bool with_sibling = r.cause == close_cause::sibling_restart;
+  if (!with_sibling && !sup.limits->admit(now)) {
+    this->note_restart_limit(sup.limits->intensity(), sup.limits->period(), r.errors);
+    error_list errors = r.errors ? *r.errors : error_list{};
+    errors.push_back(fmt::format(
+        "restart limit reached: more than {} restart(s) in {} ms", sup.limits->intensity(),
+        std::chrono::duration_cast<std::chrono::milliseconds>(sup.limits->period()).count()));
+    for (const auto& w : this->restarted_with()) w->close_with_sibling(errors);
+    this->request_close(close_cause::restart_limit_reached, std::move(errors));
+    restart_step_ = restart_step::none;
+    return std::nullopt;  // the loop finds the worker closing
+  }
+  if (!with_sibling)
+    for (const auto& w : this->restarted_with()) w->restart_with_sibling();
+  const auto delay = sup.delay.next(sup.options.backoff, now);
+  this->note_restarting(r.attempt, r.cause, r.errors, delay);
+  restart_step_ = restart_step::waiting;
+  if (delay <= steady_clock::duration::zero()) {
+    restart_due_ = true;
+    return advance_restart();
+  }
+  this->lifecycle().restart_scheduled(this->seam().wall_of(now + delay, now));
+  if (!restart_timer_) restart_timer_ = this->seam().make_timer(this->strand());
+  restart_timer_->wait_until(
+      now + delay, [self = this->hold()] { static_cast<worker_impl&>(*self).restart_due(); });
+  loop_held_ = true;
+  return std::nullopt;
+}
+
+// The backoff ended: the held loop runs again, and launches.
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::restart_due() {
+  if (!this->is_restarting() || restart_step_ != restart_step::waiting) return;
+  restart_due_ = true;
+  this->lifecycle().restart_scheduled(std::nullopt);
+  if (std::exchange(loop_held_, false) || this->mailbox().unpark()) drive(std::nullopt);
+}
+
+// Step launching, failed: one more end, counted against the limits.
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::relaunch_failed(std::string message) {
+  this->note_launch_failed(message);
+  this->lifecycle().relaunch_failed({std::move(message)});
+  restart_step_ = restart_step::closed;
+}
+
+}  // namespace detail
+WORKERS_END_NAMESPACE
 // ---- workers/detail/impl/run_loop.hpp
 
 // The loop (worker_impl.hpp): on the strand, it takes requests from its
@@ -9839,7 +10597,7 @@ namespace detail {
 // next turn after it yielded.
 template <class Def, class Kind, class H>
 void worker_impl<Def, Kind, H>::resume(wake_reason why) {
-  drive(why == wake_reason::timed_out && !this->is_shutting_down() ? idle() : std::nullopt);
+  drive(why == wake_reason::timed_out && !this->stops_loop() ? idle() : std::nullopt);
 }
 
 // Runs the loop as plain code; when a step must be awaited (`first`, the
@@ -9901,7 +10659,14 @@ auto worker_impl<Def, Kind, H>::run_loop(entry_type*& request) -> pending {
     // on from here (an awaited on_close, if any). No branch hint: a drain
     // runs this loop as hot as a running worker does.
     bool draining = false;
-    if (this->is_shutting_down()) {
+    if (this->stops_loop()) {
+      if (this->is_restarting()) {  // the restart goes on from here, until it launches
+        if (pending p = advance_restart()) return p;
+        // Held for its backoff: nothing to take. A failed on_launch (step
+        // closed) goes round once more, to be counted against the limits.
+        if (this->is_restarting() && restart_step_ != restart_step::closed) return std::nullopt;
+        continue;
+      }
       if (this->lifecycle().mode() != shutdown_mode::drain || !this->state_ptr())
         return advance_close();
       draining = true;
@@ -9974,7 +10739,7 @@ bool worker_impl<Def, Kind, H>::park() {
 template <class Def, class Kind, class H>
 void worker_impl<Def, Kind, H>::idle_due() {
   auto& idle = this->timeout();
-  if (!idle || this->is_shutting_down()) return;
+  if (!idle || this->stops_loop()) return;
   if (!idle->expired(this->steady_now())) {
     idle->arm(this->seam(), this->strand(),
               [self = this->hold()] { static_cast<worker_impl&>(*self).idle_due(); });
@@ -10541,6 +11306,19 @@ struct fmt::formatter<workers::shutdown_report> : workers::detail::simple_format
   }
 };
 template <>
+struct fmt::formatter<workers::restarting> : workers::detail::simple_formatter {
+  auto format(const workers::restarting& s, format_context& ctx) const {
+    auto out = fmt::format_to(ctx.out(), "restarting (attempt {}) since {:%FT%T} (born {:%FT%T})",
+                              s.attempt, workers::detail::to_seconds(s.since),
+                              workers::detail::to_seconds(s.born));
+    if (s.next_attempt)
+      out = fmt::format_to(out, ", next attempt at {:%FT%T}",
+                           workers::detail::to_seconds(*s.next_attempt));
+    if (s.last_errors) out = fmt::format_to(out, ", after: {}", *s.last_errors);
+    return out;
+  }
+};
+template <>
 struct fmt::formatter<workers::closed> : workers::detail::simple_formatter {
   auto format(const workers::closed& s, format_context& ctx) const {
     auto out =
@@ -10584,17 +11362,16 @@ struct fmt::formatter<workers::active_request<View>> : workers::detail::simple_f
 template <>
 struct fmt::formatter<workers::worker_information> : workers::detail::simple_formatter {
   auto format(const workers::worker_information& i, format_context& ctx) const {
-    return fmt::format_to(ctx.out(), "{} (queue length {}, {} worker(s) in table)", i.status,
-                          i.queue_length, i.instances_number);
+    auto out = fmt::format_to(ctx.out(), "{} (queue length {}, {} worker(s) in table", i.status,
+                              i.queue_length, i.instances_number);
+    if (i.incarnations > 1) out = fmt::format_to(out, ", incarnation {}", i.incarnations);
+    return fmt::format_to(out, ")");
   }
 };
 template <>
 struct fmt::formatter<workers::close_reason> : workers::detail::simple_formatter {
   auto format(const workers::close_reason& r, format_context& ctx) const {
-    static constexpr const char* causes[] = {
-        "shutdown",      "on_error shutdown", "crash", "handler exception", "end of source",
-        "launch failed", "context destroyed"};
-    auto out = fmt::format_to(ctx.out(), "{}", causes[static_cast<int>(r.cause)]);
+    auto out = fmt::format_to(ctx.out(), "{}", workers::to_string(r.cause));
     if (r.crash_errors) out = fmt::format_to(out, " ({})", fmt::join(*r.crash_errors, "; "));
     return out;
   }
@@ -10713,6 +11490,18 @@ inline std::string message_of(const event& e) {
           "{} stuck: its handler ran {}{}", f.view.text(),
           std::chrono::duration_cast<us>(f.running),
           f.returned ? ", blocking the worker's strand" : " and runs on: it is cancelled");
+    }
+    std::string operator()(const events::restarting& f) const {
+      return fmt::format("restarting (attempt {}) in {} after {}{}{}", f.attempt,
+                         std::chrono::duration_cast<us>(f.delay), to_string(f.cause),
+                         f.errors.empty() ? "" : ": ", fmt::join(f.errors, "; "));
+    }
+    std::string operator()(const events::restarted& f) const {
+      return fmt::format("restarted (attempt {})", f.attempt);
+    }
+    std::string operator()(const events::restart_limit_reached& f) const {
+      return fmt::format("restart limit reached: more than {} restart(s) in {}: {}", f.intensity,
+                         std::chrono::duration_cast<us>(f.period), fmt::join(f.errors, "; "));
     }
   };
   return std::visit(visitor{base, status}, e.fields);

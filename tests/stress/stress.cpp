@@ -3,11 +3,12 @@
 // put-and-wait requests (one in eight given up at a random moment), and
 // fire-and-forget pushes that give up waiting for room at random moments,
 // while a chaos thread crashes workers, shuts them down (in every mode, some
-// with a deadline) and launches
-// replacements. Every caller must be answered exactly once, and per worker:
-// answers = requests sent; a push answered operation_aborted is never handled;
-// and, for the queues, every request has exactly one outcome in the metrics,
-// the one its caller was told. Usage: workers_stress [requests] (default 1,000,000).
+// with a deadline) and launches replacements; half the queue workers are
+// supervised (transient: a crash restarts them, their queue and callers
+// kept), and crashing one does not replace it. Every caller must be answered exactly once, and per
+// worker: answers = requests sent; a push answered operation_aborted is never handled; and, for the
+// queues, every request has exactly one outcome in the metrics, the one its caller was told. Usage:
+// workers_stress [requests] (default 1,000,000).
 
 #include "support/calc.hpp"
 
@@ -92,19 +93,28 @@ struct slot {
   any_worker worker;
   std::shared_ptr<account> acc;
   int generation = 0;
+  bool supervised = false;  // a crash restarts the worker: it is not replaced
 };
 
 struct totals {
-  long workers = 0, crashed = 0, shut_down = 0;
+  long workers = 0, crashed = 0, shut_down = 0, restarted = 0;
 };
 
 template <class Table>
 typename Table::worker_type launch_one(Table& table, asio::io_context& io, const std::string& name,
-                                       const std::shared_ptr<account>& acc) {
+                                       const std::shared_ptr<account>& acc, bool supervised) {
   counting_handlers h;
   h.acc = acc;
+  workers::launch_options o;
+  if (supervised)  // restarted at every crash, after 0 to 100 us
+    o.restart = {.policy = workers::restart_policy::transient,
+                 .intensity = 1'000'000,
+                 .period = std::chrono::seconds(1),
+                 .backoff = workers::restart_backoff{std::chrono::microseconds(1),
+                                                     std::chrono::microseconds(100), 0.5}};
   auto r =
-      workers::launch(table, io.get_executor(), name, calc_parameters{}, h, asio::use_future).get();
+      workers::launch(table, io.get_executor(), name, calc_parameters{}, h, o, asio::use_future)
+          .get();
   if (!r) throw std::runtime_error(fmt::format("launch {}: {}", name, r.error()));
   return *r;
 }
@@ -143,15 +153,16 @@ int main(int argc, char** argv) {
   const auto relaunch = [&](slot& s, int index) {
     auto acc = std::make_shared<account>();
     const auto name = fmt::format("w{}_{}", index, s.generation++);
+    s.supervised = index % 3 != 2 && (index / 3) % 2 == 0;
     switch (index % 3) {
       case 0:
-        s.worker = launch_one(infinite_table, io, name, acc);
+        s.worker = launch_one(infinite_table, io, name, acc, s.supervised);
         break;
       case 1:
-        s.worker = launch_one(bounded_table, io, name, acc);
+        s.worker = launch_one(bounded_table, io, name, acc, s.supervised);
         break;
       default:
-        s.worker = launch_one(dropbox_table, io, name, acc);
+        s.worker = launch_one(dropbox_table, io, name, acc, false);
         break;
     }
     s.acc = acc;
@@ -263,12 +274,19 @@ int main(int argc, char** argv) {
       const int index = static_cast<int>(rng() % slots.size());
       slot& s = *slots[index];
       any_worker w;
+      bool supervised = false;
       {
         std::lock_guard lock(s.mutex);
         w = s.worker;
+        supervised = s.supervised;
       }
       if (rng() % 2) {
         send(s, boom{}, nullptr, chaos_strand, false);
+        if (supervised) {  // it restarts by itself, its queue waiting
+          ++t.restarted;
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+          continue;
+        }
         ++t.crashed;
       } else {
         // Every mode, with a deadline now and then (which escalates a drain under load).
@@ -321,7 +339,7 @@ int main(int argc, char** argv) {
   watchdog.join();
 
   long sent = 0, answered = 0, ok = 0, closed = 0, exception = 0, dropped = 0, cancelled = 0,
-       pushes = 0, aborted = 0, aborted_handled = 0, bad = 0, unbalanced = 0;
+       pushes = 0, aborted = 0, aborted_handled = 0, bad = 0, unbalanced = 0, restarts = 0;
   for (const auto& [a, w] : accounts) {
     sent += a->sent;
     answered += a->answered;
@@ -343,6 +361,7 @@ int main(int argc, char** argv) {
     // dropbox's merges share callers between requests: the model test counts those).
     if (std::holds_alternative<dropbox_worker>(w)) continue;
     const auto m = std::visit([](const auto& worker) { return workers::metrics(worker); }, w);
+    if (m) restarts += static_cast<long>(m->restarts);
     const long handled_pushes = static_cast<long>(a->handled_ids.size());
     const auto requests = static_cast<std::uint64_t>(a->sent + a->pushes);
     if (!m || m->handled + m->cancelled + m->dropped + m->refused != requests ||
@@ -356,16 +375,19 @@ int main(int argc, char** argv) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
       "stress: %ld requests (%ld sent with the chaos thread's) to %ld workers (%ld crashed, %ld "
-      "shut down) by %d producers on %d io threads in %.1f s\n"
+      "crashed and restarted, %ld restarts counted, %ld shut down) by %d producers on %d io "
+      "threads in %.1f s\n"
       "  answered %ld exactly once: ok %ld, closed %ld, exception %ld, dropped %ld, cancelled %ld\n"
       "  pushes %ld, aborted while waiting for room %ld, of those handled anyway %ld\n"
       "  workers whose accounts do not balance: %ld; whose metrics' outcomes do not: %ld; "
       "workers left in tables: %zu\n",
-      requests, sent, t.workers, t.crashed, t.shut_down, producers, io_threads, seconds, answered,
-      ok, closed, exception, dropped, cancelled, pushes, aborted, aborted_handled, bad, unbalanced,
-      left);
+      requests, sent, t.workers, t.crashed, t.restarted, restarts, t.shut_down, producers,
+      io_threads, seconds, answered, ok, closed, exception, dropped, cancelled, pushes, aborted,
+      aborted_handled, bad, unbalanced, left);
+  // A restart counted for a boom that a supervised worker did not handle
+  // (closed meanwhile) is not one, hence at most.
   return bad == 0 && unbalanced == 0 && aborted_handled == 0 && left == 0 && answered == sent &&
-                 sent + pushes >= requests
+                 sent + pushes >= requests && restarts <= t.restarted && restarts > 0
              ? 0
              : 1;
 }

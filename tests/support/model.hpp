@@ -95,6 +95,12 @@ struct sequence {
   std::size_t capacity = 1;   // bounded
   int launch_pushes = 0;      // adds (1, 2, ...) that on_launch pushes to its own worker
   bool drop_context = false;  // end by destroying the io_context instead of shutting down
+  // Supervision: the policy, its intensity within 5 s, the backoff (seconds,
+  // fixed; 0: none), and how many restarts' on_launch throw first.
+  workers::restart_policy restart = workers::restart_policy::temporary;
+  int intensity = 1;
+  int backoff = 0;
+  int relaunch_failures = 0;
   std::vector<op> ops;
 };
 
@@ -129,17 +135,29 @@ inline std::string describe(const sequence& s) {
   static constexpr const char* kinds[] = {"infinite", "bounded", "dropbox"};
   std::vector<std::string> ops;
   for (const auto& o : s.ops) ops.push_back(describe(o));
-  return fmt::format("{}{}{}{} [{}]", kinds[static_cast<int>(s.k)],
-                     s.k == kind::bounded ? fmt::format("({})", s.capacity) : "",
-                     s.launch_pushes ? fmt::format(", on_launch pushes {}", s.launch_pushes) : "",
-                     s.drop_context ? ", context dropped at the end" : "", fmt::join(ops, "; "));
+  return fmt::format(
+      "{}{}{}{}{} [{}]", kinds[static_cast<int>(s.k)],
+      s.k == kind::bounded ? fmt::format("({})", s.capacity) : "",
+      s.launch_pushes ? fmt::format(", on_launch pushes {}", s.launch_pushes) : "",
+      s.drop_context ? ", context dropped at the end" : "",
+      s.restart == workers::restart_policy::temporary
+          ? ""
+          : fmt::format(", {} {} in 5s, backoff {}s, {} failed relaunches",
+                        workers::to_string(s.restart), s.intensity, s.backoff, s.relaunch_failures),
+      fmt::join(ops, "; "));
 }
 
 // The reference model.
 
 class reference {
  public:
-  explicit reference(const sequence& s) : kind_(s.k), capacity_(s.capacity) {}
+  explicit reference(const sequence& s)
+      : kind_(s.k),
+        capacity_(s.capacity),
+        policy_(s.restart),
+        intensity_(s.intensity),
+        backoff_(s.backoff),
+        relaunch_failures_(s.relaunch_failures) {}
 
   struct request {
     req_kind r;
@@ -164,6 +182,10 @@ class reference {
   outcomes counted;
   // Closes whose deadline escalated them (shutdown_escalated).
   std::uint64_t escalations = 0;
+  // Supervision: restarts begun (restarting, workers_restarts_total), their
+  // launches that gave a state (restarted), the limit reached.
+  std::uint64_t restarts = 0, restarted = 0, limits = 0;
+  bool restarting() const { return restarting_; }
 
   // The close has ended (closed status).
   bool closed() const { return ended_; }
@@ -192,8 +214,10 @@ class reference {
   void launch(int caller) { launched_[caller] = true; }
   bool launched(int caller) const { return launched_[caller]; }
 
-  // on_launch pushes adds 1..n to its own worker, before the loop runs.
+  // on_launch pushes adds 1..n to its own worker, before the loop runs (at
+  // each launch: a restart's too).
   void launch_pushes(int n) {
+    launch_pushes_ = n;
     for (int i = 1; i <= n; ++i)
       if (kind_ != kind::bounded || !must_wait()) enqueue({req_kind::add, i, {}});
     run();
@@ -287,6 +311,7 @@ class reference {
       watch_cut_ = true;
     }
     ++now_;
+    if (restarting_ && now_ >= next_launch_at_) relaunch();
     if (closing_ && !ended_ && deadline_ && now_ >= *deadline_) {
       expired_ = true;
       if (mode_ != workers::shutdown_mode::abort) ++escalations;
@@ -297,9 +322,10 @@ class reference {
   }
   // Watchdog events, as the sink and the metrics count them.
   std::uint64_t slow_events = 0, stuck_events = 0;
-  // with_state: the state until the close ended, none after.
+  // with_state: the state until the close ended, none after (nor while a
+  // restart waits for its next launch).
   void state(int caller, bool throws) {
-    if (ended_) return answer(caller, "state:none");
+    if (ended_ || !has_state_) return answer(caller, "state:none");
     answer(caller, throws ? "state:threw" : fmt::format("state:{}", sum_));
   }
   // A canceler hook: runs at the close's end, or at once if it ended already.
@@ -315,6 +341,7 @@ class reference {
   void abandon() {
     if (ended_) return;
     closing_ = ended_ = sealed_ = true;
+    restarting_ = false;
     crashed_ = true;
     if (in_flight_) count_unhandled(*in_flight_);
     for (auto& r : control_) count_unhandled(r);
@@ -519,7 +546,7 @@ class reference {
   // The worker handles what it has until it blocks on a hold or closes; a
   // drain goes on until nothing is left, then ends the close.
   void run() {
-    while (!ended_ && !in_flight_) {
+    while (!ended_ && !in_flight_ && !restarting_) {
       if (closing_ && mode_ != workers::shutdown_mode::drain) return;
       bool skips = true;
       auto r = take(skips);
@@ -550,17 +577,17 @@ class reference {
           history.push_back("fail");
           const bool handled = count_handled(*r, true, false);
           for (int c : r->callers) answer(c, "request_error");
-          if (r->r == req_kind::stop) begin_close(workers::shutdown_mode::abort, 0, false, false);
+          if (r->r == req_kind::stop) end_incarnation(false);
           if (r->r == req_kind::crash) {
             if (handled) ++counted.crashed;
-            begin_close(workers::shutdown_mode::abort, 0, false, true);
+            end_incarnation(true);
           }
           break;
         }
         case req_kind::boom:
           count_handled(*r, false, true);
           for (int c : r->callers) answer(c, "exception");
-          begin_close(workers::shutdown_mode::abort, 0, false, true);
+          end_incarnation(true);
           break;
         case req_kind::hold:
           in_flight_ = std::move(r);
@@ -581,10 +608,52 @@ class reference {
     }
   }
 
+  // The incarnation ends (a crash, or on_error's shutdown): its policy
+  // restarts it (what waits stays), or it closes. Not once a close began.
+  void end_incarnation(bool crash) {
+    const bool restarts = policy_ == workers::restart_policy::permanent ||
+                          (policy_ == workers::restart_policy::transient && crash);
+    if (closing_ || !restarts) return begin_close(workers::shutdown_mode::abort, 0, false, crash);
+    restarting_ = true;
+    ++closes;  // on_close, then the state goes
+    has_state_ = false;
+    schedule_restart();
+  }
+  // Within the limits (OTP's: at most `intensity` restarts in any 5 s), the
+  // next launch after the backoff; else the close for good, crashed.
+  void schedule_restart() {
+    while (!restart_times_.empty() && now_ - restart_times_.front() >= 5)
+      restart_times_.pop_front();
+    if (static_cast<int>(restart_times_.size()) >= intensity_) {
+      ++limits;
+      restarting_ = false;
+      return begin_close(workers::shutdown_mode::abort, 0, false, true);
+    }
+    restart_times_.push_back(now_);
+    ++restarts;
+    next_launch_at_ = now_ + backoff_;
+    if (backoff_ == 0) relaunch();
+  }
+  // The backoff ended: on_launch (which may throw: one more restart), its
+  // pushes, and the loop goes on with what waited.
+  void relaunch() {
+    if (relaunch_failures_ > 0) {
+      --relaunch_failures_;
+      return schedule_restart();
+    }
+    restarting_ = false;
+    has_state_ = true;
+    sum_ = 0;
+    ++restarted;
+    launch_pushes(launch_pushes_);
+  }
+
   // The close begins, or a close in progress is tightened: a stronger mode,
   // an earlier deadline; `by_shutdown`: a shutdown asked (its mode is `asked`).
+  // A restarting worker has no state: it closes at once, without on_close.
   void begin_close(workers::shutdown_mode mode, int deadline, bool by_shutdown, bool crash) {
     if (ended_) return;
+    restarting_ = false;
     crashed_ = crashed_ || crash;
     const std::optional<int> at = deadline ? std::optional<int>(now_ + deadline) : std::nullopt;
     if (!closing_) {
@@ -601,6 +670,10 @@ class reference {
       if (by_shutdown) asked_ = std::max(asked_, mode);
       mode_ = std::max(mode_, mode);
       if (at && (!deadline_ || *at < *deadline_)) deadline_ = at;
+    }
+    if (!has_state_) {
+      seal();
+      return finish();
     }
     apply();
   }
@@ -668,7 +741,8 @@ class reference {
   void finish() {
     if (ended_) return;
     ended_ = true;
-    ++closes;
+    if (has_state_) ++closes;  // on_close
+    has_state_ = false;
     run_hooks();
     report_ = fmt::format("report:{}/{}/h{}/c{}/{}/{}/t{}", workers::to_string(asked_),
                           workers::to_string(mode_), handled_closing_, answered_closed_,
@@ -686,8 +760,15 @@ class reference {
 
   kind kind_;
   std::size_t capacity_;
-  bool closing_ = false;  // refusing work
-  bool sealed_ = false;   // what waited was answered
+  workers::restart_policy policy_;
+  int intensity_, backoff_, relaunch_failures_;
+  int launch_pushes_ = 0;
+  bool restarting_ = false;
+  bool has_state_ = true;
+  int next_launch_at_ = 0;
+  std::deque<int> restart_times_;  // restarts within the last 5 s
+  bool closing_ = false;           // refusing work
+  bool sealed_ = false;            // what waited was answered
   bool ended_ = false;
   bool crashed_ = false;
   int sum_ = 0;
@@ -758,10 +839,15 @@ struct model_handlers {
   std::shared_ptr<std::vector<std::string>> history = std::make_shared<std::vector<std::string>>();
   std::shared_ptr<int> closes = std::make_shared<int>(0);
   int launch_pushes = 0;
+  std::shared_ptr<int> relaunch_failures = std::make_shared<int>(0);
 
   template <class W>
   int on_launch(W& self, const std::string&, const calc_parameters&) {
     using K = typename W::kind;
+    if (workers::restarts(self) > 0 && *relaunch_failures > 0) {
+      --*relaunch_failures;
+      throw std::runtime_error("relaunch failed");
+    }
     for (int i = 1; i <= launch_pushes; ++i) {
       if constexpr (std::is_same_v<K, workers::queue<workers::infinite>>)
         workers::push_request_now(self, add{i});
@@ -896,6 +982,7 @@ std::optional<std::string> run_on(const sequence& s, Table table, const event_co
   reference model(s);
   model_handlers h;
   h.launch_pushes = s.launch_pushes;
+  *h.relaunch_failures = s.relaunch_failures;
   struct caller {
     asio::cancellation_signal signal;
     std::vector<std::string> got;
@@ -940,6 +1027,12 @@ std::optional<std::string> run_on(const sequence& s, Table table, const event_co
   options.watchdog = workers::watchdog_budgets{.slow = std::chrono::milliseconds(1500),
                                                .stuck = std::chrono::milliseconds(2500),
                                                .grace = std::chrono::seconds(1)};
+  options.restart = {.policy = s.restart,
+                     .intensity = static_cast<unsigned>(s.intensity),
+                     .period = std::chrono::seconds(5)};
+  if (s.backoff)
+    options.restart.backoff =
+        workers::restart_backoff{std::chrono::seconds(s.backoff), std::chrono::seconds(s.backoff)};
   workers::launch(table, io->get_executor(), "m", calc_parameters{}, h, options, [&](auto r) {
     if (r) w = *r;
   });
@@ -1208,6 +1301,9 @@ std::optional<std::string> run_on(const sequence& s, Table table, const event_co
       return fmt::format("step {} ({}): history [{}], the model [{}]", step, describe(o),
                          fmt::join(*h.history, ", "), fmt::join(model.history, ", "));
     const auto st = workers::status(*w);
+    if (std::holds_alternative<workers::restarting>(st) != model.restarting())
+      return fmt::format("step {} ({}): restarting is {}, the model says {}", step, describe(o),
+                         !model.restarting(), model.restarting());
     const bool closed = std::holds_alternative<workers::closed>(st);
     if (closed != model.closed())
       return fmt::format("step {} ({}): closed is {}, the model says {}", step, describe(o), closed,
@@ -1232,6 +1328,17 @@ std::optional<std::string> run_on(const sequence& s, Table table, const event_co
         events.count<workers::events::request_stuck>() != model.stuck_events)
       return fmt::format("step {} ({}): slow {} stuck {}, the model {} {}", step, describe(o),
                          m.slow, m.stuck, model.slow_events, model.stuck_events);
+    if (m.restarts != model.restarts ||
+        events.count<workers::events::restarting>() != model.restarts ||
+        events.count<workers::events::restarted>() != model.restarted ||
+        events.count<workers::events::restart_limit_reached>() != model.limits ||
+        workers::information(*w).incarnations != 1 + model.restarted)
+      return fmt::format(
+          "step {} ({}): restarts {} (events {}), restarted {}, limits {}, the model {} {} {}",
+          step, describe(o), m.restarts, events.count<workers::events::restarting>(),
+          events.count<workers::events::restarted>(),
+          events.count<workers::events::restart_limit_reached>(), model.restarts, model.restarted,
+          model.limits);
   }
 
   // Operations made with `deferred` and never launched have no effect; they go now.
@@ -1325,6 +1432,10 @@ inline sequence generate(std::uint32_t seed) {
   s.capacity = 1 + static_cast<std::size_t>(pick(3));
   s.launch_pushes = pick(4) == 0 ? 1 + pick(2) : 0;
   s.drop_context = pick(8) == 0;
+  s.restart = static_cast<workers::restart_policy>(pick(3));
+  s.intensity = 1 + pick(3);
+  s.backoff = pick(3);
+  s.relaunch_failures = pick(4) == 0 ? 1 + pick(2) : 0;
   const int n = 1 + pick(30);
   for (int i = 0; i < n; ++i) {
     op o;
@@ -1367,8 +1478,9 @@ inline sequence generate(std::uint32_t seed) {
   return s;
 }
 
-// The fuzzer's encoding: a byte for the kind and capacity, a byte for the
-// pushes from on_launch and the end, then three bytes per operation.
+// The fuzzer's encoding: a byte for the kind, capacity, backoff and
+// intensity, a byte for the pushes from on_launch, the end, the restart
+// policy and the failed relaunches, then three bytes per operation.
 inline sequence decode(std::span<const std::uint8_t> bytes) {
   sequence s;
   if (bytes.size() < 2) return s;
@@ -1376,6 +1488,10 @@ inline sequence decode(std::span<const std::uint8_t> bytes) {
   s.capacity = 1 + (bytes[0] / 3) % 3;
   s.launch_pushes = bytes[1] % 3;
   s.drop_context = (bytes[1] / 3) % 2 == 1;
+  s.backoff = (bytes[0] / 9) % 3;
+  s.intensity = 1 + (bytes[0] / 27) % 3;
+  s.restart = static_cast<workers::restart_policy>((bytes[1] / 6) % 3);
+  s.relaunch_failures = (bytes[1] / 18) % 3;
   for (std::size_t i = 2; i + 3 <= bytes.size() && s.ops.size() < 64; i += 3) {
     op o;
     o.what = static_cast<op_kind>(bytes[i] % static_cast<int>(op_kind::count));

@@ -76,13 +76,16 @@ auto key(const workers::worker_status& s) {
     out operator()(const workers::launching& x) const { return {0, {}, x.since, {}}; }
     out operator()(const workers::running& x) const { return {1, {}, x.since, {}}; }
     out operator()(const workers::closing& x) const { return {2, x.born, x.since, {}}; }
+    out operator()(const workers::restarting& x) const {
+      return {4 + x.attempt, x.born, x.since, x.last_errors};
+    }
     out operator()(const workers::closed& x) const { return {3, x.born, x.since, x.crash_errors}; }
   };
   return std::visit(visitor{}, s);
 }
 auto key(const workers::request_status& s) { return std::tuple(s.pushed, s.treated, s.completed); }
 auto key(const workers::worker_information& i) {
-  return std::tuple(i.instances_number, key(i.status), i.queue_length);
+  return std::tuple(i.instances_number, key(i.status), i.queue_length, i.incarnations);
 }
 template <class View>
 auto key(const workers::worker_full_status<View>& f) {
@@ -97,6 +100,8 @@ auto key(const workers::worker_full_status<View>& f) {
 const std::vector<workers::worker_status> all_statuses = {
     workers::launching{t0},
     workers::running{t1},
+    workers::restarting{t0, t1, 2, workers::error_list{"on_request threw: boom"}, t2},
+    workers::restarting{t0, t1, 1, std::nullopt, std::nullopt},
     workers::closing{t0, t2},
     workers::closed{t0, t2, std::nullopt},
     workers::closed{t0, t2, workers::error_list{"on_request threw: boom", "second"}},
@@ -171,10 +176,14 @@ TEST_CASE("json: times as Octez's Time.System.encoding, spans as seconds", "[jso
   CHECK_FALSE(wj::span_from_seconds(1e300));
 }
 
-TEST_CASE("json: worker status, the five shapes of Octez's worker_status", "[json]") {
+TEST_CASE("json: worker status, Octez's five shapes and our restarting", "[json]") {
+  REQUIRE(all_statuses.size() == 7);
   const std::vector<std::string> expected = {
       R"({"phase":"launching","since":)" + s0 + "}",
       R"({"phase":"running","since":)" + s1 + "}",
+      R"({"phase":"restarting","birth":)" + s0 + R"(,"since":)" + s1 +
+          R"(,"attempt":2,"errors":["on_request threw: boom"],"next_attempt":)" + s2 + "}",
+      R"({"phase":"restarting","birth":)" + s0 + R"(,"since":)" + s1 + R"(,"attempt":1})",
       R"({"phase":"closing","birth":)" + s0 + R"(,"since":)" + s2 + "}",
       R"({"phase":"closed","birth":)" + s0 + R"(,"since":)" + s2 + "}",
       R"({"phase":"crashed","birth":)" + s0 + R"(,"since":)" + s2 +
@@ -247,6 +256,24 @@ TEST_CASE("json: a closing status shows its mode and deadline, read back", "[jso
                   .has_value());
 }
 
+TEST_CASE("json: a restarting status, ours, read back", "[json]") {
+  const workers::restarting r{t0, t1, 2, workers::error_list{"boom"}, t2};
+  const std::string text = R"({"phase":"restarting","birth":)" + s0 + R"(,"since":)" + s1 +
+                           R"(,"attempt":2,"errors":["boom"],"next_attempt":)" + s2 + "}";
+  CHECK(json_of(workers::worker_status(r)) == text);
+  const auto back =
+      std::get<workers::restarting>(bj::value_to<workers::worker_status>(bj::parse(text)));
+  CHECK(back.attempt == 2);
+  CHECK(back.last_errors == workers::error_list{"boom"});
+  CHECK(back.next_attempt == t2);
+  CHECK_FALSE(bj::try_value_to<workers::worker_status>(
+                  bj::parse(R"({"phase":"restarting","birth":)" + s0 + R"(,"since":)" + s1 + "}"))
+                  .has_value());  // the attempt is required
+  workers::worker_information i{2, r, 3, 2};
+  CHECK(bj::serialize(bj::value_from(i)).find(R"("incarnations":2)") != std::string::npos);
+  CHECK(bj::value_to<workers::worker_information>(bj::value_from(i)).incarnations == 2);
+}
+
 TEST_CASE("json: events, with their fields by Octez's names", "[json]") {
   namespace ev = workers::events;
   const auto view = workers::event_value::of(std::string("add 1"));
@@ -297,6 +324,11 @@ TEST_CASE("json: events, with their fields by Octez's names", "[json]") {
   CHECK(fields(ev::handler_exception{"merge", "bad"}) == R"({"where":"merge","error":"bad"})");
   CHECK(fields(ev::queue_high{12, 250ms}) == R"({"length":12,"oldest_age":2.5E-1})");
   CHECK(fields(ev::queue_normal{3}) == R"({"length":3})");
+  CHECK(fields(ev::restarting{2, workers::close_cause::handler_exception, {"boom"}, 250ms}) ==
+        R"({"attempt":2,"cause":"handler exception","errors":["boom"],"delay":2.5E-1})");
+  CHECK(fields(ev::restarted{2}) == R"({"attempt":2})");
+  CHECK(fields(ev::restart_limit_reached{1, 5s, {"boom"}}) ==
+        R"({"intensity":1,"period":5E0,"errors":["boom"]})");
   // The fields alone, through Boost's std::variant conversion.
   const workers::event_fields alone = ev::started_for{"bob"};
   CHECK(json_of(alone) == R"({"name":"bob"})");

@@ -164,6 +164,7 @@ TEST_CASE("prometheus: counters and gauges of every worker, labelled by group an
         "# TYPE workers_requests_slow_total counter",
         "# TYPE workers_requests_stuck_total counter",
         "# TYPE workers_shutdown_escalations_total counter",
+        "# TYPE workers_restarts_total counter",
         "# TYPE workers_queue_length gauge",
         "# TYPE workers_requests_in_flight gauge",
         "# TYPE workers_queue_wait_seconds histogram",

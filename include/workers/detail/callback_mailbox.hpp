@@ -22,6 +22,7 @@
 #include <boost/asio/this_coro.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -40,33 +41,47 @@ class callback_mailbox : public queue_mailbox<Def, Host> {
 
   // The loop sleeps: the reader may read.
   void parked() { demand_.want(this->host().strand()); }
-  // The loop runs: the reader starts.
+  // The loop runs: a reader starts (a new one at each restart, with a signal
+  // of its own: the one before may still be finishing a read).
   void launched() {
+    demand_.renew();
+    auto signal = std::make_shared<boost::asio::cancellation_signal>();
+    reader_signal_ = signal;
     boost::asio::co_spawn(
-        this->host().hook_executor(), read_requests(this->host().hold()),
-        boost::asio::bind_cancellation_slot(reader_signal_.slot(), boost::asio::detached));
+        this->host().hook_executor(), read_requests(this->host().hold(), signal, ++readers_),
+        boost::asio::bind_cancellation_slot(signal->slot(), boost::asio::detached));
   }
-  // The close began: a reader waiting for demand ends; a pending read is cancelled.
+  // The close began, or a restart: a reader waiting for demand ends; a
+  // pending read is cancelled.
   void closing() {
     demand_.release(this->host().strand());
-    reader_signal_.emit(boost::asio::cancellation_type::terminal);
+    if (reader_signal_) reader_signal_->emit(boost::asio::cancellation_type::terminal);
   }
+  void restarting() { closing(); }
   // The execution context dies: what refers to it goes before its services do
   // (a reader waiting for demand is handed back to the context, which destroys it).
   void abandoned() noexcept {
     if (this->host().has_strand()) demand_.release(this->host().strand());
-    reader_signal_.slot().clear();
+    if (reader_signal_) reader_signal_->slot().clear();
   }
 
  private:
-  static boost::asio::awaitable<void> read_requests(std::shared_ptr<Host> host) {
+  // Reads while the worker runs as the incarnation that started reader
+  // `mine`. A read that ends as a restart begins still hands its request
+  // over (it waits for the next incarnation); one that ends in a close does
+  // not (nothing is left to hand it to).
+  static boost::asio::awaitable<void> read_requests(
+      std::shared_ptr<Host> host, std::shared_ptr<boost::asio::cancellation_signal> signal,
+      std::uint64_t mine) {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
     auto self = host->self();
     const auto& config = host->config().buffer;
-    auto& demand = host->mailbox().demand_;
+    auto& mailbox = host->mailbox();
+    auto& demand = mailbox.demand_;
+    const auto stale = [&] { return host->takes_no_more() || mailbox.readers_ != mine; };
     for (;;) {
       co_await demand.wait();
-      if (host->closing()) break;
+      if (host->closing() || stale()) break;
       std::optional<typename Def::request_variant> request;
       std::exception_ptr failure;
       try {
@@ -80,6 +95,10 @@ class callback_mailbox : public queue_mailbox<Def, Host> {
         failure = std::current_exception();
       }
       if (host->closing()) break;  // closed meanwhile: nothing left to hand it to
+      if (stale()) {               // a restart began meanwhile: the read is kept, the reader ends
+        if (request) host->push_read(std::move(*request));
+        break;
+      }
       if (failure) {
         host->crash("read", failure);
         break;
@@ -91,10 +110,13 @@ class callback_mailbox : public queue_mailbox<Def, Host> {
       demand.met();
       host->push_read(std::move(*request));
     }
+    (void)signal;  // kept while this reader may be cancelled through it
   }
 
   read_demand demand_;
-  boost::asio::cancellation_signal reader_signal_;  // cancels a pending read at the close
+  // Cancels the pending read of the current reader at the close or a restart.
+  std::shared_ptr<boost::asio::cancellation_signal> reader_signal_;
+  std::uint64_t readers_ = 0;  // readers started: the current one's number
 };
 
 }  // namespace detail

@@ -129,6 +129,7 @@ class dropbox_mailbox {
   void parked() noexcept {}
   void launched() noexcept {}
   void closing() noexcept {}
+  void restarting() noexcept {}
   void abandoned() noexcept {}
   void yield() noexcept { current_.clear(); }
   // The request in hand, held elsewhere (the control lane), is about to go:
@@ -155,7 +156,7 @@ class dropbox_mailbox {
   // loop runs (launching) the puts wait for it; after the close they were
   // answered by it.
   void merge_pass() {
-    if (host_.running()) merge_puts();
+    if (host_.merges()) merge_puts();
   }
 
   // The close: the intake is sealed (later puts fail); the slot's request and

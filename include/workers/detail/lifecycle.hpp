@@ -4,7 +4,8 @@
 //
 //   launching ──► running ──► closing ──► closed
 //       └──────────────────────►┘
-//   launching, running, closing ──► abandoned   (its execution context died)
+//                 running ◄─► restarting ──► closing   (launch_options::restart)
+//   launching, running, restarting, closing ──► abandoned   (its context died)
 //
 // `core::transition` is the only place the state changes; it checks the edge.
 // A close that begins during the launch goes launching → closing; the launch
@@ -23,18 +24,21 @@
 WORKERS_BEGIN_NAMESPACE
 namespace detail {
 
-enum class phase : std::uint8_t { launching, running, closing, closed, abandoned };
+// Ordered: from restarting on the loop takes nothing, from closing on pushes are refused.
+enum class phase : std::uint8_t { launching, running, restarting, closing, closed, abandoned };
 
 constexpr bool legal_transition(phase from, phase to) noexcept {
   switch (to) {
     case phase::running:
-      return from == phase::launching;
+      return from == phase::launching || from == phase::restarting;
+    case phase::restarting:
+      return from == phase::running;
     case phase::closing:
-      return from == phase::launching || from == phase::running;
+      return from == phase::launching || from == phase::running || from == phase::restarting;
     case phase::closed:
       return from == phase::closing;
     case phase::abandoned:
-      return from == phase::launching || from == phase::running || from == phase::closing;
+      return from != phase::closed && from != phase::abandoned;
     case phase::launching:
       break;
   }
@@ -88,6 +92,8 @@ inline worker_status status_of(phase p, clock::time_point born, clock::time_poin
       return running{since};
     case phase::closing:
       return closing{born, since};
+    case phase::restarting:  // worker_lifecycle::status fills it in
+      return restarting{born, since};
     case phase::closed:
     case phase::abandoned:
       break;

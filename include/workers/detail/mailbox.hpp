@@ -52,7 +52,7 @@
 // reference that keeps it alive), `wake(held)` (resume the parked loop),
 // `post_with(held, f)` (run `f` on the strand), `self()` (the handle, for the
 // user's merge and read), `config()`, `closing()`, `takes_no_more()` (closing,
-// not in a drain), `running()`,
+// not in a drain), `merges()` (running or restarting: a dropbox merges puts),
 // `observing()`, `note_cancelled(e)` and `note_merged_away(...)` (the books), `crash(where, e)`,
 // `end_of_source()`, `push_read(request)`, and a callback's strand and hook
 // executor.

@@ -59,7 +59,7 @@ class histogram_cells {
 struct metrics_cells {
   std::atomic<std::uint64_t> handled{0}, failed{0}, crashed{0};                      // strand
   std::atomic<std::uint64_t> dropped{0}, cancelled{0}, refused{0}, queue_alarms{0};  // any thread
-  std::atomic<std::uint64_t> slow{0}, stuck{0}, escalations{0};                      // strand
+  std::atomic<std::uint64_t> slow{0}, stuck{0}, escalations{0}, restarts{0};         // strand
   histogram_cells queue_wait, service_time;                                          // strand
 
   // A request's service ends when the worker takes its next one, parks,
@@ -91,6 +91,7 @@ struct metrics_cells {
     m.slow = slow.load(std::memory_order_relaxed);
     m.stuck = stuck.load(std::memory_order_relaxed);
     m.shutdown_escalations = escalations.load(std::memory_order_relaxed);
+    m.restarts = restarts.load(std::memory_order_relaxed);
     m.queue_length = queue_length;
     m.in_flight = in_flight;
     m.queue_wait = queue_wait.snapshot();

@@ -200,6 +200,7 @@ class queue_mailbox {
   void parked() noexcept {}
   void launched() noexcept {}
   void closing() noexcept {}
+  void restarting() noexcept {}
   void abandoned() noexcept {}
   // The loop gives its strand up: the request in hand is done. The entry
   // stays in its batch (introspection may still read it) until retired.

@@ -47,6 +47,11 @@ class read_demand {
         token);
   }
 
+  // A new reader (a restart's): what the one before was told is forgotten.
+  void renew() noexcept {
+    released_ = false;
+    wanted_ = false;
+  }
   // Close: lets a waiting reader see that it is over.
   template <class Strand>
   void release(const Strand& strand) {

@@ -7,6 +7,8 @@
 #include <workers/detail/config.hpp>
 #include <workers/detail/event_route.hpp>
 #include <workers/detail/mailbox_config.hpp>
+#include <workers/detail/restart_limits.hpp>
+#include <workers/supervision.hpp>
 #include <workers/time_source.hpp>
 
 #include <memory>
@@ -20,6 +22,9 @@ struct table_config {
   event_route events;
   bool metrics = false;
   std::shared_ptr<time_source> clock;
+  table_supervision supervision = {};
+  // The limits the table's workers share under one_for_all or rest_for_one.
+  std::shared_ptr<restart_limits> group_limits = {};
 };
 
 }  // namespace detail

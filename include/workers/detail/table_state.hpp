@@ -6,8 +6,11 @@
 #include <workers/detail/access.hpp>
 #include <workers/detail/config.hpp>
 #include <workers/detail/table_config.hpp>
+#include <workers/supervision.hpp>
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -42,7 +45,26 @@ class table_state {
 
   bool try_insert(const name_type& name, std::shared_ptr<core_type> c) {
     std::lock_guard lock(mutex_);
-    return workers_.try_emplace(name, std::move(c)).second;
+    core_type& w = *c;
+    if (!workers_.try_emplace(name, std::move(c)).second) return false;
+    w.launch_order = ++launches_;
+    return true;
+  }
+  // The live workers that restart with `c` under `strategy` (supervision.hpp),
+  // in launch order.
+  std::vector<std::shared_ptr<core_type>> restarted_with(const core_type* c,
+                                                         supervision_strategy strategy) const {
+    std::vector<std::shared_ptr<core_type>> out;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& [name, w] : workers_)
+        if (w.get() != c &&
+            (strategy == supervision_strategy::one_for_all || w->launch_order > c->launch_order))
+          out.push_back(w);
+    }
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a->launch_order < b->launch_order; });
+    return out;
   }
   void erase(const name_type& name, const core_type* c) {
     std::shared_ptr<core_type> gone;  // released after the lock
@@ -75,6 +97,7 @@ class table_state {
  private:
   mutable std::mutex mutex_;
   std::unordered_map<name_type, std::shared_ptr<core_type>> workers_;
+  std::uint64_t launches_ = 0;  // launch order (rest_for_one)
   std::shared_ptr<const config_type> config_;
 };
 

@@ -37,6 +37,7 @@
 #include <workers/detail/op_allocator.hpp>
 #include <workers/detail/queue_mailbox.hpp>
 #include <workers/detail/reply_chain.hpp>
+#include <workers/detail/restart_limits.hpp>
 #include <workers/detail/table_config.hpp>
 #include <workers/detail/waiter_op.hpp>
 #include <workers/detail/watchdog.hpp>
@@ -132,6 +133,9 @@ class worker_core : public registered_worker,
       idle_ = std::make_unique<idle_timer>(
           std::chrono::duration_cast<steady_clock::duration>(*options.timeout), seam_.steady_now());
     if (options.watchdog) watchdog_ = std::make_unique<watchdog>(checked_watchdog(options, name_));
+    if (options.restart.policy != restart_policy::temporary) {
+      restart_ = std::make_unique<supervised>(checked_restart(options, name_), *config_, this);
+    }
     extras_ =
         static_cast<std::uint8_t>((idle_ ? extra_idle : 0) | (this->alarmed() ? extra_alarms : 0) |
                                   (watchdog_ ? extra_watch : 0));
@@ -192,12 +196,18 @@ class worker_core : public registered_worker,
   // the close is posted to the strand. False if the worker was closing
   // already: `errors` are then added to its crash errors, and `terms` tighten
   // those of the close in progress (the strand applies them).
+  //
+  // A worker whose restart policy restarts it after `cause` begins a restart
+  // instead (impl/restart_sequence.hpp): false too.
   bool request_close(close_cause cause, std::optional<error_list> errors = std::nullopt,
                      const close_terms& terms = {}) {
     const bool from_inside = inside_hook();
     switch (lifecycle_.begin_close(cause, std::move(errors), seam_.wall_now(), seam_.steady_now(),
-                                   terms)) {
+                                   terms, restarts_after(cause))) {
       case close_request::unchanged:
+        return false;
+      case close_request::restarting:
+        post_on_strand([self = hold()] { self->continue_restart(); });
         return false;
       case close_request::tightened:
         post_on_strand([self = hold(), from_inside] { self->continue_close(from_inside); });
@@ -231,6 +241,21 @@ class worker_core : public registered_worker,
     lifecycle_.wait_closed(std::move(w), with_report);
   }
   canceler_type get_canceler() { return lifecycle_.get_canceler(); }
+  // Supervision (supervision.hpp): restarts begun so far, incarnations, why
+  // the last incarnation ended.
+  std::uint32_t restarts() const { return lifecycle_.restarts(); }
+  std::size_t incarnations() const { return lifecycle_.incarnations(); }
+  std::optional<close_reason> last_close_reason() const { return lifecycle_.last_close_reason(); }
+  // Restarts with a worker of its table that ended (one_for_all, rest_for_one):
+  // unless its policy is temporary, or it is not running.
+  void restart_with_sibling() {
+    if (restart_) request_close(close_cause::sibling_restart);
+  }
+  // Closes for good with a worker of its table that reached the shared limits.
+  void close_with_sibling(error_list errors) {
+    if (restart_) request_close(close_cause::restart_limit_reached, std::move(errors));
+  }
+  std::uint64_t launch_order = 0;  // set by the table (table_state.hpp), under its lock
 
   // Producers: any thread. The phase is read without the lock: a push that
   // races with the start of a close may still get in, until the close seals
@@ -393,6 +418,9 @@ class worker_core : public registered_worker,
     if (has_ended(p))
       throw std::logic_error("workers: state of worker " + full_name() +
                              " requested after it closed");
+    if (p == phase::restarting)
+      throw std::logic_error("workers: state of worker " + full_name() +
+                             " requested while it restarts: it has none until its next on_launch");
     if (!on_strand())
       throw std::logic_error("workers: state of worker " + full_name() +
                              " requested outside its strand; use with_state");
@@ -439,11 +467,22 @@ class worker_core : public registered_worker,
     return seam_.stamp_now(precise_stamps_ || this->wants(level::debug));
   }
   bool closing() const noexcept { return is_shutting_down(); }
-  // Closing, and not in a drain: the loop takes nothing more.
+  // Restarting, or closing and not in a drain: the loop takes nothing more.
   bool takes_no_more() const noexcept {
-    return is_shutting_down() && current_mode() != shutdown_mode::drain;
+    const phase p = current_phase();
+    return p == phase::restarting ||
+           (detail::refuses_work(p) && current_mode() != shutdown_mode::drain);
   }
-  bool running() const noexcept { return current_phase() == phase::running; }
+  // The loop stops: the worker restarts or closes (run_loop.hpp).
+  WORKERS_ALWAYS_INLINE bool stops_loop() const noexcept {
+    return current_phase() >= phase::restarting;
+  }
+  bool is_restarting() const noexcept { return current_phase() == phase::restarting; }
+  // A dropbox merges puts into its slot while the worker runs or restarts.
+  bool merges() const noexcept {
+    const phase p = current_phase();
+    return p == phase::running || p == phase::restarting;
+  }
   // A handler, merge or read threw `what`: the worker crashes.
   void crash(const char* where, const std::exception_ptr& what) {
     std::string text = describe(what);
@@ -475,6 +514,8 @@ class worker_core : public registered_worker,
   virtual void resume(wake_reason why) = 0;
   // The close's steps after the first, posted by request_close.
   virtual void continue_close(bool from_inside) = 0;
+  // A restart began (impl/restart_sequence.hpp), posted by request_close.
+  virtual void continue_restart() = 0;
 
   // Worker side: the strand only.
 
@@ -540,6 +581,29 @@ class worker_core : public registered_worker,
   // The watchdog (launch_options::watchdog), if any.
   std::unique_ptr<watchdog>& watch() noexcept { return watchdog_; }
 
+  // Supervision (launch_options::restart): the policy, the limits it counts
+  // against (its own, or its table's under one_for_all and rest_for_one),
+  // its backoff; null for a temporary worker.
+  struct supervised {
+    supervised(const restart_options& o, const config_type& config, const void* seed)
+        : options(o),
+          strategy(config.supervision.strategy),
+          limits(config.group_limits ? config.group_limits
+                                     : std::make_shared<restart_limits>(o.intensity, o.period)),
+          delay(reinterpret_cast<std::uintptr_t>(seed)) {}
+    restart_options options;
+    supervision_strategy strategy;
+    std::shared_ptr<restart_limits> limits;
+    restart_delay delay;
+  };
+  std::unique_ptr<supervised>& supervision() noexcept { return restart_; }
+  // The table's workers that restart (or close) with this one, by its strategy.
+  std::vector<std::shared_ptr<worker_core>> restarted_with() const {
+    auto table = table_.lock();
+    if (!restart_ || restart_->strategy == supervision_strategy::one_for_one || !table) return {};
+    return table->restarted_with(this, restart_->strategy);
+  }
+
   // What the loop does at each take beyond taking (one test, strand only):
   // an idle timeout, queue alarms, a watchdog.
   enum extra : std::uint8_t { extra_idle = 1, extra_alarms = 2, extra_watch = 4 };
@@ -602,6 +666,37 @@ class worker_core : public registered_worker,
           "workers: queue alarms of worker {}: low watermark {} above high watermark {}",
           Def::full_name(name), options.alarms->low, options.alarms->high));
     return options.alarms;
+  }
+
+  // Whether the restart policy restarts the worker after `cause`.
+  bool restarts_after(close_cause cause) const noexcept {
+    if (!restart_) return false;
+    switch (cause) {
+      case close_cause::handler_exception:
+      case close_cause::crash:
+        return true;
+      case close_cause::on_error_shutdown:
+      case close_cause::end_of_source:
+        return restart_->options.policy == restart_policy::permanent;
+      case close_cause::sibling_restart:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  static restart_options checked_restart(const launch_options& options, const name_type& name) {
+    const auto& r = options.restart;
+    const auto zero = steady_clock::duration::zero();
+    const bool backoff_ok =
+        !r.backoff || (r.backoff->min >= zero && r.backoff->min <= r.backoff->max &&
+                       r.backoff->jitter >= 0 && r.backoff->jitter <= 1);
+    if (r.period <= zero || !backoff_ok)
+      throw std::invalid_argument(fmt::format(
+          "workers: restart options of worker {}: the period must be positive, the backoff's min "
+          "between 0 and its max, and its jitter between 0 and 1",
+          Def::full_name(name)));
+    return r;
   }
 
   static watchdog_budgets checked_watchdog(const launch_options& options, const name_type& name) {
@@ -712,11 +807,12 @@ class worker_core : public registered_worker,
   // line the worker reads each time.
   worker_lifecycle lifecycle_;
   std::shared_ptr<worker_registry> registry_;
-  std::unique_ptr<idle_timer> idle_;    // made for an idle timeout only
-  std::unique_ptr<watchdog> watchdog_;  // made for a watchdog only
-  worker_strand::work work_;            // from launch to close
-  close_tally tally_;                   // see tally()
-  std::uint8_t extras_ = 0;             // see has_extras()
+  std::unique_ptr<idle_timer> idle_;     // made for an idle timeout only
+  std::unique_ptr<watchdog> watchdog_;   // made for a watchdog only
+  std::unique_ptr<supervised> restart_;  // made for a restart policy only
+  worker_strand::work work_;             // from launch to close
+  close_tally tally_;                    // see tally()
+  std::uint8_t extras_ = 0;              // see has_extras()
   [[no_unique_address]] std::conditional_t<has_control, control_lane<entry_type>, no_control_lane>
       control_;
   reply_mode reply_;  // how handled requests' callers are completed

@@ -15,6 +15,7 @@
 //   impl/watch.hpp              the watchdog: slow and stuck handlers
 //   impl/launch_sequence.hpp    on_launch, and a launch that fails
 //   impl/close_sequence.hpp     the close, every way a worker ends
+//   impl/restart_sequence.hpp   a close that keeps the worker, then a launch
 //
 // The loop runs as plain code on the strand, started by the post that wakes
 // it: an idle worker is a flag in its mailbox, not a suspended coroutine. When
@@ -110,6 +111,8 @@ struct loop_driver {
 
 // How far the close went (impl/close_sequence.hpp).
 enum class close_step : std::uint8_t { none, stopped, drained, on_close, ended };
+// How far the restart in progress went (impl/restart_sequence.hpp).
+enum class restart_step : std::uint8_t { none, on_close, closed, waiting, launching };
 
 // GCC 12 flags the frame of a coroutine taking a lambda from a header as a
 // subobject without linkage when the handlers live in an anonymous namespace;
@@ -258,20 +261,34 @@ class worker_impl final : public worker_core<Def, Kind> {
   void finish_close(bool abandoning);
   void abandon() noexcept override;
 
+  // The restart (impl/restart_sequence.hpp).
+  void continue_restart() override;
+  pending advance_restart();
+  pending run_restart_on_close();
+  void empty_queue();
+  pending schedule_restart();
+  void restart_due();
+  void relaunch_failed(std::string message);
+
   [[no_unique_address]] H handlers_;
   // First, so that they fill the tail padding of worker_core.
   std::uint16_t budget_ = fairness_budget;
   close_step close_step_ = close_step::none;
-  bool drained_ = false;                 // a drain found the mailbox empty
-  bool counted_handled_ = false;         // the call in flight counts in the close's `handled`
-  handle_type self_;                     // see the invariants above
-  waiter_ptr launch_reply_;              // until the launch completes
+  bool drained_ = false;          // a drain found the mailbox empty
+  bool counted_handled_ = false;  // the call in flight counts in the close's `handled`
+  restart_step restart_step_ = restart_step::none;
+  bool loop_held_ = false;    // a restart holds the loop (unparked, not running) until it launches
+  bool restart_due_ = false;  // the restart's backoff ended
+  bool launching_ = false;    // on_launch is in flight: the close waits for it
+  handle_type self_;          // see the invariants above
+  waiter_ptr launch_reply_;   // until the launch completes
   std::shared_ptr<loop_driver> driver_;  // the loop coroutine, while the loop awaits
   hook_call call_;                       // the awaited hook in flight, if any
   bool noted_next_ = false;  // the next call is the hooks of a request whose outcome is noted
   // The close's deadline (impl/close_sequence.hpp), once a shutdown gave one.
   std::unique_ptr<time_source::timer> deadline_timer_;
   std::optional<steady_clock::time_point> armed_deadline_;
+  std::unique_ptr<time_source::timer> restart_timer_;  // the restart's backoff
   // The caller whose cancellation reaches the handler, if any, and the link
   // its cancellation follows to the call in flight.
   struct armed_caller {
@@ -293,5 +310,6 @@ WORKERS_END_NAMESPACE
 #include <workers/detail/impl/hook_call.hpp>
 #include <workers/detail/impl/launch_sequence.hpp>
 #include <workers/detail/impl/request_treatment.hpp>
+#include <workers/detail/impl/restart_sequence.hpp>
 #include <workers/detail/impl/run_loop.hpp>
 #include <workers/detail/impl/watch.hpp>

@@ -9,6 +9,8 @@
 //   phase_, since_            transition_locked
 //   reason_                   begin_close (the cause), add_crash_errors (errors),
 //                             abandon (the cause if none, and its error)
+//   restart_                  begin_close (a restart), restart_scheduled,
+//                             add_restart_errors, relaunched
 //   terms_, asked_            begin_close (tightened only), escalate (the deadline)
 //   completion_waiters_,      wait_closed (any thread), take_completion_waiters (the end)
 //   report_waiters_, report_
@@ -30,6 +32,8 @@
 #include <boost/assert.hpp>
 
 #include <atomic>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -63,8 +67,19 @@ struct close_terms {
 };
 
 // What a request to close did: began the close, tightened the one in
-// progress (the strand must apply the new terms), or nothing.
-enum class close_request : std::uint8_t { began, tightened, unchanged };
+// progress (the strand must apply the new terms), began a restart
+// (launch_options::restart), or nothing.
+enum class close_request : std::uint8_t { began, tightened, restarting, unchanged };
+
+// The worker's restarts so far, and the one in progress (restarting phase).
+struct restart_record {
+  std::uint32_t attempt = 0;     // restarts begun so far
+  std::size_t incarnations = 1;  // launches that gave a state, counting the first
+  clock::time_point since{};     // when the restart in progress began
+  close_cause cause = close_cause::handler_exception;  // why the last incarnation ended
+  std::optional<error_list> errors;                    // its crash errors, if any
+  std::optional<clock::time_point> next_at;            // its backoff's end, while it waits
+};
 
 // The answer of a `shutdown` that asked for a report.
 using report_value = std::tuple<error_code, shutdown_report>;
@@ -91,8 +106,28 @@ class worker_lifecycle {
     if (auto* c = std::get_if<closing>(&s)) {
       c->mode = terms_.mode;
       c->deadline = terms_.deadline_wall;
+    } else if (auto* r = std::get_if<restarting>(&s)) {
+      r->attempt = restart_.attempt;
+      r->last_errors = restart_.errors;
+      r->next_attempt = restart_.next_at;
     }
     return s;
+  }
+  // Launches that gave a state so far, the first included.
+  std::size_t incarnations() const {
+    std::lock_guard lock(mutex());
+    return restart_.incarnations;
+  }
+  // Restarts begun so far, and why the last incarnation ended (none before
+  // the first restart): what on_launch may read.
+  std::uint32_t restarts() const {
+    std::lock_guard lock(mutex());
+    return restart_.attempt;
+  }
+  std::optional<close_reason> last_close_reason() const {
+    std::lock_guard lock(mutex());
+    if (restart_.attempt == 0) return std::nullopt;
+    return close_reason{restart_.cause, restart_.errors};
   }
   // The close's terms now (strand: the mode is read without the lock).
   shutdown_mode mode() const noexcept { return mode_.load(std::memory_order_acquire); }
@@ -123,12 +158,30 @@ class worker_lifecycle {
   // `errors` are added to the crash errors (the first cause stays the
   // close's) and `terms` tighten those of the close in progress; a close
   // that has ended is not tightened.
+  //
+  // `restarts`: the worker's restart policy restarts it after this end. A
+  // running worker then begins a restart instead (the phase becomes
+  // restarting, work is still accepted); a restarting one adds `errors` to
+  // the restart's. Any other end of a restarting worker begins its close.
   close_request begin_close(close_cause cause, std::optional<error_list> errors,
                             clock::time_point now, steady_clock::time_point steady_now,
-                            const close_terms& terms) {
+                            const close_terms& terms, bool restarts = false) {
     std::lock_guard lock(mutex());
     const bool by_shutdown = cause == close_cause::shutdown;
     const phase p = phase_.load(std::memory_order_relaxed);
+    if (restarts && (p == phase::running || p == phase::restarting)) {
+      if (p == phase::restarting) {
+        add_restart_errors_locked(std::move(errors));
+        return close_request::unchanged;
+      }
+      ++restart_.attempt;
+      restart_.since = now;
+      restart_.cause = cause;
+      restart_.errors = std::move(errors);
+      restart_.next_at.reset();
+      transition_locked(phase::restarting, now);
+      return close_request::restarting;
+    }
     if (detail::refuses_work(p)) {
       if (errors) reason_.add(std::move(*errors));
       if (has_ended(p)) return close_request::unchanged;
@@ -164,11 +217,35 @@ class worker_lifecycle {
     reason_.add(std::move(errors));
   }
 
-  // The launch gave the state: running, unless a close began meanwhile.
+  // The launch gave the state: running, unless a close began meanwhile. A
+  // restart's launch counts one more incarnation.
   void launched(clock::time_point now) {
     std::lock_guard lock(mutex());
-    if (phase_.load(std::memory_order_relaxed) == phase::launching)
-      transition_locked(phase::running, now);
+    const phase p = phase_.load(std::memory_order_relaxed);
+    if (p == phase::restarting) ++restart_.incarnations;
+    if (p == phase::launching || p == phase::restarting) transition_locked(phase::running, now);
+  }
+
+  // The restart in progress (the strand): its next launch at `at` (none: it
+  // starts now), errors of a failed launch of it, why it began.
+  void restart_scheduled(std::optional<clock::time_point> at) {
+    std::lock_guard lock(mutex());
+    restart_.next_at = at;
+  }
+  void add_restart_errors(error_list errors) {
+    std::lock_guard lock(mutex());
+    add_restart_errors_locked(std::move(errors));
+  }
+  // A restart's on_launch failed: one more restart, for that.
+  void relaunch_failed(error_list errors) {
+    std::lock_guard lock(mutex());
+    ++restart_.attempt;
+    restart_.cause = close_cause::launch_failed;
+    add_restart_errors_locked(std::move(errors));
+  }
+  restart_record restart() const {
+    std::lock_guard lock(mutex());
+    return restart_;
   }
 
   // The close ended with `report`: closed. Returns why.
@@ -254,6 +331,12 @@ class worker_lifecycle {
     return r;
   }
 
+  void add_restart_errors_locked(std::optional<error_list> errors) {
+    if (!errors || errors->empty()) return;
+    if (!restart_.errors) restart_.errors.emplace();
+    for (auto& e : *errors) restart_.errors->push_back(std::move(e));
+  }
+
   // The one place the phase changes (under the lock).
   void transition_locked(phase to, clock::time_point now) {
     BOOST_ASSERT_MSG(legal_transition(phase_.load(std::memory_order_relaxed), to),
@@ -269,6 +352,7 @@ class worker_lifecycle {
   const clock::time_point born_;
   clock::time_point since_;
   kept_reason reason_;
+  restart_record restart_;
   close_terms terms_;
   steady_clock::time_point began_{};  // the close's start
   shutdown_report report_;            // once ended

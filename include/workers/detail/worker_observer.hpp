@@ -184,6 +184,24 @@ class worker_observer {
     if (metrics_) metrics_cells::add(metrics_->escalations);
     emit<events::shutdown_escalated>([&] { return events::shutdown_escalated{from, to}; });
   }
+  // Supervision (launch_options::restart).
+  WORKERS_COLD void note_restarting(std::uint32_t attempt, close_cause cause,
+                                    const std::optional<error_list>& errors,
+                                    clock::duration delay) {
+    if (metrics_) metrics_cells::add(metrics_->restarts);
+    emit<events::restarting>([&] {
+      return events::restarting{attempt, cause, errors ? *errors : error_list{}, delay};
+    });
+  }
+  WORKERS_COLD void note_restarted(std::uint32_t attempt) {
+    emit<events::restarted>([&] { return events::restarted{attempt}; });
+  }
+  WORKERS_COLD void note_restart_limit(unsigned intensity, clock::duration period,
+                                       const std::optional<error_list>& errors) {
+    emit<events::restart_limit_reached>([&] {
+      return events::restart_limit_reached{intensity, period, errors ? *errors : error_list{}};
+    });
+  }
   // The watchdog (launch_options::slow, stuck): `e`'s handler has run `running`.
   WORKERS_COLD void note_slow(const entry_type& e, clock::duration running, bool returned) {
     if (metrics_) metrics_cells::add(metrics_->slow);

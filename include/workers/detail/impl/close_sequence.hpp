@@ -96,7 +96,9 @@ void worker_impl<Def, Kind, H>::deadline_expired() {
 template <class Def, class Kind, class H>
 void worker_impl<Def, Kind, H>::cut_by_close(bool any) noexcept {
   if (!call_ || !driver_ || call_.cut_by != cut::none) return;
-  if (!any && close_step_ >= close_step::on_close) return;
+  // on_close, a restart's included, is cut by the deadline only.
+  if (!any && (close_step_ >= close_step::on_close || restart_step_ == restart_step::on_close))
+    return;
   auto& t = this->tally();
   t.cut = true;
   if (call_.request && counted_handled_) --t.handled;  // it will not end as handled
@@ -124,8 +126,11 @@ auto worker_impl<Def, Kind, H>::advance_close(bool abandoning, bool from_inside)
       this->stop_timer();
       this->mailbox().closing();
     }
+    if (restart_timer_) restart_timer_->cancel();  // a restart waiting for its backoff ends here
   }
   if (!abandoning && !from_inside && mode == shutdown_mode::abort) cut_by_close(false);
+  // An awaited on_launch in flight returns first, and the loop calls again.
+  if (launching_ && !abandoning) return std::nullopt;
   if (close_step_ < close_step::drained) {  // step 2
     // A launched worker's drain: the loop handles what was accepted first.
     if (!abandoning && mode == shutdown_mode::drain && !drained_ && this->state_ptr())
@@ -193,6 +198,7 @@ void worker_impl<Def, Kind, H>::finish_close(bool abandoning) {
   this->run_canceler_hooks();
   if (deadline_timer_) deadline_timer_->cancel();
   armed_deadline_.reset();
+  if (restart_timer_) restart_timer_->cancel();
   if (auto& wd = this->watch()) wd->cancel();
   close_reason why;
   // The requests handled go (a request's destructor may call the worker).
@@ -218,6 +224,7 @@ void worker_impl<Def, Kind, H>::finish_close(bool abandoning) {
       typed<report_value>(w)->answer({error_code{}, waiting.value});
   });
   deadline_timer_.reset();
+  restart_timer_.reset();
   this->drop_work();
   if (abandoning) {
     if (launch_reply_) launch_reply_->abandon();
@@ -256,6 +263,7 @@ void worker_impl<Def, Kind, H>::abandon() noexcept {
   driver_.reset();
   deadline_timer_.reset();
   armed_deadline_.reset();
+  restart_timer_.reset();
   if (auto& wd = this->watch()) wd->abandon();
   call_ = hook_call{};
   this->mailbox().abandoned();

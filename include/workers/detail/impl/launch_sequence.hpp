@@ -32,8 +32,11 @@ auto worker_impl<Def, Kind, H>::name_taken() const -> launch_result {
       std::nullopt, nullptr);
 }
 
+// The first launch, or a restart's (impl/restart_sequence.hpp): a close
+// waits for an awaited on_launch to return, unless it cuts it (an abort).
 template <class Def, class Kind, class H>
 auto worker_impl<Def, Kind, H>::launch() -> pending {
+  launching_ = true;
   if constexpr (has_launch) {
     return invoke_hook(
         [this] { return handlers_.on_launch(self_, this->name(), this->parameters()); },
@@ -49,6 +52,8 @@ auto worker_impl<Def, Kind, H>::launch() -> pending {
 
 template <class Def, class Kind, class H>
 void worker_impl<Def, Kind, H>::launched(outcome<launch_return>&& o) {
+  launching_ = false;
+  const bool restart = std::exchange(restart_step_, restart_step::none) == restart_step::launching;
   if (take_cut() == cut::by_close) {
     fail_launch(errc::closed,
                 fmt::format("workers: launch of {} failed: it was shut down during on_launch",
@@ -57,25 +62,32 @@ void worker_impl<Def, Kind, H>::launched(outcome<launch_return>&& o) {
     return;
   }
   if (!o) {
-    fail_launch(errc::handler_exception,
-                fmt::format("workers: launch of {} failed: on_launch threw: {}", this->full_name(),
-                            describe(o.error())),
-                std::nullopt, o.error());
+    std::string message = fmt::format("workers: launch of {} failed: on_launch threw: {}",
+                                      this->full_name(), describe(o.error()));
+    if (restart)
+      relaunch_failed(std::move(message));
+    else
+      fail_launch(errc::handler_exception, std::move(message), std::nullopt, o.error());
     return;
   }
   if constexpr (is_result<launch_return>) {
     if (!*o) {
-      fail_launch(errc::launch_failed,
-                  fmt::format("workers: launch of {} failed: on_launch returned an error",
-                              this->full_name()),
-                  std::move(o->error()), nullptr);
+      std::string message = fmt::format("workers: launch of {} failed: on_launch returned an error",
+                                        this->full_name());
+      if (restart)
+        relaunch_failed(std::move(message));
+      else
+        fail_launch(errc::launch_failed, std::move(message), std::move(o->error()), nullptr);
       return;
     }
     this->set_running(std::move(**o));
   } else {
     this->set_running(std::move(*o));
   }
-  this->note_started(this->name());
+  if (restart)
+    this->note_restarted(this->restarts());
+  else
+    this->note_started(this->name());
   this->mailbox().launched();
   answer_launch(launch_result(self_));
 }

@@ -30,7 +30,7 @@ namespace detail {
 // next turn after it yielded.
 template <class Def, class Kind, class H>
 void worker_impl<Def, Kind, H>::resume(wake_reason why) {
-  drive(why == wake_reason::timed_out && !this->is_shutting_down() ? idle() : std::nullopt);
+  drive(why == wake_reason::timed_out && !this->stops_loop() ? idle() : std::nullopt);
 }
 
 // Runs the loop as plain code; when a step must be awaited (`first`, the
@@ -92,7 +92,14 @@ auto worker_impl<Def, Kind, H>::run_loop(entry_type*& request) -> pending {
     // on from here (an awaited on_close, if any). No branch hint: a drain
     // runs this loop as hot as a running worker does.
     bool draining = false;
-    if (this->is_shutting_down()) {
+    if (this->stops_loop()) {
+      if (this->is_restarting()) {  // the restart goes on from here, until it launches
+        if (pending p = advance_restart()) return p;
+        // Held for its backoff: nothing to take. A failed on_launch (step
+        // closed) goes round once more, to be counted against the limits.
+        if (this->is_restarting() && restart_step_ != restart_step::closed) return std::nullopt;
+        continue;
+      }
       if (this->lifecycle().mode() != shutdown_mode::drain || !this->state_ptr())
         return advance_close();
       draining = true;
@@ -165,7 +172,7 @@ bool worker_impl<Def, Kind, H>::park() {
 template <class Def, class Kind, class H>
 void worker_impl<Def, Kind, H>::idle_due() {
   auto& idle = this->timeout();
-  if (!idle || this->is_shutting_down()) return;
+  if (!idle || this->stops_loop()) return;
   if (!idle->expired(this->steady_now())) {
     idle->arm(this->seam(), this->strand(),
               [self = this->hold()] { static_cast<worker_impl&>(*self).idle_due(); });
