@@ -79,8 +79,10 @@ struct restart_options {
   std::chrono::steady_clock::duration period = std::chrono::seconds(5);  ///< the window
   /// Wait before each restart; none: the next incarnation starts at once.
   std::optional<restart_backoff> backoff = std::nullopt;
-  /// OTP's behaviour: at a restart, what was queued is answered `closed`
-  /// (with the crash errors) instead of waiting for the next incarnation.
+  /// OTP's behaviour: at a restart, what was queued (control requests and
+  /// producers waiting for room included) is answered `closed`, with the
+  /// crash errors, instead of waiting for the next incarnation; pushes during
+  /// the backoff are kept for it. A dropbox keeps its slot all the same.
   bool restart_with_empty_queue = false;
 };
 

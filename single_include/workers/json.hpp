@@ -286,6 +286,13 @@ inline void write_status(bj::value& jv, const closing& s) {
   if (s.mode != shutdown_mode::abort) o["mode"] = bj::string_view(to_string(s.mode));
   if (s.deadline) put_time(o["deadline"], *s.deadline);
 }
+// A list of errors: an array of strings.
+inline void put_errors(bj::value& jv, const error_list& errors) {
+  auto& a = jv.emplace_array();
+  a.reserve(errors.size());
+  for (const auto& e : errors) a.emplace_back(bj::string_view(e));
+}
+
 // Ours: Octez's RPC has no restarting phase.
 inline void write_status(bj::value& jv, const restarting& s) {
   auto& o = jv.emplace_object();
@@ -293,11 +300,7 @@ inline void write_status(bj::value& jv, const restarting& s) {
   put_time(o["birth"], s.born);
   put_time(o["since"], s.since);
   o["attempt"] = s.attempt;
-  if (s.last_errors) {
-    auto& errors = o["errors"].emplace_array();
-    errors.reserve(s.last_errors->size());
-    for (const auto& e : *s.last_errors) errors.emplace_back(bj::string_view(e));
-  }
+  if (s.last_errors) put_errors(o["errors"], *s.last_errors);
   if (s.next_attempt) put_time(o["next_attempt"], *s.next_attempt);
 }
 inline void write_status(bj::value& jv, const closed& s) {
@@ -305,11 +308,7 @@ inline void write_status(bj::value& jv, const closed& s) {
   o["phase"] = s.crash_errors ? "crashed" : "closed";
   put_time(o["birth"], s.born);
   put_time(o["since"], s.since);
-  if (s.crash_errors) {
-    auto& errors = o["errors"].emplace_array();
-    errors.reserve(s.crash_errors->size());
-    for (const auto& e : *s.crash_errors) errors.emplace_back(bj::string_view(e));
-  }
+  if (s.crash_errors) put_errors(o["errors"], *s.crash_errors);
 }
 inline void write_status(bj::value& jv, const worker_status& s) {
   std::visit([&](const auto& alternative) { write_status(jv, alternative); }, s);
@@ -389,8 +388,7 @@ inline void put_fields(bj::object& o, const events::terminated& f) {
   write_report(o["report"], f.report);
 }
 inline void put_fields(bj::object& o, const events::crashed& f) {
-  auto& errors = o["error"].emplace_array();  // Octez: ("error", C.encoding)
-  for (const auto& e : f.errors) errors.emplace_back(bj::string_view(e));
+  put_errors(o["error"], f.errors);  // Octez: ("error", C.encoding)
   write_report(o["report"], f.report);
 }
 inline void put_fields(bj::object& o, const events::request_no_errors& f) {
@@ -424,10 +422,6 @@ inline void put_fields(bj::object& o, const events::queue_high& f) {
   o["oldest_age"] = json::span_seconds(f.oldest_age);
 }
 inline void put_fields(bj::object& o, const events::queue_normal& f) { o["length"] = f.length; }
-inline void put_errors(bj::value& jv, const error_list& errors) {
-  auto& a = jv.emplace_array();
-  for (const auto& e : errors) a.emplace_back(bj::string_view(e));
-}
 inline void put_fields(bj::object& o, const events::restarting& f) {
   o["attempt"] = f.attempt;
   o["cause"] = std::string(to_string(f.cause));

@@ -4930,8 +4930,10 @@ struct restart_options {
   std::chrono::steady_clock::duration period = std::chrono::seconds(5);  ///< the window
   /// Wait before each restart; none: the next incarnation starts at once.
   std::optional<restart_backoff> backoff = std::nullopt;
-  /// OTP's behaviour: at a restart, what was queued is answered `closed`
-  /// (with the crash errors) instead of waiting for the next incarnation.
+  /// OTP's behaviour: at a restart, what was queued (control requests and
+  /// producers waiting for room included) is answered `closed`, with the
+  /// crash errors, instead of waiting for the next incarnation; pushes during
+  /// the backoff are kept for it. A dropbox keeps its slot all the same.
   bool restart_with_empty_queue = false;
 };
 
@@ -5943,8 +5945,8 @@ WORKERS_END_NAMESPACE
 //   phase_, since_            transition_locked
 //   reason_                   begin_close (the cause), add_crash_errors (errors),
 //                             abandon (the cause if none, and its error)
-//   restart_                  begin_close (a restart), restart_scheduled,
-//                             add_restart_errors, relaunched
+//   restart_                  begin_close (a restart), launched (an incarnation),
+//                             restart_scheduled, add_restart_errors, relaunch_failed
 //   terms_, asked_            begin_close (tightened only), escalate (the deadline)
 //   completion_waiters_,      wait_closed (any thread), take_completion_waiters (the end)
 //   report_waiters_, report_
@@ -6055,27 +6057,27 @@ class worker_lifecycle {
       c->mode = terms_.mode;
       c->deadline = terms_.deadline_wall;
     } else if (auto* r = std::get_if<restarting>(&s)) {
-      r->attempt = restart_.attempt;
-      r->last_errors = restart_.errors;
-      r->next_attempt = restart_.next_at;
+      r->attempt = restart_->attempt;  // made when the restart began
+      r->last_errors = restart_->errors;
+      r->next_attempt = restart_->next_at;
     }
     return s;
   }
   // Launches that gave a state so far, the first included.
   std::size_t incarnations() const {
     std::lock_guard lock(mutex());
-    return restart_.incarnations;
+    return restart_ ? restart_->incarnations : 1;
   }
   // Restarts begun so far, and why the last incarnation ended (none before
   // the first restart): what on_launch may read.
   std::uint32_t restarts() const {
     std::lock_guard lock(mutex());
-    return restart_.attempt;
+    return restart_ ? restart_->attempt : 0;
   }
   std::optional<close_reason> last_close_reason() const {
     std::lock_guard lock(mutex());
-    if (restart_.attempt == 0) return std::nullopt;
-    return close_reason{restart_.cause, restart_.errors};
+    if (!restart_) return std::nullopt;
+    return close_reason{restart_->cause, restart_->errors};
   }
   // The close's terms now (strand: the mode is read without the lock).
   shutdown_mode mode() const noexcept { return mode_.load(std::memory_order_acquire); }
@@ -6122,11 +6124,12 @@ class worker_lifecycle {
         add_restart_errors_locked(std::move(errors));
         return close_request::unchanged;
       }
-      ++restart_.attempt;
-      restart_.since = now;
-      restart_.cause = cause;
-      restart_.errors = std::move(errors);
-      restart_.next_at.reset();
+      if (!restart_) restart_ = std::make_unique<restart_record>();
+      ++restart_->attempt;
+      restart_->since = now;
+      restart_->cause = cause;
+      restart_->errors = std::move(errors);
+      restart_->next_at.reset();
       transition_locked(phase::restarting, now);
       return close_request::restarting;
     }
@@ -6170,15 +6173,16 @@ class worker_lifecycle {
   void launched(clock::time_point now) {
     std::lock_guard lock(mutex());
     const phase p = phase_.load(std::memory_order_relaxed);
-    if (p == phase::restarting) ++restart_.incarnations;
+    if (p == phase::restarting) ++restart_->incarnations;
     if (p == phase::launching || p == phase::restarting) transition_locked(phase::running, now);
   }
 
-  // The restart in progress (the strand): its next launch at `at` (none: it
-  // starts now), errors of a failed launch of it, why it began.
+  // The restart in progress (the strand, while restarting: the record
+  // exists): its next launch at `at` (none: it starts now), errors of a
+  // failed launch of it, why it began.
   void restart_scheduled(std::optional<clock::time_point> at) {
     std::lock_guard lock(mutex());
-    restart_.next_at = at;
+    restart_->next_at = at;
   }
   void add_restart_errors(error_list errors) {
     std::lock_guard lock(mutex());
@@ -6187,13 +6191,13 @@ class worker_lifecycle {
   // A restart's on_launch failed: one more restart, for that.
   void relaunch_failed(error_list errors) {
     std::lock_guard lock(mutex());
-    ++restart_.attempt;
-    restart_.cause = close_cause::launch_failed;
+    ++restart_->attempt;
+    restart_->cause = close_cause::launch_failed;
     add_restart_errors_locked(std::move(errors));
   }
   restart_record restart() const {
     std::lock_guard lock(mutex());
-    return restart_;
+    return *restart_;
   }
 
   // The close ended with `report`: closed. Returns why.
@@ -6281,8 +6285,8 @@ class worker_lifecycle {
 
   void add_restart_errors_locked(std::optional<error_list> errors) {
     if (!errors || errors->empty()) return;
-    if (!restart_.errors) restart_.errors.emplace();
-    for (auto& e : *errors) restart_.errors->push_back(std::move(e));
+    if (!restart_->errors) restart_->errors.emplace();
+    for (auto& e : *errors) restart_->errors->push_back(std::move(e));
   }
 
   // The one place the phase changes (under the lock).
@@ -6300,7 +6304,7 @@ class worker_lifecycle {
   const clock::time_point born_;
   clock::time_point since_;
   kept_reason reason_;
-  restart_record restart_;
+  std::unique_ptr<restart_record> restart_;  // from the first restart on
   close_terms terms_;
   steady_clock::time_point began_{};  // the close's start
   shutdown_report report_;            // once ended
@@ -6986,9 +6990,8 @@ class worker_core : public registered_worker,
       idle_ = std::make_unique<idle_timer>(
           std::chrono::duration_cast<steady_clock::duration>(*options.timeout), seam_.steady_now());
     if (options.watchdog) watchdog_ = std::make_unique<watchdog>(checked_watchdog(options, name_));
-    if (options.restart.policy != restart_policy::temporary) {
+    if (options.restart.policy != restart_policy::temporary)
       restart_ = std::make_unique<supervised>(checked_restart(options, name_), *config_, this);
-    }
     extras_ =
         static_cast<std::uint8_t>((idle_ ? extra_idle : 0) | (this->alarmed() ? extra_alarms : 0) |
                                   (watchdog_ ? extra_watch : 0));
@@ -7264,16 +7267,11 @@ class worker_core : public registered_worker,
 
   state_type* state_ptr() noexcept { return state_ ? &*state_ : nullptr; }
   state_type& state_checked() {
-    const phase p = current_phase();
-    if (p == phase::launching)
-      throw std::logic_error("workers: state of worker " + full_name() +
-                             " requested before its launch completed");
-    if (has_ended(p))
-      throw std::logic_error("workers: state of worker " + full_name() +
-                             " requested after it closed");
-    if (p == phase::restarting)
-      throw std::logic_error("workers: state of worker " + full_name() +
-                             " requested while it restarts: it has none until its next on_launch");
+    // One test for the phases with a state, running and closing (1 and 3):
+    // this runs at every `state(self)` of a handler.
+    static_assert(static_cast<int>(phase::running) == 1 && static_cast<int>(phase::closing) == 3);
+    if ((static_cast<int>(current_phase()) | 2) != 3) [[unlikely]]
+      no_state(current_phase());
     if (!on_strand())
       throw std::logic_error("workers: state of worker " + full_name() +
                              " requested outside its strand; use with_state");
@@ -7281,6 +7279,13 @@ class worker_core : public registered_worker,
       throw std::logic_error("workers: state of worker " + full_name() +
                              " requested, but its launch did not give one");
     return *state_;
+  }
+  WORKERS_COLD [[noreturn]] void no_state(phase p) const {
+    const char* when = p == phase::launching    ? " before its launch completed"
+                       : p == phase::restarting ? " while it restarts: it has none until its next "
+                                                  "on_launch"
+                                                : " after it closed";
+    throw std::logic_error("workers: state of worker " + full_name() + " requested" + when);
   }
   // Null before the launch completed and after the close.
   state_type* state_opt() {
@@ -7337,8 +7342,8 @@ class worker_core : public registered_worker,
     return p == phase::running || p == phase::restarting;
   }
   // A handler, merge or read threw `what`: the worker crashes.
-  void crash(const char* where, const std::exception_ptr& what) {
-    std::string text = describe(what);
+  void crash(const char* where, const std::exception_ptr& what) { crash(where, describe(what)); }
+  void crash(const char* where, const std::string& text) {
     this->note_handler_threw(where, text);
     request_close(close_cause::handler_exception,
                   error_list{fmt::format("{} threw: {}", where, text)});
@@ -7448,6 +7453,7 @@ class worker_core : public registered_worker,
     supervision_strategy strategy;
     std::shared_ptr<restart_limits> limits;
     restart_delay delay;
+    std::unique_ptr<time_source::timer> timer;  // the backoff's, once needed
   };
   std::unique_ptr<supervised>& supervision() noexcept { return restart_; }
   // The table's workers that restart (or close) with this one, by its strategy.
@@ -7525,15 +7531,14 @@ class worker_core : public registered_worker,
   bool restarts_after(close_cause cause) const noexcept {
     if (!restart_) return false;
     switch (cause) {
-      case close_cause::handler_exception:
+      case close_cause::handler_exception:  // a crash: transient and permanent
       case close_cause::crash:
+      case close_cause::sibling_restart:  // the table's strategy
         return true;
-      case close_cause::on_error_shutdown:
+      case close_cause::on_error_shutdown:  // an end that is not a shutdown: permanent
       case close_cause::end_of_source:
         return restart_->options.policy == restart_policy::permanent;
-      case close_cause::sibling_restart:
-        return true;
-      default:
+      default:  // a shutdown, a failed first launch, the limits, the context's end
         return false;
     }
   }
@@ -9429,7 +9434,9 @@ class worker_impl final : public worker_core<Def, Kind> {
   template <class F, class Then>
   pending invoke_hook(F hook, Then then);
   template <class F>
-  static outcome<std::invoke_result_t<F&>> call(F& hook);
+  outcome<std::invoke_result_t<F&>> call(F& hook);
+  std::exception_ptr caught(const std::exception& e);
+  std::string described(const std::exception_ptr& e);
   template <class T, class F, class Then>
   boost::asio::awaitable<void> await_hook(F hook, Then then);
   void begin_call(entry_type* request);
@@ -9523,11 +9530,12 @@ class worker_impl final : public worker_core<Def, Kind> {
 
   // The restart (impl/restart_sequence.hpp).
   void continue_restart() override;
-  pending advance_restart();
+  WORKERS_COLD pending advance_restart();
   pending run_restart_on_close();
   void empty_queue();
   pending schedule_restart();
   void restart_due();
+  void cancel_restart_timer(bool drop) noexcept;
   void relaunch_failed(std::string message);
 
   [[no_unique_address]] H handlers_;
@@ -9548,7 +9556,12 @@ class worker_impl final : public worker_core<Def, Kind> {
   // The close's deadline (impl/close_sequence.hpp), once a shutdown gave one.
   std::unique_ptr<time_source::timer> deadline_timer_;
   std::optional<steady_clock::time_point> armed_deadline_;
-  std::unique_ptr<time_source::timer> restart_timer_;  // the restart's backoff
+  // The last exception a hook threw, with what it says (impl/hook_call.hpp).
+  struct caught_exception {
+    std::exception_ptr ptr;
+    std::string what;
+  };
+  std::unique_ptr<caught_exception> caught_;
   // The caller whose cancellation reaches the handler, if any, and the link
   // its cancellation follows to the call in flight.
   struct armed_caller {
@@ -9767,7 +9780,7 @@ auto worker_impl<Def, Kind, H>::advance_close(bool abandoning, bool from_inside)
       this->stop_timer();
       this->mailbox().closing();
     }
-    if (restart_timer_) restart_timer_->cancel();  // a restart waiting for its backoff ends here
+    cancel_restart_timer(false);  // a restart waiting for its backoff ends here
   }
   if (!abandoning && !from_inside && mode == shutdown_mode::abort) cut_by_close(false);
   // An awaited on_launch in flight returns first, and the loop calls again.
@@ -9821,7 +9834,7 @@ auto worker_impl<Def, Kind, H>::run_on_close() -> pending {
         },
         [this](outcome<void> o) -> pending {
           take_cut();
-          if (!o) base::crash("on_close", o.error());  // its error joins the crash errors
+          if (!o) crash(o.error(), "on_close");  // its error joins the crash errors
           return std::nullopt;
         });
   } else {
@@ -9839,7 +9852,7 @@ void worker_impl<Def, Kind, H>::finish_close(bool abandoning) {
   this->run_canceler_hooks();
   if (deadline_timer_) deadline_timer_->cancel();
   armed_deadline_.reset();
-  if (restart_timer_) restart_timer_->cancel();
+  cancel_restart_timer(false);
   if (auto& wd = this->watch()) wd->cancel();
   close_reason why;
   // The requests handled go (a request's destructor may call the worker).
@@ -9865,7 +9878,8 @@ void worker_impl<Def, Kind, H>::finish_close(bool abandoning) {
       typed<report_value>(w)->answer({error_code{}, waiting.value});
   });
   deadline_timer_.reset();
-  restart_timer_.reset();
+  cancel_restart_timer(true);
+  caught_.reset();
   this->drop_work();
   if (abandoning) {
     if (launch_reply_) launch_reply_->abandon();
@@ -9904,7 +9918,7 @@ void worker_impl<Def, Kind, H>::abandon() noexcept {
   driver_.reset();
   deadline_timer_.reset();
   armed_deadline_.reset();
-  restart_timer_.reset();
+  cancel_restart_timer(true);
   if (auto& wd = this->watch()) wd->abandon();
   call_ = hook_call{};
   this->mailbox().abandoned();
@@ -9951,9 +9965,37 @@ auto worker_impl<Def, Kind, H>::call(F& hook) -> outcome<std::invoke_result_t<F&
     } else {
       return outcome<T>(boost::system::in_place_value, hook());
     }
+  } catch (const std::exception& e) {
+    return outcome<T>(boost::system::in_place_error, caught(e));
   } catch (...) {
     return outcome<T>(boost::system::in_place_error, std::current_exception());
   }
+}
+
+// What a hook threw is noted with what it says, where it is caught: telling
+// it later (a crash error, a failed launch) needs no rethrow, which would
+// unwind the whole stack a second time (most of a crash's cost). The last
+// one only, on the strand.
+template <class Def, class Kind, class H>
+std::exception_ptr worker_impl<Def, Kind, H>::caught(const std::exception& e) {
+  std::exception_ptr ptr = std::current_exception();
+  try {
+    if (!caught_) caught_ = std::make_unique<caught_exception>();
+    caught_->ptr = ptr;
+    caught_->what = e.what();
+  } catch (...) {  // out of memory: told by a rethrow, later
+    caught_.reset();
+  }
+  return ptr;
+}
+template <class Def, class Kind, class H>
+std::string worker_impl<Def, Kind, H>::described(const std::exception_ptr& e) {
+  if (caught_ && e && caught_->ptr == e) {
+    std::string what = std::move(caught_->what);
+    caught_.reset();
+    return what;
+  }
+  return describe(e);
 }
 
 template <class Def, class Kind, class H>
@@ -9968,6 +10010,8 @@ boost::asio::awaitable<void> worker_impl<Def, Kind, H>::await_hook(F hook, Then 
       T value = co_await hook();
       o.emplace(boost::system::in_place_value, std::move(value));
     }
+  } catch (const std::exception& e) {
+    o.emplace(boost::system::in_place_error, caught(e));
   } catch (...) {
     o.emplace(boost::system::in_place_error, std::current_exception());
   }
@@ -10072,7 +10116,7 @@ void worker_impl<Def, Kind, H>::launched(outcome<launch_return>&& o) {
   }
   if (!o) {
     std::string message = fmt::format("workers: launch of {} failed: on_launch threw: {}",
-                                      this->full_name(), describe(o.error()));
+                                      this->full_name(), described(o.error()));
     if (restart)
       relaunch_failed(std::move(message));
     else
@@ -10396,7 +10440,7 @@ void worker_impl<Def, Kind, H>::apply(const error_action& action, bool handled) 
 
 template <class Def, class Kind, class H>
 void worker_impl<Def, Kind, H>::crash(const std::exception_ptr& ex, const char* where) {
-  base::crash(where, ex);
+  base::crash(where, described(ex));
 }
 
 }  // namespace detail
@@ -10506,7 +10550,7 @@ auto worker_impl<Def, Kind, H>::run_restart_on_close() -> pending {
         [this, closed](outcome<void> o) -> pending {
           take_cut();
           if (!o) {
-            const std::string text = describe(o.error());
+            const std::string text = described(o.error());
             this->note_handler_threw("on_close", text);
             this->lifecycle().add_restart_errors({fmt::format("on_close threw: {}", text)});
           }
@@ -10547,9 +10591,9 @@ auto worker_impl<Def, Kind, H>::schedule_restart() -> pending {
     return advance_restart();
   }
   this->lifecycle().restart_scheduled(this->seam().wall_of(now + delay, now));
-  if (!restart_timer_) restart_timer_ = this->seam().make_timer(this->strand());
-  restart_timer_->wait_until(
-      now + delay, [self = this->hold()] { static_cast<worker_impl&>(*self).restart_due(); });
+  if (!sup.timer) sup.timer = this->seam().make_timer(this->strand());
+  sup.timer->wait_until(now + delay,
+                        [self = this->hold()] { static_cast<worker_impl&>(*self).restart_due(); });
   loop_held_ = true;
   return std::nullopt;
 }
@@ -10561,6 +10605,16 @@ void worker_impl<Def, Kind, H>::restart_due() {
   restart_due_ = true;
   this->lifecycle().restart_scheduled(std::nullopt);
   if (std::exchange(loop_held_, false) || this->mailbox().unpark()) drive(std::nullopt);
+}
+
+// The close stops the backoff's timer (`drop`: and lets it go, as the
+// context's end must).
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::cancel_restart_timer(bool drop) noexcept {
+  auto& sup = this->supervision();
+  if (!sup || !sup->timer) return;
+  sup->timer->cancel();
+  if (drop) sup->timer.reset();
 }
 
 // Step launching, failed: one more end, counted against the limits.

@@ -9,6 +9,7 @@
 
 #include <workers/testing.hpp>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -167,6 +168,18 @@ struct gated_launch : supervised_handlers {
                                                                const calc_parameters&) {
     if (workers::restarts(self) > 0) co_await gate->async_receive(asio::use_awaitable);
     co_return 0;
+  }
+};
+
+// A hold that ignores cancellation: the watchdog's stuck crash waits for it.
+struct stubborn_handlers : supervised_handlers {
+  using supervised_handlers::on_request;
+  template <class W>
+  asio::awaitable<workers::result<int, std::string>> on_request(W&, const hold& r) {
+    r.entered->try_send(error_code{});
+    co_await r.release->async_receive(
+        asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+    co_return 1;
   }
 };
 
@@ -597,6 +610,49 @@ TEST_CASE("supervision: a shutdown made with deferred before a crash, launched d
   CHECK(workers::restarts(w) == 1);
   CHECK(workers::information(w).incarnations == 1);
   (void)never;
+}
+
+TEST_CASE("supervision: the watchdog's stuck crash restarts a transient worker", "[supervision]") {
+  supervised<calc_table> t(infinite);
+  stubborn_handlers h;
+  auto o = restarting(restart_policy::transient, 1, backoff_ms(100, 100));
+  o.watchdog = workers::watchdog_budgets{.stuck = 1s, .grace = 1s};
+  std::optional<calc_worker> w;
+  workers::launch(t.table, t.io, "w", calc_parameters{}, h, o, [&](auto r) { w.emplace(*r); });
+  run_until_idle(t.io);
+  t.w = w;
+  hold gate = busy_gate(t.io.get_executor()).request();
+  t.push(gate, "hold");
+  t.push(add{1}, "queued");
+  run_for(t.io, *t.clock, 3s);  // stuck at 1 s, cut, crashed 1 s later: it waits for the hold
+  CHECK(t.phase() == "restart");
+  const auto status = workers::status(*w);
+  REQUIRE(std::get<workers::restarting>(status).last_errors);
+  CHECK(std::get<workers::restarting>(status).last_errors->front().starts_with("stuck: hold"));
+  CHECK(t.answers.empty());
+  gate.release->try_send(error_code{});  // the handler returns: its caller gets its result
+  run_for(t.io, *t.clock, 100ms);
+  CHECK(t.answers == std::vector<std::string>{"hold ok", "queued ok"});
+  CHECK(workers::restarts(*w) == 1);
+  shut_down(t.io, *w);
+}
+
+TEST_CASE("supervision: a dropbox keeps its slot through a restart, puts merge into it",
+          "[supervision]") {
+  supervised<dropbox_table> t(make_dropbox_table);
+  const auto w = t.launch(restarting(restart_policy::transient, 1, backoff_ms(100, 100)));
+  workers::put_request_and_wait(w, boom{}, [&](auto r) { t.answers.push_back(r ? "ok" : "boom"); });
+  run_until_idle(t.io);
+  REQUIRE(t.phase() == "restart");
+  for (int i = 1; i <= 3; ++i)
+    workers::put_request_and_wait(w, add{i}, [&](auto r) {
+      t.answers.push_back(r ? fmt::format("sum {}", *r) : std::string("error"));
+    });
+  run_until_idle(t.io);
+  CHECK(workers::pending_requests_length(w) == 1);  // merged while the worker restarts
+  run_for(t.io, *t.clock, 100ms);
+  CHECK(t.answers == std::vector<std::string>{"boom", "sum 6", "sum 6", "sum 6"});
+  shut_down(t.io, w);
 }
 
 TEST_CASE("supervision: restart options are checked at launch", "[supervision]") {

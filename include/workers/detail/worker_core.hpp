@@ -133,9 +133,8 @@ class worker_core : public registered_worker,
       idle_ = std::make_unique<idle_timer>(
           std::chrono::duration_cast<steady_clock::duration>(*options.timeout), seam_.steady_now());
     if (options.watchdog) watchdog_ = std::make_unique<watchdog>(checked_watchdog(options, name_));
-    if (options.restart.policy != restart_policy::temporary) {
+    if (options.restart.policy != restart_policy::temporary)
       restart_ = std::make_unique<supervised>(checked_restart(options, name_), *config_, this);
-    }
     extras_ =
         static_cast<std::uint8_t>((idle_ ? extra_idle : 0) | (this->alarmed() ? extra_alarms : 0) |
                                   (watchdog_ ? extra_watch : 0));
@@ -411,16 +410,11 @@ class worker_core : public registered_worker,
 
   state_type* state_ptr() noexcept { return state_ ? &*state_ : nullptr; }
   state_type& state_checked() {
-    const phase p = current_phase();
-    if (p == phase::launching)
-      throw std::logic_error("workers: state of worker " + full_name() +
-                             " requested before its launch completed");
-    if (has_ended(p))
-      throw std::logic_error("workers: state of worker " + full_name() +
-                             " requested after it closed");
-    if (p == phase::restarting)
-      throw std::logic_error("workers: state of worker " + full_name() +
-                             " requested while it restarts: it has none until its next on_launch");
+    // One test for the phases with a state, running and closing (1 and 3):
+    // this runs at every `state(self)` of a handler.
+    static_assert(static_cast<int>(phase::running) == 1 && static_cast<int>(phase::closing) == 3);
+    if ((static_cast<int>(current_phase()) | 2) != 3) [[unlikely]]
+      no_state(current_phase());
     if (!on_strand())
       throw std::logic_error("workers: state of worker " + full_name() +
                              " requested outside its strand; use with_state");
@@ -428,6 +422,13 @@ class worker_core : public registered_worker,
       throw std::logic_error("workers: state of worker " + full_name() +
                              " requested, but its launch did not give one");
     return *state_;
+  }
+  WORKERS_COLD [[noreturn]] void no_state(phase p) const {
+    const char* when = p == phase::launching    ? " before its launch completed"
+                       : p == phase::restarting ? " while it restarts: it has none until its next "
+                                                  "on_launch"
+                                                : " after it closed";
+    throw std::logic_error("workers: state of worker " + full_name() + " requested" + when);
   }
   // Null before the launch completed and after the close.
   state_type* state_opt() {
@@ -484,8 +485,8 @@ class worker_core : public registered_worker,
     return p == phase::running || p == phase::restarting;
   }
   // A handler, merge or read threw `what`: the worker crashes.
-  void crash(const char* where, const std::exception_ptr& what) {
-    std::string text = describe(what);
+  void crash(const char* where, const std::exception_ptr& what) { crash(where, describe(what)); }
+  void crash(const char* where, const std::string& text) {
     this->note_handler_threw(where, text);
     request_close(close_cause::handler_exception,
                   error_list{fmt::format("{} threw: {}", where, text)});
@@ -595,6 +596,7 @@ class worker_core : public registered_worker,
     supervision_strategy strategy;
     std::shared_ptr<restart_limits> limits;
     restart_delay delay;
+    std::unique_ptr<time_source::timer> timer;  // the backoff's, once needed
   };
   std::unique_ptr<supervised>& supervision() noexcept { return restart_; }
   // The table's workers that restart (or close) with this one, by its strategy.
@@ -672,15 +674,14 @@ class worker_core : public registered_worker,
   bool restarts_after(close_cause cause) const noexcept {
     if (!restart_) return false;
     switch (cause) {
-      case close_cause::handler_exception:
+      case close_cause::handler_exception:  // a crash: transient and permanent
       case close_cause::crash:
+      case close_cause::sibling_restart:  // the table's strategy
         return true;
-      case close_cause::on_error_shutdown:
+      case close_cause::on_error_shutdown:  // an end that is not a shutdown: permanent
       case close_cause::end_of_source:
         return restart_->options.policy == restart_policy::permanent;
-      case close_cause::sibling_restart:
-        return true;
-      default:
+      default:  // a shutdown, a failed first launch, the limits, the context's end
         return false;
     }
   }

@@ -169,7 +169,9 @@ class worker_impl final : public worker_core<Def, Kind> {
   template <class F, class Then>
   pending invoke_hook(F hook, Then then);
   template <class F>
-  static outcome<std::invoke_result_t<F&>> call(F& hook);
+  outcome<std::invoke_result_t<F&>> call(F& hook);
+  std::exception_ptr caught(const std::exception& e);
+  std::string described(const std::exception_ptr& e);
   template <class T, class F, class Then>
   boost::asio::awaitable<void> await_hook(F hook, Then then);
   void begin_call(entry_type* request);
@@ -263,11 +265,12 @@ class worker_impl final : public worker_core<Def, Kind> {
 
   // The restart (impl/restart_sequence.hpp).
   void continue_restart() override;
-  pending advance_restart();
+  WORKERS_COLD pending advance_restart();
   pending run_restart_on_close();
   void empty_queue();
   pending schedule_restart();
   void restart_due();
+  void cancel_restart_timer(bool drop) noexcept;
   void relaunch_failed(std::string message);
 
   [[no_unique_address]] H handlers_;
@@ -288,7 +291,12 @@ class worker_impl final : public worker_core<Def, Kind> {
   // The close's deadline (impl/close_sequence.hpp), once a shutdown gave one.
   std::unique_ptr<time_source::timer> deadline_timer_;
   std::optional<steady_clock::time_point> armed_deadline_;
-  std::unique_ptr<time_source::timer> restart_timer_;  // the restart's backoff
+  // The last exception a hook threw, with what it says (impl/hook_call.hpp).
+  struct caught_exception {
+    std::exception_ptr ptr;
+    std::string what;
+  };
+  std::unique_ptr<caught_exception> caught_;
   // The caller whose cancellation reaches the handler, if any, and the link
   // its cancellation follows to the call in flight.
   struct armed_caller {

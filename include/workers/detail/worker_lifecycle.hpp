@@ -9,8 +9,8 @@
 //   phase_, since_            transition_locked
 //   reason_                   begin_close (the cause), add_crash_errors (errors),
 //                             abandon (the cause if none, and its error)
-//   restart_                  begin_close (a restart), restart_scheduled,
-//                             add_restart_errors, relaunched
+//   restart_                  begin_close (a restart), launched (an incarnation),
+//                             restart_scheduled, add_restart_errors, relaunch_failed
 //   terms_, asked_            begin_close (tightened only), escalate (the deadline)
 //   completion_waiters_,      wait_closed (any thread), take_completion_waiters (the end)
 //   report_waiters_, report_
@@ -107,27 +107,27 @@ class worker_lifecycle {
       c->mode = terms_.mode;
       c->deadline = terms_.deadline_wall;
     } else if (auto* r = std::get_if<restarting>(&s)) {
-      r->attempt = restart_.attempt;
-      r->last_errors = restart_.errors;
-      r->next_attempt = restart_.next_at;
+      r->attempt = restart_->attempt;  // made when the restart began
+      r->last_errors = restart_->errors;
+      r->next_attempt = restart_->next_at;
     }
     return s;
   }
   // Launches that gave a state so far, the first included.
   std::size_t incarnations() const {
     std::lock_guard lock(mutex());
-    return restart_.incarnations;
+    return restart_ ? restart_->incarnations : 1;
   }
   // Restarts begun so far, and why the last incarnation ended (none before
   // the first restart): what on_launch may read.
   std::uint32_t restarts() const {
     std::lock_guard lock(mutex());
-    return restart_.attempt;
+    return restart_ ? restart_->attempt : 0;
   }
   std::optional<close_reason> last_close_reason() const {
     std::lock_guard lock(mutex());
-    if (restart_.attempt == 0) return std::nullopt;
-    return close_reason{restart_.cause, restart_.errors};
+    if (!restart_) return std::nullopt;
+    return close_reason{restart_->cause, restart_->errors};
   }
   // The close's terms now (strand: the mode is read without the lock).
   shutdown_mode mode() const noexcept { return mode_.load(std::memory_order_acquire); }
@@ -174,11 +174,12 @@ class worker_lifecycle {
         add_restart_errors_locked(std::move(errors));
         return close_request::unchanged;
       }
-      ++restart_.attempt;
-      restart_.since = now;
-      restart_.cause = cause;
-      restart_.errors = std::move(errors);
-      restart_.next_at.reset();
+      if (!restart_) restart_ = std::make_unique<restart_record>();
+      ++restart_->attempt;
+      restart_->since = now;
+      restart_->cause = cause;
+      restart_->errors = std::move(errors);
+      restart_->next_at.reset();
       transition_locked(phase::restarting, now);
       return close_request::restarting;
     }
@@ -222,15 +223,16 @@ class worker_lifecycle {
   void launched(clock::time_point now) {
     std::lock_guard lock(mutex());
     const phase p = phase_.load(std::memory_order_relaxed);
-    if (p == phase::restarting) ++restart_.incarnations;
+    if (p == phase::restarting) ++restart_->incarnations;
     if (p == phase::launching || p == phase::restarting) transition_locked(phase::running, now);
   }
 
-  // The restart in progress (the strand): its next launch at `at` (none: it
-  // starts now), errors of a failed launch of it, why it began.
+  // The restart in progress (the strand, while restarting: the record
+  // exists): its next launch at `at` (none: it starts now), errors of a
+  // failed launch of it, why it began.
   void restart_scheduled(std::optional<clock::time_point> at) {
     std::lock_guard lock(mutex());
-    restart_.next_at = at;
+    restart_->next_at = at;
   }
   void add_restart_errors(error_list errors) {
     std::lock_guard lock(mutex());
@@ -239,13 +241,13 @@ class worker_lifecycle {
   // A restart's on_launch failed: one more restart, for that.
   void relaunch_failed(error_list errors) {
     std::lock_guard lock(mutex());
-    ++restart_.attempt;
-    restart_.cause = close_cause::launch_failed;
+    ++restart_->attempt;
+    restart_->cause = close_cause::launch_failed;
     add_restart_errors_locked(std::move(errors));
   }
   restart_record restart() const {
     std::lock_guard lock(mutex());
-    return restart_;
+    return *restart_;
   }
 
   // The close ended with `report`: closed. Returns why.
@@ -333,8 +335,8 @@ class worker_lifecycle {
 
   void add_restart_errors_locked(std::optional<error_list> errors) {
     if (!errors || errors->empty()) return;
-    if (!restart_.errors) restart_.errors.emplace();
-    for (auto& e : *errors) restart_.errors->push_back(std::move(e));
+    if (!restart_->errors) restart_->errors.emplace();
+    for (auto& e : *errors) restart_->errors->push_back(std::move(e));
   }
 
   // The one place the phase changes (under the lock).
@@ -352,7 +354,7 @@ class worker_lifecycle {
   const clock::time_point born_;
   clock::time_point since_;
   kept_reason reason_;
-  restart_record restart_;
+  std::unique_ptr<restart_record> restart_;  // from the first restart on
   close_terms terms_;
   steady_clock::time_point began_{};  // the close's start
   shutdown_report report_;            // once ended

@@ -126,7 +126,7 @@ auto worker_impl<Def, Kind, H>::advance_close(bool abandoning, bool from_inside)
       this->stop_timer();
       this->mailbox().closing();
     }
-    if (restart_timer_) restart_timer_->cancel();  // a restart waiting for its backoff ends here
+    cancel_restart_timer(false);  // a restart waiting for its backoff ends here
   }
   if (!abandoning && !from_inside && mode == shutdown_mode::abort) cut_by_close(false);
   // An awaited on_launch in flight returns first, and the loop calls again.
@@ -180,7 +180,7 @@ auto worker_impl<Def, Kind, H>::run_on_close() -> pending {
         },
         [this](outcome<void> o) -> pending {
           take_cut();
-          if (!o) base::crash("on_close", o.error());  // its error joins the crash errors
+          if (!o) crash(o.error(), "on_close");  // its error joins the crash errors
           return std::nullopt;
         });
   } else {
@@ -198,7 +198,7 @@ void worker_impl<Def, Kind, H>::finish_close(bool abandoning) {
   this->run_canceler_hooks();
   if (deadline_timer_) deadline_timer_->cancel();
   armed_deadline_.reset();
-  if (restart_timer_) restart_timer_->cancel();
+  cancel_restart_timer(false);
   if (auto& wd = this->watch()) wd->cancel();
   close_reason why;
   // The requests handled go (a request's destructor may call the worker).
@@ -224,7 +224,8 @@ void worker_impl<Def, Kind, H>::finish_close(bool abandoning) {
       typed<report_value>(w)->answer({error_code{}, waiting.value});
   });
   deadline_timer_.reset();
-  restart_timer_.reset();
+  cancel_restart_timer(true);
+  caught_.reset();
   this->drop_work();
   if (abandoning) {
     if (launch_reply_) launch_reply_->abandon();
@@ -263,7 +264,7 @@ void worker_impl<Def, Kind, H>::abandon() noexcept {
   driver_.reset();
   deadline_timer_.reset();
   armed_deadline_.reset();
-  restart_timer_.reset();
+  cancel_restart_timer(true);
   if (auto& wd = this->watch()) wd->abandon();
   call_ = hook_call{};
   this->mailbox().abandoned();

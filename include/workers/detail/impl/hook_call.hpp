@@ -38,9 +38,37 @@ auto worker_impl<Def, Kind, H>::call(F& hook) -> outcome<std::invoke_result_t<F&
     } else {
       return outcome<T>(boost::system::in_place_value, hook());
     }
+  } catch (const std::exception& e) {
+    return outcome<T>(boost::system::in_place_error, caught(e));
   } catch (...) {
     return outcome<T>(boost::system::in_place_error, std::current_exception());
   }
+}
+
+// What a hook threw is noted with what it says, where it is caught: telling
+// it later (a crash error, a failed launch) needs no rethrow, which would
+// unwind the whole stack a second time (most of a crash's cost). The last
+// one only, on the strand.
+template <class Def, class Kind, class H>
+std::exception_ptr worker_impl<Def, Kind, H>::caught(const std::exception& e) {
+  std::exception_ptr ptr = std::current_exception();
+  try {
+    if (!caught_) caught_ = std::make_unique<caught_exception>();
+    caught_->ptr = ptr;
+    caught_->what = e.what();
+  } catch (...) {  // out of memory: told by a rethrow, later
+    caught_.reset();
+  }
+  return ptr;
+}
+template <class Def, class Kind, class H>
+std::string worker_impl<Def, Kind, H>::described(const std::exception_ptr& e) {
+  if (caught_ && e && caught_->ptr == e) {
+    std::string what = std::move(caught_->what);
+    caught_.reset();
+    return what;
+  }
+  return describe(e);
 }
 
 template <class Def, class Kind, class H>
@@ -55,6 +83,8 @@ boost::asio::awaitable<void> worker_impl<Def, Kind, H>::await_hook(F hook, Then 
       T value = co_await hook();
       o.emplace(boost::system::in_place_value, std::move(value));
     }
+  } catch (const std::exception& e) {
+    o.emplace(boost::system::in_place_error, caught(e));
   } catch (...) {
     o.emplace(boost::system::in_place_error, std::current_exception());
   }

@@ -63,7 +63,7 @@ void worker_impl<Def, Kind, H>::launched(outcome<launch_return>&& o) {
   }
   if (!o) {
     std::string message = fmt::format("workers: launch of {} failed: on_launch threw: {}",
-                                      this->full_name(), describe(o.error()));
+                                      this->full_name(), described(o.error()));
     if (restart)
       relaunch_failed(std::move(message));
     else

@@ -271,7 +271,7 @@ void worker_impl<Def, Kind, H>::apply(const error_action& action, bool handled) 
 
 template <class Def, class Kind, class H>
 void worker_impl<Def, Kind, H>::crash(const std::exception_ptr& ex, const char* where) {
-  base::crash(where, ex);
+  base::crash(where, described(ex));
 }
 
 }  // namespace detail

@@ -106,7 +106,7 @@ auto worker_impl<Def, Kind, H>::run_restart_on_close() -> pending {
         [this, closed](outcome<void> o) -> pending {
           take_cut();
           if (!o) {
-            const std::string text = describe(o.error());
+            const std::string text = described(o.error());
             this->note_handler_threw("on_close", text);
             this->lifecycle().add_restart_errors({fmt::format("on_close threw: {}", text)});
           }
@@ -147,9 +147,9 @@ auto worker_impl<Def, Kind, H>::schedule_restart() -> pending {
     return advance_restart();
   }
   this->lifecycle().restart_scheduled(this->seam().wall_of(now + delay, now));
-  if (!restart_timer_) restart_timer_ = this->seam().make_timer(this->strand());
-  restart_timer_->wait_until(
-      now + delay, [self = this->hold()] { static_cast<worker_impl&>(*self).restart_due(); });
+  if (!sup.timer) sup.timer = this->seam().make_timer(this->strand());
+  sup.timer->wait_until(now + delay,
+                        [self = this->hold()] { static_cast<worker_impl&>(*self).restart_due(); });
   loop_held_ = true;
   return std::nullopt;
 }
@@ -161,6 +161,16 @@ void worker_impl<Def, Kind, H>::restart_due() {
   restart_due_ = true;
   this->lifecycle().restart_scheduled(std::nullopt);
   if (std::exchange(loop_held_, false) || this->mailbox().unpark()) drive(std::nullopt);
+}
+
+// The close stops the backoff's timer (`drop`: and lets it go, as the
+// context's end must).
+template <class Def, class Kind, class H>
+void worker_impl<Def, Kind, H>::cancel_restart_timer(bool drop) noexcept {
+  auto& sup = this->supervision();
+  if (!sup || !sup->timer) return;
+  sup->timer->cancel();
+  if (drop) sup->timer.reset();
 }
 
 // Step launching, failed: one more end, counted against the limits.
