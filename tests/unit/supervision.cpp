@@ -655,6 +655,49 @@ TEST_CASE("supervision: a dropbox keeps its slot through a restart, puts merge i
   shut_down(t.io, w);
 }
 
+// on_launch waits for `gate` at the first launch too.
+struct gated_first_launch : supervised_handlers {
+  std::shared_ptr<gate_channel> gate;
+  template <class W>
+  asio::awaitable<workers::result<int, std::string>> on_launch(W&, const std::string&,
+                                                               const calc_parameters&) {
+    co_await gate->async_receive(asio::use_awaitable);
+    co_return 0;
+  }
+};
+
+TEST_CASE("supervision: a drain that begins during the first awaited on_launch waits for it",
+          "[supervision][faults]") {
+  supervised<calc_table> t(infinite);
+  gated_first_launch h;
+  h.gate = std::make_shared<gate_channel>(t.io, 1);
+  std::optional<calc_worker> w;
+  std::optional<bool> launched;
+  workers::launch(t.table, t.io, "w", calc_parameters{}, h, test_launch_options(), [&](auto r) {
+    launched = r.has_value();
+    if (r) w.emplace(*r);
+  });
+  run_until_idle(t.io);  // on_launch waits
+  auto found = workers::find_opt(t.table, "w");
+  REQUIRE(found);
+  t.w = found;
+  t.push(add{1}, "accepted");
+  bool done = false;
+  workers::shutdown(*found, workers::shutdown_mode::drain, workers::no_deadline,
+                    [&](error_code, workers::shutdown_report) { done = true; });
+  run_until_idle(t.io);
+  CHECK_FALSE(done);  // the close waits for on_launch
+  CHECK_FALSE(launched);
+  h.gate->try_send(error_code{});
+  run_until_idle(t.io);
+  // The launch completes with the worker, which drains what it accepted, then closes.
+  CHECK(launched == true);
+  CHECK(t.answers == std::vector<std::string>{"accepted ok"});
+  CHECK(done);
+  CHECK(h.j->closes == 1);
+  CHECK(std::holds_alternative<workers::closed>(workers::status(*found)));
+}
+
 TEST_CASE("supervision: restart options are checked at launch", "[supervision]") {
   asio::io_context io;
   auto table = make_table();
