@@ -19,6 +19,21 @@ install(
   INCLUDES
   DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 
+# Each optional component's target has an export file of its own, loaded by the package config
+# only when the component is asked for (its dependencies are then found too).
+foreach(component IN LISTS WORKERS_COMPONENTS)
+  install(TARGETS workers_${component} EXPORT workers_${component}Targets)
+  install(
+    EXPORT workers_${component}Targets
+    NAMESPACE workers::
+    DESTINATION "${WORKERS_INSTALL_CMAKEDIR}"
+    COMPONENT workers_Development)
+  export(
+    EXPORT workers_${component}Targets
+    NAMESPACE workers::
+    FILE "${PROJECT_BINARY_DIR}/workers_${component}Targets.cmake")
+endforeach()
+
 write_basic_package_version_file(
   "${PROJECT_BINARY_DIR}/${package}ConfigVersion.cmake"
   COMPATIBILITY SameMajorVersion

@@ -4,7 +4,8 @@
 single_include/workers/workers.hpp holds every header that needs only Boost
 and fmt (the umbrella <workers/workers.hpp> and the opt-in <workers/format.hpp>,
 <workers/sinks.hpp> and <workers/testing.hpp>). Each header that needs another dependency gets its
-own file beside it (json.hpp: Boost.JSON; prometheus.hpp: prometheus-cpp),
+own file beside it (json.hpp: Boost.JSON; prometheus.hpp: prometheus-cpp;
+redis.hpp: hiredis and Boost.JSON),
 which includes the main one.
 
 Every `#include <workers/...>` is inlined once, where it is first met (so in
@@ -24,7 +25,8 @@ import sys
 
 MAIN_ROOTS = ["workers/workers.hpp", "workers/format.hpp", "workers/sinks.hpp", "workers/testing.hpp"]
 # Headers that need a dependency beyond Boost and fmt: one file each.
-OPTIONAL = {"workers/json.hpp": "Boost.JSON", "workers/prometheus.hpp": "prometheus-cpp"}
+OPTIONAL = {"workers/json.hpp": "Boost.JSON", "workers/prometheus.hpp": "prometheus-cpp",
+            "workers/redis.hpp": "hiredis and Boost.JSON"}
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]')
 NAMESPACE = re.compile(r"\binline namespace (v\d+)\b")
