@@ -1001,8 +1001,8 @@ class consumer {
   bool stopped() const noexcept { return state_->stopped.load(); }
 
   /// @cond
+  // The counters and the last error, shared by the handles and the consumer.
   struct state {
-    virtual ~state() = default;
     consumer_stats stats() const {
       consumer_stats s;
       s.delivered = delivered.load();
@@ -1186,8 +1186,7 @@ inline command& push_id(command& c, const stream_id& id) {
 }
 
 template <class Worker, class Codec>
-class consumer_core final : public consumer::state,
-                            public std::enable_shared_from_this<consumer_core<Worker, Codec>> {
+class consumer_core final : public std::enable_shared_from_this<consumer_core<Worker, Codec>> {
  public:
   consumer_core(Worker w, std::shared_ptr<connector> broker, consumer_options o, Codec codec)
       : w_(std::move(w)),
@@ -1208,6 +1207,10 @@ class consumer_core final : public consumer::state,
     if (o_.dead_letter_stream.empty()) o_.dead_letter_stream = o_.stream + ":dead";
     random_.seed(static_cast<std::uint32_t>(std::hash<std::string>{}(o_.consumer)));
   }
+
+  // The counters the `consumer` handles read: apart from this object, which
+  // holds I/O objects of the context and goes with it.
+  const std::shared_ptr<consumer::state>& shared_state() const noexcept { return st_; }
 
   void start() {
     boost::asio::post(ex_, [self = this->shared_from_this()] {
@@ -1264,13 +1267,32 @@ class consumer_core final : public consumer::state,
     });
   }
 
+  // The user's event callback runs inside hiredis' read callback: what it
+  // throws stops there (it is documented as not throwing).
   void emit(consumer_event::kind k, const stream_id* id = nullptr, std::uint64_t count = 0,
-            std::string_view text = {}, steady_clock::duration delay = {}) {
-    if (o_.on_event)
+            std::string_view text = {}, steady_clock::duration delay = {}) noexcept {
+    if (!o_.on_event) return;
+    try {
       o_.on_event(
           consumer_event{k, id ? id->str() : std::string(), count, std::string(text), delay});
+    } catch (...) {
+    }
   }
-  void count_in_flight() { in_flight.store(held_.size(), std::memory_order_relaxed); }
+
+  // A codec that throws fails the decoding (its message is the reason): an
+  // exception must not cross hiredis' C frames.
+  std::optional<typename Worker::definition::request_variant> decode(const fields& f,
+                                                                     std::string& why) {
+    try {
+      return codec_.decode(f, why);
+    } catch (const std::exception& e) {
+      why = std::string("the codec threw: ") + e.what();
+    } catch (...) {
+      why = "the codec threw";
+    }
+    return std::nullopt;
+  }
+  void count_in_flight() { st_->in_flight.store(held_.size(), std::memory_order_relaxed); }
 
   // Sends `c` on the current connection; `f(self, reply)` on its reply (`f`
   // may move strings out of it); a lost connection is handled here. A reply
@@ -1306,8 +1328,8 @@ class consumer_core final : public consumer::state,
   void refused(std::string_view what, const reply& r) {
     auto text = fmt::format("redis refused {} on stream '{}', group '{}' (consumer '{}'): {}", what,
                             o_.stream, o_.group, o_.consumer, r.str);
-    set_error(text);
-    ++refused_commands;
+    st_->set_error(text);
+    ++st_->refused_commands;
     emit(consumer_event::kind::refused, nullptr, 0, text);
     if (error_code_of(r) == "NOGROUP") group_ready_ = false;
     pause();
@@ -1349,7 +1371,7 @@ class consumer_core final : public consumer::state,
       }
       s->connecting_ = false;
       if (!c) {
-        s->set_error(
+        s->st_->set_error(
             fmt::format("redis: cannot connect consumer '{}' of stream '{}', group '{}': {}",
                         s->o_.consumer, s->o_.stream, s->o_.group, why));
         s->emit(consumer_event::kind::connection_lost, nullptr, 0, why);
@@ -1357,7 +1379,7 @@ class consumer_core final : public consumer::state,
       }
       s->conn_ = std::move(c);
       ++s->gen_;
-      ++s->connections;
+      ++s->st_->connections;
       s->emit(consumer_event::kind::connected, nullptr, 0, s->broker_->address());
       s->create_group();
     });
@@ -1376,7 +1398,7 @@ class consumer_core final : public consumer::state,
     seen_.clear();
     for (auto& [id, h] : held_)
       if (h.state == held_state::settling) h.state = held_state::unconfirmed;
-    ++lost_connections;
+    ++st_->lost_connections;
     emit(consumer_event::kind::connection_lost, nullptr, 0, broker_->address());
     pause();
   }
@@ -1536,7 +1558,7 @@ class consumer_core final : public consumer::state,
               auto known = counts.find(en->id);
               auto n = known == counts.end() ? 1 : known->second + 1;
               if (!from.empty()) {
-                ++s.claimed;
+                ++s.st_->claimed;
                 s.emit(consumer_event::kind::claimed, &en->id, n, from);
               }
               auto first = time_of(en->id);
@@ -1589,8 +1611,8 @@ class consumer_core final : public consumer::state,
           if (key == "pending") pending = value.integer;
         }
         if (ours) {
-          s.lag.store(std::uint64_t(std::max<std::int64_t>(lag, 0)));
-          s.pending.store(std::uint64_t(std::max<std::int64_t>(pending, 0)));
+          s.st_->lag.store(std::uint64_t(std::max<std::int64_t>(lag, 0)));
+          s.st_->pending.store(std::uint64_t(std::max<std::int64_t>(pending, 0)));
         }
       }
     });
@@ -1619,13 +1641,13 @@ class consumer_core final : public consumer::state,
       return dead(it, fmt::format("delivered {} times, more than max_deliveries ({})", n,
                                   o_.max_deliveries));
     std::string why;
-    auto request = codec_.decode(h.values, why);
+    auto request = decode(h.values, why);
     if (!request) {
-      ++decode_failed;
+      ++st_->decode_failed;
       emit(consumer_event::kind::decode_failed, &e.id, n, why);
       return dead(it, "cannot decode: " + why);
     }
-    ++delivered;
+    ++st_->delivered;
     h.handed = now();
     emit(consumer_event::kind::delivered, &e.id, n);
     std::visit(
@@ -1669,7 +1691,7 @@ class consumer_core final : public consumer::state,
   }
 
   void release(typename held_map::iterator it) {
-    ++released;
+    ++st_->released;
     emit(consumer_event::kind::released, &it->first, it->second.count);
     held_.erase(it);
     count_in_flight();
@@ -1692,7 +1714,7 @@ class consumer_core final : public consumer::state,
     auto d = backoff(it->second.count);
     it->second.state = held_state::waiting;
     retries_.emplace(now() + d, it->first);
-    ++retried;
+    ++st_->retried;
     emit(consumer_event::kind::retry_scheduled, &it->first, it->second.count, reason, d);
     arm_retry();
   }
@@ -1836,7 +1858,7 @@ class consumer_core final : public consumer::state,
         settled(id, it->second);
         held_.erase(it);
       }
-    ack_duplicates +=
+    st_->ack_duplicates +=
         ids.size() -
         std::min<std::size_t>(ids.size(), std::size_t(std::max<std::int64_t>(r.integer, 0)));
     count_in_flight();
@@ -1868,10 +1890,10 @@ class consumer_core final : public consumer::state,
 
   void settled(const stream_id& id, const held& h) {
     if (h.settle == settle_kind::ack) {
-      ++acked;
+      ++st_->acked;
       emit(consumer_event::kind::acked, &id, h.count);
     } else {
-      ++dead_lettered;
+      ++st_->dead_lettered;
       emit(consumer_event::kind::dead_lettered, &id, h.count, h.reason);
     }
   }
@@ -1909,11 +1931,12 @@ class consumer_core final : public consumer::state,
     conn_.reset();
     held_.clear();
     count_in_flight();
-    stopped.store(true);
+    st_->stopped.store(true);
     emit(consumer_event::kind::stopped);
     life_.cancel();
   }
 
+  std::shared_ptr<consumer::state> st_ = std::make_shared<consumer::state>();
   Worker w_;
   boost::asio::any_io_executor ex_;
   std::shared_ptr<connector> broker_;
@@ -1986,7 +2009,7 @@ requires workers::detail::is_queue<Kind> consumer consume(const worker<Def, Kind
   auto core = std::make_shared<detail::consumer_core<worker<Def, Kind>, Codec>>(
       w, std::move(broker), std::move(options), std::move(codec));
   core->start();
-  return consumer(core);
+  return consumer(core->shared_state());
 }
 
 }  // namespace redis

@@ -10,6 +10,7 @@
 #include <workers/testing.hpp>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -618,4 +619,84 @@ TEST_CASE(
   // Both handled it (at-least-once); one XACK removed it, the other found it settled.
   CHECK(f.broker->pending("jobs", "workers").empty());
   CHECK(ca.stats().ack_duplicates + cb.stats().ack_duplicates == 1);
+}
+
+namespace {
+// A codec that throws on bodies it dislikes.
+struct throwing_codec {
+  jobs::codec inner;
+  template <class R>
+  redis::fields encode(const R& r) const {
+    return inner.encode(r);
+  }
+  std::optional<jobs::group::any_request> decode(const redis::fields& f, std::string& why) const {
+    for (auto& [k, v] : f)
+      if (k == "body" && v.find("\"n\":13") != std::string::npos)
+        throw std::runtime_error("unlucky number");
+    return inner.decode(f, why);
+  }
+};
+}  // namespace
+
+TEST_CASE(
+    "redis fake: a codec that throws dead-letters the entry with its message - an event callback "
+    "that throws changes nothing",
+    "[redis]") {
+  fake_fixture f;
+  auto a = f.launch("a");
+  auto o = f.options();
+  o.on_event = [](const redis::consumer_event&) { throw std::runtime_error("sink down"); };
+  auto ca = redis::consume(a, f.broker, o, throwing_codec{});
+  f.add(13);
+  f.add(14);
+  f.run(50ms);
+  REQUIRE(f.log->seen.size() == 1);
+  CHECK(f.log->seen[0].n == 14);
+  auto dead = f.broker->entries("jobs:dead");
+  REQUIRE(dead.size() == 1);
+  CHECK(as_map(dead[0].fields)["reason"] == "cannot decode: the codec threw: unlucky number");
+  CHECK(ca.stats().acked == 1);
+  CHECK(ca.stats().decode_failed == 1);
+  CHECK(workers::status(a).index() == 1);
+}
+
+TEST_CASE(
+    "redis fake: the context destroyed while a consumer holds deliveries and waits on timers leaks "
+    "nothing",
+    "[redis]") {
+  std::optional<redis::consumer> kept;
+  {
+    fake_fixture f;
+    close_gate(f);
+    auto a = f.launch("a");
+    kept = redis::consume(a, f.broker, f.options());
+    f.add(1, "slow");
+    f.add(2, "retry");
+    f.run(20ms);
+    CHECK(kept->stats().in_flight == 2);
+  }  // the io_context goes first (fixture members in reverse order), then the broker
+  CHECK(!kept->stopped());  // never finished: its context is gone; the handle still reads
+  CHECK(kept->stats().delivered == 2);
+}
+
+TEST_CASE(
+    "redis fake: a remote push made with deferred runs only when launched - one never launched "
+    "sends nothing",
+    "[redis]") {
+  fake_fixture f;
+  redis::remote_table<jobs::group::definition> remote(f.io.get_executor(), f.broker,
+                                                      {.stream = "jobs"});
+  auto never = remote.push_request(job{1, "ok", {}}, boost::asio::deferred);
+  auto later = remote.push_request(job{2, "ok", {}}, boost::asio::deferred);
+  f.run(10ms);
+  CHECK(f.broker->count("XADD") == 0);
+  std::string id;
+  std::move(later)([&](boost::system::error_code ec, std::string i) {
+    CHECK(!ec);
+    id = i;
+  });
+  f.run(10ms);
+  CHECK(!id.empty());
+  CHECK(f.broker->count("XADD") == 1);
+  (void)never;
 }

@@ -9,13 +9,17 @@
 #include "support/catch.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <chrono>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace real_redis_tests {
@@ -59,6 +63,9 @@ inline bool run_until(boost::asio::io_context& io, const std::function<bool()>& 
 }
 
 struct fixture {
+  explicit fixture(bool append_only = false) : server(append_only) {}
+  test_redis::server server;
+  std::shared_ptr<redis::connector> broker = redis::hiredis_connector::unix_socket(server.socket());
   boost::asio::io_context io;
   jobs::group::table<workers::queue<workers::infinite>> table =
       jobs::group::create_table(workers::infinite_queue{});
@@ -84,8 +91,7 @@ struct fixture {
     return o;
   }
   // Pushes `n` jobs through a remote table; all must complete.
-  void push(const std::shared_ptr<redis::connector>& broker, int n,
-            const std::string& kind = "ok") {
+  void push(int n, const std::string& kind = "ok") {
     redis::remote_table<jobs::group::definition> remote(io.get_executor(), broker,
                                                         {.stream = "jobs"});
     int done = 0;
@@ -111,14 +117,14 @@ std::int64_t pending_count(test_redis::server& s) {
 TEST_CASE("redis real: two consumers share the stream - each entry handled and acked once",
           "[redis][real]") {
   REQUIRE_REDIS_SERVER();
-  test_redis::server server;
   fixture f;
-  auto broker = redis::hiredis_connector::unix_socket(server.socket());
+  auto& server = f.server;
+  auto& broker = f.broker;
   auto a = f.launch("a");
   auto b = f.launch("b");
   auto ca = redis::consume(a, broker, f.options());
   auto cb = redis::consume(b, broker, f.options());
-  f.push(broker, 2000);
+  f.push(2000);
   REQUIRE(run_until(f.io, [&] { return ca.stats().acked + cb.stats().acked == 2000; }));
   CHECK(f.log->times.size() == 2000);
   for (auto& [id, n] : f.log->times) CHECK(n == 1);
@@ -134,15 +140,15 @@ TEST_CASE("redis real: two consumers share the stream - each entry handled and a
 TEST_CASE("redis real: poison and malformed entries end in the dead-letter stream",
           "[redis][real]") {
   REQUIRE_REDIS_SERVER();
-  test_redis::server server;
   fixture f;
-  auto broker = redis::hiredis_connector::unix_socket(server.socket());
+  auto& server = f.server;
+  auto& broker = f.broker;
   auto a = f.launch("a");
   auto ca = redis::consume(a, broker, f.options());
-  f.push(broker, 1, "retry");
+  f.push(1, "retry");
   server.integer("XADD jobs * type job body {oops");
   server.integer("XADD jobs * type unknown body {}");
-  f.push(broker, 10);
+  f.push(10);
   REQUIRE(run_until(f.io, [&] { return ca.stats().dead_lettered == 3 && ca.stats().acked == 10; }));
   CHECK(server.integer("XLEN jobs:dead") == 3);
   CHECK(ca.stats().decode_failed == 2);
@@ -158,10 +164,10 @@ TEST_CASE(
     "consumers reconnect",
     "[redis][real]") {
   REQUIRE_REDIS_SERVER();
-  test_redis::server server(/*append_only=*/true);
-  fixture f;
-  auto broker = redis::hiredis_connector::unix_socket(server.socket());
-  f.push(broker, 3000);
+  fixture f(/*append_only=*/true);
+  auto& server = f.server;
+  auto& broker = f.broker;
+  f.push(3000);
   auto a = f.launch("a");
   auto ca = redis::consume(a, broker, f.options());
   REQUIRE(run_until(f.io, [&] { return ca.stats().acked >= 300; }));
@@ -182,20 +188,82 @@ TEST_CASE(
     "group is created again",
     "[redis][real]") {
   REQUIRE_REDIS_SERVER();
-  test_redis::server server;
   fixture f;
-  auto broker = redis::hiredis_connector::unix_socket(server.socket());
+  auto& server = f.server;
+  auto& broker = f.broker;
   auto a = f.launch("a");
   auto ca = redis::consume(a, broker, f.options());
-  f.push(broker, 5);
+  f.push(5);
   REQUIRE(run_until(f.io, [&] { return ca.stats().acked == 5; }));
   server.integer("DEL jobs");
   REQUIRE(run_until(f.io, [&] { return ca.stats().refused >= 1; }));
   CHECK(ca.last_error().find("NOGROUP") != std::string::npos);
   CHECK(ca.last_error().find("stream 'jobs', group 'workers'") != std::string::npos);
-  f.push(broker, 5);
+  f.push(5);
   REQUIRE(run_until(f.io, [&] { return ca.stats().acked == 10; }));
   CHECK(workers::status(a).index() == 1);
+}
+
+}  // namespace real_redis_tests
+
+namespace real_redis_tests {
+
+struct locked_handlers {
+  std::shared_ptr<std::mutex> mutex;
+  std::shared_ptr<std::map<std::string, int>> times;
+  workers::result<std::int64_t, job_error> on_request(jobs::worker&, const job& j) {
+    std::lock_guard lock(*mutex);
+    ++(*times)[j.delivery.id];
+    return j.n;
+  }
+};
+
+TEST_CASE("redis real: two consumers on a 4-thread pool - counters read from another thread",
+          "[redis][real]") {
+  REQUIRE_REDIS_SERVER();
+  test_redis::server server;
+  auto broker = redis::hiredis_connector::unix_socket(server.socket());
+  boost::asio::thread_pool pool(4);
+  auto table = jobs::group::create_table(workers::infinite_queue{});
+  auto mutex = std::make_shared<std::mutex>();
+  auto times = std::make_shared<std::map<std::string, int>>();
+  std::vector<redis::consumer> consumers;
+  std::vector<jobs::worker> ws;
+  for (const char* name : {"a", "b"}) {
+    std::promise<jobs::worker> launched;
+    workers::launch(table, pool, name, workers::unit{}, locked_handlers{mutex, times}, {},
+                    [&](auto r) { launched.set_value(std::move(r).value()); });
+    ws.push_back(launched.get_future().get());
+    consumers.push_back(redis::consume(ws.back(), broker, fixture::options()));
+  }
+  {
+    boost::asio::io_context io;
+    redis::remote_table<jobs::group::definition> remote(io.get_executor(), broker,
+                                                        {.stream = "jobs"});
+    int done = 0;
+    for (int i = 0; i < 3000; ++i)
+      remote.push_request(job{i, "ok", {}}, [&](boost::system::error_code ec, std::string) {
+        CHECK(!ec);
+        if (++done == 3000) remote.close();
+      });
+    io.run();
+  }
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (consumers[0].stats().acked + consumers[1].stats().acked < 3000 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(2ms);
+  CHECK(consumers[0].stats().acked + consumers[1].stats().acked == 3000);
+  for (auto& w : ws) workers::trigger_shutdown(w);
+  while ((!consumers[0].stopped() || !consumers[1].stopped()) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(2ms);
+  CHECK(consumers[0].stopped());
+  CHECK(consumers[1].stopped());
+  pool.join();
+  std::lock_guard lock(*mutex);
+  CHECK(times->size() == 3000);
+  for (auto& [id, n] : *times) CHECK(n == 1);
+  CHECK(pending_count(server) == 0);
 }
 
 }  // namespace real_redis_tests

@@ -70,7 +70,7 @@ requires workers::detail::is_queue<Kind> consumer consume(const worker<Def, Kind
   auto core = std::make_shared<detail::consumer_core<worker<Def, Kind>, Codec>>(
       w, std::move(broker), std::move(options), std::move(codec));
   core->start();
-  return consumer(core);
+  return consumer(core->shared_state());
 }
 
 }  // namespace redis

@@ -127,8 +127,8 @@ class consumer {
   bool stopped() const noexcept { return state_->stopped.load(); }
 
   /// @cond
+  // The counters and the last error, shared by the handles and the consumer.
   struct state {
-    virtual ~state() = default;
     consumer_stats stats() const {
       consumer_stats s;
       s.delivered = delivered.load();
