@@ -937,7 +937,7 @@ struct consumer_event {
 };
 
 /// @brief How a worker consumes a stream (`consume`). Durations on the
-/// consumer's steady clock (`clock`, else `workers::steady_clock`).
+/// consumer's steady clock (`clock`: by default the worker's table's).
 struct consumer_options {
   std::string stream;                   ///< the stream's key (required)
   std::string group;                    ///< the consumer group (required)
@@ -963,7 +963,7 @@ struct consumer_options {
   /// The clocks of the backoffs, the lease, the polls; empty: the worker's
   /// table's (`table_options::clock`), else the real ones.
   std::shared_ptr<time_source> clock = {};
-  /// Called on the worker's strand for each event; must not throw.
+  /// Called on the worker's strand for each event; what it throws is ignored.
   std::function<void(const consumer_event&)> on_event = {};
 };
 
