@@ -13,7 +13,7 @@
 
 #include <workers/clock.hpp>
 #include <workers/detail/config.hpp>
-#include <workers/redis/memory_broker.hpp>
+#include <workers/redis/connection.hpp>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>

@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 WORKERS_BEGIN_NAMESPACE
@@ -38,8 +39,6 @@ struct reply {
   bool is_error() const noexcept { return kind == type::error; }
   /// @brief A nil reply, or a nil array.
   bool is_nil() const noexcept { return kind == type::nil; }
-  /// @brief An array's elements; none for anything else.
-  const std::vector<reply>& array() const noexcept { return elements; }
 
   /// @brief An error reply with text `text` (its first word is the error's code).
   static reply error(std::string text) { return reply{type::error, 0, std::move(text), {}}; }
@@ -52,6 +51,9 @@ struct reply {
   /// @brief An array reply.
   static reply list(std::vector<reply> e) { return reply{type::array, 0, {}, std::move(e)}; }
 };
+
+/// @brief An entry's fields, in order (name, value).
+using fields = std::vector<std::pair<std::string, std::string>>;
 
 /// @brief A command: its name and arguments, in one buffer (one allocation
 /// for a whole `XACK` of a hundred IDs).

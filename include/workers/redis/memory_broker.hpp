@@ -37,9 +37,6 @@
 WORKERS_BEGIN_NAMESPACE
 namespace redis {
 
-/// @brief An entry's fields, in order (name, value).
-using fields = std::vector<std::pair<std::string, std::string>>;
-
 /// @brief The in-memory fake of a Redis server's streams (see the file's brief).
 ///
 /// Commands (their Redis 7 forms): `XADD key [MAXLEN [~|=] n] *|id field value…`,
